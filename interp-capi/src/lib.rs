@@ -1,0 +1,1 @@
+//! The C ABI of interp: built in the C-ABI issue.

@@ -1,0 +1,274 @@
+//! Raw FFI for interp.
+//!
+//! This crate is the bottom layer: it re-exports [`pyo3_ffi`] (every CPython
+//! C-API binding interp uses) and adds thin `unsafe` helpers for the parts of
+//! the API that drive subinterpreters and thread states. It makes no policy
+//! decisions: who owns a thread state, when a GIL is held, and which thread may
+//! touch which interpreter are the caller's business (see `interp-core`).
+//!
+//! # Safety
+//!
+//! Every function here is a direct call into CPython and inherits its
+//! contract. The helpers document the contract they rely on under `# Safety`;
+//! the underlying C functions are documented in the CPython C-API reference
+//! ("Initialization, Finalization, and Threads").
+//!
+//! # Build configuration
+//!
+//! The build script locates CPython through `PYO3_PYTHON` (as pyo3-ffi does),
+//! refuses versions older than 3.12 and free-threaded builds, and exposes the
+//! build-time facts as [`PYTHON_PREFIX`], [`PYTHON_INCLUDE`] and
+//! [`PYTHON_VERSION`]. Dependent build scripts receive `DEP_INTERP_SYS_LIBDIR`
+//! so they can set an rpath to libpython.
+
+#![allow(non_snake_case)]
+
+use std::ffi::CStr;
+use std::fmt;
+use std::os::raw::{c_int, c_long};
+
+pub use pyo3_ffi::*;
+
+/// `sys.base_prefix` of the CPython this crate was built against. Embedders set
+/// `PyConfig.home` to it so that the standard library is found without
+/// `PYTHONHOME`.
+pub const PYTHON_PREFIX: &str = env!("INTERP_PYTHON_PREFIX");
+/// Directory of `Python.h` for the CPython this crate was built against.
+pub const PYTHON_INCLUDE: &str = env!("INTERP_PYTHON_INCLUDE");
+/// Full version (`3.14.7`) of the CPython this crate was built against.
+pub const PYTHON_VERSION: &str = env!("INTERP_PYTHON_VERSION");
+/// Path of the `python` executable this crate was built against.
+pub const PYTHON_EXECUTABLE: &str = env!("INTERP_PYTHON_EXECUTABLE");
+
+/// The configuration of an isolated subinterpreter: its own GIL, its own
+/// object allocator, the multi-interpreter extension check on, and no
+/// `fork`, `exec` or daemon threads. Identical to CPython's
+/// `_PyInterpreterConfig_INIT`.
+pub const fn isolated_config() -> PyInterpreterConfig {
+    PyInterpreterConfig {
+        use_main_obmalloc: 0,
+        allow_fork: 0,
+        allow_exec: 0,
+        allow_threads: 1,
+        allow_daemon_threads: 0,
+        check_multi_interp_extensions: 1,
+        gil: PyInterpreterConfig_OWN_GIL,
+    }
+}
+
+/// The configuration of a "legacy" subinterpreter, the one `Py_NewInterpreter`
+/// makes: it shares the main interpreter's GIL and allocator, and loads
+/// extension modules that do not support isolation. Identical to CPython's
+/// `_PyInterpreterConfig_LEGACY_INIT` on GIL builds.
+pub const fn legacy_config() -> PyInterpreterConfig {
+    PyInterpreterConfig {
+        use_main_obmalloc: 1,
+        allow_fork: 1,
+        allow_exec: 1,
+        allow_threads: 1,
+        allow_daemon_threads: 1,
+        check_multi_interp_extensions: 0,
+        gil: PyInterpreterConfig_SHARED_GIL,
+    }
+}
+
+/// A failed `PyStatus`, with CPython's function name and message copied out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusError {
+    /// The C function that failed (`PyStatus.func`), if CPython named one.
+    pub func: Option<String>,
+    /// CPython's message (`PyStatus.err_msg`).
+    pub message: String,
+    /// The exit code, for a status that asks the process to exit.
+    pub exit_code: Option<c_int>,
+}
+
+impl fmt::Display for StatusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.func {
+            Some(func) => write!(f, "{func}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for StatusError {}
+
+/// Converts a `PyStatus` into a `Result`.
+///
+/// # Safety
+/// `status` must come from CPython (its string pointers are NULL or point to
+/// static NUL-terminated strings, as CPython guarantees).
+pub unsafe fn check_status(status: PyStatus) -> Result<(), StatusError> {
+    // SAFETY: PyStatus_Exception only reads the struct.
+    if unsafe { PyStatus_Exception(status) } == 0 {
+        return Ok(());
+    }
+    // SAFETY: CPython sets these to NULL or to static C strings.
+    let text = |p: *const std::os::raw::c_char| {
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    };
+    let is_exit = unsafe { PyStatus_IsExit(status) } != 0;
+    Err(StatusError {
+        func: text(status.func),
+        message: text(status.err_msg).unwrap_or_else(|| "unknown CPython error".to_owned()),
+        exit_code: is_exit.then_some(status.exitcode),
+    })
+}
+
+/// Creates a subinterpreter with `Py_NewInterpreterFromConfig` and returns its
+/// first thread state, which is bound to the calling OS thread, current, and
+/// attached (it holds the new interpreter's GIL, or the shared one).
+///
+/// # Safety
+/// The runtime must be initialized, and the calling thread must have no
+/// attached thread state (detach any first with [`detach`]): interp never
+/// relies on CPython's "save and restore the caller's thread state" path.
+pub unsafe fn new_interpreter(
+    config: &PyInterpreterConfig,
+) -> Result<*mut PyThreadState, StatusError> {
+    let mut tstate: *mut PyThreadState = std::ptr::null_mut();
+    // SAFETY: `tstate` is a valid out-pointer and `config` a valid config;
+    // the caller upholds the runtime/thread-state preconditions.
+    let status = unsafe { Py_NewInterpreterFromConfig(&mut tstate, config) };
+    // SAFETY: status comes from CPython.
+    unsafe { check_status(status) }?;
+    debug_assert!(!tstate.is_null());
+    Ok(tstate)
+}
+
+/// Ends a subinterpreter with `Py_EndInterpreter`. Afterwards no thread state
+/// is current on this thread.
+///
+/// # Safety
+/// `tstate` must be the current, attached thread state of the interpreter to
+/// end, that interpreter must not be the main one, no frame may be running in
+/// it, and every other thread state of that interpreter must already have
+/// been cleared and deleted (CPython aborts the process otherwise).
+pub unsafe fn end_interpreter(tstate: *mut PyThreadState) {
+    // SAFETY: preconditions forwarded to the caller.
+    unsafe { Py_EndInterpreter(tstate) }
+}
+
+/// Creates a thread state for `interp`, bound to the calling OS thread. It is
+/// not attached; attach it with [`attach`].
+///
+/// # Safety
+/// `interp` must be a live interpreter. A thread state must only ever be
+/// attached on the OS thread that created it.
+pub unsafe fn new_thread_state(interp: *mut PyInterpreterState) -> *mut PyThreadState {
+    // SAFETY: forwarded.
+    unsafe { PyThreadState_New(interp) }
+}
+
+/// Attaches `tstate`: takes its interpreter's GIL (blocking) and makes it the
+/// current thread state (`PyEval_RestoreThread`).
+///
+/// # Safety
+/// No thread state may be attached on this thread, and `tstate` must be a
+/// live thread state created on this thread.
+pub unsafe fn attach(tstate: *mut PyThreadState) {
+    // SAFETY: forwarded.
+    unsafe { PyEval_RestoreThread(tstate) }
+}
+
+/// Detaches the current thread state, releasing its GIL
+/// (`PyEval_SaveThread`), and returns it.
+///
+/// # Safety
+/// A thread state must be attached on this thread.
+pub unsafe fn detach() -> *mut PyThreadState {
+    // SAFETY: forwarded.
+    unsafe { PyEval_SaveThread() }
+}
+
+/// The thread state attached on this thread, or NULL. Never fails.
+pub fn current_thread_state() -> *mut PyThreadState {
+    // SAFETY: PyThreadState_GetUnchecked (or its 3.12 equivalent) only reads
+    // a thread-local and may be called without a thread state.
+    unsafe { PyThreadState_GetUnchecked() }
+}
+
+/// Clears and deletes a thread state that is *not* the current one.
+///
+/// # Safety
+/// `tstate` must be live, not attached on any thread, and the caller must
+/// hold (be attached to a thread state of) the same interpreter, whose GIL
+/// `PyThreadState_Clear` needs.
+pub unsafe fn delete_thread_state(tstate: *mut PyThreadState) {
+    // SAFETY: forwarded.
+    unsafe {
+        PyThreadState_Clear(tstate);
+        PyThreadState_Delete(tstate);
+    }
+}
+
+/// Clears and deletes the current thread state, releasing its GIL. Afterwards
+/// no thread state is current on this thread.
+///
+/// # Safety
+/// `tstate` must be the current, attached thread state, with no frame running.
+pub unsafe fn delete_current_thread_state(tstate: *mut PyThreadState) {
+    // SAFETY: forwarded; PyThreadState_Clear may be called on the current
+    // thread state, and DeleteCurrent releases the GIL.
+    unsafe {
+        PyThreadState_Clear(tstate);
+        PyThreadState_DeleteCurrent();
+    }
+}
+
+/// The interpreter `tstate` belongs to.
+///
+/// # Safety
+/// `tstate` must be a live thread state.
+pub unsafe fn thread_state_interpreter(tstate: *mut PyThreadState) -> *mut PyInterpreterState {
+    // SAFETY: forwarded.
+    unsafe { PyThreadState_GetInterpreter(tstate) }
+}
+
+/// The unique id of `tstate` (`PyThreadState_GetID`), which
+/// [`set_async_exc`] takes.
+///
+/// # Safety
+/// `tstate` must be a live thread state.
+pub unsafe fn thread_state_id(tstate: *mut PyThreadState) -> i64 {
+    // SAFETY: forwarded.
+    unsafe { PyThreadState_GetID(tstate) }
+}
+
+/// The unique, never reused id of an interpreter (`PyInterpreterState_GetID`).
+///
+/// # Safety
+/// `interp` must be live.
+pub unsafe fn interpreter_id(interp: *mut PyInterpreterState) -> i64 {
+    // SAFETY: forwarded.
+    unsafe { PyInterpreterState_GetID(interp) }
+}
+
+/// Asks the thread state with id `thread_id` in the *current* interpreter to
+/// raise `exc` (an exception class, or NULL to clear a pending request) at
+/// its next bytecode boundary. Returns how many thread states were modified.
+///
+/// # Safety
+/// A thread state of the target's interpreter must be attached on this
+/// thread; `exc` must be NULL or an object of that interpreter.
+pub unsafe fn set_async_exc(thread_id: i64, exc: *mut PyObject) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { PyThreadState_SetAsyncExc(thread_id as c_long, exc) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_match_cpython_semantics() {
+        let iso = isolated_config();
+        assert_eq!(iso.gil, PyInterpreterConfig_OWN_GIL);
+        assert_eq!(iso.use_main_obmalloc, 0, "own GIL requires own obmalloc");
+        assert_eq!(iso.check_multi_interp_extensions, 1, "own obmalloc requires the check");
+        let legacy = legacy_config();
+        assert_eq!(legacy.gil, PyInterpreterConfig_SHARED_GIL);
+        assert_eq!(legacy.use_main_obmalloc, 1);
+    }
+}
