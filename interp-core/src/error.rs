@@ -1,0 +1,100 @@
+//! Errors of interp-core.
+
+use std::fmt;
+
+/// A Python exception, copied out of the interpreter that raised it: plain
+/// strings, so it can travel to any thread or interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyException {
+    /// `type(exc).__module__` (`"builtins"` for built-in exceptions).
+    pub module: String,
+    /// `type(exc).__qualname__`, e.g. `"ValueError"` or `"Outer.Error"`.
+    pub qualname: String,
+    /// `str(exc)`.
+    pub message: String,
+    /// The formatted exception with its traceback, as
+    /// `traceback.format_exception` prints it.
+    pub traceback: String,
+    /// What to do about it, when interp recognizes the problem (for example
+    /// an extension module that refuses isolated interpreters).
+    pub hint: Option<String>,
+}
+
+impl PyException {
+    /// The exception type's qualified name: `qualname` for built-in
+    /// exceptions (`"ValueError"`), `module.qualname` otherwise
+    /// (`"json.decoder.JSONDecodeError"`).
+    pub fn type_name(&self) -> String {
+        if self.module == "builtins" || self.module.is_empty() {
+            self.qualname.clone()
+        } else {
+            format!("{}.{}", self.module, self.qualname)
+        }
+    }
+
+    /// Whether the exception's type is `name` (matched against both forms of
+    /// [`type_name`](Self::type_name)). Subclasses do not match.
+    pub fn is(&self, name: &str) -> bool {
+        self.qualname == name || self.type_name() == name
+    }
+}
+
+impl fmt::Display for PyException {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "{}", self.type_name())?;
+        } else {
+            write!(f, "{}: {}", self.type_name(), self.message)?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The error type of interp-core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Python code raised an exception.
+    Python(Box<PyException>),
+    /// A value could not be converted between Python and [`Value`](crate::Value)
+    /// (too deeply nested, not picklable, ...). The message says what and why.
+    Conversion(String),
+    /// An argument was invalid (for example source code containing a NUL
+    /// byte). The message says which and what to do.
+    InvalidArgument(String),
+    /// The Python runtime could not be initialized, or is in a state that
+    /// forbids the operation (finalized, interpreters still alive, ...).
+    Runtime(String),
+    /// CPython refused to create an interpreter.
+    Create(String),
+}
+
+impl Error {
+    /// The Python exception, when this error is one.
+    pub fn exception(&self) -> Option<&PyException> {
+        match self {
+            Error::Python(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Python(e) => fmt::Display::fmt(e, f),
+            Error::Conversion(m) => write!(f, "conversion error: {m}"),
+            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::Runtime(m) => write!(f, "runtime error: {m}"),
+            Error::Create(m) => write!(f, "could not create interpreter: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `Result<T, interp_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,316 @@
+//! Interpreters: creation, entry, convenience calls, close.
+
+use std::sync::Arc;
+
+use interp_sys as sys;
+
+use crate::error::{Error, Result};
+use crate::runtime::{runtime, Runtime};
+use crate::scope::Python;
+use crate::tstate::{self, Attached, Detached, Shared, TsPtr};
+use crate::value::Value;
+
+/// How a subinterpreter is configured (CPython's `PyInterpreterConfig`).
+///
+/// [`InterpreterConfig::isolated`] (the default) gives the interpreter its own
+/// GIL, so it runs in parallel with every other one. Some extension modules
+/// refuse such interpreters (single-phase init modules, and in the stdlib
+/// `readline`, `_curses`, `_tkinter`, ...): run those in an interpreter made
+/// from [`InterpreterConfig::legacy`], which shares the main interpreter's
+/// GIL, or in the main interpreter itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterpreterConfig {
+    own_gil: bool,
+    allow_fork: bool,
+    allow_exec: bool,
+    allow_threads: bool,
+    allow_daemon_threads: bool,
+    check_multi_interp_extensions: bool,
+}
+
+impl Default for InterpreterConfig {
+    fn default() -> Self {
+        Self::isolated()
+    }
+}
+
+impl InterpreterConfig {
+    /// Own GIL, own allocator, extension check on, threads allowed, no
+    /// `fork`, `exec` or daemon threads.
+    pub const fn isolated() -> Self {
+        InterpreterConfig {
+            own_gil: true,
+            allow_fork: false,
+            allow_exec: false,
+            allow_threads: true,
+            allow_daemon_threads: false,
+            check_multi_interp_extensions: true,
+        }
+    }
+
+    /// Shares the main interpreter's GIL and allocator, and loads extension
+    /// modules that do not support isolation. Code in such interpreters does
+    /// not run in parallel with the main interpreter or other legacy ones.
+    pub const fn legacy() -> Self {
+        InterpreterConfig {
+            own_gil: false,
+            allow_fork: true,
+            allow_exec: true,
+            allow_threads: true,
+            allow_daemon_threads: true,
+            check_multi_interp_extensions: false,
+        }
+    }
+
+    /// Allow `os.fork()` in the interpreter (legacy only: CPython refuses it
+    /// in isolated interpreters regardless).
+    pub const fn allow_fork(mut self, yes: bool) -> Self {
+        self.allow_fork = yes;
+        self
+    }
+
+    /// Allow `os.execv()` and friends.
+    pub const fn allow_exec(mut self, yes: bool) -> Self {
+        self.allow_exec = yes;
+        self
+    }
+
+    /// Allow the `threading` module to start threads.
+    pub const fn allow_threads(mut self, yes: bool) -> Self {
+        self.allow_threads = yes;
+        self
+    }
+
+    /// Allow daemon threads.
+    pub const fn allow_daemon_threads(mut self, yes: bool) -> Self {
+        self.allow_daemon_threads = yes;
+        self
+    }
+
+    /// Whether the interpreter has its own GIL.
+    pub const fn has_own_gil(&self) -> bool {
+        self.own_gil
+    }
+
+    fn to_raw(self) -> sys::PyInterpreterConfig {
+        let base = if self.own_gil { sys::isolated_config() } else { sys::legacy_config() };
+        sys::PyInterpreterConfig {
+            allow_fork: self.allow_fork as _,
+            allow_exec: self.allow_exec as _,
+            allow_threads: self.allow_threads as _,
+            allow_daemon_threads: self.allow_daemon_threads as _,
+            check_multi_interp_extensions: (self.check_multi_interp_extensions || self.own_gil) as _,
+            ..base
+        }
+    }
+}
+
+/// A CPython interpreter.
+///
+/// `Interpreter` is `Send + Sync`: any thread may use it, and several threads
+/// may use it at once (they then take turns on its GIL, as Python threads
+/// do). Each OS thread gets its own thread state for it the first time it
+/// enters, reused for every later entry.
+///
+/// Dropping it (or [`close`](Interpreter::close)) ends a subinterpreter;
+/// handles to the main interpreter never end it.
+pub struct Interpreter {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Interpreter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interpreter").field("id", &self.shared.id).field("main", &self.shared.is_main).finish()
+    }
+}
+
+impl Interpreter {
+    /// Creates an isolated interpreter (own GIL), initializing the runtime
+    /// first if needed.
+    ///
+    /// # Errors
+    /// [`Error::Create`] if CPython refuses (out of memory, unsupported
+    /// configuration); [`Error::Runtime`] if the runtime cannot start.
+    pub fn new() -> Result<Interpreter> {
+        Self::with_config(InterpreterConfig::isolated())
+    }
+
+    /// Creates an interpreter with `config`.
+    ///
+    /// # Errors
+    /// As [`Interpreter::new`].
+    pub fn with_config(config: InterpreterConfig) -> Result<Interpreter> {
+        let rt = runtime()?;
+        let raw_cfg = config.to_raw();
+        let detached = Detached::new();
+        // SAFETY: the runtime is initialized and nothing is attached on this
+        // thread (Detached).
+        let ts = unsafe { sys::new_interpreter(&raw_cfg) }
+            .map_err(|e| Error::Create(e.to_string()))?;
+        // SAFETY: `ts` is the new interpreter's attached thread state.
+        let raw = unsafe { sys::thread_state_interpreter(ts) };
+        let shared = Shared::new(raw, false);
+        let ts = TsPtr(ts);
+        shared.lock().tstates.push(ts);
+        tstate::register(&shared, ts);
+        // SAFETY: `ts` is attached on this thread.
+        unsafe { sys::detach() };
+        drop(detached);
+        rt.interpreter_opened();
+        Ok(Interpreter { shared })
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Interpreter {
+        Interpreter { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// CPython's id of this interpreter (0 is the main interpreter). Ids are
+    /// never reused within a process.
+    pub fn id(&self) -> i64 {
+        self.shared.id
+    }
+
+    /// How many thread states interp has made for this interpreter that are
+    /// still alive: one per OS thread that has entered it and not exited.
+    pub fn thread_states(&self) -> usize {
+        self.shared.lock().tstates.len()
+    }
+
+    /// Whether this is the main interpreter.
+    pub fn is_main(&self) -> bool {
+        self.shared.is_main
+    }
+
+    /// Enters the interpreter on the current thread and runs `f` with a
+    /// token for it. Objects made through the token cannot leave `f`
+    /// (the `'py` lifetime is unique to this call) nor be sent to another
+    /// thread; `f` itself must be `Send`, so it cannot capture objects of an
+    /// interpreter entered further up the stack.
+    ///
+    /// Entering is cheap: this thread's thread state for the interpreter is
+    /// reused, and re-entering an interpreter already entered on this thread
+    /// costs nothing.
+    ///
+    /// # Panics
+    /// If the runtime was finalized (only possible for the main interpreter).
+    pub fn enter<F, R>(&self, f: F) -> R
+    where
+        F: for<'py> FnOnce(Python<'py>) -> R + Send,
+    {
+        let _attached = Attached::enter(&self.shared)
+            .expect("interp: the Python runtime was finalized; this interpreter can no longer be entered");
+        // SAFETY: this thread's thread state for the interpreter is attached
+        // until `_attached` drops, after `f` returns.
+        f(unsafe { Python::assume_attached() })
+    }
+
+    /// Runs `source` as a module body in `__main__`.
+    ///
+    /// # Errors
+    /// [`Error::Python`] for a syntax error or an exception raised by the
+    /// code (`SystemExit` and `KeyboardInterrupt` included: they never exit
+    /// the process); [`Error::InvalidArgument`] if `source` contains a NUL.
+    pub fn exec(&self, source: &str) -> Result<()> {
+        self.enter(|py| py.exec(source))
+    }
+
+    /// Evaluates the expression `expr` in `__main__` and returns its value.
+    ///
+    /// # Errors
+    /// As [`exec`](Self::exec), plus [`Error::Conversion`] if the result
+    /// cannot be turned into a [`Value`].
+    pub fn eval(&self, expr: &str) -> Result<Value> {
+        self.enter(|py| py.eval(expr)?.to_value())
+    }
+
+    /// Calls `module.qualname(*args, **kwargs)` — the function found by
+    /// name, as pickle finds it (`qualname` may be dotted:
+    /// `"Class.method"`). `module` is imported if needed; `"__main__"` names
+    /// functions defined by [`exec`](Self::exec).
+    ///
+    /// # Errors
+    /// [`Error::Python`] with `ModuleNotFoundError` / `AttributeError` when
+    /// the function is not found, or whatever the function raised.
+    pub fn call(
+        &self,
+        module: &str,
+        qualname: &str,
+        args: &[Value],
+        kwargs: &[(&str, Value)],
+    ) -> Result<Value> {
+        self.enter(|py| {
+            let f = py.lookup(module, qualname)?;
+            f.call_values(args, kwargs)?.to_value()
+        })
+    }
+
+    /// Sets global variables of `__main__` (the stdlib's `prepare_main`):
+    /// data handed over once, then read by every later call.
+    ///
+    /// # Errors
+    /// [`Error::Conversion`] if a value cannot be made in this interpreter.
+    pub fn prepare_main<'a, I>(&self, items: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (&'a str, Value)>,
+        I::IntoIter: Send,
+    {
+        let items = items.into_iter();
+        self.enter(move |py| {
+            let main = py.main_module()?;
+            for (name, value) in items {
+                main.setattr(name, &py.value(&value)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends the interpreter: runs its `atexit` hooks, waits for threads it
+    /// started with `threading`, deletes every thread state made for it and
+    /// frees it. Same as dropping it. Does nothing for the main interpreter.
+    pub fn close(self) {
+        drop(self)
+    }
+
+    fn end(&self) {
+        if self.shared.is_main {
+            return;
+        }
+        let detached = Detached::new();
+        let Some(own) = tstate::thread_state_for(&self.shared) else {
+            return;
+        };
+        let mut st = self.shared.lock();
+        // SAFETY: nothing is attached on this thread (Detached); `own` is
+        // this thread's thread state for the interpreter. We own the
+        // interpreter handle, so no other thread is inside `enter` for it;
+        // other registered thread states are therefore detached and may be
+        // deleted while `own` holds the GIL. Then Py_EndInterpreter sees
+        // only `own`. Marking the record closed under the lock stops every
+        // thread cache from touching the deleted thread states.
+        unsafe {
+            sys::attach(own.0);
+            for t in st.tstates.iter().filter(|t| **t != own) {
+                sys::delete_thread_state(t.0);
+            }
+            st.closed = true;
+            st.tstates.clear();
+            sys::end_interpreter(own.0);
+        }
+        drop(st);
+        tstate::forget(&self.shared);
+        drop(detached);
+        if let Some(rt) = Runtime::get() {
+            rt.interpreter_closed();
+        }
+    }
+}
+
+impl Drop for Interpreter {
+    fn drop(&mut self) {
+        self.end();
+    }
+}

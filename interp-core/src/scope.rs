@@ -1,0 +1,406 @@
+//! Scoped, lifetime-branded access to the objects of an entered interpreter.
+//!
+//! [`Python<'py>`] is a zero-sized token proving that a thread state of one
+//! interpreter is attached on this thread for the lifetime `'py`. Objects are
+//! [`Bound<'py>`]: owned references that carry the same brand. The brand is
+//! invariant and each [`Interpreter::enter`](crate::Interpreter::enter) call
+//! gets a fresh one (a higher-ranked closure), so the compiler rejects an
+//! object that outlives its scope, is sent to another thread, or is used
+//! under another interpreter's scope.
+//!
+//! ```compile_fail
+//! # use interp_core::Interpreter;
+//! let a = Interpreter::new().unwrap();
+//! // An object cannot escape its scope:
+//! let leaked = a.enter(|py| py.eval("1").unwrap());
+//! ```
+//!
+//! ```compile_fail
+//! # use interp_core::Interpreter;
+//! let a = Interpreter::new().unwrap();
+//! let b = Interpreter::new().unwrap();
+//! a.enter(|py| {
+//!     let x = py.eval("[]").unwrap();
+//!     // ... nor be captured by a scope of another interpreter:
+//!     b.enter(|_py2| drop(x));
+//! });
+//! ```
+
+use std::ffi::CString;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use interp_sys as sys;
+
+use crate::error::{Error, PyException, Result};
+use crate::value::{self, Value};
+
+/// A token for the interpreter entered on this thread, valid for `'py`.
+/// `Copy`, zero-sized, neither `Send` nor `Sync`.
+#[derive(Clone, Copy)]
+pub struct Python<'py> {
+    // *mut (): !Send + !Sync. fn(&'py ()) -> &'py (): invariant in 'py.
+    _brand: PhantomData<(*mut (), fn(&'py ()) -> &'py ())>,
+}
+
+/// An owned reference to a Python object of the interpreter branded `'py`.
+/// Dropping it decrements the reference count; cloning increments it.
+pub struct Bound<'py> {
+    ptr: NonNull<sys::PyObject>,
+    py: Python<'py>,
+}
+
+fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|e| {
+        Error::InvalidArgument(format!("{what} contains a NUL byte at offset {}", e.nul_position()))
+    })
+}
+
+impl<'py> Python<'py> {
+    /// # Safety
+    /// A thread state must be attached on this thread for all of `'py`.
+    pub(crate) unsafe fn assume_attached() -> Python<'py> {
+        Python { _brand: PhantomData }
+    }
+
+    /// The id of the interpreter this token belongs to.
+    pub fn interpreter_id(self) -> i64 {
+        // SAFETY: attached (token invariant).
+        unsafe { sys::interpreter_id(sys::PyInterpreterState_Get()) }
+    }
+
+    /// Takes the pending Python exception and turns it into an [`Error`].
+    pub(crate) fn take_error(self) -> Error {
+        take_error(self)
+    }
+
+    /// Wraps a new reference returned by a C-API call; NULL becomes the
+    /// pending Python exception.
+    ///
+    /// # Safety
+    /// `ptr` must be NULL with an exception set, or a new (owned) reference
+    /// to an object of this interpreter.
+    pub unsafe fn from_owned_ptr(self, ptr: *mut sys::PyObject) -> Result<Bound<'py>> {
+        match NonNull::new(ptr) {
+            Some(ptr) => Ok(Bound { ptr, py: self }),
+            None => Err(self.take_error()),
+        }
+    }
+
+    /// Wraps a borrowed reference (increments its count).
+    ///
+    /// # Safety
+    /// `ptr` must be a valid object of this interpreter (not NULL).
+    pub unsafe fn from_borrowed_ptr(self, ptr: *mut sys::PyObject) -> Bound<'py> {
+        // SAFETY: caller guarantees a valid object; attached.
+        unsafe { sys::Py_IncRef(ptr) };
+        Bound { ptr: NonNull::new(ptr).expect("from_borrowed_ptr: NULL"), py: self }
+    }
+
+    /// `None`.
+    pub fn none(self) -> Bound<'py> {
+        // SAFETY: Py_None is immortal and valid in every interpreter.
+        unsafe { self.from_borrowed_ptr(sys::Py_None()) }
+    }
+
+    /// Imports a module (`import name`) and returns it.
+    ///
+    /// # Errors
+    /// `ModuleNotFoundError` or whatever importing raised; for an extension
+    /// module that refuses isolated interpreters the error carries a hint
+    /// pointing at [`InterpreterConfig::legacy`](crate::InterpreterConfig::legacy).
+    pub fn import(self, name: &str) -> Result<Bound<'py>> {
+        let c = cstring(name, "module name")?;
+        // SAFETY: attached; `c` is a valid C string.
+        unsafe { self.from_owned_ptr(sys::PyImport_ImportModule(c.as_ptr())) }
+    }
+
+    /// The `__main__` module.
+    pub fn main_module(self) -> Result<Bound<'py>> {
+        // SAFETY: attached; PyImport_AddModule returns a borrowed reference
+        // (or NULL with an exception).
+        unsafe {
+            let m = sys::PyImport_AddModule(c"__main__".as_ptr());
+            if m.is_null() {
+                return Err(self.take_error());
+            }
+            Ok(self.from_borrowed_ptr(m))
+        }
+    }
+
+    fn run(self, source: &str, start: std::os::raw::c_int) -> Result<Bound<'py>> {
+        let src = cstring(source, "source code")?;
+        let main = self.main_module()?;
+        // SAFETY: attached; `src` is a valid C string; the module dict is a
+        // borrowed reference kept alive by `main`.
+        unsafe {
+            let code = self.from_owned_ptr(sys::Py_CompileString(src.as_ptr(), c"<interp>".as_ptr(), start))?;
+            let globals = sys::PyModule_GetDict(main.as_ptr());
+            self.from_owned_ptr(sys::PyEval_EvalCode(code.as_ptr(), globals, globals))
+        }
+    }
+
+    /// Runs `source` as a module body in `__main__`.
+    pub fn exec(self, source: &str) -> Result<()> {
+        self.run(source, sys::Py_file_input).map(drop)
+    }
+
+    /// Evaluates the expression `expr` in `__main__`.
+    pub fn eval(self, expr: &str) -> Result<Bound<'py>> {
+        self.run(expr, sys::Py_eval_input)
+    }
+
+    /// Finds `module.qualname` the way pickle does: imports `module` (a
+    /// lookup in `sys.modules` when already imported) and follows the dotted
+    /// `qualname` attribute by attribute.
+    pub fn lookup(self, module: &str, qualname: &str) -> Result<Bound<'py>> {
+        let name = self.str(module)?;
+        // SAFETY: attached; PyImport_GetModule returns a new reference or
+        // NULL (with an exception only on error).
+        let mut obj = match NonNull::new(unsafe { sys::PyImport_GetModule(name.as_ptr()) }) {
+            Some(ptr) => Bound { ptr, py: self },
+            None => {
+                // SAFETY: attached.
+                if unsafe { !sys::PyErr_Occurred().is_null() } {
+                    return Err(self.take_error());
+                }
+                self.import(module)?
+            }
+        };
+        if qualname.is_empty() {
+            return Err(Error::InvalidArgument("empty function name (qualname)".into()));
+        }
+        for part in qualname.split('.') {
+            obj = obj.getattr(part)?;
+        }
+        Ok(obj)
+    }
+
+    /// A Python `str` from UTF-8 text.
+    pub fn str(self, s: &str) -> Result<Bound<'py>> {
+        // SAFETY: attached; pointer and length describe valid UTF-8.
+        unsafe {
+            self.from_owned_ptr(sys::PyUnicode_FromStringAndSize(s.as_ptr().cast(), s.len() as sys::Py_ssize_t))
+        }
+    }
+
+    /// Makes a Python object from a [`Value`] (the inverse of
+    /// [`Bound::to_value`]).
+    pub fn value(self, v: &Value) -> Result<Bound<'py>> {
+        value::to_python(self, v)
+    }
+
+    /// A tuple of the given objects.
+    pub fn tuple(self, items: &[Bound<'py>]) -> Result<Bound<'py>> {
+        // SAFETY: attached; PyTuple_New gives a fresh tuple whose slots we
+        // fill exactly once with new references.
+        unsafe {
+            let t = self.from_owned_ptr(sys::PyTuple_New(items.len() as sys::Py_ssize_t))?;
+            for (i, item) in items.iter().enumerate() {
+                sys::PyTuple_SET_ITEM(t.as_ptr(), i as sys::Py_ssize_t, item.clone().into_ptr());
+            }
+            Ok(t)
+        }
+    }
+}
+
+impl<'py> Bound<'py> {
+    /// The token of this object's interpreter.
+    pub fn py(&self) -> Python<'py> {
+        self.py
+    }
+
+    /// The raw pointer (borrowed: still owned by `self`).
+    pub fn as_ptr(&self) -> *mut sys::PyObject {
+        self.ptr.as_ptr()
+    }
+
+    /// Gives up ownership and returns the raw (new) reference.
+    pub fn into_ptr(self) -> *mut sys::PyObject {
+        let p = self.ptr.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// `getattr(self, name)`.
+    pub fn getattr(&self, name: &str) -> Result<Bound<'py>> {
+        let n = self.py.str(name)?;
+        // SAFETY: attached; both objects are valid.
+        unsafe { self.py.from_owned_ptr(sys::PyObject_GetAttr(self.as_ptr(), n.as_ptr())) }
+    }
+
+    /// `setattr(self, name, value)`.
+    pub fn setattr(&self, name: &str, value: &Bound<'py>) -> Result<()> {
+        let n = self.py.str(name)?;
+        // SAFETY: attached; all objects valid.
+        if unsafe { sys::PyObject_SetAttr(self.as_ptr(), n.as_ptr(), value.as_ptr()) } < 0 {
+            return Err(self.py.take_error());
+        }
+        Ok(())
+    }
+
+    /// `self(*args, **kwargs)`.
+    pub fn call(&self, args: &[Bound<'py>], kwargs: &[(&str, Bound<'py>)]) -> Result<Bound<'py>> {
+        let py = self.py;
+        let args = py.tuple(args)?;
+        let kw = if kwargs.is_empty() {
+            None
+        } else {
+            // SAFETY: attached.
+            let d = unsafe { py.from_owned_ptr(sys::PyDict_New()) }?;
+            for (k, v) in kwargs {
+                let k = py.str(k)?;
+                // SAFETY: attached; valid objects; SetItem does not steal.
+                if unsafe { sys::PyDict_SetItem(d.as_ptr(), k.as_ptr(), v.as_ptr()) } < 0 {
+                    return Err(py.take_error());
+                }
+            }
+            Some(d)
+        };
+        let kw_ptr = kw.as_ref().map_or(std::ptr::null_mut(), |d| d.as_ptr());
+        // SAFETY: attached; callable, tuple and (optional) dict are valid.
+        unsafe { py.from_owned_ptr(sys::PyObject_Call(self.as_ptr(), args.as_ptr(), kw_ptr)) }
+    }
+
+    /// `self(*args, **kwargs)` with arguments given as [`Value`]s.
+    pub fn call_values(&self, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Bound<'py>> {
+        let py = self.py;
+        let args = args.iter().map(|v| py.value(v)).collect::<Result<Vec<_>>>()?;
+        let kwargs =
+            kwargs.iter().map(|(k, v)| Ok((*k, py.value(v)?))).collect::<Result<Vec<_>>>()?;
+        self.call(&args, &kwargs)
+    }
+
+    /// Converts the object into an interpreter-independent [`Value`].
+    pub fn to_value(&self) -> Result<Value> {
+        value::from_python(self)
+    }
+
+    /// `repr(self)`.
+    pub fn repr(&self) -> Result<String> {
+        // SAFETY: attached; valid object.
+        let r = unsafe { self.py.from_owned_ptr(sys::PyObject_Repr(self.as_ptr())) }?;
+        r.str_contents()
+    }
+
+    /// `str(self)`.
+    pub fn str(&self) -> Result<String> {
+        // SAFETY: attached; valid object.
+        let r = unsafe { self.py.from_owned_ptr(sys::PyObject_Str(self.as_ptr())) }?;
+        r.str_contents()
+    }
+
+    /// The contents of a `str` object as UTF-8.
+    pub(crate) fn str_contents(&self) -> Result<String> {
+        let mut len: sys::Py_ssize_t = 0;
+        // SAFETY: attached; AsUTF8AndSize type-checks and returns NULL with
+        // an exception on failure; the buffer lives as long as the object.
+        unsafe {
+            let p = sys::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
+            if p.is_null() {
+                return Err(self.py.take_error());
+            }
+            let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len as usize);
+            Ok(std::str::from_utf8_unchecked(bytes).to_owned())
+        }
+    }
+
+    /// `type(self).__qualname__`.
+    pub fn type_name(&self) -> String {
+        // SAFETY: attached; every object has a type.
+        let ty = unsafe { self.py.from_borrowed_ptr(sys::Py_TYPE(self.as_ptr()).cast()) };
+        ty.getattr("__qualname__").and_then(|q| q.str_contents()).unwrap_or_else(|_| {
+            // SAFETY: attached.
+            unsafe { sys::PyErr_Clear() };
+            "?".into()
+        })
+    }
+
+    /// `self is None`.
+    pub fn is_none(&self) -> bool {
+        // SAFETY: comparing with the immortal None.
+        self.as_ptr() == unsafe { sys::Py_None() }
+    }
+}
+
+impl Clone for Bound<'_> {
+    fn clone(&self) -> Self {
+        // SAFETY: attached (brand); valid object.
+        unsafe { self.py.from_borrowed_ptr(self.as_ptr()) }
+    }
+}
+
+impl Drop for Bound<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the brand guarantees this interpreter is attached on this
+        // thread; we own one reference.
+        unsafe { sys::Py_DecRef(self.ptr.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for Bound<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.repr() {
+            Ok(r) => f.write_str(&r),
+            Err(_) => write!(f, "<{} object>", self.type_name()),
+        }
+    }
+}
+
+const REFUSES_SUBINTERPRETERS: &str = "does not support loading in subinterpreters";
+
+fn take_error(py: Python<'_>) -> Error {
+    // SAFETY: attached; GetRaisedException returns a new reference or NULL.
+    let exc = match unsafe { NonNull::new(sys::PyErr_GetRaisedException()) } {
+        Some(p) => Bound { ptr: p, py },
+        None => return Error::Runtime("a CPython call failed without setting an exception".into()),
+    };
+    // Each step may itself raise; fall back to placeholders and clear.
+    let clear = || {
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() }
+    };
+    // SAFETY: attached; every object has a type.
+    let ty = unsafe { py.from_borrowed_ptr(sys::Py_TYPE(exc.as_ptr()).cast()) };
+    let attr = |o: &Bound<'_>, name: &str| {
+        o.getattr(name).and_then(|v| v.str()).unwrap_or_else(|_| {
+            clear();
+            String::new()
+        })
+    };
+    let module = attr(&ty, "__module__");
+    let qualname = attr(&ty, "__qualname__");
+    let message = exc.str().unwrap_or_else(|_| {
+        clear();
+        "<exception str() failed>".into()
+    });
+    let traceback = format_traceback(py, &exc).unwrap_or_else(|_| {
+        clear();
+        format!("{qualname}: {message}\n")
+    });
+    let hint = if message.contains(REFUSES_SUBINTERPRETERS) {
+        // CPython's message is "module NAME does not support loading in
+        // subinterpreters"; ImportError.name is not always set.
+        let mut name = attr(&exc, "name");
+        if name.is_empty() || name == "None" {
+            name = message.split_whitespace().nth(1).unwrap_or("?").trim_matches('\'').to_owned();
+        }
+        let name = format!("'{name}'");
+        Some(format!(
+            "extension module {name} refuses isolated (own-GIL) interpreters; run it in an interpreter \
+             created with InterpreterConfig::legacy() (shared GIL), or in the main interpreter"
+        ))
+    } else {
+        None
+    };
+    Error::Python(Box::new(PyException { module, qualname, message, traceback, hint }))
+}
+
+fn format_traceback<'py>(py: Python<'py>, exc: &Bound<'py>) -> Result<String> {
+    let format = py.lookup("traceback", "format_exception")?;
+    let lines = format.call(std::slice::from_ref(exc), &[])?;
+    let sep = py.str("")?;
+    // SAFETY: attached; join returns a new reference or NULL.
+    let joined = unsafe { py.from_owned_ptr(sys::PyUnicode_Join(sep.as_ptr(), lines.as_ptr())) }?;
+    joined.str_contents()
+}

@@ -1,0 +1,554 @@
+//! Values that cross interpreters.
+
+use std::fmt;
+use std::sync::Arc;
+
+use interp_sys as sys;
+
+use crate::error::{Error, Result};
+use crate::scope::{Bound, Python};
+
+/// How deep a [`Value`] may nest (containers inside containers). Deeper
+/// input, or a container that contains itself, is refused with
+/// [`Error::Conversion`] rather than overflowing the stack.
+pub const MAX_DEPTH: usize = 200;
+
+/// An interpreter-independent Python value: `Send + Sync`, cheap to clone
+/// (containers and strings are reference-counted), and converted to a fresh
+/// object in whichever interpreter receives it.
+///
+/// The listed types round-trip exactly (type, value, order; `-0.0` and NaN
+/// included). Any other object, including subclasses of the listed types,
+/// travels pickled: functions and classes by qualified name, as pickle does,
+/// so their module must be importable where they arrive.
+///
+/// Equality is structural and exact: floats compare by bit pattern (so
+/// `NaN == NaN` and `0.0 != -0.0`), sets by element order.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Value {
+    /// `None`.
+    None,
+    /// `bool`.
+    Bool(bool),
+    /// An `int` that fits in 64 bits.
+    Int(i64),
+    /// An `int` that does not fit in 64 bits: little-endian two's complement
+    /// bytes (as `int.to_bytes(n, "little", signed=True)`), minimal length.
+    BigInt(Arc<[u8]>),
+    /// `float`.
+    Float(f64),
+    /// `complex`.
+    Complex {
+        /// Real part.
+        re: f64,
+        /// Imaginary part.
+        im: f64,
+    },
+    /// `str` (valid Unicode; strings with lone surrogates travel pickled).
+    Str(Arc<str>),
+    /// `bytes`.
+    Bytes(Arc<[u8]>),
+    /// `tuple`.
+    Tuple(Arc<[Value]>),
+    /// `list`.
+    List(Arc<[Value]>),
+    /// `dict`, in insertion order.
+    Dict(Arc<[(Value, Value)]>),
+    /// `set`, in iteration order.
+    Set(Arc<[Value]>),
+    /// `frozenset`, in iteration order.
+    FrozenSet(Arc<[Value]>),
+    /// Any other object, as `pickle.dumps(obj, protocol=5)`.
+    Pickled(Arc<[u8]>),
+}
+
+impl Value {
+    /// A tuple of values.
+    pub fn tuple(items: impl IntoIterator<Item = Value>) -> Value {
+        Value::Tuple(items.into_iter().collect())
+    }
+
+    /// A list of values.
+    pub fn list(items: impl IntoIterator<Item = Value>) -> Value {
+        Value::List(items.into_iter().collect())
+    }
+
+    /// A dict from key/value pairs, in the order given.
+    pub fn dict(items: impl IntoIterator<Item = (Value, Value)>) -> Value {
+        Value::Dict(items.into_iter().collect())
+    }
+
+    /// `str` from text.
+    pub fn str(s: &str) -> Value {
+        Value::Str(s.into())
+    }
+
+    /// `bytes` from a byte slice.
+    pub fn bytes(b: &[u8]) -> Value {
+        Value::Bytes(b.into())
+    }
+
+    /// An `int` from little-endian two's complement bytes; normalized to
+    /// [`Value::Int`] when it fits in 64 bits.
+    pub fn int_from_le_bytes(bytes: &[u8]) -> Value {
+        let neg = bytes.last().is_some_and(|b| b & 0x80 != 0);
+        let fill = if neg { 0xff } else { 0 };
+        let mut end = bytes.len();
+        // Drop redundant sign-extension bytes.
+        while end > 1 && bytes[end - 1] == fill && (bytes[end - 2] & 0x80 != 0) == neg {
+            end -= 1;
+        }
+        let bytes = &bytes[..end];
+        if bytes.len() <= 8 {
+            let mut buf = [fill; 8];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Value::Int(i64::from_le_bytes(buf))
+        } else {
+            Value::BigInt(bytes.into())
+        }
+    }
+
+    /// The Python type name of this value (`"int"`, `"dict"`, ...;
+    /// `"pickled"` for pickled objects).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "NoneType",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::BigInt(_) => "int",
+            Value::Float(_) => "float",
+            Value::Complex { .. } => "complex",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::Tuple(_) => "tuple",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
+            Value::Set(_) => "set",
+            Value::FrozenSet(_) => "frozenset",
+            Value::Pickled(_) => "pickled",
+        }
+    }
+
+    /// `Some(b)` for a `bool`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// `Some(n)` for an `int` that fits in an `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// `Some(x)` for a `float`, or an `int` that fits in an `i64` (as
+    /// Python would accept it).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(x) => Some(*x),
+            Value::Int(n) => Some(*n as f64),
+            _ => None,
+        }
+    }
+
+    /// `Some(text)` for a `str`.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `Some(bytes)` for `bytes`.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The items of a tuple, list, set or frozenset.
+    pub fn as_seq(&self) -> Option<&[Value]> {
+        match self {
+            Value::Tuple(v) | Value::List(v) | Value::Set(v) | Value::FrozenSet(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The items of a dict.
+    pub fn as_dict(&self) -> Option<&[(Value, Value)]> {
+        match self {
+            Value::Dict(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The value for `key` in a dict (linear search).
+    pub fn get(&self, key: &Value) -> Option<&Value> {
+        self.as_dict()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (None, None) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (BigInt(a), BigInt(b)) => a == b,
+            (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
+            (Complex { re: a, im: b }, Complex { re: c, im: d }) => {
+                a.to_bits() == c.to_bits() && b.to_bits() == d.to_bits()
+            }
+            (Str(a), Str(b)) => a == b,
+            (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => a == b,
+            (Tuple(a), Tuple(b)) | (List(a), List(b)) | (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => {
+                a == b
+            }
+            (Dict(a), Dict(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn seq(f: &mut fmt::Formatter<'_>, open: &str, items: &[Value], close: &str) -> fmt::Result {
+            f.write_str(open)?;
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{v:?}")?;
+            }
+            if open == "(" && items.len() == 1 {
+                f.write_str(",")?;
+            }
+            f.write_str(close)
+        }
+        match self {
+            Value::None => f.write_str("None"),
+            Value::Bool(b) => f.write_str(if *b { "True" } else { "False" }),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::BigInt(b) => write!(f, "<int of {} bytes>", b.len()),
+            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Complex { re, im } => write!(f, "({re:?}{im:+?}j)"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bytes(b) => write!(f, "b{:?}", String::from_utf8_lossy(b)),
+            Value::Tuple(v) => seq(f, "(", v, ")"),
+            Value::List(v) => seq(f, "[", v, "]"),
+            Value::Set(v) => seq(f, "{", v, "}"),
+            Value::FrozenSet(v) => seq(f, "frozenset({", v, "})"),
+            Value::Dict(d) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in d.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k:?}: {v:?}")?;
+                }
+                f.write_str("}")
+            }
+            Value::Pickled(b) => write!(f, "<pickled object, {} bytes>", b.len()),
+        }
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(n: $t) -> Value { Value::Int(n as i64) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Value {
+        match i64::try_from(n) {
+            Ok(n) => Value::Int(n),
+            Err(_) => Value::int_from_le_bytes(&(n as u128).to_le_bytes()),
+        }
+    }
+}
+
+impl From<i128> for Value {
+    fn from(n: i128) -> Value {
+        Value::int_from_le_bytes(&n.to_le_bytes())
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Float(x)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(s.into())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(s.into())
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(b: Vec<u8>) -> Value {
+        Value::Bytes(b.into())
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    /// A `list`.
+    fn from(v: Vec<Value>) -> Value {
+        Value::List(v.into())
+    }
+}
+
+impl From<()> for Value {
+    fn from(_: ()) -> Value {
+        Value::None
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(o: Option<T>) -> Value {
+        o.map_or(Value::None, Into::into)
+    }
+}
+
+// ---- Python -> Value ------------------------------------------------------
+
+fn too_deep() -> Error {
+    Error::Conversion(format!(
+        "value nested deeper than {MAX_DEPTH} levels (or a container that contains itself); \
+         flatten it or pass it as a pickled/bytes payload"
+    ))
+}
+
+pub(crate) fn from_python(obj: &Bound<'_>) -> Result<Value> {
+    from_python_at(obj, 0)
+}
+
+fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
+    let py = obj.py();
+    let p = obj.as_ptr();
+    // SAFETY (whole function): attached (brand); `p` is a valid object;
+    // type checks precede the type-specific accessors; borrowed items are
+    // turned into owned `Bound`s before any call that could run Python code.
+    unsafe {
+        if obj.is_none() {
+            return Ok(Value::None);
+        }
+        if sys::PyBool_Check(p) != 0 {
+            return Ok(Value::Bool(p == sys::Py_True()));
+        }
+        if sys::PyLong_CheckExact(p) != 0 {
+            let mut overflow = 0;
+            let n = sys::PyLong_AsLongLongAndOverflow(p, &mut overflow);
+            if overflow == 0 {
+                if n == -1 && !sys::PyErr_Occurred().is_null() {
+                    return Err(py.take_error());
+                }
+                return Ok(Value::Int(n));
+            }
+            return big_int_from_python(obj);
+        }
+        if sys::PyFloat_CheckExact(p) != 0 {
+            return Ok(Value::Float(sys::PyFloat_AsDouble(p)));
+        }
+        if sys::PyComplex_CheckExact(p) != 0 {
+            return Ok(Value::Complex { re: sys::PyComplex_RealAsDouble(p), im: sys::PyComplex_ImagAsDouble(p) });
+        }
+        if sys::PyUnicode_CheckExact(p) != 0 {
+            return match obj.str_contents() {
+                Ok(s) => Ok(Value::Str(s.into())),
+                Err(_) => pickle(obj), // lone surrogates: not UTF-8, keep exact via pickle
+            };
+        }
+        if sys::PyBytes_CheckExact(p) != 0 {
+            let data = sys::PyBytes_AsString(p).cast::<u8>();
+            let len = sys::PyBytes_Size(p) as usize;
+            return Ok(Value::Bytes(std::slice::from_raw_parts(data, len).into()));
+        }
+        let is_tuple = sys::PyTuple_CheckExact(p) != 0;
+        let is_list = sys::PyList_CheckExact(p) != 0;
+        let is_dict = sys::PyDict_CheckExact(p) != 0;
+        let is_set = sys::PySet_CheckExact(p) != 0;
+        let is_frozen = sys::PyFrozenSet_CheckExact(p) != 0;
+        if !(is_tuple || is_list || is_dict || is_set || is_frozen) {
+            return pickle(obj);
+        }
+        if depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        if is_dict {
+            // Snapshot the items: converting an element may run Python code
+            // (pickling) that mutates the dict.
+            let items = py.from_owned_ptr(sys::PyDict_Items(p))?;
+            let n = sys::PyList_GET_SIZE(items.as_ptr());
+            let mut out = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                let pair = py.from_borrowed_ptr(sys::PyList_GET_ITEM(items.as_ptr(), i));
+                let k = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0));
+                let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
+                out.push((from_python_at(&k, depth + 1)?, from_python_at(&v, depth + 1)?));
+            }
+            return Ok(Value::Dict(out.into()));
+        }
+        // Sequences and sets: a snapshot as a tuple (list and set contents
+        // could change while elements are converted).
+        let snapshot = if is_tuple { obj.clone() } else { py.from_owned_ptr(sys::PySequence_Tuple(p))? };
+        let n = sys::PyTuple_GET_SIZE(snapshot.as_ptr());
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i));
+            out.push(from_python_at(&item, depth + 1)?);
+        }
+        let items: Arc<[Value]> = out.into();
+        Ok(if is_tuple {
+            Value::Tuple(items)
+        } else if is_list {
+            Value::List(items)
+        } else if is_set {
+            Value::Set(items)
+        } else {
+            Value::FrozenSet(items)
+        })
+    }
+}
+
+fn big_int_from_python(obj: &Bound<'_>) -> Result<Value> {
+    let py = obj.py();
+    let bits = obj.getattr("bit_length")?.call(&[], &[])?.to_value()?;
+    let bits = bits.as_i64().ok_or_else(|| Error::Conversion("int.bit_length() is not an int".into()))?;
+    let len = py.value(&Value::Int(bits / 8 + 1))?;
+    let little = py.str("little")?;
+    let signed = py.value(&Value::Bool(true))?;
+    let b = obj.getattr("to_bytes")?.call(&[len, little], &[("signed", signed)])?;
+    match from_python(&b)? {
+        Value::Bytes(bytes) => Ok(Value::int_from_le_bytes(&bytes)),
+        _ => Err(Error::Conversion("int.to_bytes() did not return bytes".into())),
+    }
+}
+
+fn pickle(obj: &Bound<'_>) -> Result<Value> {
+    let py = obj.py();
+    let dumps = py.lookup("pickle", "dumps")?;
+    let protocol = py.value(&Value::Int(5))?;
+    match dumps.call(&[obj.clone(), protocol], &[]) {
+        Ok(b) => match from_python(&b)? {
+            Value::Bytes(bytes) => Ok(Value::Pickled(bytes)),
+            _ => Err(Error::Conversion("pickle.dumps() did not return bytes".into())),
+        },
+        Err(e) => Err(Error::Conversion(format!(
+            "cannot send a '{}' object to another interpreter: it is not one of the natively shared \
+             types (None, bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset) and \
+             pickling it failed: {e}",
+            obj.type_name()
+        ))),
+    }
+}
+
+// ---- Value -> Python ------------------------------------------------------
+
+pub(crate) fn to_python<'py>(py: Python<'py>, v: &Value) -> Result<Bound<'py>> {
+    to_python_at(py, v, 0)
+}
+
+fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'py>> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    // SAFETY (whole function): attached (brand); every constructor returns a
+    // new reference or NULL with an exception, which `from_owned_ptr`
+    // handles; SET_ITEM fills fresh tuples/lists exactly once (stealing).
+    unsafe {
+        match v {
+            Value::None => Ok(py.none()),
+            Value::Bool(b) => Ok(py.from_borrowed_ptr(if *b { sys::Py_True() } else { sys::Py_False() })),
+            Value::Int(n) => py.from_owned_ptr(sys::PyLong_FromLongLong(*n)),
+            Value::BigInt(bytes) => {
+                let int_type = py.from_borrowed_ptr((&raw mut sys::PyLong_Type).cast());
+                let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth)?;
+                let little = py.str("little")?;
+                let signed = py.value(&Value::Bool(true))?;
+                int_type.getattr("from_bytes")?.call(&[b, little], &[("signed", signed)])
+            }
+            Value::Float(x) => py.from_owned_ptr(sys::PyFloat_FromDouble(*x)),
+            Value::Complex { re, im } => py.from_owned_ptr(sys::PyComplex_FromDoubles(*re, *im)),
+            Value::Str(s) => py.str(s),
+            Value::Bytes(b) => py.from_owned_ptr(sys::PyBytes_FromStringAndSize(
+                b.as_ptr().cast(),
+                b.len() as sys::Py_ssize_t,
+            )),
+            Value::Tuple(items) => {
+                let t = py.from_owned_ptr(sys::PyTuple_New(items.len() as sys::Py_ssize_t))?;
+                for (i, item) in items.iter().enumerate() {
+                    let o = to_python_at(py, item, depth + 1)?;
+                    sys::PyTuple_SET_ITEM(t.as_ptr(), i as sys::Py_ssize_t, o.into_ptr());
+                }
+                Ok(t)
+            }
+            Value::List(items) => {
+                let l = py.from_owned_ptr(sys::PyList_New(items.len() as sys::Py_ssize_t))?;
+                for (i, item) in items.iter().enumerate() {
+                    let o = to_python_at(py, item, depth + 1)?;
+                    sys::PyList_SET_ITEM(l.as_ptr(), i as sys::Py_ssize_t, o.into_ptr());
+                }
+                Ok(l)
+            }
+            Value::Dict(items) => {
+                let d = py.from_owned_ptr(sys::PyDict_New())?;
+                for (k, v) in items.iter() {
+                    let k = to_python_at(py, k, depth + 1)?;
+                    let v = to_python_at(py, v, depth + 1)?;
+                    if sys::PyDict_SetItem(d.as_ptr(), k.as_ptr(), v.as_ptr()) < 0 {
+                        return Err(py.take_error());
+                    }
+                }
+                Ok(d)
+            }
+            Value::Set(items) | Value::FrozenSet(items) => {
+                let s = py.from_owned_ptr(sys::PySet_New(std::ptr::null_mut()))?;
+                for item in items.iter() {
+                    let o = to_python_at(py, item, depth + 1)?;
+                    if sys::PySet_Add(s.as_ptr(), o.as_ptr()) < 0 {
+                        return Err(py.take_error());
+                    }
+                }
+                if matches!(v, Value::FrozenSet(_)) {
+                    py.from_owned_ptr(sys::PyFrozenSet_New(s.as_ptr()))
+                } else {
+                    Ok(s)
+                }
+            }
+            Value::Pickled(bytes) => {
+                let loads = py.lookup("pickle", "loads")?;
+                let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth)?;
+                loads.call(&[b], &[])
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Value>();
+}
