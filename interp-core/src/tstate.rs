@@ -9,7 +9,8 @@
 //! - closing an interpreter deletes every registered thread state and marks
 //!   the record closed, so caches on other threads never touch them again;
 //! - a thread that exits deletes its thread states of still-open
-//!   interpreters (taking each interpreter's GIL briefly).
+//!   interpreters (taking each interpreter's GIL briefly), except an
+//!   interpreter's last one, which stays registered until `close`.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,6 +84,14 @@ impl Drop for Cache {
             }
             let mut st = e.shared.lock();
             if st.closed {
+                continue;
+            }
+            if st.tstates.len() == 1 {
+                // The interpreter's last thread state: keep it (orphaned,
+                // still registered; `close` deletes it). CPython 3.12/3.13
+                // reuse the interpreter's embedded initial thread state when
+                // its list becomes empty, and abort with "thread state
+                // already initialized" on the next PyThreadState_New.
                 continue;
             }
             st.tstates.retain(|t| *t != e.tstate);

@@ -114,6 +114,19 @@ fn close_after_use_from_other_threads() {
 }
 
 #[test]
+fn creating_thread_may_exit_before_others_enter() {
+    // Created on a thread that exits at once; then used from fresh threads.
+    let interp = std::thread::spawn(|| Interpreter::new().unwrap()).join().unwrap();
+    for n in 0..3 {
+        let i = &interp;
+        std::thread::scope(|s| {
+            s.spawn(move || assert_eq!(i.eval(&format!("{n} * 2")).unwrap(), Value::Int(n * 2)));
+        });
+    }
+    assert_eq!(interp.eval("'ok'").unwrap(), Value::str("ok"));
+}
+
+#[test]
 fn nul_in_source_is_a_clear_error() {
     let interp = Interpreter::new().unwrap();
     match interp.exec("x = 1\0") {

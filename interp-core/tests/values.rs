@@ -95,6 +95,13 @@ fn other_objects_travel_pickled() {
         "P(3)",
         "range(3)",
     ] {
+        let (major, minor, _) = interp_core::Runtime::get().unwrap().python_version();
+        if (major, minor) < (3, 13) && (expr.contains("decimal") || expr.contains("fractions")) {
+            // CPython 3.12's _decimal keeps global libmpdec state and
+            // crashes (double free) once loaded in two isolated interpreters.
+            eprintln!("skipped {expr} on CPython 3.12 (_decimal is not isolation-safe there)");
+            continue;
+        }
         let v = a.eval(expr).unwrap();
         assert!(matches!(v, Value::Pickled(_)), "{expr}: {v:?}");
         roundtrip(&a, &b, expr);
@@ -110,7 +117,7 @@ fn unpicklable_object_is_a_clear_error() {
     let a = Interpreter::new().unwrap();
     // A class pickle cannot find by name.
     match a.eval("__import__('enum').IntEnum('E', 'A B').B") {
-        Err(Error::Conversion(m)) => assert!(m.contains("'E' object") && m.contains("not found as __main__.E"), "{m}"),
+        Err(Error::Conversion(m)) => assert!(m.contains("'E' object") && m.contains("pickling it failed"), "{m}"),
         other => panic!("expected a conversion error, got {other:?}"),
     }
     match a.eval("lambda x: x") {

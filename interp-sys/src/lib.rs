@@ -186,7 +186,7 @@ pub unsafe fn detach() -> *mut PyThreadState {
 pub fn current_thread_state() -> *mut PyThreadState {
     // SAFETY: PyThreadState_GetUnchecked (or its 3.12 equivalent) only reads
     // a thread-local and may be called without a thread state.
-    unsafe { PyThreadState_GetUnchecked() }
+    unsafe { pyo3_ffi::compat::PyThreadState_GetUnchecked() }
 }
 
 /// Clears and deletes a thread state that is *not* the current one.
