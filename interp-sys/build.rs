@@ -21,9 +21,9 @@ fn main() {
     if cfg.is_free_threaded() {
         panic!("interp needs a CPython build with the GIL; PYO3_PYTHON points at a free-threaded build");
     }
-    let exe = cfg
-        .executable()
-        .expect("pyo3-build-config found no Python executable; set PYO3_PYTHON (see scripts/bootstrap.sh)");
+    let exe = cfg.executable().expect(
+        "pyo3-build-config found no Python executable; set PYO3_PYTHON (see scripts/bootstrap.sh)",
+    );
     let out = Command::new(exe)
         .args([
             "-c",
@@ -32,7 +32,11 @@ fn main() {
         ])
         .output()
         .unwrap_or_else(|e| panic!("could not run {exe}: {e}"));
-    assert!(out.status.success(), "{exe} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{exe} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8 paths");
     let mut lines = text.lines();
     let (prefix, include, libdir, version) = (

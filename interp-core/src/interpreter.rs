@@ -93,13 +93,18 @@ impl InterpreterConfig {
     }
 
     fn to_raw(self) -> sys::PyInterpreterConfig {
-        let base = if self.own_gil { sys::isolated_config() } else { sys::legacy_config() };
+        let base = if self.own_gil {
+            sys::isolated_config()
+        } else {
+            sys::legacy_config()
+        };
         sys::PyInterpreterConfig {
             allow_fork: self.allow_fork as _,
             allow_exec: self.allow_exec as _,
             allow_threads: self.allow_threads as _,
             allow_daemon_threads: self.allow_daemon_threads as _,
-            check_multi_interp_extensions: (self.check_multi_interp_extensions || self.own_gil) as _,
+            check_multi_interp_extensions: (self.check_multi_interp_extensions || self.own_gil)
+                as _,
             ..base
         }
     }
@@ -120,7 +125,10 @@ pub struct Interpreter {
 
 impl std::fmt::Debug for Interpreter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Interpreter").field("id", &self.shared.id).field("main", &self.shared.is_main).finish()
+        f.debug_struct("Interpreter")
+            .field("id", &self.shared.id)
+            .field("main", &self.shared.is_main)
+            .finish()
     }
 }
 
@@ -145,8 +153,8 @@ impl Interpreter {
         let detached = Detached::new();
         // SAFETY: the runtime is initialized and nothing is attached on this
         // thread (Detached).
-        let ts = unsafe { sys::new_interpreter(&raw_cfg) }
-            .map_err(|e| Error::Create(e.to_string()))?;
+        let ts =
+            unsafe { sys::new_interpreter(&raw_cfg) }.map_err(|e| Error::Create(e.to_string()))?;
         // SAFETY: `ts` is the new interpreter's attached thread state.
         let raw = unsafe { sys::thread_state_interpreter(ts) };
         let shared = Shared::new(raw, false);
@@ -201,8 +209,9 @@ impl Interpreter {
     where
         F: for<'py> FnOnce(Python<'py>) -> R + Send,
     {
-        let _attached = Attached::enter(&self.shared)
-            .expect("interp: the Python runtime was finalized; this interpreter can no longer be entered");
+        let _attached = Attached::enter(&self.shared).expect(
+            "interp: the Python runtime was finalized; this interpreter can no longer be entered",
+        );
         // SAFETY: this thread's thread state for the interpreter is attached
         // until `_attached` drops, after `f` returns.
         f(unsafe { Python::assume_attached() })

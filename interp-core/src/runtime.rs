@@ -13,23 +13,12 @@ use crate::tstate::{self, Shared, TsPtr, FINALIZED};
 
 /// How the runtime initializes CPython. Ignored when the host process has
 /// already initialized Python (then interp attaches to it).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
     install_signal_handlers: bool,
     home: Option<PathBuf>,
     python_path: Vec<PathBuf>,
     use_environment: bool,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        RuntimeConfig {
-            install_signal_handlers: false,
-            home: None,
-            python_path: Vec::new(),
-            use_environment: false,
-        }
-    }
 }
 
 impl RuntimeConfig {
@@ -139,7 +128,10 @@ impl Runtime {
             sys::PyConfig_InitIsolatedConfig(&mut cfg);
             cfg.install_signal_handlers = config.install_signal_handlers as _;
             cfg.use_environment = config.use_environment as _;
-            let home = config.home.clone().unwrap_or_else(|| PathBuf::from(sys::PYTHON_PREFIX));
+            let home = config
+                .home
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(sys::PYTHON_PREFIX));
             let cfgp: *mut sys::PyConfig = &mut cfg;
             let set = |field: *mut *mut libc::wchar_t, value: &str, what: &str| {
                 let c = CString::new(value).map_err(|_| {
@@ -153,7 +145,11 @@ impl Runtime {
                 if !config.python_path.is_empty() {
                     let joined = std::env::join_paths(&config.python_path)
                         .map_err(|e| Error::InvalidArgument(format!("python_path: {e}")))?;
-                    set(&raw mut (*cfgp).pythonpath_env, &joined.to_string_lossy(), "python_path")?;
+                    set(
+                        &raw mut (*cfgp).pythonpath_env,
+                        &joined.to_string_lossy(),
+                        "python_path",
+                    )?;
                 }
                 sys::check_status(sys::Py_InitializeFromConfig(cfgp)).map_err(|e| {
                     Error::Runtime(format!(
@@ -272,12 +268,13 @@ impl Runtime {
         tstate::forget(shared);
         std::mem::forget(_detached);
         if rc != 0 {
-            return Err(Error::Runtime("Py_FinalizeEx reported an error while flushing buffered data".into()));
+            return Err(Error::Runtime(
+                "Py_FinalizeEx reported an error while flushing buffered data".into(),
+            ));
         }
         Ok(())
     }
 }
-
 
 /// The runtime, initialized with defaults on first use.
 pub(crate) fn runtime() -> Result<&'static Runtime> {

@@ -39,8 +39,8 @@ use crate::value::{self, Value};
 /// `Copy`, zero-sized, neither `Send` nor `Sync`.
 #[derive(Clone, Copy)]
 pub struct Python<'py> {
-    // *mut (): !Send + !Sync. fn(&'py ()) -> &'py (): invariant in 'py.
-    _brand: PhantomData<(*mut (), fn(&'py ()) -> &'py ())>,
+    _not_send: PhantomData<*mut ()>,
+    _invariant: PhantomData<fn(&'py ()) -> &'py ()>,
 }
 
 /// An owned reference to a Python object of the interpreter branded `'py`.
@@ -52,7 +52,10 @@ pub struct Bound<'py> {
 
 fn cstring(s: &str, what: &str) -> Result<CString> {
     CString::new(s).map_err(|e| {
-        Error::InvalidArgument(format!("{what} contains a NUL byte at offset {}", e.nul_position()))
+        Error::InvalidArgument(format!(
+            "{what} contains a NUL byte at offset {}",
+            e.nul_position()
+        ))
     })
 }
 
@@ -60,7 +63,10 @@ impl<'py> Python<'py> {
     /// # Safety
     /// A thread state must be attached on this thread for all of `'py`.
     pub(crate) unsafe fn assume_attached() -> Python<'py> {
-        Python { _brand: PhantomData }
+        Python {
+            _not_send: PhantomData,
+            _invariant: PhantomData,
+        }
     }
 
     /// The id of the interpreter this token belongs to.
@@ -94,7 +100,10 @@ impl<'py> Python<'py> {
     pub unsafe fn from_borrowed_ptr(self, ptr: *mut sys::PyObject) -> Bound<'py> {
         // SAFETY: caller guarantees a valid object; attached.
         unsafe { sys::Py_IncRef(ptr) };
-        Bound { ptr: NonNull::new(ptr).expect("from_borrowed_ptr: NULL"), py: self }
+        Bound {
+            ptr: NonNull::new(ptr).expect("from_borrowed_ptr: NULL"),
+            py: self,
+        }
     }
 
     /// `None`.
@@ -134,7 +143,11 @@ impl<'py> Python<'py> {
         // SAFETY: attached; `src` is a valid C string; the module dict is a
         // borrowed reference kept alive by `main`.
         unsafe {
-            let code = self.from_owned_ptr(sys::Py_CompileString(src.as_ptr(), c"<interp>".as_ptr(), start))?;
+            let code = self.from_owned_ptr(sys::Py_CompileString(
+                src.as_ptr(),
+                c"<interp>".as_ptr(),
+                start,
+            ))?;
             let globals = sys::PyModule_GetDict(main.as_ptr());
             self.from_owned_ptr(sys::PyEval_EvalCode(code.as_ptr(), globals, globals))
         }
@@ -168,7 +181,9 @@ impl<'py> Python<'py> {
             }
         };
         if qualname.is_empty() {
-            return Err(Error::InvalidArgument("empty function name (qualname)".into()));
+            return Err(Error::InvalidArgument(
+                "empty function name (qualname)".into(),
+            ));
         }
         for part in qualname.split('.') {
             obj = obj.getattr(part)?;
@@ -180,7 +195,10 @@ impl<'py> Python<'py> {
     pub fn str(self, s: &str) -> Result<Bound<'py>> {
         // SAFETY: attached; pointer and length describe valid UTF-8.
         unsafe {
-            self.from_owned_ptr(sys::PyUnicode_FromStringAndSize(s.as_ptr().cast(), s.len() as sys::Py_ssize_t))
+            self.from_owned_ptr(sys::PyUnicode_FromStringAndSize(
+                s.as_ptr().cast(),
+                s.len() as sys::Py_ssize_t,
+            ))
         }
     }
 
@@ -226,7 +244,10 @@ impl<'py> Bound<'py> {
     pub fn getattr(&self, name: &str) -> Result<Bound<'py>> {
         let n = self.py.str(name)?;
         // SAFETY: attached; both objects are valid.
-        unsafe { self.py.from_owned_ptr(sys::PyObject_GetAttr(self.as_ptr(), n.as_ptr())) }
+        unsafe {
+            self.py
+                .from_owned_ptr(sys::PyObject_GetAttr(self.as_ptr(), n.as_ptr()))
+        }
     }
 
     /// `setattr(self, name, value)`.
@@ -265,9 +286,14 @@ impl<'py> Bound<'py> {
     /// `self(*args, **kwargs)` with arguments given as [`Value`]s.
     pub fn call_values(&self, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Bound<'py>> {
         let py = self.py;
-        let args = args.iter().map(|v| py.value(v)).collect::<Result<Vec<_>>>()?;
-        let kwargs =
-            kwargs.iter().map(|(k, v)| Ok((*k, py.value(v)?))).collect::<Result<Vec<_>>>()?;
+        let args = args
+            .iter()
+            .map(|v| py.value(v))
+            .collect::<Result<Vec<_>>>()?;
+        let kwargs = kwargs
+            .iter()
+            .map(|(k, v)| Ok((*k, py.value(v)?)))
+            .collect::<Result<Vec<_>>>()?;
         self.call(&args, &kwargs)
     }
 
@@ -308,12 +334,17 @@ impl<'py> Bound<'py> {
     /// `type(self).__qualname__`.
     pub fn type_name(&self) -> String {
         // SAFETY: attached; every object has a type.
-        let ty = unsafe { self.py.from_borrowed_ptr(sys::Py_TYPE(self.as_ptr()).cast()) };
-        ty.getattr("__qualname__").and_then(|q| q.str_contents()).unwrap_or_else(|_| {
-            // SAFETY: attached.
-            unsafe { sys::PyErr_Clear() };
-            "?".into()
-        })
+        let ty = unsafe {
+            self.py
+                .from_borrowed_ptr(sys::Py_TYPE(self.as_ptr()).cast())
+        };
+        ty.getattr("__qualname__")
+            .and_then(|q| q.str_contents())
+            .unwrap_or_else(|_| {
+                // SAFETY: attached.
+                unsafe { sys::PyErr_Clear() };
+                "?".into()
+            })
     }
 
     /// `self is None`.
@@ -383,7 +414,12 @@ fn take_error(py: Python<'_>) -> Error {
         // subinterpreters"; ImportError.name is not always set.
         let mut name = attr(&exc, "name");
         if name.is_empty() || name == "None" {
-            name = message.split_whitespace().nth(1).unwrap_or("?").trim_matches('\'').to_owned();
+            name = message
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("?")
+                .trim_matches('\'')
+                .to_owned();
         }
         let name = format!("'{name}'");
         Some(format!(
@@ -393,7 +429,13 @@ fn take_error(py: Python<'_>) -> Error {
     } else {
         None
     };
-    Error::Python(Box::new(PyException { module, qualname, message, traceback, hint }))
+    Error::Python(Box::new(PyException {
+        module,
+        qualname,
+        message,
+        traceback,
+        hint,
+    }))
 }
 
 fn format_traceback<'py>(py: Python<'py>, exc: &Bound<'py>) -> Result<String> {

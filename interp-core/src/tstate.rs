@@ -54,7 +54,12 @@ impl Shared {
     pub(crate) fn new(raw: *mut sys::PyInterpreterState, is_main: bool) -> Arc<Shared> {
         // SAFETY: `raw` is live (just created or the main interpreter).
         let id = unsafe { sys::interpreter_id(raw) };
-        Arc::new(Shared { id, raw, is_main, state: Mutex::new(SharedState::default()) })
+        Arc::new(Shared {
+            id,
+            raw,
+            is_main,
+            state: Mutex::new(SharedState::default()),
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, SharedState> {
@@ -120,7 +125,11 @@ thread_local! {
 /// use. Returns `None` when the interpreter is closed.
 pub(crate) fn thread_state_for(shared: &Arc<Shared>) -> Option<TsPtr> {
     let found = CACHE.with(|c| {
-        c.borrow().entries.iter().find(|e| e.shared.id == shared.id).map(|e| e.tstate)
+        c.borrow()
+            .entries
+            .iter()
+            .find(|e| e.shared.id == shared.id)
+            .map(|e| e.tstate)
     });
     if let Some(ts) = found {
         return Some(ts);
@@ -146,7 +155,10 @@ pub(crate) fn register(shared: &Arc<Shared>, ts: TsPtr) {
         let mut c = c.borrow_mut();
         // Drop entries of closed interpreters: their thread states are gone.
         c.entries.retain(|e| !e.shared.lock().closed);
-        c.entries.push(Entry { shared: shared.clone(), tstate: ts });
+        c.entries.push(Entry {
+            shared: shared.clone(),
+            tstate: ts,
+        });
     });
 }
 
@@ -172,7 +184,10 @@ impl Attached {
         let prev = sys::current_thread_state();
         // SAFETY: `prev` is the live, attached thread state of this thread.
         if !prev.is_null() && unsafe { sys::thread_state_interpreter(prev) } == shared.raw {
-            return Some(Attached { prev, switched: false });
+            return Some(Attached {
+                prev,
+                switched: false,
+            });
         }
         let ts = thread_state_for(shared)?;
         // SAFETY: `prev` (if any) is attached on this thread, so detaching it
@@ -185,7 +200,10 @@ impl Attached {
             }
             sys::attach(ts.0);
         }
-        Some(Attached { prev, switched: true })
+        Some(Attached {
+            prev,
+            switched: true,
+        })
     }
 }
 

@@ -189,7 +189,10 @@ impl Value {
 
     /// The value for `key` in a dict (linear search).
     pub fn get(&self, key: &Value) -> Option<&Value> {
-        self.as_dict()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.as_dict()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -207,9 +210,10 @@ impl PartialEq for Value {
             }
             (Str(a), Str(b)) => a == b,
             (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => a == b,
-            (Tuple(a), Tuple(b)) | (List(a), List(b)) | (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => {
-                a == b
-            }
+            (Tuple(a), Tuple(b))
+            | (List(a), List(b))
+            | (Set(a), Set(b))
+            | (FrozenSet(a), FrozenSet(b)) => a == b,
             (Dict(a), Dict(b)) => a == b,
             _ => false,
         }
@@ -218,7 +222,12 @@ impl PartialEq for Value {
 
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn seq(f: &mut fmt::Formatter<'_>, open: &str, items: &[Value], close: &str) -> fmt::Result {
+        fn seq(
+            f: &mut fmt::Formatter<'_>,
+            open: &str,
+            items: &[Value],
+            close: &str,
+        ) -> fmt::Result {
             f.write_str(open)?;
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
@@ -348,7 +357,7 @@ pub(crate) fn from_python(obj: &Bound<'_>) -> Result<Value> {
 fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
     let py = obj.py();
     let p = obj.as_ptr();
-    // SAFETY (whole function): attached (brand); `p` is a valid object;
+    // SAFETY: (whole block) attached (brand); `p` is a valid object;
     // type checks precede the type-specific accessors; borrowed items are
     // turned into owned `Bound`s before any call that could run Python code.
     unsafe {
@@ -373,7 +382,10 @@ fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
             return Ok(Value::Float(sys::PyFloat_AsDouble(p)));
         }
         if sys::PyComplex_CheckExact(p) != 0 {
-            return Ok(Value::Complex { re: sys::PyComplex_RealAsDouble(p), im: sys::PyComplex_ImagAsDouble(p) });
+            return Ok(Value::Complex {
+                re: sys::PyComplex_RealAsDouble(p),
+                im: sys::PyComplex_ImagAsDouble(p),
+            });
         }
         if sys::PyUnicode_CheckExact(p) != 0 {
             return match obj.str_contents() {
@@ -407,13 +419,20 @@ fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
                 let pair = py.from_borrowed_ptr(sys::PyList_GET_ITEM(items.as_ptr(), i));
                 let k = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0));
                 let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
-                out.push((from_python_at(&k, depth + 1)?, from_python_at(&v, depth + 1)?));
+                out.push((
+                    from_python_at(&k, depth + 1)?,
+                    from_python_at(&v, depth + 1)?,
+                ));
             }
             return Ok(Value::Dict(out.into()));
         }
         // Sequences and sets: a snapshot as a tuple (list and set contents
         // could change while elements are converted).
-        let snapshot = if is_tuple { obj.clone() } else { py.from_owned_ptr(sys::PySequence_Tuple(p))? };
+        let snapshot = if is_tuple {
+            obj.clone()
+        } else {
+            py.from_owned_ptr(sys::PySequence_Tuple(p))?
+        };
         let n = sys::PyTuple_GET_SIZE(snapshot.as_ptr());
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
@@ -436,14 +455,20 @@ fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
 fn big_int_from_python(obj: &Bound<'_>) -> Result<Value> {
     let py = obj.py();
     let bits = obj.getattr("bit_length")?.call(&[], &[])?.to_value()?;
-    let bits = bits.as_i64().ok_or_else(|| Error::Conversion("int.bit_length() is not an int".into()))?;
+    let bits = bits
+        .as_i64()
+        .ok_or_else(|| Error::Conversion("int.bit_length() is not an int".into()))?;
     let len = py.value(&Value::Int(bits / 8 + 1))?;
     let little = py.str("little")?;
     let signed = py.value(&Value::Bool(true))?;
-    let b = obj.getattr("to_bytes")?.call(&[len, little], &[("signed", signed)])?;
+    let b = obj
+        .getattr("to_bytes")?
+        .call(&[len, little], &[("signed", signed)])?;
     match from_python(&b)? {
         Value::Bytes(bytes) => Ok(Value::int_from_le_bytes(&bytes)),
-        _ => Err(Error::Conversion("int.to_bytes() did not return bytes".into())),
+        _ => Err(Error::Conversion(
+            "int.to_bytes() did not return bytes".into(),
+        )),
     }
 }
 
@@ -475,20 +500,24 @@ fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
-    // SAFETY (whole function): attached (brand); every constructor returns a
+    // SAFETY: (whole block) attached (brand); every constructor returns a
     // new reference or NULL with an exception, which `from_owned_ptr`
     // handles; SET_ITEM fills fresh tuples/lists exactly once (stealing).
     unsafe {
         match v {
             Value::None => Ok(py.none()),
-            Value::Bool(b) => Ok(py.from_borrowed_ptr(if *b { sys::Py_True() } else { sys::Py_False() })),
+            Value::Bool(b) => {
+                Ok(py.from_borrowed_ptr(if *b { sys::Py_True() } else { sys::Py_False() }))
+            }
             Value::Int(n) => py.from_owned_ptr(sys::PyLong_FromLongLong(*n)),
             Value::BigInt(bytes) => {
                 let int_type = py.from_borrowed_ptr((&raw mut sys::PyLong_Type).cast());
                 let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth)?;
                 let little = py.str("little")?;
                 let signed = py.value(&Value::Bool(true))?;
-                int_type.getattr("from_bytes")?.call(&[b, little], &[("signed", signed)])
+                int_type
+                    .getattr("from_bytes")?
+                    .call(&[b, little], &[("signed", signed)])
             }
             Value::Float(x) => py.from_owned_ptr(sys::PyFloat_FromDouble(*x)),
             Value::Complex { re, im } => py.from_owned_ptr(sys::PyComplex_FromDoubles(*re, *im)),

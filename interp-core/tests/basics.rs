@@ -9,23 +9,48 @@ fn exec_eval_call_roundtrip() {
         .exec("import math\ndef hyp(a, b, *, scale=1):\n    return math.hypot(a, b) * scale\nclass K:\n    @staticmethod\n    def twice(x):\n        return [x, x]\n")
         .unwrap();
     assert_eq!(interp.eval("1 + 2").unwrap(), Value::Int(3));
-    let r = interp.call("__main__", "hyp", &[3.into(), 4.into()], &[("scale", 2.into())]).unwrap();
+    let r = interp
+        .call(
+            "__main__",
+            "hyp",
+            &[3.into(), 4.into()],
+            &[("scale", 2.into())],
+        )
+        .unwrap();
     assert_eq!(r, Value::Float(10.0));
     // Dotted qualname, as pickle resolves it.
-    let r = interp.call("__main__", "K.twice", &["a".into()], &[]).unwrap();
+    let r = interp
+        .call("__main__", "K.twice", &["a".into()], &[])
+        .unwrap();
     assert_eq!(r, Value::list(["a".into(), "a".into()]));
     // A stdlib function imported on demand.
-    assert_eq!(interp.call("math", "factorial", &[20.into()], &[]).unwrap(), Value::Int(2432902008176640000));
-    assert_eq!(interp.call("os.path", "join", &["a".into(), "b".into()], &[]).unwrap(), Value::str("a/b"));
+    assert_eq!(
+        interp.call("math", "factorial", &[20.into()], &[]).unwrap(),
+        Value::Int(2432902008176640000)
+    );
+    assert_eq!(
+        interp
+            .call("os.path", "join", &["a".into(), "b".into()], &[])
+            .unwrap(),
+        Value::str("a/b")
+    );
 }
 
 #[test]
 fn prepare_main_hands_over_data_once() {
     let interp = Interpreter::new().unwrap();
-    let grid = Value::tuple((0..4).map(|r| Value::tuple((0..4).map(|c| Value::Bool((r + c) % 2 == 0)))));
-    interp.prepare_main([("grid", grid), ("name", "w1".into())]).unwrap();
-    interp.exec("def count():\n    return sum(map(sum, grid))").unwrap();
-    assert_eq!(interp.call("__main__", "count", &[], &[]).unwrap(), Value::Int(8));
+    let grid =
+        Value::tuple((0..4).map(|r| Value::tuple((0..4).map(|c| Value::Bool((r + c) % 2 == 0)))));
+    interp
+        .prepare_main([("grid", grid), ("name", "w1".into())])
+        .unwrap();
+    interp
+        .exec("def count():\n    return sum(map(sum, grid))")
+        .unwrap();
+    assert_eq!(
+        interp.call("__main__", "count", &[], &[]).unwrap(),
+        Value::Int(8)
+    );
     assert_eq!(interp.eval("name").unwrap(), Value::str("w1"));
 }
 
@@ -41,7 +66,10 @@ fn interpreters_are_isolated_and_ids_unique() {
     assert_eq!(a.enter(|py| py.interpreter_id()), a.id());
     // Own GIL: each has its own sys module object state.
     a.exec("import sys; sys.flag = 1").unwrap();
-    assert_eq!(b.eval("hasattr(__import__('sys'), 'flag')").unwrap(), Value::Bool(false));
+    assert_eq!(
+        b.eval("hasattr(__import__('sys'), 'flag')").unwrap(),
+        Value::Bool(false)
+    );
 }
 
 #[test]
@@ -65,29 +93,53 @@ fn many_threads_share_one_interpreter() {
     let interp = Interpreter::new().unwrap();
     interp.exec("import threading\nlock = threading.Lock()\nhits = []\ndef hit(i):\n    with lock:\n        hits.append(i)\n    return i * i\n").unwrap();
     std::thread::scope(|s| {
-        for t in 0..8 {
-            let interp = &interp;
-            s.spawn(move || {
-                for i in 0..200 {
-                    let n = t * 1000 + i;
-                    assert_eq!(interp.call("__main__", "hit", &[n.into()], &[]).unwrap(), Value::Int(n as i64 * n as i64));
-                }
-            });
+        // Joined explicitly: a scope alone may return before the threads'
+        // thread-local destructors (which delete their thread states) ran.
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let interp = &interp;
+                s.spawn(move || {
+                    for i in 0..200 {
+                        let n = t * 1000 + i;
+                        assert_eq!(
+                            interp.call("__main__", "hit", &[n.into()], &[]).unwrap(),
+                            Value::Int(n as i64 * n as i64)
+                        );
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
         }
     });
     assert_eq!(interp.eval("len(set(hits))").unwrap(), Value::Int(1600));
     // Every thread that entered made exactly one thread state, and deleted it on exit.
-    assert_eq!(interp.thread_states(), 1, "only this thread's thread state should remain");
+    assert_eq!(
+        interp.thread_states(),
+        1,
+        "only this thread's thread state should remain"
+    );
 }
 
 #[test]
 fn thread_state_is_reused_not_recreated() {
     let interp = Interpreter::new().unwrap();
-    let first = interp.enter(|py| py.eval("__import__('threading').get_ident()").unwrap().to_value().unwrap());
+    let first = interp.enter(|py| {
+        py.eval("__import__('threading').get_ident()")
+            .unwrap()
+            .to_value()
+            .unwrap()
+    });
     for _ in 0..100 {
         interp.eval("0").unwrap();
     }
-    let again = interp.enter(|py| py.eval("__import__('threading').get_ident()").unwrap().to_value().unwrap());
+    let again = interp.enter(|py| {
+        py.eval("__import__('threading').get_ident()")
+            .unwrap()
+            .to_value()
+            .unwrap()
+    });
     assert_eq!(first, again);
     assert_eq!(interp.thread_states(), 1);
 }
@@ -116,7 +168,9 @@ fn close_after_use_from_other_threads() {
 #[test]
 fn creating_thread_may_exit_before_others_enter() {
     // Created on a thread that exits at once; then used from fresh threads.
-    let interp = std::thread::spawn(|| Interpreter::new().unwrap()).join().unwrap();
+    let interp = std::thread::spawn(|| Interpreter::new().unwrap())
+        .join()
+        .unwrap();
     for n in 0..3 {
         let i = &interp;
         std::thread::scope(|s| {

@@ -16,7 +16,11 @@ fn syntax_error() {
     let e = exc(i.exec("def f(:\n  pass").map(|_| Value::None));
     assert_eq!(e.type_name(), "SyntaxError");
     assert!(e.traceback.contains("SyntaxError"), "{}", e.traceback);
-    assert!(e.traceback.contains("<interp>"), "traceback names the source: {}", e.traceback);
+    assert!(
+        e.traceback.contains("<interp>"),
+        "traceback names the source: {}",
+        e.traceback
+    );
 }
 
 #[test]
@@ -41,13 +45,25 @@ fn exception_keeps_type_message_and_traceback() {
     assert_eq!(e.qualname, "Boom");
     assert_eq!(e.type_name(), "__main__.Boom");
     assert_eq!(e.message, "bad 7");
-    assert!(e.traceback.contains("in outer") && e.traceback.contains("in inner"), "{}", e.traceback);
-    assert!(e.traceback.trim_end().ends_with("__main__.Boom: bad 7") || e.traceback.trim_end().ends_with("Boom: bad 7"), "{}", e.traceback);
+    assert!(
+        e.traceback.contains("in outer") && e.traceback.contains("in inner"),
+        "{}",
+        e.traceback
+    );
+    assert!(
+        e.traceback.trim_end().ends_with("__main__.Boom: bad 7")
+            || e.traceback.trim_end().ends_with("Boom: bad 7"),
+        "{}",
+        e.traceback
+    );
     // A stdlib exception with a dotted module.
     let e = exc(i.call("json", "loads", &["{".into()], &[]));
     assert_eq!(e.type_name(), "json.decoder.JSONDecodeError");
     // Display gives type and message.
-    assert_eq!(Error::Python(Box::new(e.clone())).to_string(), format!("json.decoder.JSONDecodeError: {}", e.message));
+    assert_eq!(
+        Error::Python(Box::new(e.clone())).to_string(),
+        format!("json.decoder.JSONDecodeError: {}", e.message)
+    );
     // The interpreter is still usable after errors.
     assert_eq!(i.eval("1").unwrap(), Value::Int(1));
 }
@@ -69,13 +85,25 @@ fn extension_refusing_isolation_points_at_legacy_config() {
     // readline is single-phase init: it refuses own-GIL interpreters.
     let e = exc(iso.exec("import readline").map(|_| Value::None));
     assert_eq!(e.type_name(), "ImportError");
-    assert!(e.message.contains("readline"), "names the module: {}", e.message);
+    assert!(
+        e.message.contains("readline"),
+        "names the module: {}",
+        e.message
+    );
     let hint = e.hint.as_deref().expect("a hint");
-    assert!(hint.contains("'readline'") && hint.contains("InterpreterConfig::legacy()"), "{hint}");
-    assert!(Error::Python(Box::new(e.clone())).to_string().contains("legacy"));
+    assert!(
+        hint.contains("'readline'") && hint.contains("InterpreterConfig::legacy()"),
+        "{hint}"
+    );
+    assert!(Error::Python(Box::new(e.clone()))
+        .to_string()
+        .contains("legacy"));
     // The legacy config loads it.
     let legacy = Interpreter::with_config(InterpreterConfig::legacy()).unwrap();
     assert!(!InterpreterConfig::legacy().has_own_gil());
     legacy.exec("import readline").unwrap();
-    assert_eq!(legacy.eval("readline.__name__").unwrap(), Value::str("readline"));
+    assert_eq!(
+        legacy.eval("readline.__name__").unwrap(),
+        Value::str("readline")
+    );
 }

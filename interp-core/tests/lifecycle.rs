@@ -10,7 +10,10 @@ fn rss_kib() -> u64 {
 
 fn cycle() {
     let i = Interpreter::new().unwrap();
-    i.exec("import json, collections\ndata = [json.dumps({'k': list(range(100))}) for _ in range(50)]").unwrap();
+    i.exec(
+        "import json, collections\ndata = [json.dumps({'k': list(range(100))}) for _ in range(50)]",
+    )
+    .unwrap();
     i.close();
 }
 
@@ -34,6 +37,9 @@ fn two_hundred_create_close_cycles_keep_rss_flat() {
         eprintln!("skipped the RSS bound on CPython {major}.{minor}.{micro}: its subinterpreters leak on their own");
         return;
     }
-    assert!(growth < 16 * 1024, "RSS grew by {growth} KiB over 200 create/close cycles");
+    assert!(
+        growth < 16 * 1024,
+        "RSS grew by {growth} KiB over 200 create/close cycles"
+    );
     assert_eq!(Runtime::get().unwrap().live_interpreters(), 0);
 }

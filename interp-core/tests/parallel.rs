@@ -27,7 +27,8 @@ def handshake(path, me, other, limit):
 "#;
 
 fn run(config: InterpreterConfig, limit: i64) -> (bool, bool) {
-    let path = std::env::temp_dir().join(format!("interp-handshake-{}-{limit}", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("interp-handshake-{}-{limit}", std::process::id()));
     std::fs::write(&path, [0u8, 0u8]).unwrap();
     let path_s = path.to_str().unwrap().to_owned();
     let a = Interpreter::with_config(config).unwrap();
@@ -36,8 +37,20 @@ fn run(config: InterpreterConfig, limit: i64) -> (bool, bool) {
     b.exec(HANDSHAKE).unwrap();
     let barrier = Barrier::new(2);
     let go = |interp: &Interpreter, me: i64, other: i64| {
-            barrier.wait();
-            interp.call("__main__", "handshake", &[path_s.as_str().into(), me.into(), other.into(), limit.into()], &[]).unwrap()
+        barrier.wait();
+        interp
+            .call(
+                "__main__",
+                "handshake",
+                &[
+                    path_s.as_str().into(),
+                    me.into(),
+                    other.into(),
+                    limit.into(),
+                ],
+                &[],
+            )
+            .unwrap()
     };
     let go = &go;
     let res = std::thread::scope(|s| {
@@ -54,7 +67,10 @@ fn run(config: InterpreterConfig, limit: i64) -> (bool, bool) {
 fn isolated_interpreters_run_bytecode_in_parallel() {
     // Generous limit: a few seconds of spinning at most if something is wrong.
     let (a, b) = run(InterpreterConfig::isolated(), 100_000_000);
-    assert!(a && b, "own-GIL interpreters must see each other's flag while both spin (got {a}, {b})");
+    assert!(
+        a && b,
+        "own-GIL interpreters must see each other's flag while both spin (got {a}, {b})"
+    );
 }
 
 #[test]
@@ -62,5 +78,8 @@ fn shared_gil_control_case_serializes() {
     // The same handshake under one shared GIL cannot complete on both sides:
     // this shows the test above can fail.
     let (a, b) = run(InterpreterConfig::legacy(), 2_000_000);
-    assert!(!(a && b), "legacy interpreters share a GIL, so one side must starve");
+    assert!(
+        !(a && b),
+        "legacy interpreters share a GIL, so one side must starve"
+    );
 }

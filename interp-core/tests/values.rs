@@ -11,8 +11,17 @@ fn roundtrip(a: &Interpreter, b: &Interpreter, expr: &str) -> Value {
     b.prepare_main([("got", v.clone())]).unwrap();
     let same = b
         .call("__main__", "same", &[Value::str(expr)], &[])
-        .unwrap_or_else(|e| panic!("check {expr}: {e}\n{:?}", e.exception().map(|x| &x.traceback)));
-    assert_eq!(same, Value::Bool(true), "{expr} did not round-trip: got {v:?}");
+        .unwrap_or_else(|e| {
+            panic!(
+                "check {expr}: {e}\n{:?}",
+                e.exception().map(|x| &x.traceback)
+            )
+        });
+    assert_eq!(
+        same,
+        Value::Bool(true),
+        "{expr} did not round-trip: got {v:?}"
+    );
     // And Value -> Python -> Value is the identity.
     assert_eq!(b.eval("got").unwrap(), v, "{expr}");
     v
@@ -48,10 +57,35 @@ fn pair() -> (Interpreter, Interpreter) {
 fn scalars_and_edge_cases() {
     let (a, b) = pair();
     for expr in [
-        "None", "True", "False", "0", "-1", "2**63 - 1", "-2**63", "2**63", "-2**63 - 1",
-        "2**1000", "-(3**700)", "255", "-128", "2**64", "-2**64", "1.5", "-0.0", "float('inf')",
-        "float('-inf')", "float('nan')", "5e-324", "complex(1, -0.0)", "complex(float('nan'), 2)",
-        "''", "'héllo'", "'𝄞 non-BMP 😀'", "'a\\x00b'", "b''", "b'\\x00\\xff' * 3",
+        "None",
+        "True",
+        "False",
+        "0",
+        "-1",
+        "2**63 - 1",
+        "-2**63",
+        "2**63",
+        "-2**63 - 1",
+        "2**1000",
+        "-(3**700)",
+        "255",
+        "-128",
+        "2**64",
+        "-2**64",
+        "1.5",
+        "-0.0",
+        "float('inf')",
+        "float('-inf')",
+        "float('nan')",
+        "5e-324",
+        "complex(1, -0.0)",
+        "complex(float('nan'), 2)",
+        "''",
+        "'héllo'",
+        "'𝄞 non-BMP 😀'",
+        "'a\\x00b'",
+        "b''",
+        "b'\\x00\\xff' * 3",
     ] {
         roundtrip(&a, &b, expr);
     }
@@ -66,16 +100,30 @@ fn scalars_and_edge_cases() {
 fn containers_nested_and_empty() {
     let (a, b) = pair();
     for expr in [
-        "()", "[]", "{}", "set()", "frozenset()", "(1,)", "[[], [[]], ((),)]",
+        "()",
+        "[]",
+        "{}",
+        "set()",
+        "frozenset()",
+        "(1,)",
+        "[[], [[]], ((),)]",
         "{'b': 1, 'a': [1, (2, 3)], 3: None, (1, 2): {'x': b'y'}}",
-        "{1, 2, 3}", "frozenset({'a', 'b'})", "[{1: {2: {3: [4.5, -0.0]}}}]",
-        "tuple(range(1000))", "{i: str(i) for i in range(500)}",
+        "{1, 2, 3}",
+        "frozenset({'a', 'b'})",
+        "[{1: {2: {3: [4.5, -0.0]}}}]",
+        "tuple(range(1000))",
+        "{i: str(i) for i in range(500)}",
     ] {
         roundtrip(&a, &b, expr);
     }
     // Dict order is insertion order.
     let d = a.eval("{'z': 1, 'a': 2}").unwrap();
-    let keys: Vec<_> = d.as_dict().unwrap().iter().map(|(k, _)| k.as_str().unwrap().to_owned()).collect();
+    let keys: Vec<_> = d
+        .as_dict()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(keys, ["z", "a"]);
 }
 
@@ -117,12 +165,18 @@ fn unpicklable_object_is_a_clear_error() {
     let a = Interpreter::new().unwrap();
     // A class pickle cannot find by name.
     match a.eval("__import__('enum').IntEnum('E', 'A B').B") {
-        Err(Error::Conversion(m)) => assert!(m.contains("'E' object") && m.contains("pickling it failed"), "{m}"),
+        Err(Error::Conversion(m)) => assert!(
+            m.contains("'E' object") && m.contains("pickling it failed"),
+            "{m}"
+        ),
         other => panic!("expected a conversion error, got {other:?}"),
     }
     match a.eval("lambda x: x") {
         Err(Error::Conversion(m)) => {
-            assert!(m.contains("'function'") && m.contains("pickling it failed"), "{m}")
+            assert!(
+                m.contains("'function'") && m.contains("pickling it failed"),
+                "{m}"
+            )
         }
         other => panic!("expected a conversion error, got {other:?}"),
     }
@@ -133,9 +187,16 @@ fn unpicklable_object_is_a_clear_error() {
 #[test]
 fn nesting_past_the_limit_is_refused() {
     let a = Interpreter::new().unwrap();
-    let ok = format!("[{}]", "[".repeat(MAX_DEPTH - 1) + &"]".repeat(MAX_DEPTH - 1));
+    let ok = format!(
+        "[{}]",
+        "[".repeat(MAX_DEPTH - 1) + &"]".repeat(MAX_DEPTH - 1)
+    );
     assert!(a.eval(&ok).is_ok(), "{MAX_DEPTH} levels are allowed");
-    a.exec(&format!("deep = []\nx = deep\nfor _ in range({}):\n    x.append([]); x = x[0]", MAX_DEPTH + 5)).unwrap();
+    a.exec(&format!(
+        "deep = []\nx = deep\nfor _ in range({}):\n    x.append([]); x = x[0]",
+        MAX_DEPTH + 5
+    ))
+    .unwrap();
     match a.eval("deep") {
         Err(Error::Conversion(m)) => assert!(m.contains("nested deeper than"), "{m}"),
         other => panic!("expected a depth error, got {other:?}"),
@@ -148,7 +209,10 @@ fn nesting_past_the_limit_is_refused() {
     for _ in 0..MAX_DEPTH + 5 {
         v = Value::list([v]);
     }
-    assert!(matches!(a.prepare_main([("v", v)]), Err(Error::Conversion(_))));
+    assert!(matches!(
+        a.prepare_main([("v", v)]),
+        Err(Error::Conversion(_))
+    ));
 }
 
 #[test]
@@ -160,7 +224,10 @@ fn values_built_in_rust() {
         ("s".into(), Value::Set(vec![1.into(), 2.into()].into())),
         ("f".into(), Value::FrozenSet(vec!["x".into()].into())),
         ("c".into(), Value::Complex { re: 1.0, im: -2.0 }),
-        ("t".into(), Value::tuple([Value::None, true.into(), Value::bytes(b"\0")])),
+        (
+            "t".into(),
+            Value::tuple([Value::None, true.into(), Value::bytes(b"\0")]),
+        ),
     ]);
     a.prepare_main([("v", v.clone())]).unwrap();
     assert_eq!(

@@ -104,10 +104,14 @@ pub unsafe fn check_status(status: PyStatus) -> Result<(), StatusError> {
     if unsafe { PyStatus_Exception(status) } == 0 {
         return Ok(());
     }
-    // SAFETY: CPython sets these to NULL or to static C strings.
     let text = |p: *const std::os::raw::c_char| {
-        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        (!p.is_null()).then(|| {
+            // SAFETY: CPython sets these to NULL (excluded) or to static,
+            // NUL-terminated C strings.
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        })
     };
+    // SAFETY: PyStatus_IsExit only reads the struct.
     let is_exit = unsafe { PyStatus_IsExit(status) } != 0;
     Err(StatusError {
         func: text(status.func),
@@ -266,7 +270,10 @@ mod tests {
         let iso = isolated_config();
         assert_eq!(iso.gil, PyInterpreterConfig_OWN_GIL);
         assert_eq!(iso.use_main_obmalloc, 0, "own GIL requires own obmalloc");
-        assert_eq!(iso.check_multi_interp_extensions, 1, "own obmalloc requires the check");
+        assert_eq!(
+            iso.check_multi_interp_extensions, 1,
+            "own obmalloc requires the check"
+        );
         let legacy = legacy_config();
         assert_eq!(legacy.gil, PyInterpreterConfig_SHARED_GIL);
         assert_eq!(legacy.use_main_obmalloc, 1);
