@@ -56,7 +56,7 @@ if [ -n "$explicit" ]; then
   exit 0
 fi
 
-if [ -x "$PREFIX/bin/python3.14" ] && [ -f "$PREFIX/.interp-complete" ]; then
+if [ -z "${INTERP_BOOTSTRAP_FETCH_ONLY:-}" ] && [ -x "$PREFIX/bin/python3.14" ] && [ -f "$PREFIX/.interp-complete" ]; then
   echo "$PREFIX/bin/python3.14"
   exit 0
 fi
@@ -117,6 +117,13 @@ if [ -z "$tarball" ] && command -v apt-get >/dev/null 2>&1; then
 fi
 
 [ -n "$tarball" ] || die "no CPython $VERSION source found. Either point INTERP_CPYTHON_TARBALL at $TARBALL_NAME (sha256 $SHA256), or name an existing CPython 3.12+ built with --enable-shared via PYO3_PYTHON=/path/to/python3."
+
+if [ -n "${INTERP_BOOTSTRAP_FETCH_ONLY:-}" ]; then
+  # Testing the source lookup: keep the verified tarball and stop.
+  cp "$tarball" "$INTERP_BOOTSTRAP_FETCH_ONLY"
+  say "fetched and verified $TARBALL_NAME -> $INTERP_BOOTSTRAP_FETCH_ONLY"
+  exit 0
+fi
 
 # Headers/libs CPython's stdlib needs; install what is missing (Debian).
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -1,6 +1,9 @@
 //! Values that cross interpreters.
 
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use interp_sys as sys;
@@ -23,7 +26,9 @@ pub const MAX_DEPTH: usize = 200;
 /// so their module must be importable where they arrive.
 ///
 /// Equality is structural and exact: floats compare by bit pattern (so
-/// `NaN == NaN` and `0.0 != -0.0`), sets by element order.
+/// `NaN == NaN` and `0.0 != -0.0`); dicts compare in order (their order is
+/// part of the value), sets regardless of order (Python does not keep a
+/// set's iteration order across a copy). `Hash` agrees with `==`.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Value {
@@ -210,12 +215,57 @@ impl PartialEq for Value {
             }
             (Str(a), Str(b)) => a == b,
             (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => a == b,
-            (Tuple(a), Tuple(b))
-            | (List(a), List(b))
-            | (Set(a), Set(b))
-            | (FrozenSet(a), FrozenSet(b)) => a == b,
+            (Tuple(a), Tuple(b)) | (List(a), List(b)) => a == b,
+            (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => same_elements(a, b),
             (Dict(a), Dict(b)) => a == b,
             _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+/// Order-insensitive equality of two sets' elements.
+fn same_elements(a: &[Value], b: &[Value]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut counts: HashMap<&Value, usize> = HashMap::with_capacity(a.len());
+    for v in a {
+        *counts.entry(v).or_default() += 1;
+    }
+    for v in b {
+        match counts.get_mut(v) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+impl Hash for Value {
+    /// Consistent with `==`: floats hash by bit pattern, sets independently
+    /// of element order.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::None => {}
+            Value::Bool(b) => b.hash(state),
+            Value::Int(n) => n.hash(state),
+            Value::BigInt(b) | Value::Bytes(b) | Value::Pickled(b) => b.hash(state),
+            Value::Float(x) => x.to_bits().hash(state),
+            Value::Complex { re, im } => (re.to_bits(), im.to_bits()).hash(state),
+            Value::Str(s) => s.hash(state),
+            Value::Tuple(v) | Value::List(v) => v.hash(state),
+            Value::Dict(d) => d.hash(state),
+            Value::Set(v) | Value::FrozenSet(v) => {
+                let sum = v.iter().fold(0u64, |acc, item| {
+                    let mut h = DefaultHasher::new();
+                    item.hash(&mut h);
+                    acc.wrapping_add(h.finish())
+                });
+                (v.len(), sum).hash(state);
+            }
         }
     }
 }

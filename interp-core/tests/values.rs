@@ -216,6 +216,30 @@ fn nesting_past_the_limit_is_refused() {
 }
 
 #[test]
+fn value_equality_and_hash() {
+    use std::collections::HashSet;
+    let s1 = Value::Set(vec![1.into(), "a".into(), Value::Float(f64::NAN)].into());
+    let s2 = Value::Set(vec![Value::Float(f64::NAN), 1.into(), "a".into()].into());
+    assert_eq!(s1, s2, "sets compare regardless of order");
+    assert_ne!(
+        s1,
+        Value::FrozenSet(vec![1.into(), "a".into(), Value::Float(f64::NAN)].into())
+    );
+    assert_ne!(Value::Float(0.0), Value::Float(-0.0));
+    assert_ne!(
+        Value::Set(vec![1.into(), 1.into()].into()),
+        Value::Set(vec![1.into(), 2.into()].into())
+    );
+    let d1 = Value::dict([("a".into(), 1.into()), ("b".into(), 2.into())]);
+    let d2 = Value::dict([("b".into(), 2.into()), ("a".into(), 1.into())]);
+    assert_ne!(d1, d2, "dict order is part of the value");
+    let set: HashSet<Value> = [s1.clone(), s2.clone(), d1.clone(), d2.clone()]
+        .into_iter()
+        .collect();
+    assert_eq!(set.len(), 3, "hash agrees with ==");
+}
+
+#[test]
 fn values_built_in_rust() {
     let a = Interpreter::new().unwrap();
     let v = Value::dict([
