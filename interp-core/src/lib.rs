@@ -42,3 +42,8 @@ fn _assert_send_sync() {
     is::<Value>();
     is::<Error>();
 }
+
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

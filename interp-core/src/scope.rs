@@ -15,7 +15,17 @@
 //! let leaked = a.enter(|py| py.eval("1").unwrap());
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
+//! # use interp_core::Interpreter;
+//! let a = Interpreter::new().unwrap();
+//! a.enter(|py| {
+//!     let x = py.eval("[]").unwrap();
+//!     // ... nor be sent to another thread:
+//!     std::thread::spawn(move || drop(x));
+//! });
+//! ```
+//!
+//! ```compile_fail,E0277
 //! # use interp_core::Interpreter;
 //! let a = Interpreter::new().unwrap();
 //! let b = Interpreter::new().unwrap();
