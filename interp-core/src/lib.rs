@@ -5,7 +5,8 @@
 //!   from any thread, ended on drop.
 //! - [`Python`] / [`Bound`]: scoped, lifetime-branded access to the objects
 //!   of an entered interpreter.
-//! - [`Value`]: data that crosses interpreters.
+//! - [`Value`]: data that crosses interpreters (copied), including
+//!   [`SharedBuffer`], [`Channel`] and [`Frozen`] (shared by reference).
 //! - [`Error`]: Python exceptions (type, message, traceback) and interp's
 //!   own failures.
 //!
@@ -19,14 +20,23 @@
 //! # Ok::<(), interp_core::Error>(())
 //! ```
 
+mod buffer;
+mod cancel;
+mod channel;
 mod error;
+mod frozen;
 mod interpreter;
+mod module;
 mod runtime;
 mod scope;
 mod tstate;
 mod value;
 
+pub use buffer::{Element, SharedBuffer, BUFFER_ALIGN};
+pub use cancel::CancelToken;
+pub use channel::{Channel, RecvError, SendError};
 pub use error::{Error, PyException, Result};
+pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};
@@ -41,6 +51,10 @@ fn _assert_send_sync() {
     is::<Interpreter>();
     is::<Value>();
     is::<Error>();
+    is::<SharedBuffer>();
+    is::<Channel>();
+    is::<Frozen>();
+    is::<CancelToken>();
 }
 
 /// The README's Rust example, compiled and run as a doctest.

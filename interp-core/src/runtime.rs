@@ -140,6 +140,11 @@ impl Runtime {
                 sys::check_status(sys::PyConfig_SetBytesString(cfgp, field, c.as_ptr()))
                     .map_err(|e| Error::Runtime(format!("could not set {what}: {e}")))
             };
+            // `import interp` in every interpreter (multi-phase init).
+            if sys::PyImport_AppendInittab(c"interp".as_ptr(), Some(crate::module::init_module)) < 0 {
+                sys::PyConfig_Clear(cfgp);
+                return Err(Error::Runtime("could not register the interp module".into()));
+            }
             let result = (|| {
                 set(&raw mut (*cfgp).home, &home.to_string_lossy(), "home")?;
                 if !config.python_path.is_empty() {

@@ -8,7 +8,11 @@ use std::sync::Arc;
 
 use interp_sys as sys;
 
+use crate::buffer::SharedBuffer;
+use crate::channel::Channel;
 use crate::error::{Error, Result};
+use crate::frozen::Frozen;
+use crate::module;
 use crate::scope::{Bound, Python};
 
 /// How deep a [`Value`] may nest (containers inside containers). Deeper
@@ -66,6 +70,12 @@ pub enum Value {
     FrozenSet(Arc<[Value]>),
     /// Any other object, as `pickle.dumps(obj, protocol=5)`.
     Pickled(Arc<[u8]>),
+    /// Shared memory, passed by reference (`interp.SharedBuffer` in Python).
+    Buffer(SharedBuffer),
+    /// A channel, passed by reference (`interp.Channel` in Python).
+    Channel(Channel),
+    /// Frozen read-only data, passed by reference (`interp.Frozen`).
+    Frozen(Frozen),
 }
 
 impl Value {
@@ -131,6 +141,9 @@ impl Value {
             Value::Set(_) => "set",
             Value::FrozenSet(_) => "frozenset",
             Value::Pickled(_) => "pickled",
+            Value::Buffer(_) => "SharedBuffer",
+            Value::Channel(_) => "Channel",
+            Value::Frozen(_) => "Frozen",
         }
     }
 
@@ -218,6 +231,9 @@ impl PartialEq for Value {
             (Tuple(a), Tuple(b)) | (List(a), List(b)) => a == b,
             (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => same_elements(a, b),
             (Dict(a), Dict(b)) => a == b,
+            (Buffer(a), Buffer(b)) => a == b,
+            (Channel(a), Channel(b)) => a == b,
+            (Frozen(a), Frozen(b)) => a == b,
             _ => false,
         }
     }
@@ -258,6 +274,9 @@ impl Hash for Value {
             Value::Str(s) => s.hash(state),
             Value::Tuple(v) | Value::List(v) => v.hash(state),
             Value::Dict(d) => d.hash(state),
+            Value::Buffer(b) => b.hash(state),
+            Value::Channel(c) => c.hash(state),
+            Value::Frozen(f) => f.hash(state),
             Value::Set(v) | Value::FrozenSet(v) => {
                 let sum = v.iter().fold(0u64, |acc, item| {
                     let mut h = DefaultHasher::new();
@@ -314,6 +333,9 @@ impl fmt::Debug for Value {
                 f.write_str("}")
             }
             Value::Pickled(b) => write!(f, "<pickled object, {} bytes>", b.len()),
+            Value::Buffer(b) => write!(f, "{b:?}"),
+            Value::Channel(c) => write!(f, "{c:?}"),
+            Value::Frozen(z) => write!(f, "{z:?}"),
         }
     }
 }
@@ -401,10 +423,15 @@ fn too_deep() -> Error {
 }
 
 pub(crate) fn from_python(obj: &Bound<'_>) -> Result<Value> {
-    from_python_at(obj, 0)
+    from_python_at(obj, 0, true)
 }
 
-fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
+/// As [`from_python`], but objects that would travel pickled are refused.
+pub(crate) fn from_python_no_pickle(obj: &Bound<'_>) -> Result<Value> {
+    from_python_at(obj, 0, false)
+}
+
+fn from_python_at(obj: &Bound<'_>, depth: usize, allow_pickle: bool) -> Result<Value> {
     let py = obj.py();
     let p = obj.as_ptr();
     // SAFETY: (whole block) attached (brand); `p` is a valid object;
@@ -440,7 +467,11 @@ fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
         if sys::PyUnicode_CheckExact(p) != 0 {
             return match obj.str_contents() {
                 Ok(s) => Ok(Value::Str(s.into())),
-                Err(_) => pickle(obj), // lone surrogates: not UTF-8, keep exact via pickle
+                // Lone surrogates: not UTF-8; kept exact through pickle.
+                Err(_) => {
+                    sys::PyErr_Clear();
+                    pickle(obj, allow_pickle)
+                }
             };
         }
         if sys::PyBytes_CheckExact(p) != 0 {
@@ -454,7 +485,10 @@ fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
         let is_set = sys::PySet_CheckExact(p) != 0;
         let is_frozen = sys::PyFrozenSet_CheckExact(p) != 0;
         if !(is_tuple || is_list || is_dict || is_set || is_frozen) {
-            return pickle(obj);
+            if let Some(v) = module::shared_value(py, obj) {
+                return Ok(v);
+            }
+            return pickle(obj, allow_pickle);
         }
         if depth >= MAX_DEPTH {
             return Err(too_deep());
@@ -470,8 +504,8 @@ fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
                 let k = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0));
                 let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
                 out.push((
-                    from_python_at(&k, depth + 1)?,
-                    from_python_at(&v, depth + 1)?,
+                    from_python_at(&k, depth + 1, allow_pickle)?,
+                    from_python_at(&v, depth + 1, allow_pickle)?,
                 ));
             }
             return Ok(Value::Dict(out.into()));
@@ -487,7 +521,7 @@ fn from_python_at(obj: &Bound<'_>, depth: usize) -> Result<Value> {
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
             let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i));
-            out.push(from_python_at(&item, depth + 1)?);
+            out.push(from_python_at(&item, depth + 1, allow_pickle)?);
         }
         let items: Arc<[Value]> = out.into();
         Ok(if is_tuple {
@@ -522,8 +556,17 @@ fn big_int_from_python(obj: &Bound<'_>) -> Result<Value> {
     }
 }
 
-fn pickle(obj: &Bound<'_>) -> Result<Value> {
+fn pickle(obj: &Bound<'_>, allow: bool) -> Result<Value> {
     let py = obj.py();
+    if !allow || !module::pickle_allowed(py) {
+        return Err(Error::Conversion(format!(
+            "cannot send a '{}' object to another interpreter: it is not one of the natively shared \
+             types (None, bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset, \
+             SharedBuffer, Channel, Frozen) and the pickle fallback is off \
+             (interp.set_pickle_fallback(True) turns it on)",
+            obj.type_name()
+        )));
+    }
     let dumps = py.lookup("pickle", "dumps")?;
     let protocol = py.value(&Value::Int(5))?;
     match dumps.call(&[obj.clone(), protocol], &[]) {
@@ -617,6 +660,9 @@ fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'
                     Ok(s)
                 }
             }
+            Value::Buffer(b) => module::buffer_to_python(py, b),
+            Value::Channel(c) => module::channel_to_python(py, c),
+            Value::Frozen(f) => module::frozen_to_python(py, f),
             Value::Pickled(bytes) => {
                 let loads = py.lookup("pickle", "loads")?;
                 let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth)?;

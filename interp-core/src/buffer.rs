@@ -1,0 +1,371 @@
+//! [`SharedBuffer`]: memory that every interpreter sees without a copy.
+
+use std::alloc::Layout;
+use std::ffi::CString;
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// Alignment of memory that interp allocates for buffers.
+pub const BUFFER_ALIGN: usize = 64;
+
+/// Element types with a `struct`-module format code, for
+/// [`SharedBuffer::from_slice`].
+///
+/// # Safety
+/// `FORMAT` must be the native `struct` code of a type with exactly
+/// `size_of::<Self>()` bytes and no padding or invalid bit patterns.
+pub unsafe trait Element: Copy + Send + Sync + 'static {
+    /// The `struct` format code (`"d"` for `f64`, ...).
+    const FORMAT: &'static str;
+}
+
+macro_rules! element {
+    ($($t:ty => $f:literal),*) => {$(
+        // SAFETY: $f is the native struct code of $t, which has no padding.
+        unsafe impl Element for $t { const FORMAT: &'static str = $f; }
+    )*};
+}
+element!(u8 => "B", i8 => "b", u16 => "H", i16 => "h", u32 => "I", i32 => "i",
+         u64 => "Q", i64 => "q", f32 => "f", f64 => "d");
+
+/// The item size of a native, single-item `struct` format code, as
+/// `memoryview` supports them.
+fn itemsize(format: &str) -> Option<usize> {
+    let code = format.strip_prefix('@').unwrap_or(format);
+    Some(match code {
+        "b" | "B" | "c" | "?" => 1,
+        "h" | "H" | "e" => 2,
+        "i" | "I" | "f" => 4,
+        "l" | "L" | "q" | "Q" | "d" | "n" | "N" | "P" => 8,
+        _ => return None,
+    })
+}
+
+struct Memory {
+    ptr: NonNull<u8>,
+    len: usize,
+    owner: Owner,
+}
+
+enum Owner {
+    Aligned(Layout),
+    Foreign(Option<Box<dyn FnOnce() + Send>>),
+}
+
+// SAFETY: the memory is plain bytes owned by this struct (or by the foreign
+// owner until `release` runs); access from several threads is the
+// documented, unsynchronized shared-memory model, and the bytes are only
+// touched through raw pointers or atomics.
+unsafe impl Send for Memory {}
+// SAFETY: as above.
+unsafe impl Sync for Memory {}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        match &mut self.owner {
+            // SAFETY: allocated in `SharedBuffer::zeroed` with this layout.
+            Owner::Aligned(layout) => unsafe { std::alloc::dealloc(self.ptr.as_ptr(), *layout) },
+            Owner::Foreign(release) => {
+                if let Some(release) = release.take() {
+                    release();
+                }
+            }
+        }
+    }
+}
+
+/// How a handle views the memory: format, shape, strides (C order).
+struct View {
+    format: CString,
+    itemsize: usize,
+    shape: Box<[isize]>,
+    strides: Box<[isize]>,
+    readonly: bool,
+}
+
+/// Memory owned by Rust (or by C, with a release callback) that every
+/// interpreter sees as a buffer-protocol object: `memoryview(buf)` in
+/// Python makes no copy. It carries a `struct` format and a shape, so a
+/// 2-D buffer supports `mv[r, c]`.
+///
+/// Cloning a handle is cheap and shares the memory. The memory lives while
+/// any handle exists, in Rust or as a Python object (or a view of one) in any
+/// interpreter — also after the interpreter that made it is gone.
+///
+/// **No synchronization**: as with `multiprocessing.shared_memory`, writes
+/// made in one interpreter or thread are visible in the others, and
+/// concurrent writers must coordinate themselves (for example over a
+/// [`Channel`](crate::Channel)).
+#[derive(Clone)]
+pub struct SharedBuffer {
+    mem: Arc<Memory>,
+    view: Arc<View>,
+}
+
+impl fmt::Debug for SharedBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedBuffer")
+            .field("len", &self.len())
+            .field("format", &self.format())
+            .field("shape", &self.shape())
+            .field("readonly", &self.is_readonly())
+            .finish()
+    }
+}
+
+impl PartialEq for SharedBuffer {
+    /// Two handles are equal when they view the same memory the same way.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.mem, &other.mem)
+            && self.format() == other.format()
+            && self.shape() == other.shape()
+            && self.is_readonly() == other.is_readonly()
+    }
+}
+
+impl Eq for SharedBuffer {}
+
+impl std::hash::Hash for SharedBuffer {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.mem) as usize).hash(state);
+    }
+}
+
+fn flat_view(len: usize) -> View {
+    View {
+        format: CString::new("B").unwrap(),
+        itemsize: 1,
+        shape: Box::new([len as isize]),
+        strides: Box::new([1]),
+        readonly: false,
+    }
+}
+
+impl SharedBuffer {
+    /// `len` zeroed bytes, 64-byte aligned, format `"B"`, shape `(len,)`.
+    pub fn zeroed(len: usize) -> SharedBuffer {
+        let layout = Layout::from_size_align(len.max(1), BUFFER_ALIGN).expect("buffer too large");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        SharedBuffer {
+            mem: Arc::new(Memory { ptr, len, owner: Owner::Aligned(layout) }),
+            view: Arc::new(flat_view(len)),
+        }
+    }
+
+    /// A copy of `bytes` in aligned memory, format `"B"`.
+    pub fn from_bytes(bytes: &[u8]) -> SharedBuffer {
+        let b = Self::zeroed(bytes.len());
+        // SAFETY: fresh, exclusively owned allocation of the same length.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), b.as_ptr(), bytes.len()) };
+        b
+    }
+
+    /// A copy of `items` in aligned memory, with `T`'s format and shape
+    /// `(items.len(),)`.
+    pub fn from_slice<T: Element>(items: &[T]) -> SharedBuffer {
+        let bytes = std::mem::size_of_val(items);
+        let b = Self::zeroed(bytes);
+        // SAFETY: fresh allocation of `bytes` bytes; Element types are plain
+        // data without padding.
+        unsafe { std::ptr::copy_nonoverlapping(items.as_ptr().cast::<u8>(), b.as_ptr(), bytes) };
+        b.with_layout(T::FORMAT, &[items.len()]).expect("Element formats are valid")
+    }
+
+    /// Wraps foreign memory without copying. `release` runs exactly once,
+    /// on whatever thread drops the last handle (Rust or Python), when no
+    /// handle or view of the memory is left.
+    ///
+    /// # Safety
+    /// `ptr` must be valid for reads and writes of `len` bytes until
+    /// `release` is called, and nothing else may free it before then.
+    pub unsafe fn from_raw_parts(
+        ptr: *mut u8,
+        len: usize,
+        release: impl FnOnce() + Send + 'static,
+    ) -> SharedBuffer {
+        let ptr = NonNull::new(ptr).unwrap_or(NonNull::dangling());
+        SharedBuffer {
+            mem: Arc::new(Memory { ptr, len, owner: Owner::Foreign(Some(Box::new(release))) }),
+            view: Arc::new(flat_view(len)),
+        }
+    }
+
+    /// A handle to the same memory with another `struct` format and shape
+    /// (C order), like `memoryview.cast`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the format is not a native,
+    /// single-item `struct` code that `memoryview` supports, when the shape
+    /// has more than 64 dimensions, or when `itemsize × product(shape)` is
+    /// not the buffer's length in bytes.
+    pub fn with_layout(&self, format: &str, shape: &[usize]) -> Result<SharedBuffer> {
+        let itemsize = itemsize(format).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "unsupported buffer format {format:?}: use one native struct code of \
+                 b B h H i I l L q Q n N f d e ? c P"
+            ))
+        })?;
+        if shape.len() > 64 {
+            return Err(Error::InvalidArgument(format!(
+                "a buffer shape has at most 64 dimensions, got {}",
+                shape.len()
+            )));
+        }
+        let items = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let nbytes = items.and_then(|n| n.checked_mul(itemsize));
+        if nbytes != Some(self.len()) {
+            return Err(Error::InvalidArgument(format!(
+                "shape {shape:?} with format {format:?} ({itemsize}-byte items) needs {} bytes, \
+                 but the buffer has {} bytes",
+                nbytes.map_or_else(|| "too many".to_owned(), |n| n.to_string()),
+                self.len()
+            )));
+        }
+        let mut strides = vec![0isize; shape.len()];
+        let mut step = itemsize as isize;
+        for i in (0..shape.len()).rev() {
+            strides[i] = step;
+            step *= shape[i] as isize;
+        }
+        Ok(SharedBuffer {
+            mem: self.mem.clone(),
+            view: Arc::new(View {
+                format: CString::new(format).expect("checked format"),
+                itemsize,
+                shape: shape.iter().map(|&d| d as isize).collect(),
+                strides: strides.into(),
+                readonly: self.view.readonly,
+            }),
+        })
+    }
+
+    /// A read-only handle to the same memory: Python views of it refuse
+    /// writes. (Writable handles elsewhere can still write.)
+    pub fn readonly(&self) -> SharedBuffer {
+        SharedBuffer {
+            mem: self.mem.clone(),
+            view: Arc::new(View {
+                format: self.view.format.clone(),
+                itemsize: self.view.itemsize,
+                shape: self.view.shape.clone(),
+                strides: self.view.strides.clone(),
+                readonly: true,
+            }),
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.mem.len
+    }
+
+    /// Whether the buffer has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.mem.len == 0
+    }
+
+    /// The `struct` format code of the items.
+    pub fn format(&self) -> &str {
+        self.view.format.to_str().expect("ASCII format")
+    }
+
+    /// Size of one item in bytes.
+    pub fn itemsize(&self) -> usize {
+        self.view.itemsize
+    }
+
+    /// The shape (C order).
+    pub fn shape(&self) -> Vec<usize> {
+        self.view.shape.iter().map(|&d| d as usize).collect()
+    }
+
+    /// Whether views made from this handle are read-only.
+    pub fn is_readonly(&self) -> bool {
+        self.view.readonly
+    }
+
+    /// Address of the first byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.mem.ptr.as_ptr()
+    }
+
+    /// How many handles (Rust handles and Python objects in any
+    /// interpreter) share this memory now.
+    pub fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.mem)
+    }
+
+    /// Whether two handles share the same memory.
+    pub fn same_memory(&self, other: &SharedBuffer) -> bool {
+        Arc::ptr_eq(&self.mem, &other.mem)
+    }
+
+    fn atomics(&self) -> &[AtomicU8] {
+        // SAFETY: the memory is valid for `len` bytes while `self` lives,
+        // and AtomicU8 has the layout of u8; atomic access is sound even
+        // while other threads access the same bytes.
+        unsafe { std::slice::from_raw_parts(self.mem.ptr.as_ptr().cast::<AtomicU8>(), self.mem.len) }
+    }
+
+    /// Copies `out.len()` bytes starting at `offset` into `out` (byte-wise
+    /// relaxed atomic loads: sound under concurrent writers, but a
+    /// multi-byte value written concurrently may be torn).
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn read_at(&self, offset: usize, out: &mut [u8]) {
+        let src = &self.atomics()[offset..offset + out.len()];
+        for (o, s) in out.iter_mut().zip(src) {
+            *o = s.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Writes `data` at `offset` (byte-wise relaxed atomic stores).
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn write_at(&self, offset: usize, data: &[u8]) {
+        let dst = &self.atomics()[offset..offset + data.len()];
+        for (d, s) in dst.iter().zip(data) {
+            d.store(*s, Ordering::Relaxed);
+        }
+    }
+
+    /// The bytes as a slice, without copying.
+    ///
+    /// # Safety
+    /// Nobody (no thread, no interpreter) may write to the buffer while the
+    /// slice is alive.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: valid for `len` bytes; the caller excludes writers.
+        unsafe { std::slice::from_raw_parts(self.mem.ptr.as_ptr(), self.mem.len) }
+    }
+
+    /// The bytes as a mutable slice, without copying.
+    ///
+    /// # Safety
+    /// Nobody else may read or write the buffer while the slice is alive.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
+        // SAFETY: valid for `len` bytes; the caller guarantees exclusivity.
+        unsafe { std::slice::from_raw_parts_mut(self.mem.ptr.as_ptr(), self.mem.len) }
+    }
+
+    pub(crate) fn format_cstr(&self) -> &std::ffi::CStr {
+        &self.view.format
+    }
+
+    pub(crate) fn raw_shape(&self) -> &[isize] {
+        &self.view.shape
+    }
+
+    pub(crate) fn raw_strides(&self) -> &[isize] {
+        &self.view.strides
+    }
+}

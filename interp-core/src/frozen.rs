@@ -1,0 +1,259 @@
+//! [`Frozen`]: read-only data built once and read from every interpreter
+//! without a per-call copy.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::value::{Value, MAX_DEPTH};
+
+/// A node of a frozen tree. Containers own their children inline.
+pub(crate) enum Node {
+    None,
+    Bool(bool),
+    Int(i64),
+    BigInt(Arc<[u8]>),
+    Float(f64),
+    Str(Arc<str>),
+    Bytes(Arc<[u8]>),
+    Tuple(Box<[Node]>),
+    Dict(Dict),
+}
+
+pub(crate) struct Dict {
+    pub(crate) keys: Box<[Node]>,
+    pub(crate) values: Box<[Node]>,
+    index: HashMap<Value, usize>,
+}
+
+/// Read-only structured data — `None`, `bool`, `int`, `float`, `str`,
+/// `bytes`, tuples (lists freeze as tuples) and dicts, nested — built once
+/// and shared by reference with every interpreter.
+///
+/// Passing a `Frozen` in a call costs O(1) whatever its size; in Python it
+/// is an `interp.Frozen` proxy with `__getitem__`, `__len__`, `__iter__`,
+/// `__contains__`, `__eq__`, `__hash__` and, for dicts,
+/// `keys`/`values`/`items`/`get`. Elements are made into Python objects
+/// lazily, on first access, and cached in that interpreter's proxy. Any
+/// attempt to mutate raises `TypeError`.
+#[derive(Clone)]
+pub struct Frozen {
+    root: Arc<Node>,
+    node: *const Node,
+}
+
+// SAFETY: `node` points into the immutable tree owned by `root`, which is
+// kept alive by this handle; the tree is never mutated after construction
+// and all its contents are Send + Sync.
+unsafe impl Send for Frozen {}
+// SAFETY: as above.
+unsafe impl Sync for Frozen {}
+
+/// Dict keys are looked up by value with Python's numeric key semantics:
+/// `1`, `1.0` and `True` are the same key.
+pub(crate) fn normalize_key(v: Value) -> Value {
+    match v {
+        Value::Bool(b) => Value::Int(b as i64),
+        Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => Value::Int(x as i64),
+        other => other,
+    }
+}
+
+fn build(v: &Value, depth: usize) -> Result<Node> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Conversion(format!("frozen data nested deeper than {MAX_DEPTH} levels")));
+    }
+    Ok(match v {
+        Value::None => Node::None,
+        Value::Bool(b) => Node::Bool(*b),
+        Value::Int(n) => Node::Int(*n),
+        Value::BigInt(b) => Node::BigInt(b.clone()),
+        Value::Float(x) => Node::Float(*x),
+        Value::Str(s) => Node::Str(s.clone()),
+        Value::Bytes(b) => Node::Bytes(b.clone()),
+        Value::Tuple(items) | Value::List(items) => {
+            Node::Tuple(items.iter().map(|i| build(i, depth + 1)).collect::<Result<_>>()?)
+        }
+        Value::Dict(items) => {
+            let mut index = HashMap::with_capacity(items.len());
+            let mut keys = Vec::with_capacity(items.len());
+            let mut values = Vec::with_capacity(items.len());
+            for (k, v) in items.iter() {
+                let key = normalize_key(k.clone());
+                let node_v = build(v, depth + 1)?;
+                if let Some(&i) = index.get(&key) {
+                    values[i] = node_v; // later duplicates win, as in a dict display
+                    continue;
+                }
+                index.insert(key, keys.len());
+                keys.push(build(k, depth + 1)?);
+                values.push(node_v);
+            }
+            Node::Dict(Dict { keys: keys.into(), values: values.into(), index })
+        }
+        Value::Frozen(f) => return Ok(f.node().clone_node()),
+        other => {
+            return Err(Error::Conversion(format!(
+                "cannot freeze a '{}': frozen data holds None, bool, int, float, str, bytes, tuple, \
+                 list (as tuple) and dict",
+                other.type_name()
+            )))
+        }
+    })
+}
+
+impl Node {
+    fn clone_node(&self) -> Node {
+        match self {
+            Node::None => Node::None,
+            Node::Bool(b) => Node::Bool(*b),
+            Node::Int(n) => Node::Int(*n),
+            Node::BigInt(b) => Node::BigInt(b.clone()),
+            Node::Float(x) => Node::Float(*x),
+            Node::Str(s) => Node::Str(s.clone()),
+            Node::Bytes(b) => Node::Bytes(b.clone()),
+            Node::Tuple(items) => Node::Tuple(items.iter().map(Node::clone_node).collect()),
+            Node::Dict(d) => Node::Dict(Dict {
+                keys: d.keys.iter().map(Node::clone_node).collect(),
+                values: d.values.iter().map(Node::clone_node).collect(),
+                index: d.index.clone(),
+            }),
+        }
+    }
+
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Node::None => Value::None,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Int(n) => Value::Int(*n),
+            Node::BigInt(b) => Value::BigInt(b.clone()),
+            Node::Float(x) => Value::Float(*x),
+            Node::Str(s) => Value::Str(s.clone()),
+            Node::Bytes(b) => Value::Bytes(b.clone()),
+            Node::Tuple(items) => Value::Tuple(items.iter().map(Node::to_value).collect()),
+            Node::Dict(d) => {
+                Value::Dict(d.keys.iter().zip(d.values.iter()).map(|(k, v)| (k.to_value(), v.to_value())).collect())
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> Option<usize> {
+        match self {
+            Node::Tuple(items) => Some(items.len()),
+            Node::Dict(d) => Some(d.keys.len()),
+            _ => None,
+        }
+    }
+
+    /// Python equality between this node and a value: numbers compare by
+    /// value across int/float/bool, tuples equal tuples and lists, dicts
+    /// compare regardless of order.
+    pub(crate) fn eq_value(&self, v: &Value) -> bool {
+        fn num(v: &Value) -> Option<f64> {
+            match v {
+                Value::Bool(b) => Some(*b as i64 as f64),
+                Value::Int(n) => Some(*n as f64),
+                Value::Float(x) => Some(*x),
+                _ => None,
+            }
+        }
+        match (self, v) {
+            (Node::None, Value::None) => true,
+            (Node::Int(a), Value::Int(b)) => a == b,
+            (Node::Int(a), Value::Bool(b)) => *a == *b as i64,
+            (Node::Bool(a), Value::Int(b)) => *a as i64 == *b,
+            (Node::Bool(a), Value::Bool(b)) => a == b,
+            (Node::Float(a), other) => num(other).is_some_and(|b| *a == b),
+            (Node::Int(a), Value::Float(b)) => (*a as f64) == *b && (*b as i64) == *a,
+            (Node::Bool(a), Value::Float(b)) => (*a as i64 as f64) == *b,
+            (Node::BigInt(a), Value::BigInt(b)) => a == b,
+            (Node::Str(a), Value::Str(b)) => a == b,
+            (Node::Bytes(a), Value::Bytes(b)) => a == b,
+            (Node::Tuple(a), Value::Tuple(b) | Value::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.eq_value(y))
+            }
+            (Node::Dict(d), Value::Dict(items)) => {
+                d.keys.len() == items.len()
+                    && items.iter().all(|(k, v)| d.get(k).is_some_and(|n| n.eq_value(v)))
+            }
+            (node, Value::Frozen(f)) => node.eq_value(&f.node().to_value()),
+            _ => false,
+        }
+    }
+}
+
+impl Dict {
+    pub(crate) fn index_of(&self, key: &Value) -> Option<usize> {
+        self.index.get(&normalize_key(key.clone())).copied()
+    }
+
+    pub(crate) fn get(&self, key: &Value) -> Option<&Node> {
+        self.index_of(key).map(|i| &self.values[i])
+    }
+}
+
+impl Frozen {
+    /// Freezes `value` (one copy, now; none afterwards).
+    ///
+    /// # Errors
+    /// [`Error::Conversion`] for a value that cannot be frozen (sets,
+    /// complex numbers, pickled objects, buffers, channels) or that nests
+    /// deeper than [`MAX_DEPTH`].
+    pub fn from_value(value: &Value) -> Result<Frozen> {
+        let root = Arc::new(build(value, 0)?);
+        let node: *const Node = &*root;
+        Ok(Frozen { root, node })
+    }
+
+    pub(crate) fn node(&self) -> &Node {
+        // SAFETY: `node` points into the tree kept alive by `root`.
+        unsafe { &*self.node }
+    }
+
+    /// A handle to a node of this tree (kept alive by the same root).
+    pub(crate) fn child(&self, node: &Node) -> Frozen {
+        Frozen { root: self.root.clone(), node }
+    }
+
+    /// A [`Value`] copy of the data (tuples for sequences).
+    pub fn to_value(&self) -> Value {
+        self.node().to_value()
+    }
+
+    /// The number of items of a tuple or dict; `None` for a scalar.
+    pub fn len(&self) -> Option<usize> {
+        self.node().len()
+    }
+
+    /// Whether this is an empty tuple or dict.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// Whether two handles point at the same node of the same tree.
+    pub fn ptr_eq(&self, other: &Frozen) -> bool {
+        std::ptr::eq(self.node, other.node)
+    }
+}
+
+impl PartialEq for Frozen {
+    /// Structural equality (as the data's [`Value`]s compare).
+    fn eq(&self, other: &Frozen) -> bool {
+        self.ptr_eq(other) || self.to_value() == other.to_value()
+    }
+}
+
+impl Eq for Frozen {}
+
+impl std::hash::Hash for Frozen {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.to_value().hash(state)
+    }
+}
+
+impl fmt::Debug for Frozen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Frozen({:?})", self.to_value())
+    }
+}
