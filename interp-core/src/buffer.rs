@@ -153,7 +153,11 @@ impl SharedBuffer {
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
         SharedBuffer {
-            mem: Arc::new(Memory { ptr, len, owner: Owner::Aligned(layout) }),
+            mem: Arc::new(Memory {
+                ptr,
+                len,
+                owner: Owner::Aligned(layout),
+            }),
             view: Arc::new(flat_view(len)),
         }
     }
@@ -174,7 +178,8 @@ impl SharedBuffer {
         // SAFETY: fresh allocation of `bytes` bytes; Element types are plain
         // data without padding.
         unsafe { std::ptr::copy_nonoverlapping(items.as_ptr().cast::<u8>(), b.as_ptr(), bytes) };
-        b.with_layout(T::FORMAT, &[items.len()]).expect("Element formats are valid")
+        b.with_layout(T::FORMAT, &[items.len()])
+            .expect("Element formats are valid")
     }
 
     /// Wraps foreign memory without copying. `release` runs exactly once,
@@ -191,7 +196,11 @@ impl SharedBuffer {
     ) -> SharedBuffer {
         let ptr = NonNull::new(ptr).unwrap_or(NonNull::dangling());
         SharedBuffer {
-            mem: Arc::new(Memory { ptr, len, owner: Owner::Foreign(Some(Box::new(release))) }),
+            mem: Arc::new(Memory {
+                ptr,
+                len,
+                owner: Owner::Foreign(Some(Box::new(release))),
+            }),
             view: Arc::new(flat_view(len)),
         }
     }
@@ -310,7 +319,9 @@ impl SharedBuffer {
         // SAFETY: the memory is valid for `len` bytes while `self` lives,
         // and AtomicU8 has the layout of u8; atomic access is sound even
         // while other threads access the same bytes.
-        unsafe { std::slice::from_raw_parts(self.mem.ptr.as_ptr().cast::<AtomicU8>(), self.mem.len) }
+        unsafe {
+            std::slice::from_raw_parts(self.mem.ptr.as_ptr().cast::<AtomicU8>(), self.mem.len)
+        }
     }
 
     /// Copies `out.len()` bytes starting at `offset` into `out` (byte-wise

@@ -35,7 +35,9 @@ impl Default for CancelToken {
 
 impl std::fmt::Debug for CancelToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CancelToken").field("cancelled", &self.is_cancelled()).finish()
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
     }
 }
 
@@ -48,14 +50,22 @@ impl CancelToken {
     pub fn new() -> CancelToken {
         let (tx, wake) = crossbeam_channel::bounded(0);
         CancelToken {
-            inner: Arc::new(Inner { cancelled: AtomicBool::new(false), tx: Mutex::new(Some(tx)), wake }),
+            inner: Arc::new(Inner {
+                cancelled: AtomicBool::new(false),
+                tx: Mutex::new(Some(tx)),
+                wake,
+            }),
         }
     }
 
     /// Cancels: every wait under this token, now or later, fails. Idempotent.
     pub fn cancel(&self) {
         self.inner.cancelled.store(true, Ordering::Release);
-        self.inner.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     /// Whether [`cancel`](Self::cancel) was called.

@@ -29,7 +29,10 @@ impl SendError {
     /// The value that was not sent.
     pub fn into_inner(self) -> Value {
         match self {
-            SendError::Closed(v) | SendError::Timeout(v) | SendError::Full(v) | SendError::Cancelled(v) => v,
+            SendError::Closed(v)
+            | SendError::Timeout(v)
+            | SendError::Full(v)
+            | SendError::Cancelled(v) => v,
         }
     }
 }
@@ -181,7 +184,11 @@ impl Channel {
     /// wake up; values already sent remain receivable. Idempotent.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        self.inner.close_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner
+            .close_tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     /// Sends without blocking.
@@ -214,7 +221,11 @@ impl Channel {
         self.send_deadline(value, Some(Instant::now() + timeout))
     }
 
-    pub(crate) fn send_deadline(&self, value: Value, deadline: Option<Instant>) -> Result<(), SendError> {
+    pub(crate) fn send_deadline(
+        &self,
+        value: Value,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendError> {
         let value = match self.try_send(value) {
             Err(SendError::Full(v)) => v,
             other => return other,

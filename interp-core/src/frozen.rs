@@ -62,7 +62,9 @@ pub(crate) fn normalize_key(v: Value) -> Value {
 
 fn build(v: &Value, depth: usize) -> Result<Node> {
     if depth > MAX_DEPTH {
-        return Err(Error::Conversion(format!("frozen data nested deeper than {MAX_DEPTH} levels")));
+        return Err(Error::Conversion(format!(
+            "frozen data nested deeper than {MAX_DEPTH} levels"
+        )));
     }
     Ok(match v {
         Value::None => Node::None,
@@ -72,9 +74,12 @@ fn build(v: &Value, depth: usize) -> Result<Node> {
         Value::Float(x) => Node::Float(*x),
         Value::Str(s) => Node::Str(s.clone()),
         Value::Bytes(b) => Node::Bytes(b.clone()),
-        Value::Tuple(items) | Value::List(items) => {
-            Node::Tuple(items.iter().map(|i| build(i, depth + 1)).collect::<Result<_>>()?)
-        }
+        Value::Tuple(items) | Value::List(items) => Node::Tuple(
+            items
+                .iter()
+                .map(|i| build(i, depth + 1))
+                .collect::<Result<_>>()?,
+        ),
         Value::Dict(items) => {
             let mut index = HashMap::with_capacity(items.len());
             let mut keys = Vec::with_capacity(items.len());
@@ -90,16 +95,18 @@ fn build(v: &Value, depth: usize) -> Result<Node> {
                 keys.push(build(k, depth + 1)?);
                 values.push(node_v);
             }
-            Node::Dict(Dict { keys: keys.into(), values: values.into(), index })
+            Node::Dict(Dict {
+                keys: keys.into(),
+                values: values.into(),
+                index,
+            })
         }
         Value::Frozen(f) => return Ok(f.node().clone_node()),
-        other => {
-            return Err(Error::Conversion(format!(
-                "cannot freeze a '{}': frozen data holds None, bool, int, float, str, bytes, tuple, \
+        other => return Err(Error::Conversion(format!(
+            "cannot freeze a '{}': frozen data holds None, bool, int, float, str, bytes, tuple, \
                  list (as tuple) and dict",
-                other.type_name()
-            )))
-        }
+            other.type_name()
+        ))),
     })
 }
 
@@ -132,9 +139,13 @@ impl Node {
             Node::Str(s) => Value::Str(s.clone()),
             Node::Bytes(b) => Value::Bytes(b.clone()),
             Node::Tuple(items) => Value::Tuple(items.iter().map(Node::to_value).collect()),
-            Node::Dict(d) => {
-                Value::Dict(d.keys.iter().zip(d.values.iter()).map(|(k, v)| (k.to_value(), v.to_value())).collect())
-            }
+            Node::Dict(d) => Value::Dict(
+                d.keys
+                    .iter()
+                    .zip(d.values.iter())
+                    .map(|(k, v)| (k.to_value(), v.to_value()))
+                    .collect(),
+            ),
         }
     }
 
@@ -175,7 +186,9 @@ impl Node {
             }
             (Node::Dict(d), Value::Dict(items)) => {
                 d.keys.len() == items.len()
-                    && items.iter().all(|(k, v)| d.get(k).is_some_and(|n| n.eq_value(v)))
+                    && items
+                        .iter()
+                        .all(|(k, v)| d.get(k).is_some_and(|n| n.eq_value(v)))
             }
             (node, Value::Frozen(f)) => node.eq_value(&f.node().to_value()),
             _ => false,
@@ -213,7 +226,10 @@ impl Frozen {
 
     /// A handle to a node of this tree (kept alive by the same root).
     pub(crate) fn child(&self, node: &Node) -> Frozen {
-        Frozen { root: self.root.clone(), node }
+        Frozen {
+            root: self.root.clone(),
+            node,
+        }
     }
 
     /// A [`Value`] copy of the data (tuples for sequences).

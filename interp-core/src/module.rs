@@ -64,11 +64,17 @@ macro_rules! method {
 
 const VARARGS_KW: c_int = sys::METH_VARARGS | sys::METH_KEYWORDS;
 
-const fn kw(f: unsafe extern "C" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject) -> sys::PyMethodDefPointer {
-    sys::PyMethodDefPointer { PyCFunctionWithKeywords: f }
+const fn kw(
+    f: unsafe extern "C" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
+) -> sys::PyMethodDefPointer {
+    sys::PyMethodDefPointer {
+        PyCFunctionWithKeywords: f,
+    }
 }
 
-const fn noargs(f: unsafe extern "C" fn(*mut PyObject, *mut PyObject) -> *mut PyObject) -> sys::PyMethodDefPointer {
+const fn noargs(
+    f: unsafe extern "C" fn(*mut PyObject, *mut PyObject) -> *mut PyObject,
+) -> sys::PyMethodDefPointer {
     sys::PyMethodDefPointer { PyCFunction: f }
 }
 
@@ -87,12 +93,18 @@ static MODULE_METHODS: Def<[sys::PyMethodDef; 5]> = Def::new([
 ]);
 
 static MODULE_SLOTS: Def<[sys::PyModuleDef_Slot; 3]> = Def::new([
-    sys::PyModuleDef_Slot { slot: sys::Py_mod_exec, value: module_exec as *mut c_void },
+    sys::PyModuleDef_Slot {
+        slot: sys::Py_mod_exec,
+        value: module_exec as *mut c_void,
+    },
     sys::PyModuleDef_Slot {
         slot: sys::Py_mod_multiple_interpreters,
         value: sys::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
     },
-    sys::PyModuleDef_Slot { slot: 0, value: null_mut() },
+    sys::PyModuleDef_Slot {
+        slot: 0,
+        value: null_mut(),
+    },
 ]);
 
 static MODULE_DEF: Def<sys::PyModuleDef> = Def::new(sys::PyModuleDef {
@@ -118,14 +130,25 @@ unsafe fn state_of(module: *mut PyObject) -> *mut ModState {
     unsafe { sys::PyModule_GetState(module).cast() }
 }
 
-unsafe extern "C" fn module_traverse(module: *mut PyObject, visit: sys::visitproc, arg: *mut c_void) -> c_int {
+unsafe extern "C" fn module_traverse(
+    module: *mut PyObject,
+    visit: sys::visitproc,
+    arg: *mut c_void,
+) -> c_int {
     // SAFETY: called by the GC on our module; the state holds strong refs.
     unsafe {
         let st = sys::PyModule_GetState(module).cast::<ModState>();
         if st.is_null() {
             return 0;
         }
-        for o in [(*st).buffer_type, (*st).channel_type, (*st).frozen_type, (*st).closed_exc, (*st).empty_exc, (*st).cancelled_exc] {
+        for o in [
+            (*st).buffer_type,
+            (*st).channel_type,
+            (*st).frozen_type,
+            (*st).closed_exc,
+            (*st).empty_exc,
+            (*st).cancelled_exc,
+        ] {
             if !o.is_null() {
                 let r = visit(o, arg);
                 if r != 0 {
@@ -166,7 +189,11 @@ unsafe extern "C" fn module_free(module: *mut c_void) {
     unsafe { module_clear(module.cast()) };
 }
 
-unsafe fn add_type(module: *mut PyObject, spec: *mut sys::PyType_Spec, name: &CStr) -> Result<*mut PyObject, ()> {
+unsafe fn add_type(
+    module: *mut PyObject,
+    spec: *mut sys::PyType_Spec,
+    name: &CStr,
+) -> Result<*mut PyObject, ()> {
     // SAFETY: attached (exec slot); spec is a valid static spec.
     unsafe {
         let t = sys::PyType_FromModuleAndSpec(module, spec, null_mut());
@@ -180,7 +207,13 @@ unsafe fn add_type(module: *mut PyObject, spec: *mut sys::PyType_Spec, name: &CS
     }
 }
 
-unsafe fn add_exception(module: *mut PyObject, full: &CStr, short: &CStr, base: *mut PyObject, doc: &CStr) -> Result<*mut PyObject, ()> {
+unsafe fn add_exception(
+    module: *mut PyObject,
+    full: &CStr,
+    short: &CStr,
+    base: *mut PyObject,
+    doc: &CStr,
+) -> Result<*mut PyObject, ()> {
     // SAFETY: attached (exec slot).
     unsafe {
         let e = sys::PyErr_NewExceptionWithDoc(full.as_ptr(), doc.as_ptr(), base, null_mut());
@@ -204,12 +237,27 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
             (*st).buffer_type = add_type(module, BUFFER_SPEC.get(), c"SharedBuffer")?;
             (*st).channel_type = add_type(module, CHANNEL_SPEC.get(), c"Channel")?;
             (*st).frozen_type = add_type(module, FROZEN_SPEC.get(), c"Frozen")?;
-            (*st).closed_exc = add_exception(module, c"interp.ChannelClosed", c"ChannelClosed", sys::PyExc_Exception,
-                c"The channel is closed (and, for a receive, drained).")?;
-            (*st).empty_exc = add_exception(module, c"interp.ChannelEmpty", c"ChannelEmpty", sys::PyExc_Exception,
-                c"try_recv() found no value waiting.")?;
-            (*st).cancelled_exc = add_exception(module, c"interp.Cancelled", c"Cancelled", sys::PyExc_BaseException,
-                c"The running task was cancelled while it waited.")?;
+            (*st).closed_exc = add_exception(
+                module,
+                c"interp.ChannelClosed",
+                c"ChannelClosed",
+                sys::PyExc_Exception,
+                c"The channel is closed (and, for a receive, drained).",
+            )?;
+            (*st).empty_exc = add_exception(
+                module,
+                c"interp.ChannelEmpty",
+                c"ChannelEmpty",
+                sys::PyExc_Exception,
+                c"try_recv() found no value waiting.",
+            )?;
+            (*st).cancelled_exc = add_exception(
+                module,
+                c"interp.Cancelled",
+                c"Cancelled",
+                sys::PyExc_BaseException,
+                c"The running task was cancelled while it waited.",
+            )?;
             Ok(())
         })();
         if r.is_err() {
@@ -259,7 +307,11 @@ fn create_module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
     // SAFETY: attached; MODULE_DEF is valid; FromDefAndSpec2 returns a new
     // reference or NULL; ExecDef runs the exec slot.
     unsafe {
-        let m = py.from_owned_ptr(sys::PyModule_FromDefAndSpec2(MODULE_DEF.get(), spec.as_ptr(), sys::PYTHON_API_VERSION))?;
+        let m = py.from_owned_ptr(sys::PyModule_FromDefAndSpec2(
+            MODULE_DEF.get(),
+            spec.as_ptr(),
+            sys::PYTHON_API_VERSION,
+        ))?;
         if sys::PyModule_ExecDef(m.as_ptr(), MODULE_DEF.get()) < 0 {
             return Err(py.take_error());
         }
@@ -286,7 +338,11 @@ pub(crate) fn state<'py>(py: Python<'py>) -> Result<(Bound<'py>, *mut ModState)>
 pub(crate) fn raise(py: Python<'_>, err: Error) {
     let (ty, msg) = match err {
         Error::Python(e) => {
-            let builtin = if e.module == "builtins" { builtin_exception(py, &e.qualname) } else { None };
+            let builtin = if e.module == "builtins" {
+                builtin_exception(py, &e.qualname)
+            } else {
+                None
+            };
             match builtin {
                 Some(t) => (t, e.message.clone()),
                 // SAFETY: reading an immortal/static exception type.
@@ -313,7 +369,8 @@ fn builtin_exception(py: Python<'_>, name: &str) -> Option<*mut PyObject> {
     let t = py.lookup("builtins", name).ok()?;
     // SAFETY: attached; checking the type of a borrowed builtin.
     let is_exc = unsafe {
-        sys::PyType_Check(t.as_ptr()) != 0 && sys::PyType_IsSubtype(t.as_ptr().cast(), sys::PyExc_BaseException.cast()) != 0
+        sys::PyType_Check(t.as_ptr()) != 0
+            && sys::PyType_IsSubtype(t.as_ptr().cast(), sys::PyExc_BaseException.cast()) != 0
     };
     // Builtin exception types live as long as the interpreter.
     is_exc.then(|| t.as_ptr())
@@ -336,7 +393,10 @@ fn run<T>(on_err: T, f: impl for<'py> FnOnce(Python<'py>) -> Result<Option<T>>) 
         }
         Err(_) => {
             // SAFETY: attached.
-            set_error(unsafe { sys::PyExc_SystemError }, "interp: a Rust panic was caught in a Python callback");
+            set_error(
+                unsafe { sys::PyExc_SystemError },
+                "interp: a Rust panic was caught in a Python callback",
+            );
             on_err
         }
     }
@@ -359,7 +419,13 @@ unsafe fn borrowed<'py>(py: Python<'py>, p: *mut PyObject) -> Bound<'py> {
 
 /// Positional-or-keyword argument `i`/`name` of a VARARGS|KEYWORDS call.
 /// Unknown keywords are reported by `check_kwargs`.
-unsafe fn arg<'py>(py: Python<'py>, args: *mut PyObject, kwargs: *mut PyObject, i: usize, name: &CStr) -> Option<Bound<'py>> {
+unsafe fn arg<'py>(
+    py: Python<'py>,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+    i: usize,
+    name: &CStr,
+) -> Option<Bound<'py>> {
     // SAFETY: args is a tuple, kwargs NULL or a dict (CPython's contract).
     unsafe {
         if !args.is_null() && (i as Py_ssize_t) < sys::PyTuple_GET_SIZE(args) {
@@ -375,12 +441,24 @@ unsafe fn arg<'py>(py: Python<'py>, args: *mut PyObject, kwargs: *mut PyObject, 
     }
 }
 
-unsafe fn check_args(args: *mut PyObject, kwargs: *mut PyObject, names: &[&str], func: &str) -> Result<()> {
+unsafe fn check_args(
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+    names: &[&str],
+    func: &str,
+) -> Result<()> {
     // SAFETY: as `arg`.
     unsafe {
-        let n = if args.is_null() { 0 } else { sys::PyTuple_GET_SIZE(args) as usize };
+        let n = if args.is_null() {
+            0
+        } else {
+            sys::PyTuple_GET_SIZE(args) as usize
+        };
         if n > names.len() {
-            return Err(type_error(format!("{func}() takes at most {} arguments ({n} given)", names.len())));
+            return Err(type_error(format!(
+                "{func}() takes at most {} arguments ({n} given)",
+                names.len()
+            )));
         }
         if kwargs.is_null() {
             return Ok(());
@@ -394,10 +472,21 @@ unsafe fn check_args(args: *mut PyObject, kwargs: *mut PyObject, names: &[&str],
                 sys::PyErr_Clear();
                 return Err(type_error(format!("{func}() keywords must be strings")));
             }
-            let key = std::str::from_utf8_unchecked(std::slice::from_raw_parts(p.cast::<u8>(), len as usize));
+            let key = std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                p.cast::<u8>(),
+                len as usize,
+            ));
             match names.iter().position(|n| *n == key) {
-                None => return Err(type_error(format!("{func}() got an unexpected keyword argument '{key}'"))),
-                Some(i) if i < n => return Err(type_error(format!("{func}() got multiple values for argument '{key}'"))),
+                None => {
+                    return Err(type_error(format!(
+                        "{func}() got an unexpected keyword argument '{key}'"
+                    )))
+                }
+                Some(i) if i < n => {
+                    return Err(type_error(format!(
+                        "{func}() got multiple values for argument '{key}'"
+                    )))
+                }
                 _ => {}
             }
         }
@@ -411,16 +500,27 @@ fn type_error(msg: String) -> Error {
 
 /// A timeout argument: None (no deadline) or seconds >= 0.
 fn deadline(timeout: Option<Bound<'_>>) -> Result<Option<Instant>> {
-    let Some(t) = timeout.filter(|t| !t.is_none()) else { return Ok(None) };
+    let Some(t) = timeout.filter(|t| !t.is_none()) else {
+        return Ok(None);
+    };
     let secs = t
         .to_value()?
         .as_f64()
         .filter(|s| s.is_finite())
-        .ok_or_else(|| type_error(format!("timeout must be None or a number of seconds, not '{}'", t.type_name())))?;
+        .ok_or_else(|| {
+            type_error(format!(
+                "timeout must be None or a number of seconds, not '{}'",
+                t.type_name()
+            ))
+        })?;
     if secs < 0.0 {
-        return Err(Error::InvalidArgument(format!("timeout must be >= 0, got {secs}")));
+        return Err(Error::InvalidArgument(format!(
+            "timeout must be >= 0, got {secs}"
+        )));
     }
-    Ok(Some(Instant::now() + Duration::from_secs_f64(secs.min(1e9))))
+    Ok(Some(
+        Instant::now() + Duration::from_secs_f64(secs.min(1e9)),
+    ))
 }
 
 // ---- module functions ------------------------------------------------------
@@ -468,7 +568,11 @@ struct HandleObject<T> {
 }
 
 /// Creates an instance of heap type `ty` holding `handle`.
-unsafe fn new_handle_object<'py, T>(py: Python<'py>, ty: *mut PyObject, handle: T) -> Result<Bound<'py>> {
+unsafe fn new_handle_object<'py, T>(
+    py: Python<'py>,
+    ty: *mut PyObject,
+    handle: T,
+) -> Result<Bound<'py>> {
     // SAFETY: `ty` is one of our heap types, whose basicsize is
     // size_of::<HandleObject<T>>(); GenericAlloc zero-fills (handle = None).
     unsafe {
@@ -481,7 +585,12 @@ unsafe fn new_handle_object<'py, T>(py: Python<'py>, ty: *mut PyObject, handle: 
 unsafe fn handle_of<'a, T>(obj: *mut PyObject) -> &'a T {
     // SAFETY: callers pass instances of the matching type, whose handle is
     // set right after allocation (tp_new and new_handle_object).
-    unsafe { (*obj.cast::<HandleObject<T>>()).handle.as_deref().expect("initialized interp object") }
+    unsafe {
+        (*obj.cast::<HandleObject<T>>())
+            .handle
+            .as_deref()
+            .expect("initialized interp object")
+    }
 }
 
 unsafe extern "C" fn handle_dealloc<T>(obj: *mut PyObject) {
@@ -500,7 +609,11 @@ unsafe extern "C" fn handle_dealloc<T>(obj: *mut PyObject) {
 
 static BUFFER_GETSET: Def<[sys::PyGetSetDef; 6]> = Def::new([
     getter(c"nbytes", buf_nbytes, c"Length in bytes."),
-    getter(c"format", buf_format, c"The struct format code of the items."),
+    getter(
+        c"format",
+        buf_format,
+        c"The struct format code of the items.",
+    ),
     getter(c"shape", buf_shape, c"The shape (C order)."),
     getter(c"itemsize", buf_itemsize, c"Size of one item in bytes."),
     getter(c"readonly", buf_readonly, c"Whether views refuse writes."),
@@ -508,11 +621,23 @@ static BUFFER_GETSET: Def<[sys::PyGetSetDef; 6]> = Def::new([
 ]);
 
 const fn getter(name: &'static CStr, f: sys::getter, doc: &'static CStr) -> sys::PyGetSetDef {
-    sys::PyGetSetDef { name: name.as_ptr(), get: Some(f), set: None, doc: doc.as_ptr(), closure: null_mut() }
+    sys::PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(f),
+        set: None,
+        doc: doc.as_ptr(),
+        closure: null_mut(),
+    }
 }
 
 const fn getset_end() -> sys::PyGetSetDef {
-    sys::PyGetSetDef { name: ptr::null(), get: None, set: None, doc: ptr::null(), closure: null_mut() }
+    sys::PyGetSetDef {
+        name: ptr::null(),
+        get: None,
+        set: None,
+        doc: ptr::null(),
+        closure: null_mut(),
+    }
 }
 
 static BUFFER_SLOTS: Def<[sys::PyType_Slot; 7]> = Def::new([
@@ -536,7 +661,11 @@ static BUFFER_SPEC: Def<sys::PyType_Spec> = Def::new(sys::PyType_Spec {
     slots: BUFFER_SLOTS.0.get() as *mut sys::PyType_Slot,
 });
 
-unsafe extern "C" fn buf_new(ty: *mut sys::PyTypeObject, args: *mut PyObject, kwargs: *mut PyObject) -> *mut PyObject {
+unsafe extern "C" fn buf_new(
+    ty: *mut sys::PyTypeObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
     wrap(|py| {
         // SAFETY: args/kwargs per CPython's tp_new contract.
         unsafe { check_args(args, kwargs, &["shape", "format"], "SharedBuffer")? };
@@ -545,21 +674,35 @@ unsafe extern "C" fn buf_new(ty: *mut sys::PyTypeObject, args: *mut PyObject, kw
             .ok_or_else(|| type_error("SharedBuffer() missing required argument 'shape'".into()))?;
         // SAFETY: as above.
         let format = match unsafe { arg(py, args, kwargs, 1, c"format") } {
-            Some(f) => f.to_value()?.as_str().map(str::to_owned).ok_or_else(|| type_error("format must be a str".into()))?,
+            Some(f) => f
+                .to_value()?
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| type_error("format must be a str".into()))?,
             None => "B".to_owned(),
         };
         let dims: Vec<usize> = match shape.to_value()? {
-            Value::Int(n) => vec![usize::try_from(n).map_err(|_| Error::InvalidArgument(format!("shape must be >= 0, got {n}")))?],
+            Value::Int(n) => vec![usize::try_from(n)
+                .map_err(|_| Error::InvalidArgument(format!("shape must be >= 0, got {n}")))?],
             Value::Tuple(d) | Value::List(d) => d
                 .iter()
                 .map(|x| match x {
                     Value::Int(n) if *n >= 0 => Ok(*n as usize),
-                    other => Err(Error::InvalidArgument(format!("shape entries must be ints >= 0, got {other:?}"))),
+                    other => Err(Error::InvalidArgument(format!(
+                        "shape entries must be ints >= 0, got {other:?}"
+                    ))),
                 })
                 .collect::<Result<_>>()?,
-            other => return Err(type_error(format!("shape must be an int or a tuple of ints, not '{}'", other.type_name()))),
+            other => {
+                return Err(type_error(format!(
+                    "shape must be an int or a tuple of ints, not '{}'",
+                    other.type_name()
+                )))
+            }
         };
-        let itemsize = SharedBuffer::zeroed(0).with_layout(&format, &[0]).map(|b| b.itemsize())?;
+        let itemsize = SharedBuffer::zeroed(0)
+            .with_layout(&format, &[0])
+            .map(|b| b.itemsize())?;
         let nbytes = dims
             .iter()
             .try_fold(itemsize, |acc, &d| acc.checked_mul(d))
@@ -567,17 +710,26 @@ unsafe extern "C" fn buf_new(ty: *mut sys::PyTypeObject, args: *mut PyObject, kw
             .ok_or_else(|| Error::InvalidArgument(format!("shape {dims:?} is too large")))?;
         let buf = SharedBuffer::zeroed(nbytes).with_layout(&format, &dims)?;
         // SAFETY: `ty` is our SharedBuffer type (or a subclass: none allowed).
-        Ok(Some(unsafe { new_handle_object(py, ty.cast(), buf) }?.into_ptr()))
+        Ok(Some(
+            unsafe { new_handle_object(py, ty.cast(), buf) }?.into_ptr(),
+        ))
     })
 }
 
-unsafe extern "C" fn buf_getbuffer(obj: *mut PyObject, view: *mut sys::Py_buffer, flags: c_int) -> c_int {
+unsafe extern "C" fn buf_getbuffer(
+    obj: *mut PyObject,
+    view: *mut sys::Py_buffer,
+    flags: c_int,
+) -> c_int {
     // SAFETY: CPython passes our object and a view to fill, attached.
     unsafe {
         let b = handle_of::<SharedBuffer>(obj);
         if flags & sys::PyBUF_WRITABLE == sys::PyBUF_WRITABLE && b.is_readonly() {
             (*view).obj = null_mut();
-            set_error(sys::PyExc_BufferError, "this interp.SharedBuffer is read-only");
+            set_error(
+                sys::PyExc_BufferError,
+                "this interp.SharedBuffer is read-only",
+            );
             return -1;
         }
         (*view).buf = b.as_ptr().cast();
@@ -585,13 +737,19 @@ unsafe extern "C" fn buf_getbuffer(obj: *mut PyObject, view: *mut sys::Py_buffer
         (*view).len = b.len() as Py_ssize_t;
         (*view).readonly = b.is_readonly() as c_int;
         (*view).itemsize = b.itemsize() as Py_ssize_t;
-        (*view).format =
-            if flags & sys::PyBUF_FORMAT != 0 { b.format_cstr().as_ptr() as *mut c_char } else { null_mut() };
+        (*view).format = if flags & sys::PyBUF_FORMAT != 0 {
+            b.format_cstr().as_ptr() as *mut c_char
+        } else {
+            null_mut()
+        };
         (*view).ndim = b.raw_shape().len() as c_int;
         // Shape and strides live in the handle, which lives as long as the
         // object that `view.obj` keeps alive.
-        (*view).shape =
-            if flags & sys::PyBUF_ND == sys::PyBUF_ND { b.raw_shape().as_ptr() as *mut Py_ssize_t } else { null_mut() };
+        (*view).shape = if flags & sys::PyBUF_ND == sys::PyBUF_ND {
+            b.raw_shape().as_ptr() as *mut Py_ssize_t
+        } else {
+            null_mut()
+        };
         (*view).strides = if flags & sys::PyBUF_STRIDES == sys::PyBUF_STRIDES {
             b.raw_strides().as_ptr() as *mut Py_ssize_t
         } else {
@@ -608,9 +766,20 @@ unsafe extern "C" fn buf_repr(obj: *mut PyObject) -> *mut PyObject {
         // SAFETY: our object.
         let b = unsafe { handle_of::<SharedBuffer>(obj) };
         let shape: Vec<String> = b.shape().iter().map(|d| d.to_string()).collect();
-        let shape = if shape.len() == 1 { format!("({},)", shape[0]) } else { format!("({})", shape.join(", ")) };
+        let shape = if shape.len() == 1 {
+            format!("({},)", shape[0])
+        } else {
+            format!("({})", shape.join(", "))
+        };
         let ro = if b.is_readonly() { ", readonly" } else { "" };
-        Ok(Some(py.str(&format!("<interp.SharedBuffer {} bytes, format '{}', shape {shape}{ro}>", b.len(), b.format()))?.into_ptr()))
+        Ok(Some(
+            py.str(&format!(
+                "<interp.SharedBuffer {} bytes, format '{}', shape {shape}{ro}>",
+                b.len(),
+                b.format()
+            ))?
+            .into_ptr(),
+        ))
     })
 }
 
@@ -627,7 +796,9 @@ macro_rules! buf_getter {
 }
 buf_getter!(buf_nbytes, |b| Value::from(b.len() as u64));
 buf_getter!(buf_format, |b| Value::str(b.format()));
-buf_getter!(buf_shape, |b| Value::tuple(b.shape().into_iter().map(|d| Value::from(d as u64))));
+buf_getter!(buf_shape, |b| Value::tuple(
+    b.shape().into_iter().map(|d| Value::from(d as u64))
+));
 buf_getter!(buf_itemsize, |b| Value::from(b.itemsize() as u64));
 buf_getter!(buf_readonly, |b| Value::Bool(b.is_readonly()));
 
@@ -647,7 +818,11 @@ static CHANNEL_METHODS: Def<[sys::PyMethodDef; 5]> = Def::new([
 
 static CHANNEL_GETSET: Def<[sys::PyGetSetDef; 3]> = Def::new([
     getter(c"closed", ch_closed, c"Whether close() was called."),
-    getter(c"capacity", ch_capacity, c"The capacity, or None when unbounded."),
+    getter(
+        c"capacity",
+        ch_capacity,
+        c"The capacity, or None when unbounded.",
+    ),
     getset_end(),
 ]);
 
@@ -676,7 +851,11 @@ static CHANNEL_SPEC: Def<sys::PyType_Spec> = Def::new(sys::PyType_Spec {
     slots: CHANNEL_SLOTS.0.get() as *mut sys::PyType_Slot,
 });
 
-unsafe extern "C" fn ch_new(ty: *mut sys::PyTypeObject, args: *mut PyObject, kwargs: *mut PyObject) -> *mut PyObject {
+unsafe extern "C" fn ch_new(
+    ty: *mut sys::PyTypeObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
     wrap(|py| {
         // SAFETY: tp_new contract.
         unsafe { check_args(args, kwargs, &["capacity"], "Channel")? };
@@ -685,37 +864,61 @@ unsafe extern "C" fn ch_new(ty: *mut sys::PyTypeObject, args: *mut PyObject, kwa
             None => Channel::unbounded(),
             Some(c) => match c.to_value()? {
                 Value::Int(n) if n >= 0 => Channel::bounded(n as usize),
-                other => return Err(Error::InvalidArgument(format!("capacity must be None or an int >= 0, got {other:?}"))),
+                other => {
+                    return Err(Error::InvalidArgument(format!(
+                        "capacity must be None or an int >= 0, got {other:?}"
+                    )))
+                }
             },
         };
         // SAFETY: `ty` is our Channel type.
-        Ok(Some(unsafe { new_handle_object(py, ty.cast(), ch) }?.into_ptr()))
+        Ok(Some(
+            unsafe { new_handle_object(py, ty.cast(), ch) }?.into_ptr(),
+        ))
     })
 }
 
-fn channel_exc(py: Python<'_>, which: fn(&ModState) -> *mut PyObject, msg: &str) -> Result<Option<*mut PyObject>> {
+fn channel_exc(
+    py: Python<'_>,
+    which: fn(&ModState) -> *mut PyObject,
+    msg: &str,
+) -> Result<Option<*mut PyObject>> {
     let (_m, st) = state(py)?;
     // SAFETY: the state pointer is valid while the module lives (`_m`).
     set_error(which(unsafe { &*st }), msg);
     Ok(None)
 }
 
-unsafe extern "C" fn ch_send(obj: *mut PyObject, args: *mut PyObject, kwargs: *mut PyObject) -> *mut PyObject {
+unsafe extern "C" fn ch_send(
+    obj: *mut PyObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
     wrap(|py| {
         // SAFETY: METH_VARARGS|KEYWORDS contract; `obj` is our Channel.
         let (ch, item, timeout) = unsafe {
             check_args(args, kwargs, &["obj", "timeout"], "send")?;
-            let item = arg(py, args, kwargs, 0, c"obj").ok_or_else(|| type_error("send() missing required argument 'obj'".into()))?;
-            (handle_of::<Channel>(obj), item, arg(py, args, kwargs, 1, c"timeout"))
+            let item = arg(py, args, kwargs, 0, c"obj")
+                .ok_or_else(|| type_error("send() missing required argument 'obj'".into()))?;
+            (
+                handle_of::<Channel>(obj),
+                item,
+                arg(py, args, kwargs, 1, c"timeout"),
+            )
         };
         let deadline = deadline(timeout)?;
         let value = item.to_value()?;
         match ch.send_deadline(value, deadline) {
             Ok(()) => Ok(none()),
-            Err(SendError::Closed(_)) => channel_exc(py, |s| s.closed_exc, "send on a closed interp.Channel"),
+            Err(SendError::Closed(_)) => {
+                channel_exc(py, |s| s.closed_exc, "send on a closed interp.Channel")
+            }
             // SAFETY: static exception type.
             Err(SendError::Timeout(_)) | Err(SendError::Full(_)) => {
-                set_error(unsafe { sys::PyExc_TimeoutError }, "send timed out: the channel stayed full");
+                set_error(
+                    unsafe { sys::PyExc_TimeoutError },
+                    "send timed out: the channel stayed full",
+                );
                 Ok(None)
             }
             Err(SendError::Cancelled(_)) => channel_exc(py, |s| s.cancelled_exc, "send cancelled"),
@@ -723,10 +926,17 @@ unsafe extern "C" fn ch_send(obj: *mut PyObject, args: *mut PyObject, kwargs: *m
     })
 }
 
-fn recv_result(py: Python<'_>, r: std::result::Result<Value, RecvError>) -> Result<Option<*mut PyObject>> {
+fn recv_result(
+    py: Python<'_>,
+    r: std::result::Result<Value, RecvError>,
+) -> Result<Option<*mut PyObject>> {
     match r {
         Ok(v) => Ok(Some(py.value(&v)?.into_ptr())),
-        Err(RecvError::Closed) => channel_exc(py, |s| s.closed_exc, "the interp.Channel is closed and empty"),
+        Err(RecvError::Closed) => channel_exc(
+            py,
+            |s| s.closed_exc,
+            "the interp.Channel is closed and empty",
+        ),
         Err(RecvError::Empty) => channel_exc(py, |s| s.empty_exc, "the interp.Channel is empty"),
         Err(RecvError::Cancelled) => channel_exc(py, |s| s.cancelled_exc, "receive cancelled"),
         Err(RecvError::Timeout) => {
@@ -737,12 +947,19 @@ fn recv_result(py: Python<'_>, r: std::result::Result<Value, RecvError>) -> Resu
     }
 }
 
-unsafe extern "C" fn ch_recv(obj: *mut PyObject, args: *mut PyObject, kwargs: *mut PyObject) -> *mut PyObject {
+unsafe extern "C" fn ch_recv(
+    obj: *mut PyObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
     wrap(|py| {
         // SAFETY: method contract; our Channel.
         let (ch, timeout) = unsafe {
             check_args(args, kwargs, &["timeout"], "recv")?;
-            (handle_of::<Channel>(obj), arg(py, args, kwargs, 0, c"timeout"))
+            (
+                handle_of::<Channel>(obj),
+                arg(py, args, kwargs, 0, c"timeout"),
+            )
         };
         let deadline = deadline(timeout)?;
         recv_result(py, ch.recv_deadline(deadline))
@@ -784,20 +1001,36 @@ unsafe extern "C" fn ch_repr(obj: *mut PyObject) -> *mut PyObject {
     // SAFETY: our Channel.
     let ch = unsafe { handle_of::<Channel>(obj) };
     wrap(|py| {
-        let cap = ch.capacity().map_or("unbounded".to_owned(), |c| format!("capacity {c}"));
+        let cap = ch
+            .capacity()
+            .map_or("unbounded".to_owned(), |c| format!("capacity {c}"));
         let closed = if ch.is_closed() { ", closed" } else { "" };
-        Ok(Some(py.str(&format!("<interp.Channel {cap}, {} waiting{closed}>", ch.len()))?.into_ptr()))
+        Ok(Some(
+            py.str(&format!(
+                "<interp.Channel {cap}, {} waiting{closed}>",
+                ch.len()
+            ))?
+            .into_ptr(),
+        ))
     })
 }
 
-unsafe extern "C" fn ch_richcompare(a: *mut PyObject, b: *mut PyObject, op: c_int) -> *mut PyObject {
+unsafe extern "C" fn ch_richcompare(
+    a: *mut PyObject,
+    b: *mut PyObject,
+    op: c_int,
+) -> *mut PyObject {
     // SAFETY: `a` is our Channel; `b` any object; comparing types first.
     unsafe {
         if sys::Py_TYPE(a) != sys::Py_TYPE(b) || (op != sys::Py_EQ && op != sys::Py_NE) {
             return sys::Py_NewRef(sys::Py_NotImplemented());
         }
         let same = handle_of::<Channel>(a) == handle_of::<Channel>(b);
-        sys::Py_NewRef(if same == (op == sys::Py_EQ) { sys::Py_True() } else { sys::Py_False() })
+        sys::Py_NewRef(if same == (op == sys::Py_EQ) {
+            sys::Py_True()
+        } else {
+            sys::Py_False()
+        })
     }
 }
 
@@ -829,11 +1062,36 @@ struct FrozenObject {
 }
 
 static FROZEN_METHODS: Def<[sys::PyMethodDef; 6]> = Def::new([
-    method!(c"keys", noargs(fz_keys), sys::METH_NOARGS, c"keys()\n--\n\nThe keys of a frozen dict, as a tuple."),
-    method!(c"values", noargs(fz_values), sys::METH_NOARGS, c"values()\n--\n\nThe values of a frozen dict, as a tuple."),
-    method!(c"items", noargs(fz_items), sys::METH_NOARGS, c"items()\n--\n\nThe (key, value) pairs of a frozen dict, as a tuple."),
-    method!(c"get", kw(fz_get), VARARGS_KW, c"get(key, default=None)\n--\n\nThe value for key in a frozen dict, else default."),
-    method!(c"thaw", noargs(fz_thaw), sys::METH_NOARGS, c"thaw()\n--\n\nA plain, mutable Python copy (tuples and dicts)."),
+    method!(
+        c"keys",
+        noargs(fz_keys),
+        sys::METH_NOARGS,
+        c"keys()\n--\n\nThe keys of a frozen dict, as a tuple."
+    ),
+    method!(
+        c"values",
+        noargs(fz_values),
+        sys::METH_NOARGS,
+        c"values()\n--\n\nThe values of a frozen dict, as a tuple."
+    ),
+    method!(
+        c"items",
+        noargs(fz_items),
+        sys::METH_NOARGS,
+        c"items()\n--\n\nThe (key, value) pairs of a frozen dict, as a tuple."
+    ),
+    method!(
+        c"get",
+        kw(fz_get),
+        VARARGS_KW,
+        c"get(key, default=None)\n--\n\nThe value for key in a frozen dict, else default."
+    ),
+    method!(
+        c"thaw",
+        noargs(fz_thaw),
+        sys::METH_NOARGS,
+        c"thaw()\n--\n\nA plain, mutable Python copy (tuples and dicts)."
+    ),
     sys::PyMethodDef::zeroed(),
 ]);
 
@@ -888,7 +1146,11 @@ unsafe fn fz<'a>(obj: *mut PyObject) -> &'a mut FrozenObject {
     unsafe { &mut *obj.cast::<FrozenObject>() }
 }
 
-unsafe extern "C" fn fz_new(_ty: *mut sys::PyTypeObject, args: *mut PyObject, kwargs: *mut PyObject) -> *mut PyObject {
+unsafe extern "C" fn fz_new(
+    _ty: *mut sys::PyTypeObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
     wrap(|py| {
         // SAFETY: tp_new contract.
         let obj = unsafe {
@@ -942,7 +1204,11 @@ fn child<'py>(py: Python<'py>, obj: *mut PyObject, i: usize, key: bool) -> Resul
 
 fn frozen_len(obj: *mut PyObject) -> usize {
     // SAFETY: our object.
-    unsafe { fz(obj) }.handle.as_deref().and_then(|f| f.len()).unwrap_or(0)
+    unsafe { fz(obj) }
+        .handle
+        .as_deref()
+        .and_then(|f| f.len())
+        .unwrap_or(0)
 }
 
 unsafe extern "C" fn fz_len(obj: *mut PyObject) -> Py_ssize_t {
@@ -951,15 +1217,25 @@ unsafe extern "C" fn fz_len(obj: *mut PyObject) -> Py_ssize_t {
 
 fn is_dict(obj: *mut PyObject) -> bool {
     // SAFETY: our object.
-    matches!(unsafe { fz(obj) }.handle.as_deref().map(Frozen::node), Some(Node::Dict(_)))
+    matches!(
+        unsafe { fz(obj) }.handle.as_deref().map(Frozen::node),
+        Some(Node::Dict(_))
+    )
 }
 
 fn dict_index(obj: *mut PyObject, key: &Bound<'_>) -> Result<Option<usize>> {
     // SAFETY: our object.
-    let f = unsafe { fz(obj) }.handle.as_deref().expect("initialized Frozen");
-    let Node::Dict(d) = f.node() else { return Ok(None) };
+    let f = unsafe { fz(obj) }
+        .handle
+        .as_deref()
+        .expect("initialized Frozen");
+    let Node::Dict(d) = f.node() else {
+        return Ok(None);
+    };
     // Keys that are not shareable data cannot be in a frozen dict.
-    Ok(value::from_python_no_pickle(key).ok().and_then(|k| d.index_of(&k)))
+    Ok(value::from_python_no_pickle(key)
+        .ok()
+        .and_then(|k| d.index_of(&k)))
 }
 
 unsafe extern "C" fn fz_getitem(obj: *mut PyObject, key: *mut PyObject) -> *mut PyObject {
@@ -994,7 +1270,10 @@ unsafe extern "C" fn fz_getitem(obj: *mut PyObject, key: *mut PyObject) -> *mut 
                 return Ok(Some(py.tuple(&items)?.into_ptr()));
             }
             if sys::PyIndex_Check(key.as_ptr()) == 0 {
-                return Err(type_error(format!("interp.Frozen indices must be integers or slices, not {}", key.type_name())));
+                return Err(type_error(format!(
+                    "interp.Frozen indices must be integers or slices, not {}",
+                    key.type_name()
+                )));
             }
             let mut i = sys::PyNumber_AsSsize_t(key.as_ptr(), sys::PyExc_IndexError);
             if i == -1 && !sys::PyErr_Occurred().is_null() {
@@ -1012,7 +1291,11 @@ unsafe extern "C" fn fz_getitem(obj: *mut PyObject, key: *mut PyObject) -> *mut 
     })
 }
 
-unsafe extern "C" fn fz_setitem(_obj: *mut PyObject, _k: *mut PyObject, _v: *mut PyObject) -> c_int {
+unsafe extern "C" fn fz_setitem(
+    _obj: *mut PyObject,
+    _k: *mut PyObject,
+    _v: *mut PyObject,
+) -> c_int {
     // SAFETY: attached (slot call).
     set_error(
         unsafe { sys::PyExc_TypeError },
@@ -1043,7 +1326,9 @@ unsafe extern "C" fn fz_contains(obj: *mut PyObject, item: *mut PyObject) -> c_i
 
 /// All children (values, or keys when `keys`) as a tuple.
 fn all_children<'py>(py: Python<'py>, obj: *mut PyObject, keys: bool) -> Result<Bound<'py>> {
-    let items = (0..frozen_len(obj)).map(|i| child(py, obj, i, keys)).collect::<Result<Vec<_>>>()?;
+    let items = (0..frozen_len(obj))
+        .map(|i| child(py, obj, i, keys))
+        .collect::<Result<Vec<_>>>()?;
     py.tuple(&items)
 }
 
@@ -1051,7 +1336,9 @@ unsafe extern "C" fn fz_iter(obj: *mut PyObject) -> *mut PyObject {
     wrap(|py| {
         let t = all_children(py, obj, is_dict(obj))?;
         // SAFETY: attached; tuple iterator.
-        Ok(Some(unsafe { py.from_owned_ptr(sys::PyObject_GetIter(t.as_ptr())) }?.into_ptr()))
+        Ok(Some(
+            unsafe { py.from_owned_ptr(sys::PyObject_GetIter(t.as_ptr())) }?.into_ptr(),
+        ))
     })
 }
 
@@ -1059,7 +1346,9 @@ fn require_dict(obj: *mut PyObject, what: &str) -> Result<()> {
     if is_dict(obj) {
         Ok(())
     } else {
-        Err(type_error(format!("{what}() needs a frozen dict; this interp.Frozen is a tuple")))
+        Err(type_error(format!(
+            "{what}() needs a frozen dict; this interp.Frozen is a tuple"
+        )))
     }
 }
 
@@ -1087,14 +1376,19 @@ unsafe extern "C" fn fz_items(obj: *mut PyObject, _a: *mut PyObject) -> *mut PyO
     })
 }
 
-unsafe extern "C" fn fz_get(obj: *mut PyObject, args: *mut PyObject, kwargs: *mut PyObject) -> *mut PyObject {
+unsafe extern "C" fn fz_get(
+    obj: *mut PyObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
     wrap(|py| {
         require_dict(obj, "get")?;
         // SAFETY: method contract.
         let (key, default) = unsafe {
             check_args(args, kwargs, &["key", "default"], "get")?;
             (
-                arg(py, args, kwargs, 0, c"key").ok_or_else(|| type_error("get() missing required argument 'key'".into()))?,
+                arg(py, args, kwargs, 0, c"key")
+                    .ok_or_else(|| type_error("get() missing required argument 'key'".into()))?,
                 arg(py, args, kwargs, 1, c"default"),
             )
         };
@@ -1108,19 +1402,31 @@ unsafe extern "C" fn fz_get(obj: *mut PyObject, args: *mut PyObject, kwargs: *mu
 unsafe extern "C" fn fz_thaw(obj: *mut PyObject, _a: *mut PyObject) -> *mut PyObject {
     wrap(|py| {
         // SAFETY: our object.
-        let f = unsafe { fz(obj) }.handle.as_deref().expect("initialized Frozen");
+        let f = unsafe { fz(obj) }
+            .handle
+            .as_deref()
+            .expect("initialized Frozen");
         Ok(Some(py.value(&f.to_value())?.into_ptr()))
     })
 }
 
-unsafe extern "C" fn fz_richcompare(a: *mut PyObject, b: *mut PyObject, op: c_int) -> *mut PyObject {
+unsafe extern "C" fn fz_richcompare(
+    a: *mut PyObject,
+    b: *mut PyObject,
+    op: c_int,
+) -> *mut PyObject {
     wrap(|py| {
         if op != sys::Py_EQ && op != sys::Py_NE {
             // SAFETY: NotImplemented is immortal.
             return Ok(Some(unsafe { sys::Py_NewRef(sys::Py_NotImplemented()) }));
         }
         // SAFETY: `a` is our object; `b` any valid object.
-        let (f, other) = unsafe { (fz(a).handle.as_deref().expect("initialized Frozen"), borrowed(py, b)) };
+        let (f, other) = unsafe {
+            (
+                fz(a).handle.as_deref().expect("initialized Frozen"),
+                borrowed(py, b),
+            )
+        };
         let eq = match value::from_python_no_pickle(&other) {
             Ok(v) => f.node().eq_value(&v),
             Err(_) => false,
@@ -1135,7 +1441,10 @@ unsafe extern "C" fn fz_richcompare(a: *mut PyObject, b: *mut PyObject, op: c_in
 fn hashable<'py>(py: Python<'py>, node: &Node) -> Result<Bound<'py>> {
     match node {
         Node::Tuple(items) => {
-            let parts = items.iter().map(|n| hashable(py, n)).collect::<Result<Vec<_>>>()?;
+            let parts = items
+                .iter()
+                .map(|n| hashable(py, n))
+                .collect::<Result<Vec<_>>>()?;
             py.tuple(&parts)
         }
         Node::Dict(d) => {
@@ -1174,9 +1483,15 @@ unsafe extern "C" fn fz_hash(obj: *mut PyObject) -> Py_ssize_t {
 unsafe extern "C" fn fz_repr(obj: *mut PyObject) -> *mut PyObject {
     wrap(|py| {
         // SAFETY: our object.
-        let f = unsafe { fz(obj) }.handle.as_deref().expect("initialized Frozen");
+        let f = unsafe { fz(obj) }
+            .handle
+            .as_deref()
+            .expect("initialized Frozen");
         let plain = py.value(&f.to_value())?;
-        Ok(Some(py.str(&format!("interp.Frozen({})", plain.repr()?))?.into_ptr()))
+        Ok(Some(
+            py.str(&format!("interp.Frozen({})", plain.repr()?))?
+                .into_ptr(),
+        ))
     })
 }
 
@@ -1190,7 +1505,9 @@ pub(crate) fn shared_value(py: Python<'_>, obj: &Bound<'_>) -> Option<Value> {
         let st = &*state_of(m.as_ptr());
         let ty = sys::Py_TYPE(obj.as_ptr()).cast::<PyObject>();
         if ty == st.buffer_type {
-            Some(Value::Buffer(handle_of::<SharedBuffer>(obj.as_ptr()).clone()))
+            Some(Value::Buffer(
+                handle_of::<SharedBuffer>(obj.as_ptr()).clone(),
+            ))
         } else if ty == st.channel_type {
             Some(Value::Channel(handle_of::<Channel>(obj.as_ptr()).clone()))
         } else if ty == st.frozen_type {

@@ -141,9 +141,12 @@ impl Runtime {
                     .map_err(|e| Error::Runtime(format!("could not set {what}: {e}")))
             };
             // `import interp` in every interpreter (multi-phase init).
-            if sys::PyImport_AppendInittab(c"interp".as_ptr(), Some(crate::module::init_module)) < 0 {
+            if sys::PyImport_AppendInittab(c"interp".as_ptr(), Some(crate::module::init_module)) < 0
+            {
                 sys::PyConfig_Clear(cfgp);
-                return Err(Error::Runtime("could not register the interp module".into()));
+                return Err(Error::Runtime(
+                    "could not register the interp module".into(),
+                ));
             }
             let result = (|| {
                 set(&raw mut (*cfgp).home, &home.to_string_lossy(), "home")?;

@@ -347,7 +347,7 @@ macro_rules! from_int {
         }
     )*};
 }
-from_int!(i8, i16, i32, i64, u8, u16, u32);
+from_int!(i8, i16, i32, i64, isize, u8, u16, u32);
 
 impl From<u64> for Value {
     fn from(n: u64) -> Value {
@@ -355,6 +355,44 @@ impl From<u64> for Value {
             Ok(n) => Value::Int(n),
             Err(_) => Value::int_from_le_bytes(&(n as u128).to_le_bytes()),
         }
+    }
+}
+
+impl From<usize> for Value {
+    fn from(n: usize) -> Value {
+        Value::from(n as u64)
+    }
+}
+
+impl From<u128> for Value {
+    fn from(n: u128) -> Value {
+        let mut bytes = n.to_le_bytes().to_vec();
+        bytes.push(0); // keep it non-negative in two's complement
+        Value::int_from_le_bytes(&bytes)
+    }
+}
+
+impl From<f32> for Value {
+    fn from(x: f32) -> Value {
+        Value::Float(x as f64)
+    }
+}
+
+impl From<SharedBuffer> for Value {
+    fn from(b: SharedBuffer) -> Value {
+        Value::Buffer(b)
+    }
+}
+
+impl From<Channel> for Value {
+    fn from(c: Channel) -> Value {
+        Value::Channel(c)
+    }
+}
+
+impl From<Frozen> for Value {
+    fn from(f: Frozen) -> Value {
+        Value::Frozen(f)
     }
 }
 
