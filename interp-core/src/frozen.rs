@@ -102,11 +102,13 @@ fn build(v: &Value, depth: usize) -> Result<Node> {
             })
         }
         Value::Frozen(f) => return Ok(f.node().clone_node()),
-        other => return Err(Error::Conversion(format!(
+        other => {
+            return Err(Error::Conversion(format!(
             "cannot freeze a '{}': frozen data holds None, bool, int, float, str, bytes, tuple, \
                  list (as tuple) and dict",
             other.type_name()
-        ))),
+        )))
+        }
     })
 }
 

@@ -913,9 +913,9 @@ unsafe extern "C" fn ch_send(
             Err(SendError::Closed(_)) => {
                 channel_exc(py, |s| s.closed_exc, "send on a closed interp.Channel")
             }
-            // SAFETY: static exception type.
             Err(SendError::Timeout(_)) | Err(SendError::Full(_)) => {
                 set_error(
+                    // SAFETY: static exception type.
                     unsafe { sys::PyExc_TimeoutError },
                     "send timed out: the channel stayed full",
                 );
@@ -1216,8 +1216,8 @@ unsafe extern "C" fn fz_len(obj: *mut PyObject) -> Py_ssize_t {
 }
 
 fn is_dict(obj: *mut PyObject) -> bool {
-    // SAFETY: our object.
     matches!(
+        // SAFETY: our object.
         unsafe { fz(obj) }.handle.as_deref().map(Frozen::node),
         Some(Node::Dict(_))
     )
