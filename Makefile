@@ -1,10 +1,12 @@
 # Every target bootstraps CPython 3.14 first (cached in ~/.cache/interp).
-.PHONY: demo test measure bootstrap
+.PHONY: demo test measure bench-sharing bootstrap
 demo:
-	@scripts/demo.sh
+	@scripts/example.sh demo
 test:
 	@scripts/test.sh
 measure:
-	@scripts/measure.sh
+	@scripts/example.sh measure
+bench-sharing:
+	@scripts/example.sh sharing
 bootstrap:
 	@scripts/bootstrap.sh

@@ -77,6 +77,25 @@ impl fmt::Display for RecvError {
 
 impl std::error::Error for RecvError {}
 
+/// Retries `attempt` briefly before the caller parks: a value or slot that
+/// appears within a few microseconds is taken without a sleep and wake-up
+/// (like crossbeam's own `Backoff`), which is what makes round trips fast.
+fn spin<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+    for step in 0..10u32 {
+        if let Some(v) = attempt() {
+            return Some(v);
+        }
+        if step < 6 {
+            for _ in 0..1u32 << step {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    None
+}
+
 struct Inner {
     tx: Sender<Value>,
     rx: Receiver<Value>,
@@ -226,10 +245,18 @@ impl Channel {
         value: Value,
         deadline: Option<Instant>,
     ) -> Result<(), SendError> {
-        let value = match self.try_send(value) {
-            Err(SendError::Full(v)) => v,
-            other => return other,
-        };
+        let mut pending = Some(value);
+        let done = spin(|| match self.try_send(pending.take().unwrap()) {
+            Err(SendError::Full(v)) => {
+                pending = Some(v);
+                None
+            }
+            other => Some(other),
+        });
+        if let Some(r) = done {
+            return r;
+        }
+        let value = pending.take().unwrap();
         let (cancel, token) = cancel::current_waker();
         if token.as_ref().is_some_and(|t| t.is_cancelled()) {
             return Err(SendError::Cancelled(value));
@@ -281,9 +308,12 @@ impl Channel {
     }
 
     pub(crate) fn recv_deadline(&self, deadline: Option<Instant>) -> Result<Value, RecvError> {
-        match self.try_recv() {
-            Err(RecvError::Empty) => {}
-            other => return other,
+        let done = spin(|| match self.try_recv() {
+            Err(RecvError::Empty) => None,
+            other => Some(other),
+        });
+        if let Some(r) = done {
+            return r;
         }
         let (cancel, token) = cancel::current_waker();
         if token.as_ref().is_some_and(|t| t.is_cancelled()) {

@@ -35,7 +35,17 @@ pub(crate) struct ModState {
     empty_exc: *mut PyObject,
     cancelled_exc: *mut PyObject,
     pub(crate) pickle_fallback: c_int,
+    /// Proxies of the frozen trees most recently handed to this interpreter
+    /// (strong references, newest last), so a tree passed in call after
+    /// call keeps its materialized children.
+    // Boxed: CPython zero-fills module state, and all-zero bytes are a
+    // valid `None` here but not a valid `Vec`.
+    #[allow(clippy::box_collection)]
+    frozen_cache: Option<Box<Vec<(usize, *mut PyObject)>>>,
 }
+
+/// How many frozen roots each interpreter keeps proxies for.
+const FROZEN_CACHE: usize = 16;
 
 /// An immutable definition table that CPython takes by `*mut`.
 struct Def<T>(UnsafeCell<T>);
@@ -166,6 +176,14 @@ unsafe extern "C" fn module_clear(module: *mut PyObject) -> c_int {
         let st = sys::PyModule_GetState(module).cast::<ModState>();
         if st.is_null() {
             return 0;
+        }
+        for (_, p) in (*st)
+            .frozen_cache
+            .take()
+            .into_iter()
+            .flat_map(|c| c.into_iter())
+        {
+            sys::Py_DecRef(p);
         }
         for o in [
             &mut (*st).buffer_type,
@@ -1058,6 +1076,10 @@ struct FrozenObject {
     handle: Option<Box<Frozen>>,
     children: Option<Box<[*mut PyObject]>>,
     keys: Option<Box<[*mut PyObject]>>,
+    /// All values (or, for dicts, all keys) as one tuple, once iterated:
+    /// later iterations run at native tuple speed.
+    values_tuple: *mut PyObject,
+    keys_tuple: *mut PyObject,
     hash: Py_ssize_t,
 }
 
@@ -1123,8 +1145,40 @@ static FROZEN_SPEC: Def<sys::PyType_Spec> = Def::new(sys::PyType_Spec {
     slots: FROZEN_SLOTS.0.get() as *mut sys::PyType_Slot,
 });
 
-/// Makes a Frozen proxy for a container node (scalars become plain objects).
+/// The Python object for a frozen handle arriving in this interpreter: a
+/// plain object for a scalar, else a proxy — the same one as last time when
+/// the tree was handed over recently (see `FROZEN_CACHE`).
 pub(crate) fn frozen_to_python<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound<'py>> {
+    if f.node().len().is_none() {
+        return py.value(&f.to_value());
+    }
+    let key = f.node() as *const Node as usize;
+    let (_m, st) = state(py)?;
+    // SAFETY: the state is valid while `_m` lives; cached objects are live
+    // proxies of this interpreter (owned by the cache).
+    unsafe {
+        let cache = (*st).frozen_cache.get_or_insert_with(Default::default);
+        if let Some(pos) = cache.iter().position(|(k, _)| *k == key) {
+            let entry = cache.remove(pos);
+            cache.push(entry);
+            return Ok(py.from_borrowed_ptr(entry.1));
+        }
+    }
+    let proxy = new_frozen_proxy(py, f)?;
+    // SAFETY: as above; the cache takes its own reference.
+    unsafe {
+        let cache = (*st).frozen_cache.get_or_insert_with(Default::default);
+        if cache.len() >= FROZEN_CACHE {
+            let (_, old) = cache.remove(0);
+            sys::Py_DecRef(old);
+        }
+        cache.push((key, proxy.clone().into_ptr()));
+    }
+    Ok(proxy)
+}
+
+/// A new proxy for a container node.
+fn new_frozen_proxy<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound<'py>> {
     if f.node().len().is_none() {
         return py.value(&f.to_value());
     }
@@ -1168,6 +1222,11 @@ unsafe extern "C" fn fz_dealloc(obj: *mut PyObject) {
     // interpreter; heap-type instances own a reference to their type.
     unsafe {
         let o = fz(obj);
+        for t in [o.values_tuple, o.keys_tuple] {
+            if !t.is_null() {
+                sys::Py_DecRef(t);
+            }
+        }
         for cache in [o.children.take(), o.keys.take()].into_iter().flatten() {
             for p in cache.iter().filter(|p| !p.is_null()) {
                 sys::Py_DecRef(*p);
@@ -1195,7 +1254,7 @@ fn child<'py>(py: Python<'py>, obj: *mut PyObject, i: usize, key: bool) -> Resul
     let cache = if key { &mut o.keys } else { &mut o.children };
     let cache = cache.get_or_insert_with(|| vec![null_mut(); n].into_boxed_slice());
     if cache[i].is_null() {
-        let made = frozen_to_python(py, &f.child(&nodes[i]))?;
+        let made = new_frozen_proxy(py, &f.child(&nodes[i]))?;
         cache[i] = made.into_ptr();
     }
     // SAFETY: cache[i] is a live object of this interpreter.
@@ -1326,10 +1385,34 @@ unsafe extern "C" fn fz_contains(obj: *mut PyObject, item: *mut PyObject) -> c_i
 
 /// All children (values, or keys when `keys`) as a tuple.
 fn all_children<'py>(py: Python<'py>, obj: *mut PyObject, keys: bool) -> Result<Bound<'py>> {
+    // SAFETY: our object, under its interpreter's GIL.
+    let cached = unsafe {
+        let o = fz(obj);
+        if keys {
+            o.keys_tuple
+        } else {
+            o.values_tuple
+        }
+    };
+    if !cached.is_null() {
+        // SAFETY: a live tuple owned by the proxy.
+        return Ok(unsafe { py.from_borrowed_ptr(cached) });
+    }
     let items = (0..frozen_len(obj))
         .map(|i| child(py, obj, i, keys))
         .collect::<Result<Vec<_>>>()?;
-    py.tuple(&items)
+    let t = py.tuple(&items)?;
+    // SAFETY: as above; the proxy keeps its own reference.
+    unsafe {
+        let o = fz(obj);
+        let slot = if keys {
+            &mut o.keys_tuple
+        } else {
+            &mut o.values_tuple
+        };
+        *slot = t.clone().into_ptr();
+    }
+    Ok(t)
 }
 
 unsafe extern "C" fn fz_iter(obj: *mut PyObject) -> *mut PyObject {

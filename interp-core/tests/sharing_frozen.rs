@@ -34,6 +34,14 @@ fn frozen_grid_equals_its_source_and_reads_like_it() {
     for c in checks {
         assert_eq!(i.eval(c).unwrap(), Value::Bool(true), "{c}");
     }
+    // Handed over again, the tree keeps its proxy (and materialized children).
+    let id1 = i.call("builtins", "id", &[f.clone().into()], &[]).unwrap();
+    let id2 = i.call("builtins", "id", &[f.clone().into()], &[]).unwrap();
+    assert_eq!(
+        id1, id2,
+        "a frozen root passed in successive calls reuses its proxy"
+    );
+    assert_eq!(i.eval("id(f)").unwrap(), id1);
     // Round trip back to Rust: still the same frozen data, no copy.
     let back = i.eval("f").unwrap();
     let Value::Frozen(back) = back else {
