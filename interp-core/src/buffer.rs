@@ -182,6 +182,23 @@ impl SharedBuffer {
             .expect("Element formats are valid")
     }
 
+    /// Takes ownership of `items` without copying: the buffer is the
+    /// vector's own allocation (aligned as `T`, not to [`BUFFER_ALIGN`]),
+    /// with `T`'s format and shape `(items.len(),)`. The vector is dropped
+    /// when the last handle or view is gone.
+    pub fn from_vec<T: Element>(items: Vec<T>) -> SharedBuffer {
+        let mut items = items; // moving a Vec never moves its heap buffer
+        let len = std::mem::size_of_val(&*items);
+        let n = items.len();
+        let ptr = items.as_mut_ptr().cast::<u8>();
+        // SAFETY: the vector's buffer stays alive, unmoved, inside the release
+        // closure until the last handle is gone; Element types are plain
+        // bytes, so viewing them as u8 is sound.
+        let b = unsafe { Self::from_raw_parts(ptr, len, move || drop(items)) };
+        b.with_layout(T::FORMAT, &[n])
+            .expect("Element formats are valid")
+    }
+
     /// Wraps foreign memory without copying. `release` runs exactly once,
     /// on whatever thread drops the last handle (Rust or Python), when no
     /// handle or view of the memory is left.

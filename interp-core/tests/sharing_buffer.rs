@@ -103,6 +103,17 @@ fn format_and_shape_make_a_2d_grid() {
     let mut out = [0u8; 8];
     grid.read_at((4 + 3) * 8, &mut out);
     assert_eq!(f64::from_le_bytes(out), -2.5);
+    // A Vec handed over without a copy.
+    let v: Vec<i32> = vec![1, 2, 3, 4, 5, 6];
+    let addr = v.as_ptr() as usize;
+    let owned = SharedBuffer::from_vec(v).with_layout("i", &[2, 3]).unwrap();
+    assert_eq!(
+        owned.as_ptr() as usize,
+        addr,
+        "from_vec keeps the vector's allocation"
+    );
+    i.prepare_main([("owned", owned.into())]).unwrap();
+    assert_eq!(i.eval("memoryview(owned)[1, 2]").unwrap(), Value::Int(6));
     // Another view of the same memory.
     let flat = grid.with_layout("B", &[96]).unwrap();
     assert!(flat.same_memory(&grid));
