@@ -85,6 +85,64 @@ impl<'py> Python<'py> {
         unsafe { sys::interpreter_id(sys::PyInterpreterState_Get()) }
     }
 
+    /// Releases this interpreter (its GIL) while `f` runs, and takes it
+    /// back afterwards — for blocking waits and long Rust work, so that
+    /// other threads can run Python in this interpreter meanwhile. `f` is
+    /// `Send`, so it cannot use this scope's objects.
+    pub fn detach<F, R>(self, f: F) -> R
+    where
+        F: FnOnce() -> R + Send,
+    {
+        struct Reattach(*mut sys::PyThreadState);
+        impl Drop for Reattach {
+            fn drop(&mut self) {
+                // SAFETY: `self.0` was attached on this thread until the
+                // detach below and is still live (its scope is active).
+                unsafe { sys::attach(self.0) }
+            }
+        }
+        // SAFETY: attached (token); PyEval_SaveThread returns this thread's
+        // thread state, re-attached on every exit path by `Reattach`.
+        let _reattach = Reattach(unsafe { sys::detach() });
+        f()
+    }
+
+    /// The id of this thread's thread state in this interpreter, the target
+    /// [`Python::interrupt`] takes.
+    pub fn thread_state_id(self) -> i64 {
+        // SAFETY: attached, so the current thread state is live.
+        unsafe { sys::thread_state_id(sys::current_thread_state()) }
+    }
+
+    /// Asks the thread state `thread_state_id` of this interpreter to raise
+    /// `exc` (an exception class of this interpreter) at its next bytecode
+    /// boundary — how a running task is interrupted. Code blocked in a C
+    /// call sees it only when the call returns. Returns whether a thread
+    /// state with that id exists.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `exc` is not an exception class.
+    pub fn interrupt(self, thread_state_id: i64, exc: &Bound<'py>) -> Result<bool> {
+        // SAFETY: attached; type checks on a valid object.
+        let is_exc_class = unsafe {
+            sys::PyType_Check(exc.as_ptr()) != 0
+                && sys::PyType_IsSubtype(exc.as_ptr().cast(), sys::PyExc_BaseException.cast()) != 0
+        };
+        if !is_exc_class {
+            return Err(Error::InvalidArgument(format!("interrupt needs an exception class, got a '{}'", exc.type_name())));
+        }
+        // SAFETY: attached to the target's interpreter; `exc` belongs to it.
+        Ok(unsafe { sys::set_async_exc(thread_state_id, exc.as_ptr()) } > 0)
+    }
+
+    /// Withdraws a pending [`interrupt`](Self::interrupt) of this thread
+    /// (one not raised yet).
+    pub fn clear_interrupt(self) {
+        let id = self.thread_state_id();
+        // SAFETY: attached; NULL clears a pending async exception.
+        unsafe { sys::set_async_exc(id, std::ptr::null_mut()) };
+    }
+
     /// Takes the pending Python exception and turns it into an [`Error`].
     pub(crate) fn take_error(self) -> Error {
         take_error(self)
@@ -273,6 +331,15 @@ impl<'py> Bound<'py> {
     /// `self(*args, **kwargs)`.
     pub fn call(&self, args: &[Bound<'py>], kwargs: &[(&str, Bound<'py>)]) -> Result<Bound<'py>> {
         let py = self.py;
+        if kwargs.is_empty() {
+            // Vectorcall: no argument tuple to build.
+            let ptrs: smallvec_lite::Args = args.iter().map(Bound::as_ptr).collect();
+            // SAFETY: attached; `ptrs` holds borrowed, live objects that
+            // `args` keeps alive during the call.
+            return unsafe {
+                py.from_owned_ptr(sys::PyObject_Vectorcall(self.as_ptr(), ptrs.as_ptr(), ptrs.len(), std::ptr::null_mut()))
+            };
+        }
         let args = py.tuple(args)?;
         let kw = if kwargs.is_empty() {
             None
@@ -455,4 +522,49 @@ fn format_traceback<'py>(py: Python<'py>, exc: &Bound<'py>) -> Result<String> {
     // SAFETY: attached; join returns a new reference or NULL.
     let joined = unsafe { py.from_owned_ptr(sys::PyUnicode_Join(sep.as_ptr(), lines.as_ptr())) }?;
     joined.str_contents()
+}
+
+/// A small inline buffer of argument pointers (no allocation up to 8).
+mod smallvec_lite {
+    use interp_sys::PyObject;
+
+    pub(super) enum Args {
+        Inline([*mut PyObject; 8], usize),
+        Heap(Vec<*mut PyObject>),
+    }
+
+    impl FromIterator<*mut PyObject> for Args {
+        fn from_iter<I: IntoIterator<Item = *mut PyObject>>(iter: I) -> Self {
+            let mut buf = [std::ptr::null_mut(); 8];
+            let mut n = 0;
+            let mut iter = iter.into_iter();
+            for p in iter.by_ref() {
+                if n == 8 {
+                    let mut v = buf.to_vec();
+                    v.push(p);
+                    v.extend(iter);
+                    return Args::Heap(v);
+                }
+                buf[n] = p;
+                n += 1;
+            }
+            Args::Inline(buf, n)
+        }
+    }
+
+    impl Args {
+        pub(super) fn as_ptr(&self) -> *const *mut PyObject {
+            match self {
+                Args::Inline(b, _) => b.as_ptr(),
+                Args::Heap(v) => v.as_ptr(),
+            }
+        }
+
+        pub(super) fn len(&self) -> usize {
+            match self {
+                Args::Inline(_, n) => *n,
+                Args::Heap(v) => v.len(),
+            }
+        }
+    }
 }

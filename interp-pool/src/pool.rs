@@ -1,0 +1,1102 @@
+//! The pool: builder, workers, supervisor, submission, map, shutdown.
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use interp_core::{Bound, Error, Interpreter, InterpreterConfig, Python, Runtime, Value};
+
+use crate::call::{Call, Target};
+use crate::task::{Output, Outcome, Task, TaskError, TaskState, Work};
+use crate::PoolError;
+
+type ThreadName = Arc<dyn Fn(usize) -> String + Send + Sync>;
+
+/// Builds a [`Pool`] (consuming setters, as rayon's `ThreadPoolBuilder`).
+#[derive(Clone)]
+pub struct PoolBuilder {
+    workers: usize,
+    thread_name: ThreadName,
+    lazy: bool,
+    init_source: Option<String>,
+    init_call: Option<Call>,
+    prepare: Vec<(String, Value)>,
+    max_tasks_per_worker: Option<u64>,
+    config: InterpreterConfig,
+    kill_grace: Duration,
+    shutdown_timeout: Duration,
+    stack_size: Option<usize>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            thread_name: Arc::new(|i| format!("interp-worker-{i}")),
+            lazy: false,
+            init_source: None,
+            init_call: None,
+            prepare: Vec::new(),
+            max_tasks_per_worker: None,
+            config: InterpreterConfig::isolated(),
+            kill_grace: Duration::from_secs(2),
+            shutdown_timeout: Duration::from_secs(10),
+            stack_size: None,
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// Number of workers (default: available cores). Each is an OS thread
+    /// owning one interpreter.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Names worker threads (default `interp-worker-{i}`).
+    pub fn thread_name(mut self, f: impl Fn(usize) -> String + Send + Sync + 'static) -> Self {
+        self.thread_name = Arc::new(f);
+        self
+    }
+
+    /// Create the workers on the first submission instead of in `build`.
+    pub fn lazy(mut self, yes: bool) -> Self {
+        self.lazy = yes;
+        self
+    }
+
+    /// Python source run in each worker's `__main__` after creation and
+    /// after every recycle (define functions, import modules, load data).
+    pub fn init_source(mut self, source: impl Into<String>) -> Self {
+        self.init_source = Some(source.into());
+        self
+    }
+
+    /// A call run in each worker after `init_source` (the initializer
+    /// function of `concurrent.futures`).
+    pub fn init_call(mut self, call: Call) -> Self {
+        self.init_call = Some(call);
+        self
+    }
+
+    /// A global of each worker's `__main__`, set before the initializer:
+    /// data handed over once per worker (a [`SharedBuffer`](interp_core::SharedBuffer),
+    /// a [`Channel`](interp_core::Channel), [`Frozen`](interp_core::Frozen)
+    /// data or any value).
+    pub fn prepare_main(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.prepare.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Replace a worker's interpreter (fresh interpreter, initializer again)
+    /// after this many tasks.
+    pub fn max_tasks_per_worker(mut self, n: u64) -> Self {
+        self.max_tasks_per_worker = Some(n.max(1));
+        self
+    }
+
+    /// The workers' interpreter configuration (default: isolated, own GIL).
+    pub fn interpreter_config(mut self, config: InterpreterConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How long a cancelled or timed-out task may ignore its interruption
+    /// before its worker is replaced and the task fails with
+    /// [`TaskError::WorkerLost`] (default 2 s).
+    pub fn kill_grace(mut self, d: Duration) -> Self {
+        self.kill_grace = d;
+        self
+    }
+
+    /// How long dropping the pool waits for running tasks before it
+    /// interrupts them, then abandons workers that still do not stop
+    /// (default 10 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Stack size of worker threads.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the pool: the workers create their interpreters in parallel
+    /// (unless [`lazy`](Self::lazy)) and run the initializer.
+    ///
+    /// # Errors
+    /// [`PoolError::InvalidArgument`] for zero workers;
+    /// [`PoolError::Init`] when an interpreter cannot be created or the
+    /// initializer fails (the Python error says why).
+    pub fn build(self) -> Result<Pool, PoolError> {
+        if self.workers == 0 {
+            return Err(PoolError::InvalidArgument("a pool needs at least one worker".into()));
+        }
+        Runtime::init().map_err(PoolError::Init)?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (sup_tx, sup_rx) = crossbeam_channel::unbounded();
+        let (exit_tx, exit_rx) = crossbeam_channel::unbounded();
+        let lazy = self.lazy;
+        let shared = Arc::new(Shared {
+            counters: (0..self.workers).map(|_| Arc::new(Counters::default())).collect(),
+            cfg: self,
+            tx,
+            rx,
+            closed: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            start_lock: Mutex::new(()),
+            slots: Mutex::new(Vec::new()),
+            live: AtomicUsize::new(0),
+            exit_tx,
+            exit_rx,
+            supervisor: sup_tx,
+            cancelled_queued: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&shared);
+        let sup = std::thread::Builder::new()
+            .name("interp-pool-supervisor".into())
+            .spawn(move || supervisor(weak, sup_rx))
+            .map_err(|e| PoolError::Init(Error::Runtime(format!("cannot spawn the supervisor: {e}"))))?;
+        let pool = Pool { shared, supervisor: Mutex::new(Some(sup)) };
+        if !lazy {
+            pool.shared.start()?;
+        }
+        Ok(pool)
+    }
+}
+
+/// Per-worker counters (kept across recycles and replacements).
+#[derive(Default)]
+pub(crate) struct Counters {
+    tasks: AtomicU64,
+    failed: AtomicU64,
+    cancelled: AtomicU64,
+    recycles: AtomicU64,
+    replaced: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
+/// A snapshot of one worker's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Worker index.
+    pub index: usize,
+    /// Tasks run (successful or not).
+    pub tasks: u64,
+    /// Tasks that ended in an error (cancelled ones included).
+    pub failed: u64,
+    /// Tasks cancelled or timed out while running.
+    pub cancelled: u64,
+    /// Interpreter recycles (`max_tasks_per_worker`, `SystemExit`).
+    pub recycles: u64,
+    /// Times the worker was abandoned and replaced.
+    pub replaced: u64,
+    /// Time spent running tasks.
+    pub busy: Duration,
+    /// Whether it runs a task now.
+    pub running: bool,
+}
+
+/// A snapshot of the pool's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Tasks waiting for a worker.
+    pub queue_depth: usize,
+    /// Queued tasks cancelled before they ran.
+    pub cancelled_queued: u64,
+    /// One entry per worker.
+    pub workers: Vec<WorkerStats>,
+}
+
+/// What [`Pool::shutdown`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShutdownReport {
+    /// Workers that did not stop in time and were abandoned (their threads
+    /// and interpreters leak until their task returns): thread name and the
+    /// task it ran.
+    pub abandoned: Vec<String>,
+}
+
+/// One worker thread's state, shared with interrupters and the supervisor.
+pub(crate) struct Slot {
+    index: usize,
+    name: String,
+    interp: Mutex<Option<Arc<Interpreter>>>,
+    tstate_id: AtomicI64,
+    current: AtomicU64,
+    current_name: Mutex<String>,
+    abandoned: AtomicBool,
+    exited: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+enum SupMsg {
+    Timeout(Weak<TaskState>, Instant),
+    KillCheck(Weak<TaskState>, usize, Instant),
+}
+
+/// State shared by the pool handle, workers, supervisor and tasks.
+pub(crate) struct Shared {
+    cfg: PoolBuilder,
+    tx: Sender<Option<Arc<TaskState>>>,
+    rx: Receiver<Option<Arc<TaskState>>>,
+    closed: AtomicBool,
+    started: AtomicBool,
+    start_lock: Mutex<()>,
+    slots: Mutex<Vec<Arc<Slot>>>,
+    counters: Vec<Arc<Counters>>,
+    live: AtomicUsize,
+    exit_tx: Sender<usize>,
+    exit_rx: Receiver<usize>,
+    supervisor: Sender<SupMsg>,
+    cancelled_queued: AtomicU64,
+}
+
+impl Shared {
+    fn start(self: &Arc<Self>) -> Result<(), PoolError> {
+        if self.started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _g = self.start_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
+        for i in 0..self.cfg.workers {
+            self.spawn_worker(i, Some(ready_tx.clone()))?;
+        }
+        drop(ready_tx);
+        let mut first_err = None;
+        for r in ready_rx.iter().take(self.cfg.workers) {
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.started.store(true, Ordering::Release);
+        match first_err {
+            None => Ok(()),
+            Some(e) => {
+                self.close_queue(true);
+                Err(PoolError::Init(e))
+            }
+        }
+    }
+
+    fn spawn_worker(self: &Arc<Self>, index: usize, ready: Option<Sender<Result<(), Error>>>) -> Result<(), PoolError> {
+        let name = (self.cfg.thread_name)(index);
+        let slot = Arc::new(Slot {
+            index,
+            name: name.clone(),
+            interp: Mutex::new(None),
+            tstate_id: AtomicI64::new(-1),
+            current: AtomicU64::new(0),
+            current_name: Mutex::new(String::new()),
+            abandoned: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        });
+        {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            if index < slots.len() {
+                slots[index] = slot.clone();
+            } else {
+                slots.push(slot.clone());
+            }
+        }
+        self.live.fetch_add(1, Ordering::AcqRel);
+        let shared = self.clone();
+        let s2 = slot.clone();
+        let mut b = std::thread::Builder::new().name(name);
+        if let Some(size) = self.cfg.stack_size {
+            b = b.stack_size(size);
+        }
+        let handle = b
+            .spawn(move || worker_main(shared, s2, ready))
+            .map_err(|e| PoolError::Init(Error::Runtime(format!("cannot spawn a worker thread: {e}"))))?;
+        *slot.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    fn slot(&self, index: usize) -> Option<Arc<Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(index).cloned()
+    }
+
+    pub(crate) fn count_cancelled_queued(&self) {
+        self.cancelled_queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Interrupts a running task: raises `interp.Cancelled` in its worker's
+    /// interpreter (from a helper thread, since taking that interpreter's
+    /// GIL may wait for the running code), and schedules the kill check.
+    pub(crate) fn interrupt(self: &Arc<Self>, task: &Arc<TaskState>) {
+        let w = task.worker.load(Ordering::Acquire);
+        if w == 0 {
+            return;
+        }
+        let Some(slot) = self.slot(w - 1) else { return };
+        if slot.current.load(Ordering::Acquire) != task.id {
+            return;
+        }
+        let id = task.id;
+        let s2 = slot.clone();
+        let _ = std::thread::Builder::new().name("interp-interrupt".into()).spawn(move || {
+            let interp = s2.interp.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(interp) = interp {
+                interp.enter(|py| {
+                    // Under this interpreter's GIL the worker cannot switch
+                    // tasks, so the check and the interrupt agree.
+                    if s2.current.load(Ordering::Acquire) == id {
+                        if let Ok(exc) = py.import("interp").and_then(|m| m.getattr("Cancelled")) {
+                            let _ = py.interrupt(s2.tstate_id.load(Ordering::Acquire), &exc);
+                        }
+                    }
+                });
+            }
+        });
+        let _ = self.supervisor.send(SupMsg::KillCheck(Arc::downgrade(task), slot.index, Instant::now() + self.cfg.kill_grace));
+    }
+
+    /// Stops intake: `cancel_pending` completes queued tasks as cancelled;
+    /// then one stop message per worker.
+    fn close_queue(&self, cancel_pending: bool) {
+        self.closed.store(true, Ordering::Release);
+        if cancel_pending {
+            while let Ok(Some(t)) = self.rx.try_recv() {
+                if t.complete(Err(TaskError::Cancelled)) {
+                    self.count_cancelled_queued();
+                }
+            }
+        }
+        let n = self.slots.lock().unwrap_or_else(|e| e.into_inner()).len();
+        for _ in 0..n {
+            let _ = self.tx.send(None);
+        }
+    }
+
+    /// Called by a worker thread as it ends for good.
+    fn worker_exited(&self, slot: &Slot) {
+        slot.exited.store(true, Ordering::Release);
+        let _ = self.exit_tx.send(slot.index);
+        if self.live.fetch_sub(1, Ordering::AcqRel) == 1 && self.closed.load(Ordering::Acquire) {
+            // The last worker: nothing will run what is still queued.
+            while let Ok(job) = self.rx.try_recv() {
+                if let Some(t) = job {
+                    t.complete(Err(TaskError::Shutdown));
+                }
+            }
+        }
+    }
+}
+
+// ---- workers --------------------------------------------------------------
+
+enum Exit {
+    Recycle,
+    Stop,
+}
+
+fn make_interpreter(cfg: &PoolBuilder) -> Result<Interpreter, Error> {
+    let i = Interpreter::with_config(cfg.config)?;
+    if !cfg.prepare.is_empty() {
+        i.prepare_main(cfg.prepare.iter().map(|(k, v)| (k.as_str(), v.clone())))?;
+    }
+    if let Some(src) = &cfg.init_source {
+        i.exec(src)?;
+    }
+    if let Some(call) = &cfg.init_call {
+        i.enter(|py| resolve(py, &call.target).and_then(|f| call_once(py, &f, call, None)).map(drop))?;
+    }
+    Ok(i)
+}
+
+fn worker_main(shared: Arc<Shared>, slot: Arc<Slot>, mut ready: Option<Sender<Result<(), Error>>>) {
+    loop {
+        let interp = match make_interpreter(&shared.cfg) {
+            Ok(i) => Arc::new(i),
+            Err(e) => {
+                match ready.take() {
+                    Some(r) => {
+                        let _ = r.send(Err(e));
+                    }
+                    None => eprintln!("interp-pool: {} could not recreate its interpreter: {e}", slot.name),
+                }
+                break;
+            }
+        };
+        *slot.interp.lock().unwrap_or_else(|e| e.into_inner()) = Some(interp.clone());
+        if let Some(r) = ready.take() {
+            let _ = r.send(Ok(()));
+        }
+        let exit = interp.enter(|py| run_tasks(py, &shared, &slot));
+        *slot.interp.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        // Interrupt helpers hold clones briefly; wait for them, then close
+        // the interpreter on this thread.
+        let mut interp = interp;
+        let interp = loop {
+            match Arc::try_unwrap(interp) {
+                Ok(i) => break i,
+                Err(again) => {
+                    interp = again;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        };
+        interp.close();
+        match exit {
+            Exit::Recycle if !slot.abandoned.load(Ordering::Acquire) => {
+                shared.counters[slot.index].recycles.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => break,
+        }
+    }
+    if !slot.abandoned.load(Ordering::Acquire) {
+        shared.worker_exited(&slot);
+    }
+}
+
+/// Looks up a task's function, caching named targets for this interpreter.
+fn resolve<'py>(py: Python<'py>, target: &Target) -> Result<Bound<'py>, Error> {
+    match target {
+        Target::Named { module, qualname } => py.lookup(module, qualname),
+        Target::Callable(v) => py.value(v),
+    }
+}
+
+fn args_of<'py>(py: Python<'py>, args: &[Value], extra: Option<&Value>) -> Result<Vec<Bound<'py>>, Error> {
+    args.iter().chain(extra).map(|v| py.value(v)).collect()
+}
+
+type FnCache<'py> = HashMap<(Arc<str>, Arc<str>), Bound<'py>>;
+
+fn cached<'py>(py: Python<'py>, cache: &mut FnCache<'py>, target: &Target) -> Result<Bound<'py>, Error> {
+    match target {
+        Target::Named { module, qualname } => {
+            if let Some(f) = cache.get(&(module.clone(), qualname.clone())) {
+                return Ok(f.clone());
+            }
+            let f = py.lookup(module, qualname)?;
+            cache.insert((module.clone(), qualname.clone()), f.clone());
+            Ok(f)
+        }
+        Target::Callable(v) => py.value(v),
+    }
+}
+
+fn call_once<'py>(py: Python<'py>, f: &Bound<'py>, call: &Call, extra: Option<&Value>) -> Result<Value, Error> {
+    let args = args_of(py, &call.args, extra)?;
+    if call.kwargs.is_empty() {
+        return f.call(&args, &[])?.to_value();
+    }
+    let kw: Vec<(&str, Bound<'py>)> =
+        call.kwargs.iter().map(|(k, v)| Ok((&**k, py.value(v)?))).collect::<Result<_, Error>>()?;
+    f.call(&args, &kw)?.to_value()
+}
+
+fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
+    slot.tstate_id.store(py.thread_state_id(), Ordering::Release);
+    let counters = &shared.counters[slot.index];
+    let mut cache: FnCache<'_> = HashMap::new();
+    let mut ran: u64 = 0;
+    loop {
+        if slot.abandoned.load(Ordering::Acquire) {
+            return Exit::Stop;
+        }
+        let job = match shared.rx.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => return Exit::Stop,
+            Err(TryRecvError::Empty) => {
+                // Release this interpreter while idle (crossbeam spins
+                // briefly before it parks).
+                match py.detach(|| shared.rx.recv()) {
+                    Ok(job) => job,
+                    Err(_) => return Exit::Stop,
+                }
+            }
+        };
+        let Some(task) = job else { return Exit::Stop };
+        if !task.start(slot.index) {
+            continue; // cancelled while queued
+        }
+        let work = task.work.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(work) = work else { continue };
+        if let Some(t) = task.timeout {
+            let _ = shared.supervisor.send(SupMsg::Timeout(Arc::downgrade(&task), Instant::now() + t));
+        }
+        slot.current.store(task.id, Ordering::Release);
+        let started = Instant::now();
+        let mut recycle = false;
+        let outcome: Outcome = task.token.scope(|| match work {
+            Work::Call(call) => match cached(py, &mut cache, &call.target).and_then(|f| call_once(py, &f, &call, None)) {
+                Ok(v) => Ok(Output::Value(v)),
+                Err(e) => Err(e.into()),
+            },
+            Work::Chunk(call, items) => match cached(py, &mut cache, &call.target) {
+                Err(e) => Err(e.into()),
+                Ok(f) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for item in &items {
+                        if task.cancel_requested() {
+                            out.push(Err(TaskError::Cancelled));
+                            continue;
+                        }
+                        out.push(call_once(py, &f, &call, Some(item)).map_err(TaskError::from));
+                    }
+                    Ok(Output::Chunk(out))
+                }
+            },
+            Work::With(f) => {
+                let r = catch_unwind(AssertUnwindSafe(|| f(py)));
+                // User code may have redefined what names point at.
+                cache.clear();
+                match r {
+                    Ok(Ok(v)) => Ok(Output::Value(v)),
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(p) => Err(TaskError::Panicked(panic_message(&p))),
+                }
+            }
+            Work::Blocking(f) => match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+                Ok(Ok(v)) => Ok(Output::Value(v)),
+                Ok(Err(m)) => Err(TaskError::Failed(m)),
+                Err(p) => Err(TaskError::Panicked(panic_message(&p))),
+            },
+            Work::Main(call) => py.detach(|| {
+                let rt = Runtime::get().ok_or(TaskError::Shutdown)?;
+                rt.main()
+                    .enter(|mpy| resolve(mpy, &call.target).and_then(|f| call_once(mpy, &f, &call, None)))
+                    .map(Output::Value)
+                    .map_err(TaskError::from)
+            }),
+        });
+        slot.current.store(0, Ordering::Release);
+        let outcome = match outcome {
+            Err(TaskError::Python(e)) if task.cancel_requested() && e.module == "interp" && e.qualname == "Cancelled" => {
+                Err(if task.timed_out.load(Ordering::Acquire) { TaskError::TimedOut } else { TaskError::Cancelled })
+            }
+            Err(TaskError::Python(e)) if e.qualname == "SystemExit" && e.module == "builtins" => {
+                recycle = true;
+                Err(TaskError::Python(e))
+            }
+            other => other,
+        };
+        if task.cancel_requested() {
+            py.clear_interrupt();
+        }
+        counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        counters.tasks.fetch_add(1, Ordering::Relaxed);
+        match &outcome {
+            Ok(_) => {}
+            Err(TaskError::Cancelled | TaskError::TimedOut) => {
+                counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        task.complete(outcome);
+        ran += 1;
+        if recycle || shared.cfg.max_tasks_per_worker.is_some_and(|m| ran >= m) {
+            return Exit::Recycle;
+        }
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".into())
+}
+
+// ---- supervisor: timeouts and kill checks -----------------------------------
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Due(std::cmp::Reverse<(Instant, u64)>);
+
+fn supervisor(shared: Weak<Shared>, rx: Receiver<SupMsg>) {
+    let mut heap: BinaryHeap<Due> = BinaryHeap::new();
+    let mut events: HashMap<u64, SupMsg> = HashMap::new();
+    let mut seq = 0u64;
+    loop {
+        let next = heap.peek().map(|d| d.0 .0 .0);
+        let msg = match next {
+            Some(at) => match rx.recv_deadline(at) {
+                Ok(m) => Some(m),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(_) => return,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            },
+        };
+        if let Some(m) = msg {
+            let at = match &m {
+                SupMsg::Timeout(_, at) | SupMsg::KillCheck(_, _, at) => *at,
+            };
+            seq += 1;
+            heap.push(Due(std::cmp::Reverse((at, seq))));
+            events.insert(seq, m);
+            continue;
+        }
+        let now = Instant::now();
+        while heap.peek().is_some_and(|d| d.0 .0 .0 <= now) {
+            let Due(std::cmp::Reverse((_, id))) = heap.pop().unwrap();
+            let Some(ev) = events.remove(&id) else { continue };
+            let Some(shared) = shared.upgrade() else { return };
+            match ev {
+                SupMsg::Timeout(task, _) => {
+                    if let Some(task) = task.upgrade() {
+                        if !task.is_done() {
+                            task.cancel(true);
+                        }
+                    }
+                }
+                SupMsg::KillCheck(task, index, _) => {
+                    let Some(task) = task.upgrade() else { continue };
+                    let Some(slot) = shared.slot(index) else { continue };
+                    if task.is_done() || slot.current.load(Ordering::Acquire) != task.id {
+                        continue;
+                    }
+                    abandon(&shared, &slot, &task);
+                }
+            }
+        }
+    }
+}
+
+/// Gives up on a worker stuck in a task: fails the task, replaces the
+/// worker, and lets the old thread end on its own if its task ever returns.
+fn abandon(shared: &Arc<Shared>, slot: &Arc<Slot>, task: &Arc<TaskState>) {
+    if slot.abandoned.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let grace = shared.cfg.kill_grace;
+    task.complete(Err(TaskError::WorkerLost(format!(
+        "the task ignored its interruption for {grace:?} (a blocking C call, or code that swallows \
+         interp.Cancelled); worker {} was replaced",
+        slot.name
+    ))));
+    shared.counters[slot.index].replaced.fetch_add(1, Ordering::Relaxed);
+    shared.live.fetch_sub(1, Ordering::AcqRel);
+    let _ = shared.exit_tx.send(slot.index);
+    if !shared.closed.load(Ordering::Acquire) {
+        if let Err(e) = shared.spawn_worker(slot.index, None) {
+            eprintln!("interp-pool: could not replace worker {}: {e}", slot.name);
+        }
+    }
+}
+
+// ---- the pool handle ------------------------------------------------------
+
+/// A pool of worker threads, each owning one isolated interpreter.
+///
+/// ```
+/// use interp_pool::{Call, Pool};
+/// let pool = Pool::builder().workers(2).init_source("def sq(x):\n    return x * x").build()?;
+/// let t = pool.submit(Call::new("__main__", "sq").arg(7))?;
+/// assert_eq!(t.wait()?, interp_core::Value::Int(49));
+/// let squares: Vec<i64> = pool
+///     .map(Call::new("__main__", "sq"), (0..100).map(interp_core::Value::from))
+///     .map(|r| r.unwrap().as_i64().unwrap())
+///     .collect();
+/// assert_eq!(squares[99], 99 * 99);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool {
+    shared: Arc<Shared>,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Pool {
+    /// A builder with the defaults.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// A pool with the default settings.
+    ///
+    /// # Errors
+    /// As [`PoolBuilder::build`].
+    pub fn new() -> Result<Pool, PoolError> {
+        Self::builder().build()
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.shared.cfg.workers
+    }
+
+    fn enqueue(&self, work: Work, timeout: Option<Duration>) -> Result<Task, PoolError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(PoolError::Shutdown);
+        }
+        if !self.shared.started.load(Ordering::Acquire) {
+            self.shared.start()?;
+        }
+        let state = TaskState::new(work, timeout, Arc::downgrade(&self.shared));
+        self.shared.tx.send(Some(state.clone())).map_err(|_| PoolError::Shutdown)?;
+        Ok(Task { state })
+    }
+
+    /// Submits a Python call.
+    ///
+    /// # Errors
+    /// [`PoolError::Shutdown`] after [`shutdown`](Self::shutdown);
+    /// [`PoolError::Init`] when a lazy pool fails to start.
+    pub fn submit(&self, call: Call) -> Result<Task, PoolError> {
+        let timeout = call.timeout;
+        self.enqueue(Work::Call(call), timeout)
+    }
+
+    /// Runs a Rust closure inside a worker's interpreter, with a scope token
+    /// for its objects. A panic fails the task; the worker survives.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub fn submit_with<F>(&self, f: F) -> Result<Task, PoolError>
+    where
+        F: for<'py> FnOnce(Python<'py>) -> Result<Value, Error> + Send + 'static,
+    {
+        self.enqueue(Work::With(Box::new(f)), None)
+    }
+
+    /// Runs an I/O-bound Rust closure on a pool thread without holding any
+    /// interpreter (the thread lane of the hybrid pool). An `Err` fails the
+    /// task with [`TaskError::Failed`]; a panic with [`TaskError::Panicked`].
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub fn submit_blocking<F>(&self, f: F) -> Result<Task, PoolError>
+    where
+        F: FnOnce() -> Result<Value, String> + Send + 'static,
+    {
+        self.enqueue(Work::Blocking(Box::new(f)), None)
+    }
+
+    /// Runs a Python call in the main interpreter (shared GIL) on a pool
+    /// thread: the lane for extension modules that refuse isolated
+    /// interpreters.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub fn submit_main(&self, call: Call) -> Result<Task, PoolError> {
+        self.enqueue(Work::Main(call), None)
+    }
+
+    /// Applies `call` to every input (appended as its last positional
+    /// argument), in order. Inputs are pulled lazily; see [`Map`] for the
+    /// chunk size, the bound on work in flight and a progress callback.
+    pub fn map<I>(&self, call: Call, inputs: I) -> Map<'_, I::IntoIter>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        Map::new(self, call, inputs.into_iter(), true)
+    }
+
+    /// As [`map`](Self::map), but yields `(input index, result)` as chunks
+    /// complete, so one slow input does not hold back the rest.
+    pub fn map_unordered<I>(&self, call: Call, inputs: I) -> MapUnordered<'_, I::IntoIter>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        MapUnordered(Map::new(self, call, inputs.into_iter(), false))
+    }
+
+    /// Counters per worker and the queue depth.
+    pub fn stats(&self) -> PoolStats {
+        let slots = self.shared.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        PoolStats {
+            queue_depth: self.shared.rx.len(),
+            cancelled_queued: self.shared.cancelled_queued.load(Ordering::Relaxed),
+            workers: self
+                .shared
+                .counters
+                .iter()
+                .enumerate()
+                .map(|(i, c)| WorkerStats {
+                    index: i,
+                    tasks: c.tasks.load(Ordering::Relaxed),
+                    failed: c.failed.load(Ordering::Relaxed),
+                    cancelled: c.cancelled.load(Ordering::Relaxed),
+                    recycles: c.recycles.load(Ordering::Relaxed),
+                    replaced: c.replaced.load(Ordering::Relaxed),
+                    busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed)),
+                    running: slots.get(i).is_some_and(|s| s.current.load(Ordering::Relaxed) != 0),
+                })
+                .collect(),
+        }
+    }
+
+    /// Stops the pool: no new tasks are accepted; `cancel_pending` cancels
+    /// queued tasks (otherwise they still run). With `wait`, waits for the
+    /// workers to finish — at most the shutdown timeout, then running tasks
+    /// are interrupted, and workers still stuck after the kill grace are
+    /// abandoned and listed in the report. Idempotent.
+    pub fn shutdown(&self, wait: bool, cancel_pending: bool) -> ShutdownReport {
+        let sh = &self.shared;
+        if !sh.closed.load(Ordering::Acquire) || cancel_pending {
+            sh.close_queue(cancel_pending);
+        }
+        if !wait {
+            return ShutdownReport::default();
+        }
+        let mut report = ShutdownReport::default();
+        let deadline = Instant::now() + sh.cfg.shutdown_timeout;
+        if !self.join_until(deadline) {
+            // Interrupt whatever still runs, then give it the kill grace.
+            for slot in sh.slots.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                let id = slot.current.load(Ordering::Acquire);
+                if id != 0 {
+                    *slot.current_name.lock().unwrap_or_else(|e| e.into_inner()) = format!("task {id}");
+                    if let Some(interp) = slot.interp.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                        let s2 = slot.clone();
+                        let _ = std::thread::spawn(move || {
+                            interp.enter(|py| {
+                                if s2.current.load(Ordering::Acquire) == id {
+                                    if let Ok(exc) = py.import("interp").and_then(|m| m.getattr("Cancelled")) {
+                                        let _ = py.interrupt(s2.tstate_id.load(Ordering::Acquire), &exc);
+                                    }
+                                }
+                            })
+                        });
+                    }
+                }
+            }
+            if !self.join_until(Instant::now() + sh.cfg.kill_grace) {
+                for slot in sh.slots.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    if !slot.exited.load(Ordering::Acquire) && !slot.abandoned.swap(true, Ordering::AcqRel) {
+                        let id = slot.current.load(Ordering::Acquire);
+                        report.abandoned.push(format!("{} (running task {id})", slot.name));
+                    }
+                }
+            }
+        }
+        report
+    }
+
+    /// Waits until every worker slot has exited (or was abandoned).
+    fn join_until(&self, deadline: Instant) -> bool {
+        loop {
+            let slots = self.shared.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut all = true;
+            for s in &slots {
+                if s.exited.load(Ordering::Acquire) {
+                    if let Some(h) = s.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        let _ = h.join();
+                    }
+                } else if !s.abandoned.load(Ordering::Acquire) {
+                    all = false;
+                }
+            }
+            if all {
+                return true;
+            }
+            match self.shared.exit_rx.recv_deadline(deadline) {
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let report = self.shutdown(true, true);
+        if !report.abandoned.is_empty() {
+            eprintln!(
+                "interp-pool: dropped with stuck workers, abandoned (their interpreters stay alive until \
+                 their tasks return): {}",
+                report.abandoned.join(", ")
+            );
+        }
+        // The supervisor ends when the last Shared reference (held by tasks
+        // and workers) goes; it is detached here rather than joined.
+        drop(self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
+// ---- map ---------------------------------------------------------------------
+
+type Progress<'p> = Box<dyn FnMut(usize) + 'p>;
+
+/// The iterator [`Pool::map`] returns. Results come as `Result<Value,
+/// TaskError>`, one per input. Dropping it cancels work not yet yielded.
+pub struct Map<'p, I: Iterator<Item = Value>> {
+    pool: &'p Pool,
+    call: Call,
+    inputs: I,
+    ordered: bool,
+    chunk: usize,
+    max_in_flight: usize,
+    next_index: usize,
+    in_flight: VecDeque<(usize, usize, Task)>,
+    ready: VecDeque<(usize, Result<Value, TaskError>)>,
+    completions: Option<(Sender<usize>, Receiver<usize>)>,
+    progress: Option<Progress<'p>>,
+    done: usize,
+    exhausted: bool,
+}
+
+impl<'p, I: Iterator<Item = Value>> Map<'p, I> {
+    fn new(pool: &'p Pool, call: Call, inputs: I, ordered: bool) -> Self {
+        Map {
+            pool,
+            call,
+            inputs,
+            ordered,
+            chunk: 256,
+            max_in_flight: pool.workers() * 4,
+            next_index: 0,
+            in_flight: VecDeque::new(),
+            ready: VecDeque::new(),
+            completions: (!ordered).then(crossbeam_channel::unbounded),
+            progress: None,
+            done: 0,
+            exhausted: false,
+        }
+    }
+
+    /// Inputs per task (default 256): larger chunks amortize dispatch,
+    /// smaller ones balance uneven work.
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.chunk = n.max(1);
+        self
+    }
+
+    /// At most this many chunks submitted and not yet consumed (default
+    /// 4 per worker): bounds memory for long or endless inputs.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Called with the number of inputs completed so far, after each chunk.
+    pub fn progress(mut self, f: impl FnMut(usize) + 'p) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    fn fill(&mut self) {
+        while !self.exhausted && self.in_flight.len() < self.max_in_flight {
+            let items: Vec<Value> = self.inputs.by_ref().take(self.chunk).collect();
+            if items.is_empty() {
+                self.exhausted = true;
+                break;
+            }
+            let start = self.next_index;
+            self.next_index += items.len();
+            let n = items.len();
+            match self.pool.enqueue(Work::Chunk(self.call.clone(), items), self.call.timeout) {
+                Ok(t) => {
+                    if let Some((tx, _)) = &self.completions {
+                        t.add_listener(tx.clone(), start);
+                    }
+                    self.in_flight.push_back((start, n, t));
+                }
+                Err(e) => {
+                    let err = match e {
+                        PoolError::Shutdown => TaskError::Shutdown,
+                        other => TaskError::Failed(other.to_string()),
+                    };
+                    self.ready.extend((start..start + n).map(|i| (i, Err(err.clone()))));
+                }
+            }
+        }
+    }
+
+    fn collect_chunk(&mut self, start: usize, len: usize, task: Task) {
+        task.state.block(None);
+        match task.state.take_outcome().unwrap_or(Err(TaskError::Shutdown)) {
+            Ok(Output::Chunk(items)) => {
+                self.ready.extend(items.into_iter().enumerate().map(|(k, r)| (start + k, r)));
+            }
+            Ok(Output::Value(v)) => self.ready.push_back((start, Ok(v))),
+            // The whole chunk failed (cancelled, timed out, worker lost,
+            // function not found): every input in it gets the error.
+            Err(e) => self.ready.extend((start..start + len).map(|i| (i, Err(e.clone())))),
+        }
+        self.done += len;
+        if let Some(p) = &mut self.progress {
+            p(self.done);
+        }
+    }
+
+    /// The next `(input index, result)`.
+    fn next_indexed(&mut self) -> Option<(usize, Result<Value, TaskError>)> {
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                return Some(r);
+            }
+            self.fill();
+            if self.in_flight.is_empty() {
+                return None;
+            }
+            let pos = if self.ordered {
+                0
+            } else {
+                let (_, rx) = self.completions.as_ref().expect("unordered map has a channel");
+                loop {
+                    let start = rx.recv().ok()?;
+                    if let Some(p) = self.in_flight.iter().position(|(s, _, _)| *s == start) {
+                        break p;
+                    }
+                }
+            };
+            let (start, len, task) = self.in_flight.remove(pos).expect("in flight");
+            self.collect_chunk(start, len, task);
+        }
+    }
+}
+
+impl<I: Iterator<Item = Value>> Iterator for Map<'_, I> {
+    type Item = Result<Value, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_indexed().map(|(_, r)| r)
+    }
+}
+
+/// The iterator [`Pool::map_unordered`] returns: `(input index, result)`
+/// as chunks complete.
+pub struct MapUnordered<'p, I: Iterator<Item = Value>>(Map<'p, I>);
+
+impl<'p, I: Iterator<Item = Value>> MapUnordered<'p, I> {
+    /// See [`Map::chunk_size`].
+    pub fn chunk_size(self, n: usize) -> Self {
+        MapUnordered(self.0.chunk_size(n))
+    }
+
+    /// See [`Map::max_in_flight`].
+    pub fn max_in_flight(self, n: usize) -> Self {
+        MapUnordered(self.0.max_in_flight(n))
+    }
+
+    /// See [`Map::progress`].
+    pub fn progress(self, f: impl FnMut(usize) + 'p) -> Self {
+        MapUnordered(self.0.progress(f))
+    }
+}
+
+impl<I: Iterator<Item = Value>> Iterator for MapUnordered<'_, I> {
+    type Item = (usize, Result<Value, TaskError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_indexed()
+    }
+}
+
+impl<I: Iterator<Item = Value>> Drop for Map<'_, I> {
+    fn drop(&mut self) {
+        for (_, _, t) in &self.in_flight {
+            t.cancel();
+        }
+    }
+}
