@@ -107,14 +107,13 @@ impl<'py> Python<'py> {
         f()
     }
 
-    /// The id of this thread's thread state in this interpreter, the target
+    /// This OS thread's identifier (`threading.get_ident()`), the target
     /// [`Python::interrupt`] takes.
-    pub fn thread_state_id(self) -> i64 {
-        // SAFETY: attached, so the current thread state is live.
-        unsafe { sys::thread_state_id(sys::current_thread_state()) }
+    pub fn thread_ident(self) -> u64 {
+        sys::current_thread_ident() as u64
     }
 
-    /// Asks the thread state `thread_state_id` of this interpreter to raise
+    /// Asks the thread `thread_ident` (its thread state in this interpreter) to raise
     /// `exc` (an exception class of this interpreter) at its next bytecode
     /// boundary — how a running task is interrupted. Code blocked in a C
     /// call sees it only when the call returns. Returns whether a thread
@@ -122,25 +121,27 @@ impl<'py> Python<'py> {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `exc` is not an exception class.
-    pub fn interrupt(self, thread_state_id: i64, exc: &Bound<'py>) -> Result<bool> {
+    pub fn interrupt(self, thread_ident: u64, exc: &Bound<'py>) -> Result<bool> {
         // SAFETY: attached; type checks on a valid object.
         let is_exc_class = unsafe {
             sys::PyType_Check(exc.as_ptr()) != 0
                 && sys::PyType_IsSubtype(exc.as_ptr().cast(), sys::PyExc_BaseException.cast()) != 0
         };
         if !is_exc_class {
-            return Err(Error::InvalidArgument(format!("interrupt needs an exception class, got a '{}'", exc.type_name())));
+            return Err(Error::InvalidArgument(format!(
+                "interrupt needs an exception class, got a '{}'",
+                exc.type_name()
+            )));
         }
         // SAFETY: attached to the target's interpreter; `exc` belongs to it.
-        Ok(unsafe { sys::set_async_exc(thread_state_id, exc.as_ptr()) } > 0)
+        Ok(unsafe { sys::set_async_exc(thread_ident as std::os::raw::c_ulong, exc.as_ptr()) } > 0)
     }
 
     /// Withdraws a pending [`interrupt`](Self::interrupt) of this thread
     /// (one not raised yet).
     pub fn clear_interrupt(self) {
-        let id = self.thread_state_id();
         // SAFETY: attached; NULL clears a pending async exception.
-        unsafe { sys::set_async_exc(id, std::ptr::null_mut()) };
+        unsafe { sys::set_async_exc(sys::current_thread_ident(), std::ptr::null_mut()) };
     }
 
     /// Takes the pending Python exception and turns it into an [`Error`].
@@ -337,7 +338,12 @@ impl<'py> Bound<'py> {
             // SAFETY: attached; `ptrs` holds borrowed, live objects that
             // `args` keeps alive during the call.
             return unsafe {
-                py.from_owned_ptr(sys::PyObject_Vectorcall(self.as_ptr(), ptrs.as_ptr(), ptrs.len(), std::ptr::null_mut()))
+                py.from_owned_ptr(sys::PyObject_Vectorcall(
+                    self.as_ptr(),
+                    ptrs.as_ptr(),
+                    ptrs.len(),
+                    std::ptr::null_mut(),
+                ))
             };
         }
         let args = py.tuple(args)?;

@@ -11,7 +11,10 @@ use crate::PoolError;
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
     /// `module.qualname`, resolved in the worker as pickle does.
-    Named { module: Arc<str>, qualname: Arc<str> },
+    Named {
+        module: Arc<str>,
+        qualname: Arc<str>,
+    },
     /// A callable carried as a value (typically [`Value::Pickled`]).
     Callable(Value),
 }
@@ -40,7 +43,10 @@ impl Call {
     /// `"Class.method"`).
     pub fn new(module: &str, qualname: &str) -> Call {
         Call {
-            target: Target::Named { module: module.into(), qualname: qualname.into() },
+            target: Target::Named {
+                module: module.into(),
+                qualname: qualname.into(),
+            },
             args: Vec::new(),
             kwargs: Vec::new(),
             timeout: None,
@@ -63,7 +69,12 @@ impl Call {
     /// A call of a callable carried as a value (for example a pickled
     /// function or `functools.partial`, as [`Value::Pickled`]).
     pub fn callable(callable: Value) -> Call {
-        Call { target: Target::Callable(callable), args: Vec::new(), kwargs: Vec::new(), timeout: None }
+        Call {
+            target: Target::Callable(callable),
+            args: Vec::new(),
+            kwargs: Vec::new(),
+            timeout: None,
+        }
     }
 
     /// Appends a positional argument.

@@ -2,7 +2,7 @@
 
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use interp_core::{Bound, Error, Interpreter, InterpreterConfig, Python, Runtime, Value};
 
 use crate::call::{Call, Target};
-use crate::task::{Output, Outcome, Task, TaskError, TaskState, Work};
+use crate::task::{Outcome, Output, Task, TaskError, TaskState, Work};
 use crate::PoolError;
 
 type ThreadName = Arc<dyn Fn(usize) -> String + Send + Sync>;
@@ -30,6 +30,7 @@ pub struct PoolBuilder {
     kill_grace: Duration,
     shutdown_timeout: Duration,
     stack_size: Option<usize>,
+    wait_for_all: bool,
 }
 
 impl Default for PoolBuilder {
@@ -46,6 +47,7 @@ impl Default for PoolBuilder {
             kill_grace: Duration::from_secs(2),
             shutdown_timeout: Duration::from_secs(10),
             stack_size: None,
+            wait_for_all: false,
         }
     }
 }
@@ -122,6 +124,15 @@ impl PoolBuilder {
         self
     }
 
+    /// Make `build` wait until every worker's interpreter is ready (and
+    /// report the first initializer error of any of them). By default it
+    /// returns once the first worker is ready — the others keep starting in
+    /// parallel — so the first result does not wait for the slowest.
+    pub fn wait_for_all_workers(mut self, yes: bool) -> Self {
+        self.wait_for_all = yes;
+        self
+    }
+
     /// Stack size of worker threads.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
@@ -137,7 +148,9 @@ impl PoolBuilder {
     /// initializer fails (the Python error says why).
     pub fn build(self) -> Result<Pool, PoolError> {
         if self.workers == 0 {
-            return Err(PoolError::InvalidArgument("a pool needs at least one worker".into()));
+            return Err(PoolError::InvalidArgument(
+                "a pool needs at least one worker".into(),
+            ));
         }
         Runtime::init().map_err(PoolError::Init)?;
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -145,7 +158,9 @@ impl PoolBuilder {
         let (exit_tx, exit_rx) = crossbeam_channel::unbounded();
         let lazy = self.lazy;
         let shared = Arc::new(Shared {
-            counters: (0..self.workers).map(|_| Arc::new(Counters::default())).collect(),
+            counters: (0..self.workers)
+                .map(|_| Arc::new(Counters::default()))
+                .collect(),
             cfg: self,
             tx,
             rx,
@@ -163,8 +178,13 @@ impl PoolBuilder {
         let sup = std::thread::Builder::new()
             .name("interp-pool-supervisor".into())
             .spawn(move || supervisor(weak, sup_rx))
-            .map_err(|e| PoolError::Init(Error::Runtime(format!("cannot spawn the supervisor: {e}"))))?;
-        let pool = Pool { shared, supervisor: Mutex::new(Some(sup)) };
+            .map_err(|e| {
+                PoolError::Init(Error::Runtime(format!("cannot spawn the supervisor: {e}")))
+            })?;
+        let pool = Pool {
+            shared,
+            supervisor: Mutex::new(Some(sup)),
+        };
         if !lazy {
             pool.shared.start()?;
         }
@@ -229,7 +249,7 @@ pub(crate) struct Slot {
     index: usize,
     name: String,
     interp: Mutex<Option<Arc<Interpreter>>>,
-    tstate_id: AtomicI64,
+    thread_ident: AtomicU64,
     current: AtomicU64,
     current_name: Mutex<String>,
     abandoned: AtomicBool,
@@ -273,10 +293,25 @@ impl Shared {
             self.spawn_worker(i, Some(ready_tx.clone()))?;
         }
         drop(ready_tx);
+        // Return once one worker is ready (the first result does not wait
+        // for the slowest interpreter), unless asked to wait for all. A
+        // worker that fails later logs why and stays down.
+        let need = if self.cfg.wait_for_all {
+            self.cfg.workers
+        } else {
+            1
+        };
+        let mut ok = 0;
         let mut first_err = None;
-        for r in ready_rx.iter().take(self.cfg.workers) {
-            if let Err(e) = r {
-                first_err.get_or_insert(e);
+        for r in ready_rx.iter() {
+            match r {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+            if ok >= need || first_err.is_some() {
+                break;
             }
         }
         self.started.store(true, Ordering::Release);
@@ -289,13 +324,17 @@ impl Shared {
         }
     }
 
-    fn spawn_worker(self: &Arc<Self>, index: usize, ready: Option<Sender<Result<(), Error>>>) -> Result<(), PoolError> {
+    fn spawn_worker(
+        self: &Arc<Self>,
+        index: usize,
+        ready: Option<Sender<Result<(), Error>>>,
+    ) -> Result<(), PoolError> {
         let name = (self.cfg.thread_name)(index);
         let slot = Arc::new(Slot {
             index,
             name: name.clone(),
             interp: Mutex::new(None),
-            tstate_id: AtomicI64::new(-1),
+            thread_ident: AtomicU64::new(0),
             current: AtomicU64::new(0),
             current_name: Mutex::new(String::new()),
             abandoned: AtomicBool::new(false),
@@ -319,13 +358,19 @@ impl Shared {
         }
         let handle = b
             .spawn(move || worker_main(shared, s2, ready))
-            .map_err(|e| PoolError::Init(Error::Runtime(format!("cannot spawn a worker thread: {e}"))))?;
+            .map_err(|e| {
+                PoolError::Init(Error::Runtime(format!("cannot spawn a worker thread: {e}")))
+            })?;
         *slot.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(())
     }
 
     fn slot(&self, index: usize) -> Option<Arc<Slot>> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(index).cloned()
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(index)
+            .cloned()
     }
 
     pub(crate) fn count_cancelled_queued(&self) {
@@ -346,21 +391,29 @@ impl Shared {
         }
         let id = task.id;
         let s2 = slot.clone();
-        let _ = std::thread::Builder::new().name("interp-interrupt".into()).spawn(move || {
-            let interp = s2.interp.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some(interp) = interp {
-                interp.enter(|py| {
-                    // Under this interpreter's GIL the worker cannot switch
-                    // tasks, so the check and the interrupt agree.
-                    if s2.current.load(Ordering::Acquire) == id {
-                        if let Ok(exc) = py.import("interp").and_then(|m| m.getattr("Cancelled")) {
-                            let _ = py.interrupt(s2.tstate_id.load(Ordering::Acquire), &exc);
+        let _ = std::thread::Builder::new()
+            .name("interp-interrupt".into())
+            .spawn(move || {
+                let interp = s2.interp.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(interp) = interp {
+                    interp.enter(|py| {
+                        // Under this interpreter's GIL the worker cannot switch
+                        // tasks, so the check and the interrupt agree.
+                        if s2.current.load(Ordering::Acquire) == id {
+                            if let Ok(exc) =
+                                py.import("interp").and_then(|m| m.getattr("Cancelled"))
+                            {
+                                let _ = py.interrupt(s2.thread_ident.load(Ordering::Acquire), &exc);
+                            }
                         }
-                    }
-                });
-            }
-        });
-        let _ = self.supervisor.send(SupMsg::KillCheck(Arc::downgrade(task), slot.index, Instant::now() + self.cfg.kill_grace));
+                    });
+                }
+            });
+        let _ = self.supervisor.send(SupMsg::KillCheck(
+            Arc::downgrade(task),
+            slot.index,
+            Instant::now() + self.cfg.kill_grace,
+        ));
     }
 
     /// Stops intake: `cancel_pending` completes queued tasks as cancelled;
@@ -411,7 +464,11 @@ fn make_interpreter(cfg: &PoolBuilder) -> Result<Interpreter, Error> {
         i.exec(src)?;
     }
     if let Some(call) = &cfg.init_call {
-        i.enter(|py| resolve(py, &call.target).and_then(|f| call_once(py, &f, call, None)).map(drop))?;
+        i.enter(|py| {
+            resolve(py, &call.target)
+                .and_then(|f| call_once(py, &f, call, None))
+                .map(drop)
+        })?;
     }
     Ok(i)
 }
@@ -421,11 +478,9 @@ fn worker_main(shared: Arc<Shared>, slot: Arc<Slot>, mut ready: Option<Sender<Re
         let interp = match make_interpreter(&shared.cfg) {
             Ok(i) => Arc::new(i),
             Err(e) => {
-                match ready.take() {
-                    Some(r) => {
-                        let _ = r.send(Err(e));
-                    }
-                    None => eprintln!("interp-pool: {} could not recreate its interpreter: {e}", slot.name),
+                let sent = ready.take().is_some_and(|r| r.send(Err(e.clone())).is_ok());
+                if !sent {
+                    eprintln!("interp-pool: worker {} could not create its interpreter and stays down: {e}", slot.name);
                 }
                 break;
             }
@@ -451,7 +506,9 @@ fn worker_main(shared: Arc<Shared>, slot: Arc<Slot>, mut ready: Option<Sender<Re
         interp.close();
         match exit {
             Exit::Recycle if !slot.abandoned.load(Ordering::Acquire) => {
-                shared.counters[slot.index].recycles.fetch_add(1, Ordering::Relaxed);
+                shared.counters[slot.index]
+                    .recycles
+                    .fetch_add(1, Ordering::Relaxed);
             }
             _ => break,
         }
@@ -469,13 +526,21 @@ fn resolve<'py>(py: Python<'py>, target: &Target) -> Result<Bound<'py>, Error> {
     }
 }
 
-fn args_of<'py>(py: Python<'py>, args: &[Value], extra: Option<&Value>) -> Result<Vec<Bound<'py>>, Error> {
+fn args_of<'py>(
+    py: Python<'py>,
+    args: &[Value],
+    extra: Option<&Value>,
+) -> Result<Vec<Bound<'py>>, Error> {
     args.iter().chain(extra).map(|v| py.value(v)).collect()
 }
 
 type FnCache<'py> = HashMap<(Arc<str>, Arc<str>), Bound<'py>>;
 
-fn cached<'py>(py: Python<'py>, cache: &mut FnCache<'py>, target: &Target) -> Result<Bound<'py>, Error> {
+fn cached<'py>(
+    py: Python<'py>,
+    cache: &mut FnCache<'py>,
+    target: &Target,
+) -> Result<Bound<'py>, Error> {
     match target {
         Target::Named { module, qualname } => {
             if let Some(f) = cache.get(&(module.clone(), qualname.clone())) {
@@ -489,18 +554,27 @@ fn cached<'py>(py: Python<'py>, cache: &mut FnCache<'py>, target: &Target) -> Re
     }
 }
 
-fn call_once<'py>(py: Python<'py>, f: &Bound<'py>, call: &Call, extra: Option<&Value>) -> Result<Value, Error> {
+fn call_once<'py>(
+    py: Python<'py>,
+    f: &Bound<'py>,
+    call: &Call,
+    extra: Option<&Value>,
+) -> Result<Value, Error> {
     let args = args_of(py, &call.args, extra)?;
     if call.kwargs.is_empty() {
         return f.call(&args, &[])?.to_value();
     }
-    let kw: Vec<(&str, Bound<'py>)> =
-        call.kwargs.iter().map(|(k, v)| Ok((&**k, py.value(v)?))).collect::<Result<_, Error>>()?;
+    let kw: Vec<(&str, Bound<'py>)> = call
+        .kwargs
+        .iter()
+        .map(|(k, v)| Ok((&**k, py.value(v)?)))
+        .collect::<Result<_, Error>>()?;
     f.call(&args, &kw)?.to_value()
 }
 
 fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
-    slot.tstate_id.store(py.thread_state_id(), Ordering::Release);
+    slot.thread_ident
+        .store(py.thread_ident(), Ordering::Release);
     let counters = &shared.counters[slot.index];
     let mut cache: FnCache<'_> = HashMap::new();
     let mut ran: u64 = 0;
@@ -527,13 +601,17 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
         let work = task.work.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(work) = work else { continue };
         if let Some(t) = task.timeout {
-            let _ = shared.supervisor.send(SupMsg::Timeout(Arc::downgrade(&task), Instant::now() + t));
+            let _ = shared
+                .supervisor
+                .send(SupMsg::Timeout(Arc::downgrade(&task), Instant::now() + t));
         }
         slot.current.store(task.id, Ordering::Release);
         let started = Instant::now();
         let mut recycle = false;
         let outcome: Outcome = task.token.scope(|| match work {
-            Work::Call(call) => match cached(py, &mut cache, &call.target).and_then(|f| call_once(py, &f, &call, None)) {
+            Work::Call(call) => match cached(py, &mut cache, &call.target)
+                .and_then(|f| call_once(py, &f, &call, None))
+            {
                 Ok(v) => Ok(Output::Value(v)),
                 Err(e) => Err(e.into()),
             },
@@ -569,15 +647,25 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
             Work::Main(call) => py.detach(|| {
                 let rt = Runtime::get().ok_or(TaskError::Shutdown)?;
                 rt.main()
-                    .enter(|mpy| resolve(mpy, &call.target).and_then(|f| call_once(mpy, &f, &call, None)))
+                    .enter(|mpy| {
+                        resolve(mpy, &call.target).and_then(|f| call_once(mpy, &f, &call, None))
+                    })
                     .map(Output::Value)
                     .map_err(TaskError::from)
             }),
         });
         slot.current.store(0, Ordering::Release);
         let outcome = match outcome {
-            Err(TaskError::Python(e)) if task.cancel_requested() && e.module == "interp" && e.qualname == "Cancelled" => {
-                Err(if task.timed_out.load(Ordering::Acquire) { TaskError::TimedOut } else { TaskError::Cancelled })
+            Err(TaskError::Python(e))
+                if (task.cancel_requested() || shared.closed.load(Ordering::Acquire))
+                    && e.module == "interp"
+                    && e.qualname == "Cancelled" =>
+            {
+                Err(if task.timed_out.load(Ordering::Acquire) {
+                    TaskError::TimedOut
+                } else {
+                    TaskError::Cancelled
+                })
             }
             Err(TaskError::Python(e)) if e.qualname == "SystemExit" && e.module == "builtins" => {
                 recycle = true;
@@ -585,10 +673,12 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
             }
             other => other,
         };
-        if task.cancel_requested() {
+        if task.cancel_requested() || shared.closed.load(Ordering::Acquire) {
             py.clear_interrupt();
         }
-        counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        counters
+            .busy_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         counters.tasks.fetch_add(1, Ordering::Relaxed);
         match &outcome {
             Ok(_) => {}
@@ -649,8 +739,12 @@ fn supervisor(shared: Weak<Shared>, rx: Receiver<SupMsg>) {
         let now = Instant::now();
         while heap.peek().is_some_and(|d| d.0 .0 .0 <= now) {
             let Due(std::cmp::Reverse((_, id))) = heap.pop().unwrap();
-            let Some(ev) = events.remove(&id) else { continue };
-            let Some(shared) = shared.upgrade() else { return };
+            let Some(ev) = events.remove(&id) else {
+                continue;
+            };
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
             match ev {
                 SupMsg::Timeout(task, _) => {
                     if let Some(task) = task.upgrade() {
@@ -661,7 +755,9 @@ fn supervisor(shared: Weak<Shared>, rx: Receiver<SupMsg>) {
                 }
                 SupMsg::KillCheck(task, index, _) => {
                     let Some(task) = task.upgrade() else { continue };
-                    let Some(slot) = shared.slot(index) else { continue };
+                    let Some(slot) = shared.slot(index) else {
+                        continue;
+                    };
                     if task.is_done() || slot.current.load(Ordering::Acquire) != task.id {
                         continue;
                     }
@@ -684,7 +780,9 @@ fn abandon(shared: &Arc<Shared>, slot: &Arc<Slot>, task: &Arc<TaskState>) {
          interp.Cancelled); worker {} was replaced",
         slot.name
     ))));
-    shared.counters[slot.index].replaced.fetch_add(1, Ordering::Relaxed);
+    shared.counters[slot.index]
+        .replaced
+        .fetch_add(1, Ordering::Relaxed);
     shared.live.fetch_sub(1, Ordering::AcqRel);
     let _ = shared.exit_tx.send(slot.index);
     if !shared.closed.load(Ordering::Acquire) {
@@ -742,7 +840,10 @@ impl Pool {
             self.shared.start()?;
         }
         let state = TaskState::new(work, timeout, Arc::downgrade(&self.shared));
-        self.shared.tx.send(Some(state.clone())).map_err(|_| PoolError::Shutdown)?;
+        self.shared
+            .tx
+            .send(Some(state.clone()))
+            .map_err(|_| PoolError::Shutdown)?;
         Ok(Task { state })
     }
 
@@ -812,7 +913,12 @@ impl Pool {
 
     /// Counters per worker and the queue depth.
     pub fn stats(&self) -> PoolStats {
-        let slots = self.shared.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let slots = self
+            .shared
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         PoolStats {
             queue_depth: self.shared.rx.len(),
             cancelled_queued: self.shared.cancelled_queued.load(Ordering::Relaxed),
@@ -829,7 +935,9 @@ impl Pool {
                     recycles: c.recycles.load(Ordering::Relaxed),
                     replaced: c.replaced.load(Ordering::Relaxed),
                     busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed)),
-                    running: slots.get(i).is_some_and(|s| s.current.load(Ordering::Relaxed) != 0),
+                    running: slots
+                        .get(i)
+                        .is_some_and(|s| s.current.load(Ordering::Relaxed) != 0),
                 })
                 .collect(),
         }
@@ -855,14 +963,25 @@ impl Pool {
             for slot in sh.slots.lock().unwrap_or_else(|e| e.into_inner()).clone() {
                 let id = slot.current.load(Ordering::Acquire);
                 if id != 0 {
-                    *slot.current_name.lock().unwrap_or_else(|e| e.into_inner()) = format!("task {id}");
-                    if let Some(interp) = slot.interp.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                    *slot.current_name.lock().unwrap_or_else(|e| e.into_inner()) =
+                        format!("task {id}");
+                    if let Some(interp) = slot
+                        .interp
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                    {
                         let s2 = slot.clone();
                         let _ = std::thread::spawn(move || {
                             interp.enter(|py| {
                                 if s2.current.load(Ordering::Acquire) == id {
-                                    if let Ok(exc) = py.import("interp").and_then(|m| m.getattr("Cancelled")) {
-                                        let _ = py.interrupt(s2.tstate_id.load(Ordering::Acquire), &exc);
+                                    if let Ok(exc) =
+                                        py.import("interp").and_then(|m| m.getattr("Cancelled"))
+                                    {
+                                        let _ = py.interrupt(
+                                            s2.thread_ident.load(Ordering::Acquire),
+                                            &exc,
+                                        );
                                     }
                                 }
                             })
@@ -872,9 +991,13 @@ impl Pool {
             }
             if !self.join_until(Instant::now() + sh.cfg.kill_grace) {
                 for slot in sh.slots.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                    if !slot.exited.load(Ordering::Acquire) && !slot.abandoned.swap(true, Ordering::AcqRel) {
+                    if !slot.exited.load(Ordering::Acquire)
+                        && !slot.abandoned.swap(true, Ordering::AcqRel)
+                    {
                         let id = slot.current.load(Ordering::Acquire);
-                        report.abandoned.push(format!("{} (running task {id})", slot.name));
+                        report
+                            .abandoned
+                            .push(format!("{} (running task {id})", slot.name));
                     }
                 }
             }
@@ -885,7 +1008,12 @@ impl Pool {
     /// Waits until every worker slot has exited (or was abandoned).
     fn join_until(&self, deadline: Instant) -> bool {
         loop {
-            let slots = self.shared.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let slots = self
+                .shared
+                .slots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             let mut all = true;
             for s in &slots {
                 if s.exited.load(Ordering::Acquire) {
@@ -919,7 +1047,12 @@ impl Drop for Pool {
         }
         // The supervisor ends when the last Shared reference (held by tasks
         // and workers) goes; it is detached here rather than joined.
-        drop(self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).take());
+        drop(
+            self.supervisor
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 }
 
@@ -994,7 +1127,10 @@ impl<'p, I: Iterator<Item = Value>> Map<'p, I> {
             let start = self.next_index;
             self.next_index += items.len();
             let n = items.len();
-            match self.pool.enqueue(Work::Chunk(self.call.clone(), items), self.call.timeout) {
+            match self
+                .pool
+                .enqueue(Work::Chunk(self.call.clone(), items), self.call.timeout)
+            {
                 Ok(t) => {
                     if let Some((tx, _)) = &self.completions {
                         t.add_listener(tx.clone(), start);
@@ -1006,7 +1142,8 @@ impl<'p, I: Iterator<Item = Value>> Map<'p, I> {
                         PoolError::Shutdown => TaskError::Shutdown,
                         other => TaskError::Failed(other.to_string()),
                     };
-                    self.ready.extend((start..start + n).map(|i| (i, Err(err.clone()))));
+                    self.ready
+                        .extend((start..start + n).map(|i| (i, Err(err.clone()))));
                 }
             }
         }
@@ -1014,14 +1151,21 @@ impl<'p, I: Iterator<Item = Value>> Map<'p, I> {
 
     fn collect_chunk(&mut self, start: usize, len: usize, task: Task) {
         task.state.block(None);
-        match task.state.take_outcome().unwrap_or(Err(TaskError::Shutdown)) {
+        match task
+            .state
+            .take_outcome()
+            .unwrap_or(Err(TaskError::Shutdown))
+        {
             Ok(Output::Chunk(items)) => {
-                self.ready.extend(items.into_iter().enumerate().map(|(k, r)| (start + k, r)));
+                self.ready
+                    .extend(items.into_iter().enumerate().map(|(k, r)| (start + k, r)));
             }
             Ok(Output::Value(v)) => self.ready.push_back((start, Ok(v))),
             // The whole chunk failed (cancelled, timed out, worker lost,
             // function not found): every input in it gets the error.
-            Err(e) => self.ready.extend((start..start + len).map(|i| (i, Err(e.clone())))),
+            Err(e) => self
+                .ready
+                .extend((start..start + len).map(|i| (i, Err(e.clone())))),
         }
         self.done += len;
         if let Some(p) = &mut self.progress {
@@ -1042,7 +1186,10 @@ impl<'p, I: Iterator<Item = Value>> Map<'p, I> {
             let pos = if self.ordered {
                 0
             } else {
-                let (_, rx) = self.completions.as_ref().expect("unordered map has a channel");
+                let (_, rx) = self
+                    .completions
+                    .as_ref()
+                    .expect("unordered map has a channel");
                 loop {
                     let start = rx.recv().ok()?;
                     if let Some(p) = self.in_flight.iter().position(|(s, _, _)| *s == start) {

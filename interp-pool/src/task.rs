@@ -167,7 +167,9 @@ impl TaskState {
     /// cancelled or completed.
     pub(crate) fn start(&self, index: usize) -> bool {
         self.worker.store(index + 1, Ordering::Release);
-        self.status.compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        self.status
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// Records the outcome (the first one wins) and wakes every waiter.
@@ -186,7 +188,12 @@ impl TaskState {
             self.cond.notify_all();
         }
         if self.has_notify.load(Ordering::Acquire) {
-            for n in self.notify.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            for n in self
+                .notify
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+            {
                 match n {
                     Notify::Waker(w) => w.wake(),
                     Notify::Channel(tx, i) => {
@@ -248,7 +255,11 @@ impl TaskState {
                     if now >= d {
                         break false;
                     }
-                    slot = self.cond.wait_timeout(slot, d - now).unwrap_or_else(|e| e.into_inner()).0;
+                    slot = self
+                        .cond
+                        .wait_timeout(slot, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
             }
         };
@@ -270,7 +281,10 @@ impl TaskState {
             return;
         }
         if let Notify::Waker(w) = &n {
-            if list.iter().any(|x| matches!(x, Notify::Waker(o) if o.will_wake(w))) {
+            if list
+                .iter()
+                .any(|x| matches!(x, Notify::Waker(o) if o.will_wake(w)))
+            {
                 return;
             }
         }
@@ -291,7 +305,11 @@ impl TaskState {
         self.cancel_requested.store(true, Ordering::Release);
         self.token.cancel();
         if self.status.load(Ordering::Acquire) == QUEUED {
-            let err = if timed_out { TaskError::TimedOut } else { TaskError::Cancelled };
+            let err = if timed_out {
+                TaskError::TimedOut
+            } else {
+                TaskError::Cancelled
+            };
             if self.complete(Err(err)) {
                 if let Some(pool) = self.pool.upgrade() {
                     pool.count_cancelled_queued();
@@ -316,14 +334,20 @@ pub struct Task {
 
 impl fmt::Debug for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Task").field("id", &self.state.id).field("done", &self.is_done()).finish()
+        f.debug_struct("Task")
+            .field("id", &self.state.id)
+            .field("done", &self.is_done())
+            .finish()
     }
 }
 
 fn value_of(o: Result<Output, TaskError>) -> Result<Value, TaskError> {
     match o? {
         Output::Value(v) => Ok(v),
-        Output::Chunk(items) => items.into_iter().collect::<Result<Vec<_>, _>>().map(Value::list),
+        Output::Chunk(items) => items
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::list),
     }
 }
 
@@ -459,5 +483,7 @@ pub fn as_completed(tasks: &[Task]) -> impl Iterator<Item = Task> + '_ {
         t.add_listener(tx.clone(), i);
     }
     drop(tx);
-    rx.into_iter().take(tasks.len()).map(move |i| tasks[i].clone())
+    rx.into_iter()
+        .take(tasks.len())
+        .map(move |i| tasks[i].clone())
 }

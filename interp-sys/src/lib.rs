@@ -230,8 +230,8 @@ pub unsafe fn thread_state_interpreter(tstate: *mut PyThreadState) -> *mut PyInt
     unsafe { PyThreadState_GetInterpreter(tstate) }
 }
 
-/// The unique id of `tstate` (`PyThreadState_GetID`), which
-/// [`set_async_exc`] takes.
+/// The unique id of `tstate` (`PyThreadState_GetID`). Not what
+/// [`set_async_exc`] takes: that is [`current_thread_ident`].
 ///
 /// # Safety
 /// `tstate` must be a live thread state.
@@ -249,15 +249,24 @@ pub unsafe fn interpreter_id(interp: *mut PyInterpreterState) -> i64 {
     unsafe { PyInterpreterState_GetID(interp) }
 }
 
-/// Asks the thread state with id `thread_id` in the *current* interpreter to
+/// The calling OS thread's identifier as CPython records it in the thread
+/// states made on it (`PyThread_get_thread_ident`, `threading.get_ident()`),
+/// the id [`set_async_exc`] takes. Callable without a thread state.
+pub fn current_thread_ident() -> std::os::raw::c_ulong {
+    // SAFETY: reads the calling thread's identifier; no preconditions.
+    unsafe { PyThread_get_thread_ident() }
+}
+
+/// Asks the thread states of OS thread `thread_id` (see
+/// [`current_thread_ident`]) in the *current* interpreter to
 /// raise `exc` (an exception class, or NULL to clear a pending request) at
 /// its next bytecode boundary. Returns how many thread states were modified.
 ///
 /// # Safety
 /// A thread state of the target's interpreter must be attached on this
 /// thread; `exc` must be NULL or an object of that interpreter.
-pub unsafe fn set_async_exc(thread_id: i64, exc: *mut PyObject) -> c_int {
-    // SAFETY: forwarded.
+pub unsafe fn set_async_exc(thread_id: std::os::raw::c_ulong, exc: *mut PyObject) -> c_int {
+    // SAFETY: forwarded; CPython declares the id `unsigned long`.
     unsafe { PyThreadState_SetAsyncExc(thread_id as c_long, exc) }
 }
 
