@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`): bootstraps CPython 3.14, then runs
 # formatting, lint, docs and every test of the workspace against it, then the
-# interp-sys/interp-core suites against CPython 3.12 and 3.13 where a
+# interp-sys/interp-core/interp-pool suites against CPython 3.12 and 3.13 where a
 # shared-library build of them exists on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,6 @@ for v in 3.12 3.13; do
     echo "== skipped CPython $v: $why"
     continue
   fi
-  echo "== cargo test -p interp-sys -p interp-core (CPython $v: $cand)"
-  PYO3_PYTHON="$cand" CARGO_TARGET_DIR="target/py$v" cargo test -p interp-sys -p interp-core
+  echo "== cargo test -p interp-sys -p interp-core -p interp-pool (CPython $v: $cand)"
+  PYO3_PYTHON="$cand" CARGO_TARGET_DIR="target/py$v" cargo test -p interp-sys -p interp-core -p interp-pool
 done

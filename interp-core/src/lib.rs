@@ -56,8 +56,3 @@ fn _assert_send_sync() {
     is::<Frozen>();
     is::<CancelToken>();
 }
-
-/// The README's Rust example, compiled and run as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

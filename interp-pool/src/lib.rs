@@ -59,6 +59,12 @@ impl fmt::Display for PoolError {
 
 impl std::error::Error for PoolError {}
 
+/// The README's Rust examples, compiled and run as doctests (here, where
+/// both interp-core and interp-pool are available).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 #[allow(dead_code)]
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
