@@ -1,1 +1,31 @@
-//! The C ABI of interp: built in the C-ABI issue.
+//! The C ABI of interp: `libinterp.so` / `libinterp.a` and
+//! `include/interp.h` (generated from this crate by cbindgen; the header
+//! test keeps the committed file in sync).
+//!
+//! One module per header section, in the style of wasmtime's C API:
+//! [`error`] (`interp_error_t`, status codes), [`value`]
+//! (`interp_value_t`), [`channel`] (`interp_channel_t`), [`pool`]
+//! (`interp_pool_t`, `interp_task_t`), [`interp`] (runtime, version,
+//! `interp_interpreter_t`). Handles are validated ([`handle`]), every entry
+//! point catches panics, and errors carry Python exceptions as strings.
+
+#![allow(non_camel_case_types)]
+// Every exported function is a C entry point whose pointer arguments follow
+// the contracts documented in the header (and are validated where they can
+// be: NULL, handles, UTF-8, lengths). Marking them all `unsafe` would only
+// concern Rust callers, which should use interp-core/interp-pool instead.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+mod bigint;
+pub mod channel;
+pub mod error;
+mod handle;
+pub mod interp;
+pub mod pool;
+pub mod value;
+
+pub use channel::*;
+pub use error::*;
+pub use interp::*;
+pub use pool::*;
+pub use value::*;

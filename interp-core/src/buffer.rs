@@ -286,6 +286,12 @@ impl SharedBuffer {
         }
     }
 
+    /// The item size of a `struct` format code that buffers support (native,
+    /// single item: `b B h H i I l L q Q n N f d e ? c P`), or `None`.
+    pub fn itemsize_of(format: &str) -> Option<usize> {
+        itemsize(format)
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.mem.len

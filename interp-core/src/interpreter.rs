@@ -305,8 +305,7 @@ impl Interpreter {
             for t in st.tstates.iter().filter(|t| **t != own) {
                 sys::delete_thread_state(t.0);
             }
-            st.closed = true;
-            st.tstates.clear();
+            self.shared.mark_closed(&mut st);
             sys::end_interpreter(own.0);
         }
         drop(st);

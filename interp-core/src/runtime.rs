@@ -261,8 +261,7 @@ impl Runtime {
         let ts = tstate::thread_state_for(shared)
             .ok_or_else(|| Error::Runtime("the main interpreter is gone".into()))?;
         let mut st = shared.lock();
-        st.closed = true;
-        st.tstates.clear();
+        shared.mark_closed(&mut st);
         FINALIZED.store(true, Ordering::Release);
         // SAFETY: `ts` is this thread's main-interpreter thread state and
         // nothing is attached here (Detached). Py_FinalizeEx deletes every

@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub(crate) raw: *mut sys::PyInterpreterState,
     pub(crate) is_main: bool,
     pub(crate) state: Mutex<SharedState>,
+    /// Mirrors `SharedState::closed` (set under the lock) so that thread
+    /// caches can prune entries without taking any lock.
+    pub(crate) closed: AtomicBool,
 }
 
 // SAFETY: `raw` is an opaque handle that is only passed to CPython while the
@@ -59,7 +62,15 @@ impl Shared {
             raw,
             is_main,
             state: Mutex::new(SharedState::default()),
+            closed: AtomicBool::new(false),
         })
+    }
+
+    /// Marks the record closed; call with the lock held (`st`).
+    pub(crate) fn mark_closed(&self, st: &mut SharedState) {
+        st.closed = true;
+        st.tstates.clear();
+        self.closed.store(true, Ordering::Release);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, SharedState> {
@@ -154,7 +165,11 @@ pub(crate) fn register(shared: &Arc<Shared>, ts: TsPtr) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         // Drop entries of closed interpreters: their thread states are gone.
-        c.entries.retain(|e| !e.shared.lock().closed);
+        // (An atomic read: this may run while a GIL is held, and locking
+        // another interpreter's record here could invert the lock order
+        // "record, then GIL" that close and thread exit follow.)
+        c.entries
+            .retain(|e| !e.shared.closed.load(Ordering::Acquire));
         c.entries.push(Entry {
             shared: shared.clone(),
             tstate: ts,
@@ -189,17 +204,25 @@ impl Attached {
                 switched: false,
             });
         }
-        let ts = thread_state_for(shared)?;
-        // SAFETY: `prev` (if any) is attached on this thread, so detaching it
-        // is allowed; `ts` was made on this thread for an open interpreter
-        // and nothing is attached after the detach. A handle to an open
-        // interpreter (borrowed by the caller) keeps it open meanwhile.
-        unsafe {
-            if !prev.is_null() {
-                sys::detach();
-            }
-            sys::attach(ts.0);
+        // Detach first: finding or making the thread state may take the
+        // target's record lock, and no GIL may be held while waiting for a
+        // record lock (close and thread exit hold it while taking a GIL).
+        if !prev.is_null() {
+            // SAFETY: `prev` is attached on this thread.
+            unsafe { sys::detach() };
         }
+        let Some(ts) = thread_state_for(shared) else {
+            if !prev.is_null() {
+                // SAFETY: `prev` was attached here just before; nothing is
+                // attached now.
+                unsafe { sys::attach(prev) };
+            }
+            return None;
+        };
+        // SAFETY: `ts` was made on this thread for an open interpreter and
+        // nothing is attached. A handle to an open interpreter (borrowed by
+        // the caller) keeps it open meanwhile.
+        unsafe { sys::attach(ts.0) };
         Some(Attached {
             prev,
             switched: true,

@@ -2,7 +2,7 @@
 
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -173,6 +173,7 @@ impl PoolBuilder {
             exit_rx,
             supervisor: sup_tx,
             cancelled_queued: AtomicU64::new(0),
+            broken: Mutex::new(None),
         });
         let weak = Arc::downgrade(&shared);
         let sup = std::thread::Builder::new()
@@ -250,11 +251,20 @@ pub(crate) struct Slot {
     name: String,
     interp: Mutex<Option<Arc<Interpreter>>>,
     thread_ident: AtomicU64,
-    current: AtomicU64,
-    current_name: Mutex<String>,
+    /// The running task: an `Arc<TaskState>` turned into a raw pointer, or
+    /// null. The worker takes it back with a compare-and-swap when the task
+    /// ends; whoever abandons the worker takes it instead — exactly one of
+    /// them completes the task and owns the reference.
+    task: AtomicPtr<TaskState>,
     abandoned: AtomicBool,
-    exited: AtomicBool,
+    retired: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Slot {
+    fn runs(&self, task: &Arc<TaskState>) -> bool {
+        std::ptr::eq(self.task.load(Ordering::SeqCst), Arc::as_ptr(task))
+    }
 }
 
 enum SupMsg {
@@ -277,6 +287,8 @@ pub(crate) struct Shared {
     exit_rx: Receiver<usize>,
     supervisor: Sender<SupMsg>,
     cancelled_queued: AtomicU64,
+    /// Why the pool lost every worker while open (then it refuses work).
+    broken: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -335,10 +347,9 @@ impl Shared {
             name: name.clone(),
             interp: Mutex::new(None),
             thread_ident: AtomicU64::new(0),
-            current: AtomicU64::new(0),
-            current_name: Mutex::new(String::new()),
+            task: AtomicPtr::new(std::ptr::null_mut()),
             abandoned: AtomicBool::new(false),
-            exited: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             thread: Mutex::new(None),
         });
         {
@@ -349,20 +360,25 @@ impl Shared {
                 slots.push(slot.clone());
             }
         }
-        self.live.fetch_add(1, Ordering::AcqRel);
+        self.live.fetch_add(1, Ordering::SeqCst);
         let shared = self.clone();
         let s2 = slot.clone();
         let mut b = std::thread::Builder::new().name(name);
         if let Some(size) = self.cfg.stack_size {
             b = b.stack_size(size);
         }
-        let handle = b
-            .spawn(move || worker_main(shared, s2, ready))
-            .map_err(|e| {
-                PoolError::Init(Error::Runtime(format!("cannot spawn a worker thread: {e}")))
-            })?;
-        *slot.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-        Ok(())
+        match b.spawn(move || worker_main(shared, s2, ready)) {
+            Ok(handle) => {
+                *slot.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+                Ok(())
+            }
+            Err(e) => {
+                self.retire(&slot);
+                Err(PoolError::Init(Error::Runtime(format!(
+                    "cannot spawn a worker thread: {e}"
+                ))))
+            }
+        }
     }
 
     fn slot(&self, index: usize) -> Option<Arc<Slot>> {
@@ -377,36 +393,43 @@ impl Shared {
         self.cancelled_queued.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Interrupts a running task: raises `interp.Cancelled` in its worker's
-    /// interpreter (from a helper thread, since taking that interpreter's
-    /// GIL may wait for the running code), and schedules the kill check.
+    /// Interrupts a running task: raises `interp.Cancelled` in the
+    /// interpreter it runs in (from a helper thread, since taking that
+    /// interpreter's GIL may wait for the running code), and schedules the
+    /// kill check.
     pub(crate) fn interrupt(self: &Arc<Self>, task: &Arc<TaskState>) {
-        let w = task.worker.load(Ordering::Acquire);
+        let w = task.worker.load(Ordering::SeqCst);
         if w == 0 {
             return;
         }
         let Some(slot) = self.slot(w - 1) else { return };
-        if slot.current.load(Ordering::Acquire) != task.id {
-            return;
+        if !slot.runs(task) {
+            return; // finished, or not started yet (then the worker sees the cancel flag)
         }
-        let id = task.id;
-        let s2 = slot.clone();
+        let (s2, t2) = (slot.clone(), task.clone());
         let _ = std::thread::Builder::new()
             .name("interp-interrupt".into())
             .spawn(move || {
-                let interp = s2.interp.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                if let Some(interp) = interp {
-                    interp.enter(|py| {
-                        // Under this interpreter's GIL the worker cannot switch
-                        // tasks, so the check and the interrupt agree.
-                        if s2.current.load(Ordering::Acquire) == id {
-                            if let Ok(exc) =
-                                py.import("interp").and_then(|m| m.getattr("Cancelled"))
-                            {
-                                let _ = py.interrupt(s2.thread_ident.load(Ordering::Acquire), &exc);
-                            }
+                let target = if t2.main_lane {
+                    Runtime::get().map(|rt| rt.main())
+                } else {
+                    None
+                };
+                let worker_interp = s2.interp.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let raise = |py: Python<'_>| {
+                    // Under this interpreter's GIL the worker cannot move on to
+                    // another task in it, so the check and the interrupt agree
+                    // (the task Arc held here keeps its address from reuse).
+                    if s2.runs(&t2) {
+                        if let Ok(exc) = py.import("interp").and_then(|m| m.getattr("Cancelled")) {
+                            let _ = py.interrupt(s2.thread_ident.load(Ordering::SeqCst), &exc);
                         }
-                    });
+                    }
+                };
+                match (target, worker_interp) {
+                    (Some(main), _) => main.enter(raise),
+                    (None, Some(interp)) => interp.enter(raise),
+                    _ => {}
                 }
             });
         let _ = self.supervisor.send(SupMsg::KillCheck(
@@ -419,7 +442,7 @@ impl Shared {
     /// Stops intake: `cancel_pending` completes queued tasks as cancelled;
     /// then one stop message per worker.
     fn close_queue(&self, cancel_pending: bool) {
-        self.closed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::SeqCst);
         if cancel_pending {
             while let Ok(Some(t)) = self.rx.try_recv() {
                 if t.complete(Err(TaskError::Cancelled)) {
@@ -431,19 +454,39 @@ impl Shared {
         for _ in 0..n {
             let _ = self.tx.send(None);
         }
+        if self.live.load(Ordering::SeqCst) == 0 {
+            self.drain(TaskError::Shutdown);
+        }
     }
 
-    /// Called by a worker thread as it ends for good.
-    fn worker_exited(&self, slot: &Slot) {
-        slot.exited.store(true, Ordering::Release);
-        let _ = self.exit_tx.send(slot.index);
-        if self.live.fetch_sub(1, Ordering::AcqRel) == 1 && self.closed.load(Ordering::Acquire) {
-            // The last worker: nothing will run what is still queued.
-            while let Ok(job) = self.rx.try_recv() {
-                if let Some(t) = job {
-                    t.complete(Err(TaskError::Shutdown));
-                }
+    /// Completes everything still queued with `err`.
+    fn drain(&self, err: TaskError) {
+        while let Ok(job) = self.rx.try_recv() {
+            if let Some(t) = job {
+                t.complete(Err(err.clone()));
             }
+        }
+    }
+
+    /// A worker slot is gone for good (its thread ended, or it was
+    /// abandoned). Exactly once per slot. When the last one goes: a closed
+    /// pool fails what is still queued; an open pool is broken (every
+    /// worker failed to restart its interpreter) and fails it too.
+    fn retire(&self, slot: &Slot) {
+        if slot.retired.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.exit_tx.send(slot.index);
+        if self.live.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return;
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            self.drain(TaskError::Shutdown);
+        } else {
+            let why = "every worker of the pool stopped: their interpreters could not be recreated (see stderr)".to_owned();
+            *self.broken.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+            self.closed.store(true, Ordering::SeqCst);
+            self.drain(TaskError::WorkerLost(why));
         }
     }
 }
@@ -505,7 +548,7 @@ fn worker_main(shared: Arc<Shared>, slot: Arc<Slot>, mut ready: Option<Sender<Re
         };
         interp.close();
         match exit {
-            Exit::Recycle if !slot.abandoned.load(Ordering::Acquire) => {
+            Exit::Recycle if !slot.abandoned.load(Ordering::SeqCst) => {
                 shared.counters[slot.index]
                     .recycles
                     .fetch_add(1, Ordering::Relaxed);
@@ -513,12 +556,10 @@ fn worker_main(shared: Arc<Shared>, slot: Arc<Slot>, mut ready: Option<Sender<Re
             _ => break,
         }
     }
-    if !slot.abandoned.load(Ordering::Acquire) {
-        shared.worker_exited(&slot);
-    }
+    shared.retire(&slot);
 }
 
-/// Looks up a task's function, caching named targets for this interpreter.
+/// Looks up a task's function.
 fn resolve<'py>(py: Python<'py>, target: &Target) -> Result<Bound<'py>, Error> {
     match target {
         Target::Named { module, qualname } => py.lookup(module, qualname),
@@ -536,6 +577,7 @@ fn args_of<'py>(
 
 type FnCache<'py> = HashMap<(Arc<str>, Arc<str>), Bound<'py>>;
 
+/// Looks up a task's function, caching named targets for this interpreter.
 fn cached<'py>(
     py: Python<'py>,
     cache: &mut FnCache<'py>,
@@ -572,14 +614,107 @@ fn call_once<'py>(
     f.call(&args, &kw)?.to_value()
 }
 
+/// Maps the `interp.Cancelled` raised by an interruption to the task's
+/// cancellation error; other errors pass through.
+fn classify(task: &TaskState, closed: bool, e: TaskError) -> TaskError {
+    match e {
+        TaskError::Python(x)
+            if x.module == "interp"
+                && x.qualname == "Cancelled"
+                && (task.cancel_requested() || closed) =>
+        {
+            if task.timed_out.load(Ordering::Acquire) {
+                TaskError::TimedOut
+            } else {
+                TaskError::Cancelled
+            }
+        }
+        other => other,
+    }
+}
+
+fn execute<'py>(
+    py: Python<'py>,
+    cache: &mut FnCache<'py>,
+    task: &TaskState,
+    shared: &Shared,
+    work: Work,
+) -> Outcome {
+    let closed = || shared.closed.load(Ordering::SeqCst);
+    match work {
+        Work::Call(call) => {
+            match cached(py, cache, &call.target).and_then(|f| call_once(py, &f, &call, None)) {
+                Ok(v) => Ok(Output::Value(v)),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Work::Chunk(call, items) => {
+            let f = cached(py, cache, &call.target)?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in &items {
+                if task.cancel_requested() {
+                    out.push(Err(classify(
+                        task,
+                        true,
+                        TaskError::Python(Box::new(cancelled_exception())),
+                    )));
+                    continue;
+                }
+                out.push(
+                    call_once(py, &f, &call, Some(item))
+                        .map_err(|e| classify(task, closed(), e.into())),
+                );
+            }
+            Ok(Output::Chunk(out))
+        }
+        Work::With(f) => {
+            let r = catch_unwind(AssertUnwindSafe(|| f(py)));
+            // User code may have redefined what names point at.
+            cache.clear();
+            match r {
+                Ok(Ok(v)) => Ok(Output::Value(v)),
+                Ok(Err(e)) => Err(e.into()),
+                Err(p) => Err(TaskError::Panicked(panic_message(&p))),
+            }
+        }
+        Work::Blocking(f) => match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+            Ok(Ok(v)) => Ok(Output::Value(v)),
+            Ok(Err(m)) => Err(TaskError::Failed(m)),
+            Err(p) => Err(TaskError::Panicked(panic_message(&p))),
+        },
+        Work::Main(call) => py.detach(|| {
+            let rt = Runtime::get().ok_or(TaskError::Shutdown)?;
+            rt.main().enter(|mpy| {
+                // Drop an interruption meant for an earlier main-lane task
+                // of this thread that finished before it landed.
+                mpy.clear_interrupt();
+                let r = resolve(mpy, &call.target).and_then(|f| call_once(mpy, &f, &call, None));
+                if task.cancel_requested() {
+                    mpy.clear_interrupt();
+                }
+                r.map(Output::Value).map_err(TaskError::from)
+            })
+        }),
+    }
+}
+
+fn cancelled_exception() -> interp_core::PyException {
+    interp_core::PyException {
+        module: "interp".into(),
+        qualname: "Cancelled".into(),
+        message: String::new(),
+        traceback: String::new(),
+        hint: None,
+    }
+}
+
 fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
-    slot.thread_ident
-        .store(py.thread_ident(), Ordering::Release);
+    slot.thread_ident.store(py.thread_ident(), Ordering::SeqCst);
     let counters = &shared.counters[slot.index];
     let mut cache: FnCache<'_> = HashMap::new();
     let mut ran: u64 = 0;
     loop {
-        if slot.abandoned.load(Ordering::Acquire) {
+        if slot.abandoned.load(Ordering::SeqCst) {
             return Exit::Stop;
         }
         let job = match shared.rx.try_recv() {
@@ -595,86 +730,69 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
             }
         };
         let Some(task) = job else { return Exit::Stop };
+        // Publish the task before claiming it, and check the cancel flag
+        // after: a concurrent `cancel` either sees it running (and
+        // interrupts it) or is seen here.
+        let raw = Arc::into_raw(task.clone()) as *mut TaskState;
+        slot.task.store(raw, Ordering::SeqCst);
+        let release = |slot: &Slot| -> bool {
+            match slot.task.compare_exchange(
+                raw,
+                std::ptr::null_mut(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    // SAFETY: `raw` came from Arc::into_raw above and the
+                    // successful exchange gives its ownership back to us.
+                    drop(unsafe { Arc::from_raw(raw) });
+                    true
+                }
+                Err(_) => false, // abandoned: the supervisor took it
+            }
+        };
         if !task.start(slot.index) {
+            if !release(slot) {
+                return Exit::Stop;
+            }
             continue; // cancelled while queued
         }
         let work = task.work.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(work) = work else { continue };
-        if let Some(t) = task.timeout {
-            let _ = shared
-                .supervisor
-                .send(SupMsg::Timeout(Arc::downgrade(&task), Instant::now() + t));
-        }
-        slot.current.store(task.id, Ordering::Release);
         let started = Instant::now();
         let mut recycle = false;
-        let outcome: Outcome = task.token.scope(|| match work {
-            Work::Call(call) => match cached(py, &mut cache, &call.target)
-                .and_then(|f| call_once(py, &f, &call, None))
-            {
-                Ok(v) => Ok(Output::Value(v)),
-                Err(e) => Err(e.into()),
-            },
-            Work::Chunk(call, items) => match cached(py, &mut cache, &call.target) {
-                Err(e) => Err(e.into()),
-                Ok(f) => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for item in &items {
-                        if task.cancel_requested() {
-                            out.push(Err(TaskError::Cancelled));
-                            continue;
-                        }
-                        out.push(call_once(py, &f, &call, Some(item)).map_err(TaskError::from));
-                    }
-                    Ok(Output::Chunk(out))
-                }
-            },
-            Work::With(f) => {
-                let r = catch_unwind(AssertUnwindSafe(|| f(py)));
-                // User code may have redefined what names point at.
-                cache.clear();
-                match r {
-                    Ok(Ok(v)) => Ok(Output::Value(v)),
-                    Ok(Err(e)) => Err(e.into()),
-                    Err(p) => Err(TaskError::Panicked(panic_message(&p))),
-                }
-            }
-            Work::Blocking(f) => match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
-                Ok(Ok(v)) => Ok(Output::Value(v)),
-                Ok(Err(m)) => Err(TaskError::Failed(m)),
-                Err(p) => Err(TaskError::Panicked(panic_message(&p))),
-            },
-            Work::Main(call) => py.detach(|| {
-                let rt = Runtime::get().ok_or(TaskError::Shutdown)?;
-                rt.main()
-                    .enter(|mpy| {
-                        resolve(mpy, &call.target).and_then(|f| call_once(mpy, &f, &call, None))
-                    })
-                    .map(Output::Value)
-                    .map_err(TaskError::from)
+        let outcome: Outcome = match work {
+            None => Err(TaskError::Cancelled),
+            Some(_) if task.cancel_requested() => Err(if task.timed_out.load(Ordering::Acquire) {
+                TaskError::TimedOut
+            } else {
+                TaskError::Cancelled
             }),
-        });
-        slot.current.store(0, Ordering::Release);
-        let outcome = match outcome {
-            Err(TaskError::Python(e))
-                if (task.cancel_requested() || shared.closed.load(Ordering::Acquire))
-                    && e.module == "interp"
-                    && e.qualname == "Cancelled" =>
-            {
-                Err(if task.timed_out.load(Ordering::Acquire) {
-                    TaskError::TimedOut
-                } else {
-                    TaskError::Cancelled
-                })
+            Some(work) => {
+                if let Some(t) = task.timeout {
+                    let _ = shared
+                        .supervisor
+                        .send(SupMsg::Timeout(Arc::downgrade(&task), Instant::now() + t));
+                }
+                task.token
+                    .scope(|| execute(py, &mut cache, &task, shared, work))
             }
+        };
+        let closed = shared.closed.load(Ordering::SeqCst);
+        let outcome = match outcome {
             Err(TaskError::Python(e)) if e.qualname == "SystemExit" && e.module == "builtins" => {
                 recycle = true;
                 Err(TaskError::Python(e))
             }
-            other => other,
+            Err(e) => Err(classify(&task, closed, e)),
+            ok => ok,
         };
-        if task.cancel_requested() || shared.closed.load(Ordering::Acquire) {
+        if task.cancel_requested() || closed {
             py.clear_interrupt();
+        }
+        if !release(slot) {
+            // The supervisor gave up on this task and replaced this worker;
+            // the task already failed with WorkerLost.
+            return Exit::Stop;
         }
         counters
             .busy_ns
@@ -758,24 +876,37 @@ fn supervisor(shared: Weak<Shared>, rx: Receiver<SupMsg>) {
                     let Some(slot) = shared.slot(index) else {
                         continue;
                     };
-                    if task.is_done() || slot.current.load(Ordering::Acquire) != task.id {
-                        continue;
+                    if !task.is_done() {
+                        abandon(&shared, &slot, &task);
                     }
-                    abandon(&shared, &slot, &task);
                 }
             }
         }
     }
 }
 
-/// Gives up on a worker stuck in a task: fails the task, replaces the
+/// Gives up on a worker stuck in `task`: fails the task, replaces the
 /// worker, and lets the old thread end on its own if its task ever returns.
+/// Does nothing when the worker has finished that task meanwhile.
 fn abandon(shared: &Arc<Shared>, slot: &Arc<Slot>, task: &Arc<TaskState>) {
-    if slot.abandoned.swap(true, Ordering::AcqRel) {
+    let ptr = Arc::as_ptr(task) as *mut TaskState;
+    if slot
+        .task
+        .compare_exchange(
+            ptr,
+            std::ptr::null_mut(),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        )
+        .is_err()
+    {
         return;
     }
+    // SAFETY: the exchange transferred the worker's reference to us.
+    let owned = unsafe { Arc::from_raw(ptr) };
+    slot.abandoned.store(true, Ordering::SeqCst);
     let grace = shared.cfg.kill_grace;
-    task.complete(Err(TaskError::WorkerLost(format!(
+    owned.complete(Err(TaskError::WorkerLost(format!(
         "the task ignored its interruption for {grace:?} (a blocking C call, or code that swallows \
          interp.Cancelled); worker {} was replaced",
         slot.name
@@ -783,13 +914,14 @@ fn abandon(shared: &Arc<Shared>, slot: &Arc<Slot>, task: &Arc<TaskState>) {
     shared.counters[slot.index]
         .replaced
         .fetch_add(1, Ordering::Relaxed);
-    shared.live.fetch_sub(1, Ordering::AcqRel);
-    let _ = shared.exit_tx.send(slot.index);
-    if !shared.closed.load(Ordering::Acquire) {
+    if !shared.closed.load(Ordering::SeqCst) {
+        // Count the replacement in before the old slot leaves, so `live`
+        // never touches zero on the way.
         if let Err(e) = shared.spawn_worker(slot.index, None) {
             eprintln!("interp-pool: could not replace worker {}: {e}", slot.name);
         }
     }
+    shared.retire(slot);
 }
 
 // ---- the pool handle ------------------------------------------------------
@@ -832,18 +964,36 @@ impl Pool {
         self.shared.cfg.workers
     }
 
+    fn refuse(&self) -> PoolError {
+        match self
+            .shared
+            .broken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            Some(why) => PoolError::Init(Error::Runtime(why)),
+            None => PoolError::Shutdown,
+        }
+    }
+
     fn enqueue(&self, work: Work, timeout: Option<Duration>) -> Result<Task, PoolError> {
-        if self.shared.closed.load(Ordering::Acquire) {
-            return Err(PoolError::Shutdown);
+        let sh = &self.shared;
+        if sh.closed.load(Ordering::SeqCst) {
+            return Err(self.refuse());
         }
-        if !self.shared.started.load(Ordering::Acquire) {
-            self.shared.start()?;
+        if !sh.started.load(Ordering::Acquire) {
+            sh.start()?;
         }
-        let state = TaskState::new(work, timeout, Arc::downgrade(&self.shared));
-        self.shared
-            .tx
+        let state = TaskState::new(work, timeout, Arc::downgrade(sh));
+        sh.tx
             .send(Some(state.clone()))
             .map_err(|_| PoolError::Shutdown)?;
+        // Raced with a shutdown whose last worker already left: nobody
+        // would ever run what was just queued.
+        if sh.closed.load(Ordering::SeqCst) && sh.live.load(Ordering::SeqCst) == 0 {
+            sh.drain(TaskError::Shutdown);
+        }
         Ok(Task { state })
     }
 
@@ -851,7 +1001,8 @@ impl Pool {
     ///
     /// # Errors
     /// [`PoolError::Shutdown`] after [`shutdown`](Self::shutdown);
-    /// [`PoolError::Init`] when a lazy pool fails to start.
+    /// [`PoolError::Init`] when a lazy pool fails to start, or when every
+    /// worker was lost.
     pub fn submit(&self, call: Call) -> Result<Task, PoolError> {
         let timeout = call.timeout;
         self.enqueue(Work::Call(call), timeout)
@@ -884,12 +1035,13 @@ impl Pool {
 
     /// Runs a Python call in the main interpreter (shared GIL) on a pool
     /// thread: the lane for extension modules that refuse isolated
-    /// interpreters.
+    /// interpreters. [`Call::timeout`] and cancellation interrupt it too.
     ///
     /// # Errors
     /// As [`submit`](Self::submit).
     pub fn submit_main(&self, call: Call) -> Result<Task, PoolError> {
-        self.enqueue(Work::Main(call), None)
+        let timeout = call.timeout;
+        self.enqueue(Work::Main(call), timeout)
     }
 
     /// Applies `call` to every input (appended as its last positional
@@ -937,7 +1089,7 @@ impl Pool {
                     busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed)),
                     running: slots
                         .get(i)
-                        .is_some_and(|s| s.current.load(Ordering::Relaxed) != 0),
+                        .is_some_and(|s| !s.task.load(Ordering::Relaxed).is_null()),
                 })
                 .collect(),
         }
@@ -947,65 +1099,61 @@ impl Pool {
     /// queued tasks (otherwise they still run). With `wait`, waits for the
     /// workers to finish — at most the shutdown timeout, then running tasks
     /// are interrupted, and workers still stuck after the kill grace are
-    /// abandoned and listed in the report. Idempotent.
+    /// abandoned (their tasks fail with [`TaskError::WorkerLost`]) and listed
+    /// in the report. Idempotent.
     pub fn shutdown(&self, wait: bool, cancel_pending: bool) -> ShutdownReport {
         let sh = &self.shared;
-        if !sh.closed.load(Ordering::Acquire) || cancel_pending {
+        if !sh.closed.load(Ordering::SeqCst) || cancel_pending {
             sh.close_queue(cancel_pending);
         }
         if !wait {
             return ShutdownReport::default();
         }
         let mut report = ShutdownReport::default();
-        let deadline = Instant::now() + sh.cfg.shutdown_timeout;
-        if !self.join_until(deadline) {
-            // Interrupt whatever still runs, then give it the kill grace.
-            for slot in sh.slots.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                let id = slot.current.load(Ordering::Acquire);
-                if id != 0 {
-                    *slot.current_name.lock().unwrap_or_else(|e| e.into_inner()) =
-                        format!("task {id}");
-                    if let Some(interp) = slot
-                        .interp
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone()
-                    {
-                        let s2 = slot.clone();
-                        let _ = std::thread::spawn(move || {
-                            interp.enter(|py| {
-                                if s2.current.load(Ordering::Acquire) == id {
-                                    if let Ok(exc) =
-                                        py.import("interp").and_then(|m| m.getattr("Cancelled"))
-                                    {
-                                        let _ = py.interrupt(
-                                            s2.thread_ident.load(Ordering::Acquire),
-                                            &exc,
-                                        );
-                                    }
-                                }
-                            })
-                        });
-                    }
-                }
+        if self.join_until(Instant::now() + sh.cfg.shutdown_timeout) {
+            return report;
+        }
+        // Interrupt whatever still runs, then give it the kill grace.
+        let slots = sh.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for slot in &slots {
+            let p = slot.task.load(Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: the worker's reference keeps `p` alive while it is
+                // published; we take our own before it could be released.
+                let running = unsafe {
+                    Arc::increment_strong_count(p);
+                    Arc::from_raw(p)
+                };
+                running.cancel(false);
             }
-            if !self.join_until(Instant::now() + sh.cfg.kill_grace) {
-                for slot in sh.slots.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                    if !slot.exited.load(Ordering::Acquire)
-                        && !slot.abandoned.swap(true, Ordering::AcqRel)
-                    {
-                        let id = slot.current.load(Ordering::Acquire);
-                        report
-                            .abandoned
-                            .push(format!("{} (running task {id})", slot.name));
-                    }
-                }
+        }
+        if self.join_until(Instant::now() + sh.cfg.kill_grace) {
+            return report;
+        }
+        for slot in &slots {
+            if slot.retired.load(Ordering::SeqCst) {
+                continue;
             }
+            let p = slot.task.swap(std::ptr::null_mut(), Ordering::SeqCst);
+            slot.abandoned.store(true, Ordering::SeqCst);
+            let what = if p.is_null() {
+                "idle".to_owned()
+            } else {
+                // SAFETY: the swap transferred the worker's reference to us.
+                let t = unsafe { Arc::from_raw(p) };
+                t.complete(Err(TaskError::WorkerLost(format!(
+                    "the pool shut down while worker {} was stuck in this task",
+                    slot.name
+                ))));
+                format!("running task {}", t.id)
+            };
+            report.abandoned.push(format!("{} ({what})", slot.name));
+            sh.retire(slot);
         }
         report
     }
 
-    /// Waits until every worker slot has exited (or was abandoned).
+    /// Waits until every worker slot has retired; joins their threads.
     fn join_until(&self, deadline: Instant) -> bool {
         loop {
             let slots = self
@@ -1016,20 +1164,21 @@ impl Pool {
                 .clone();
             let mut all = true;
             for s in &slots {
-                if s.exited.load(Ordering::Acquire) {
-                    if let Some(h) = s.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                        let _ = h.join();
+                if s.retired.load(Ordering::SeqCst) {
+                    if !s.abandoned.load(Ordering::SeqCst) {
+                        if let Some(h) = s.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                            let _ = h.join();
+                        }
                     }
-                } else if !s.abandoned.load(Ordering::Acquire) {
+                } else {
                     all = false;
                 }
             }
             if all {
                 return true;
             }
-            match self.shared.exit_rx.recv_deadline(deadline) {
-                Ok(_) => continue,
-                Err(_) => return false,
+            if self.shared.exit_rx.recv_deadline(deadline).is_err() {
+                return false;
             }
         }
     }
@@ -1070,7 +1219,9 @@ pub struct Map<'p, I: Iterator<Item = Value>> {
     chunk: usize,
     max_in_flight: usize,
     next_index: usize,
-    in_flight: VecDeque<(usize, usize, Task)>,
+    /// Submitted chunks: start index, length, and the task (or the error
+    /// that kept it from being submitted, kept in order).
+    in_flight: VecDeque<(usize, usize, Result<Task, TaskError>)>,
     ready: VecDeque<(usize, Result<Value, TaskError>)>,
     completions: Option<(Sender<usize>, Receiver<usize>)>,
     progress: Option<Progress<'p>>,
@@ -1125,8 +1276,8 @@ impl<'p, I: Iterator<Item = Value>> Map<'p, I> {
                 break;
             }
             let start = self.next_index;
-            self.next_index += items.len();
             let n = items.len();
+            self.next_index += n;
             match self
                 .pool
                 .enqueue(Work::Chunk(self.call.clone(), items), self.call.timeout)
@@ -1135,34 +1286,40 @@ impl<'p, I: Iterator<Item = Value>> Map<'p, I> {
                     if let Some((tx, _)) = &self.completions {
                         t.add_listener(tx.clone(), start);
                     }
-                    self.in_flight.push_back((start, n, t));
+                    self.in_flight.push_back((start, n, Ok(t)));
                 }
                 Err(e) => {
+                    // Keep the failure in order, and stop pulling inputs:
+                    // the pool takes no more work.
                     let err = match e {
                         PoolError::Shutdown => TaskError::Shutdown,
                         other => TaskError::Failed(other.to_string()),
                     };
-                    self.ready
-                        .extend((start..start + n).map(|i| (i, Err(err.clone()))));
+                    self.in_flight.push_back((start, n, Err(err)));
+                    self.exhausted = true;
                 }
             }
         }
     }
 
-    fn collect_chunk(&mut self, start: usize, len: usize, task: Task) {
-        task.state.block(None);
-        match task
-            .state
-            .take_outcome()
-            .unwrap_or(Err(TaskError::Shutdown))
-        {
+    fn collect_chunk(&mut self, start: usize, len: usize, task: Result<Task, TaskError>) {
+        let outcome = match task {
+            Ok(task) => {
+                task.state.block(None);
+                task.state
+                    .take_outcome()
+                    .unwrap_or(Err(TaskError::Shutdown))
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
             Ok(Output::Chunk(items)) => {
                 self.ready
                     .extend(items.into_iter().enumerate().map(|(k, r)| (start + k, r)));
             }
             Ok(Output::Value(v)) => self.ready.push_back((start, Ok(v))),
             // The whole chunk failed (cancelled, timed out, worker lost,
-            // function not found): every input in it gets the error.
+            // function not found, not submitted): every input gets the error.
             Err(e) => self
                 .ready
                 .extend((start..start + len).map(|i| (i, Err(e.clone())))),
@@ -1183,8 +1340,11 @@ impl<'p, I: Iterator<Item = Value>> Map<'p, I> {
             if self.in_flight.is_empty() {
                 return None;
             }
+            let failed = self.in_flight.iter().position(|(_, _, t)| t.is_err());
             let pos = if self.ordered {
                 0
+            } else if let Some(p) = failed {
+                p
             } else {
                 let (_, rx) = self
                     .completions
@@ -1243,7 +1403,9 @@ impl<I: Iterator<Item = Value>> Iterator for MapUnordered<'_, I> {
 impl<I: Iterator<Item = Value>> Drop for Map<'_, I> {
     fn drop(&mut self) {
         for (_, _, t) in &self.in_flight {
-            t.cancel();
+            if let Ok(t) = t {
+                t.cancel();
+            }
         }
     }
 }

@@ -104,6 +104,8 @@ pub(crate) enum Work {
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
 const DONE: u8 = 2;
+/// Claimed by `cancel` while queued: no worker may start it.
+const CLAIMED: u8 = 3;
 
 enum Notify {
     Waker(Waker),
@@ -119,8 +121,9 @@ pub(crate) struct TaskState {
     result: Mutex<Option<Outcome>>,
     cond: Condvar,
     sleepers: AtomicUsize,
-    has_notify: AtomicBool,
     notify: Mutex<Vec<Notify>>,
+    /// Runs in the main interpreter (the main lane).
+    pub(crate) main_lane: bool,
     cancel_requested: AtomicBool,
     pub(crate) timed_out: AtomicBool,
     /// Index + 1 of the worker running it (0: none).
@@ -133,7 +136,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl TaskState {
     pub(crate) fn new(work: Work, timeout: Option<Duration>, pool: Weak<Shared>) -> Arc<TaskState> {
+        let main_lane = matches!(work, Work::Main(_));
         Arc::new(TaskState {
+            main_lane,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             status: AtomicU8::new(QUEUED),
             work: Mutex::new(Some(work)),
@@ -141,7 +146,6 @@ impl TaskState {
             result: Mutex::new(None),
             cond: Condvar::new(),
             sleepers: AtomicUsize::new(0),
-            has_notify: AtomicBool::new(false),
             notify: Mutex::new(Vec::new()),
             cancel_requested: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
@@ -160,15 +164,18 @@ impl TaskState {
     }
 
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.cancel_requested.load(Ordering::Acquire)
+        // SeqCst: pairs with the worker's store of its running task (the
+        // worker stores that, then loads this; `cancel` stores this, then
+        // loads that).
+        self.cancel_requested.load(Ordering::SeqCst)
     }
 
     /// Claims a queued task for worker `index`; false when it was already
     /// cancelled or completed.
     pub(crate) fn start(&self, index: usize) -> bool {
-        self.worker.store(index + 1, Ordering::Release);
+        self.worker.store(index + 1, Ordering::SeqCst);
         self.status
-            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(QUEUED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
 
@@ -181,24 +188,25 @@ impl TaskState {
                 return false;
             }
             *slot = Some(outcome);
-            self.status.store(DONE, Ordering::Release);
+            self.status.store(DONE, Ordering::SeqCst);
         }
         if self.sleepers.load(Ordering::Acquire) > 0 {
             let _g = self.result.lock().unwrap_or_else(|e| e.into_inner());
             self.cond.notify_all();
         }
-        if self.has_notify.load(Ordering::Acquire) {
-            for n in self
-                .notify
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain(..)
-            {
-                match n {
-                    Notify::Waker(w) => w.wake(),
-                    Notify::Channel(tx, i) => {
-                        let _ = tx.send(i);
-                    }
+        // Always under the lock `add_notify` takes (which re-checks DONE):
+        // a listener is either drained here or fired by `add_notify`.
+        let pending: Vec<Notify> = self
+            .notify
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        for n in pending {
+            match n {
+                Notify::Waker(w) => w.wake(),
+                Notify::Channel(tx, i) => {
+                    let _ = tx.send(i);
                 }
             }
         }
@@ -269,7 +277,6 @@ impl TaskState {
 
     fn add_notify(&self, n: Notify) {
         let mut list = self.notify.lock().unwrap_or_else(|e| e.into_inner());
-        self.has_notify.store(true, Ordering::Release);
         if self.is_done() {
             drop(list);
             match n {
@@ -302,20 +309,24 @@ impl TaskState {
         if timed_out {
             self.timed_out.store(true, Ordering::Release);
         }
-        self.cancel_requested.store(true, Ordering::Release);
+        self.cancel_requested.store(true, Ordering::SeqCst);
         self.token.cancel();
-        if self.status.load(Ordering::Acquire) == QUEUED {
+        // A queued task is claimed here, so no worker can start it after.
+        if self
+            .status
+            .compare_exchange(QUEUED, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
             let err = if timed_out {
                 TaskError::TimedOut
             } else {
                 TaskError::Cancelled
             };
-            if self.complete(Err(err)) {
-                if let Some(pool) = self.pool.upgrade() {
-                    pool.count_cancelled_queued();
-                }
-                return true;
+            self.complete(Err(err));
+            if let Some(pool) = self.pool.upgrade() {
+                pool.count_cancelled_queued();
             }
+            return true;
         }
         if let Some(pool) = self.pool.upgrade() {
             pool.interrupt(self);

@@ -1,0 +1,170 @@
+//! Regression tests for races found in review: cancel vs start, shutdown
+//! with a stuck worker and queued work, map when the pool stops mid-way,
+//! and a pool that loses every worker.
+
+use std::time::{Duration, Instant};
+
+use interp_core::{Channel, Value};
+use interp_pool::{Call, Pool, PoolError, TaskError};
+
+const INIT: &str = "import time\ndef spin():\n    while True:\n        pass\ndef ident(x):\n    return x\ndef sleep(s):\n    time.sleep(s)\n    return s\n";
+
+#[test]
+fn cancelling_right_after_submit_never_loses_the_worker() {
+    let p = Pool::builder()
+        .workers(1)
+        .init_source(INIT)
+        .build()
+        .unwrap();
+    for i in 0..1500 {
+        let t = p.submit(Call::new("__main__", "spin")).unwrap();
+        // Cancel at varying moments around the worker picking the task up.
+        let spin_for = Duration::from_nanos((i as u64 * 7919) % 40_000);
+        let t0 = Instant::now();
+        while t0.elapsed() < spin_for {
+            std::hint::spin_loop();
+        }
+        t.cancel();
+        assert!(
+            matches!(
+                t.wait_timeout(Duration::from_secs(30)),
+                Some(Err(TaskError::Cancelled))
+            ),
+            "iteration {i}: the cancelled task did not end"
+        );
+    }
+    // The worker is still there and free.
+    let probe = p.submit(Call::new("__main__", "ident").arg(1)).unwrap();
+    assert_eq!(
+        probe.wait_timeout(Duration::from_secs(30)),
+        Some(Ok(Value::Int(1)))
+    );
+}
+
+#[test]
+fn shutdown_with_a_stuck_worker_still_resolves_queued_tasks() {
+    let p = Pool::builder()
+        .workers(1)
+        .init_source(INIT)
+        .shutdown_timeout(Duration::from_millis(100))
+        .kill_grace(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let stuck = p.submit(Call::new("__main__", "sleep").arg(3.0)).unwrap();
+    while !stuck.is_running() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let queued = p.submit(Call::new("__main__", "ident").arg(2)).unwrap();
+    let start = Instant::now();
+    let report = p.shutdown(true, false);
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(report.abandoned.len(), 1, "{report:?}");
+    assert!(matches!(
+        stuck.wait_timeout(Duration::from_secs(5)),
+        Some(Err(TaskError::WorkerLost(_)))
+    ));
+    assert_eq!(
+        queued.wait_timeout(Duration::from_secs(5)),
+        Some(Err(TaskError::Shutdown))
+    );
+}
+
+#[test]
+fn an_ordered_map_stays_ordered_and_stops_when_the_pool_stops() {
+    let p = Pool::builder()
+        .workers(2)
+        .init_source(INIT)
+        .build()
+        .unwrap();
+    let endless = (0..).map(Value::Int);
+    let mut it = p
+        .map(Call::new("__main__", "ident"), endless)
+        .chunk_size(1)
+        .max_in_flight(2);
+    assert_eq!(it.next(), Some(Ok(Value::Int(0))));
+    p.shutdown(false, false);
+    let rest: Vec<_> = it.by_ref().take(100).collect();
+    assert!(
+        rest.len() < 100,
+        "the map kept pulling an endless input after shutdown"
+    );
+    let first_err = rest.iter().position(Result::is_err).unwrap_or(rest.len());
+    for (k, r) in rest[..first_err].iter().enumerate() {
+        assert_eq!(
+            r,
+            &Ok(Value::Int(k as i64 + 1)),
+            "results before the failure are in order"
+        );
+    }
+    assert!(
+        rest[first_err..]
+            .iter()
+            .all(|r| r == &Err(TaskError::Shutdown)),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn a_pool_that_loses_every_worker_fails_work_instead_of_hanging() {
+    // The initializer takes a token; after the first recycle there is none
+    // left, so the worker cannot come back.
+    let tokens = Channel::unbounded();
+    tokens.send(Value::None).unwrap();
+    let p = Pool::builder()
+        .workers(1)
+        .prepare_main("tokens", tokens)
+        .init_source(format!("{INIT}\ntokens.try_recv()\n"))
+        .max_tasks_per_worker(1)
+        .build()
+        .unwrap();
+    let first = p.submit(Call::new("__main__", "ident").arg(1)).unwrap();
+    let queued: Vec<_> = (0..3)
+        .map(|i| p.submit(Call::new("__main__", "ident").arg(i)))
+        .collect();
+    assert_eq!(
+        first.wait_timeout(Duration::from_secs(30)),
+        Some(Ok(Value::Int(1)))
+    );
+    for t in queued.into_iter().flatten() {
+        match t.wait_timeout(Duration::from_secs(30)) {
+            Some(Err(TaskError::WorkerLost(m))) => assert!(m.contains("every worker"), "{m}"),
+            other => panic!("expected WorkerLost, got {other:?}"),
+        }
+    }
+    match p.submit(Call::new("__main__", "ident").arg(9)) {
+        Err(PoolError::Init(e)) => assert!(e.to_string().contains("every worker"), "{e}"),
+        other => panic!("expected a clear refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn main_lane_tasks_can_be_cancelled_without_losing_the_worker() {
+    let p = Pool::builder()
+        .workers(1)
+        .init_source(INIT)
+        .kill_grace(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    interp_core::Runtime::get()
+        .unwrap()
+        .main()
+        .exec("def main_spin():\n    while True:\n        pass\n")
+        .unwrap();
+    let t = p.submit_main(Call::new("__main__", "main_spin")).unwrap();
+    while !t.is_running() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    t.cancel();
+    assert_eq!(
+        t.wait_timeout(Duration::from_secs(20)),
+        Some(Err(TaskError::Cancelled))
+    );
+    assert_eq!(p.stats().workers[0].replaced, 0);
+    assert_eq!(
+        p.submit(Call::new("__main__", "ident").arg(3))
+            .unwrap()
+            .wait()
+            .unwrap(),
+        Value::Int(3)
+    );
+}

@@ -1,0 +1,120 @@
+/* A pool runs a Python function in parallel; results, kwargs, timeouts,
+ * cancellation and a completion callback. Prints "ok" on success. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "interp.h"
+
+#define CHECK(call)                                                                        \
+    do {                                                                                   \
+        interp_status_t st_ = (call);                                                      \
+        if (st_ != INTERP_OK) {                                                            \
+            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, interp_status_name(st_));   \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+#define EXPECT(cond)                                                                       \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);           \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+static atomic_int callbacks;
+static void on_done(interp_task_t *task, void *user_data) {
+    int done = 0;
+    interp_task_poll(task, &done, NULL);
+    if (done && user_data == (void *)&callbacks) atomic_fetch_add(&callbacks, 1);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(void) {
+    EXPECT(interp_abi_version() == INTERP_ABI_VERSION);
+    EXPECT(strstr(interp_version(), "CPython 3.") != NULL);
+    interp_pool_options_t opts;
+    interp_pool_options_init(&opts);
+    opts.workers = 2;
+    opts.init_source =
+        "def count(n, *, step=1):\n"
+        "    c = 0\n"
+        "    for i in range(0, n, step):\n"
+        "        c += i % 7 == 0\n"
+        "    return c\n"
+        "def spin():\n"
+        "    while True:\n"
+        "        pass\n";
+    interp_pool_t *pool = NULL;
+    CHECK(interp_pool_new(&opts, &pool, NULL));
+
+    /* Parallel CPU-bound work: 4 tasks on 2 workers. */
+    interp_task_t *tasks[4];
+    interp_value_t *n = NULL, *step = NULL;
+    CHECK(interp_value_int64(3000000, &n, NULL));
+    CHECK(interp_value_int64(1, &step, NULL));
+    const interp_value_t *args[] = {n};
+    const char *kw_names[] = {"step"};
+    const interp_value_t *kw_values[] = {step};
+    for (int i = 0; i < 4; i++)
+        CHECK(interp_pool_submit(pool, "__main__", "count", args, 1, kw_names, kw_values, 1, 0, &tasks[i], NULL));
+    atomic_store(&callbacks, 0);
+    CHECK(interp_task_on_complete(tasks[3], on_done, &callbacks, NULL));
+    for (int i = 0; i < 4; i++) {
+        interp_value_t *r = NULL;
+        int64_t c = 0;
+        CHECK(interp_task_wait(tasks[i], -1, &r, NULL));
+        CHECK(interp_value_as_int64(r, &c, NULL));
+        EXPECT(c == 428572);
+        interp_value_free(r);
+    }
+    /* The callback ran exactly once (on a worker thread, or at registration). */
+    double t0 = now();
+    while (atomic_load(&callbacks) == 0 && now() - t0 < 10) {
+    }
+    EXPECT(atomic_load(&callbacks) == 1);
+    /* A callback on a finished task runs right away, on this thread. */
+    CHECK(interp_task_on_complete(tasks[0], on_done, &callbacks, NULL));
+    EXPECT(atomic_load(&callbacks) == 2);
+    for (int i = 0; i < 4; i++) CHECK(interp_task_free(tasks[i]));
+
+    /* Cancellation of running Python code. */
+    interp_task_t *spin = NULL;
+    CHECK(interp_pool_submit(pool, "__main__", "spin", NULL, 0, NULL, NULL, 0, 0, &spin, NULL));
+    interp_error_t *err = NULL;
+    EXPECT(interp_task_wait(spin, 0.05, NULL, &err) == INTERP_PENDING);
+    interp_error_free(err);
+    int was_pending = 0;
+    CHECK(interp_task_cancel(spin, &was_pending, NULL));
+    EXPECT(was_pending == 1);
+    EXPECT(interp_task_wait(spin, 20, NULL, &err) == INTERP_ERR_CANCELLED);
+    EXPECT(interp_error_status(err) == INTERP_ERR_CANCELLED);
+    interp_error_free(err);
+    interp_task_free(spin);
+
+    /* A timeout interrupts it too; the worker stays usable. */
+    CHECK(interp_pool_submit(pool, "__main__", "spin", NULL, 0, NULL, NULL, 0, 0.05, &spin, NULL));
+    EXPECT(interp_task_wait(spin, 20, NULL, NULL) == INTERP_ERR_TIMEOUT);
+    interp_task_free(spin);
+    interp_task_t *again = NULL;
+    interp_value_t *r = NULL;
+    CHECK(interp_pool_submit(pool, "__main__", "count", args, 1, NULL, NULL, 0, 0, &again, NULL));
+    CHECK(interp_task_wait(again, -1, &r, NULL));
+    interp_value_free(r);
+    interp_task_free(again);
+
+    interp_value_free(n);
+    interp_value_free(step);
+    CHECK(interp_pool_shutdown(pool, 1, 0, NULL));
+    EXPECT(interp_pool_submit(pool, "__main__", "count", args, 0, NULL, NULL, 0, 0, &again, NULL) == INTERP_ERR_SHUTDOWN);
+    CHECK(interp_pool_free(pool));
+    CHECK(interp_runtime_finalize(NULL));
+    puts("ok");
+    return 0;
+}

@@ -1,0 +1,189 @@
+/* Values round-trip through Python, a zero-copy buffer made in C is read and
+ * written by Python, channels carry values both ways, Python errors keep
+ * their traceback, and bad input (NULL, invalid UTF-8, freed or foreign
+ * handles, double free) gives errors, not crashes. Prints "ok". Run under
+ * valgrind too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "interp.h"
+
+#define CHECK(call)                                                                          \
+    do {                                                                                     \
+        interp_error_t *e_ = NULL;                                                           \
+        interp_status_t st_ = (call);                                                        \
+        if (st_ != INTERP_OK) {                                                              \
+            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, interp_status_name(st_));     \
+            exit(1);                                                                         \
+        }                                                                                    \
+        (void)e_;                                                                            \
+    } while (0)
+#define EXPECT(cond)                                                                         \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);             \
+            exit(1);                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static int released;
+static void release(void *user_data) {
+    free(user_data);
+    released++;
+}
+
+static interp_value_t *echo(interp_interpreter_t *in, const interp_value_t *v) {
+    interp_value_t *r = NULL;
+    const interp_value_t *args[] = {v};
+    CHECK(interp_interpreter_call(in, "__main__", "echo", args, 1, &r, NULL));
+    return r;
+}
+
+int main(void) {
+    interp_interpreter_t *in = NULL;
+    CHECK(interp_interpreter_new(1, &in, NULL));
+    CHECK(interp_interpreter_exec(in,
+        "def echo(x):\n    return x\n"
+        "def describe(x):\n    return type(x).__name__\n"
+        "def fill(buf):\n    mv = memoryview(buf)\n    old = mv[1, 2]\n    mv[1, 2] = old * 10\n    return (mv.shape, mv.format, old)\n"
+        "def fail(msg):\n    raise ValueError(msg)\n", NULL));
+
+    /* Scalars and containers round-trip exactly. */
+    interp_value_t *items[7];
+    CHECK(interp_value_none(&items[0], NULL));
+    CHECK(interp_value_bool(1, &items[1], NULL));
+    CHECK(interp_value_int64(-42, &items[2], NULL));
+    CHECK(interp_value_int_from_decimal("-123456789012345678901234567890", &items[3], NULL));
+    CHECK(interp_value_double(2.5, &items[4], NULL));
+    CHECK(interp_value_str("h\xc3\xa9llo \xf0\x9f\x98\x80", 11, &items[5], NULL));
+    CHECK(interp_value_bytes("a\0b", 3, &items[6], NULL));
+    interp_value_t *tuple = NULL, *list = NULL, *dict = NULL;
+    CHECK(interp_value_tuple((const interp_value_t *const *)items, 7, &tuple, NULL));
+    CHECK(interp_value_list((const interp_value_t *const *)items, 3, &list, NULL));
+    const interp_value_t *keys[] = {items[5], items[2]};
+    const interp_value_t *vals[] = {tuple, list};
+    CHECK(interp_value_dict(keys, vals, 2, &dict, NULL));
+    interp_value_t *back = echo(in, dict);
+    int equal = 0;
+    CHECK(interp_value_equal(back, dict, &equal, NULL));
+    EXPECT(equal == 1);
+    interp_kind_t kind;
+    CHECK(interp_value_kind(back, &kind, NULL));
+    EXPECT(kind == INTERP_DICT);
+    interp_value_t *k = NULL, *v = NULL;
+    CHECK(interp_value_dict_item(back, 0, &k, &v, NULL));
+    const char *text = NULL;
+    size_t len = 0;
+    CHECK(interp_value_as_str(k, &text, &len, NULL));
+    EXPECT(len == 11 && memcmp(text, "h\xc3\xa9llo \xf0\x9f\x98\x80", 11) == 0);
+    interp_value_t *big = NULL;
+    CHECK(interp_value_item(v, 3, &big, NULL));
+    char *dec = NULL;
+    CHECK(interp_value_int_to_decimal(big, &dec, NULL));
+    EXPECT(strcmp(dec, "-123456789012345678901234567890") == 0);
+    interp_string_free(dec);
+    int64_t n = 0;
+    EXPECT(interp_value_as_int64(big, &n, NULL) == INTERP_ERR_CONVERSION);
+    interp_value_t *neg = NULL;
+    CHECK(interp_value_item(v, 2, &neg, NULL));
+    CHECK(interp_value_as_int64(neg, &n, NULL));
+    EXPECT(n == -42);
+    interp_value_free(neg);
+    interp_value_free(big);
+    interp_value_free(k);
+    interp_value_free(v);
+    interp_value_free(back);
+
+    /* A zero-copy 2x3 buffer of doubles owned by C. */
+    double *grid = malloc(6 * sizeof(double));
+    for (int i = 0; i < 6; i++) grid[i] = i;
+    size_t shape[] = {2, 3};
+    interp_value_t *buf = NULL;
+    CHECK(interp_value_buffer_wrap(grid, 6 * sizeof(double), "d", shape, 2, 0, release, grid, &buf, NULL));
+    const interp_value_t *bargs[] = {buf};
+    interp_value_t *info = NULL;
+    CHECK(interp_interpreter_call(in, "__main__", "fill", bargs, 1, &info, NULL));
+    EXPECT(grid[5] == 50.0); /* written by Python, read here: same memory */
+    interp_value_t *old = NULL;
+    CHECK(interp_value_item(info, 2, &old, NULL));
+    double x = 0;
+    CHECK(interp_value_as_double(old, &x, NULL));
+    EXPECT(x == 5.0);
+    interp_value_free(old);
+    interp_value_free(info);
+    void *data = NULL;
+    CHECK(interp_value_buffer_data(buf, &data, &len, NULL));
+    EXPECT(data == grid && len == 48);
+    EXPECT(interp_value_buffer_wrap(grid, 48, "d", shape, 1, 0, release, grid, &info, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(released == 0);
+    interp_value_free(buf);
+    EXPECT(released == 1); /* the last reference is gone: released exactly once */
+
+    /* Channels: C -> Python -> C. */
+    interp_channel_t *ch = NULL;
+    interp_value_t *chv = NULL, *got = NULL;
+    CHECK(interp_channel_new(1, 4, &ch, NULL));
+    CHECK(interp_channel_value(ch, &chv, NULL));
+    const interp_value_t *cargs[] = {chv};
+    interp_value_t *ignored = NULL;
+    CHECK(interp_interpreter_exec(in, "def relay(c):\n    c.send(('from python', c.recv()))\n", NULL));
+    CHECK(interp_channel_send(ch, items[4], 1.0, NULL));
+    CHECK(interp_interpreter_call(in, "__main__", "relay", cargs, 1, &ignored, NULL));
+    CHECK(interp_channel_recv(ch, 1.0, &got, NULL));
+    CHECK(interp_value_len(got, &len, NULL));
+    EXPECT(len == 2);
+    interp_error_t *err = NULL;
+    EXPECT(interp_channel_recv(ch, 0, &got, &err) == INTERP_PENDING);
+    interp_error_free(err);
+    CHECK(interp_channel_close(ch, NULL));
+    EXPECT(interp_channel_recv(ch, -1, &ignored, NULL) == INTERP_ERR_CLOSED);
+    interp_value_free(got);
+    interp_value_free(chv);
+    interp_channel_free(ch);
+
+    /* A Python error keeps type, message and traceback. */
+    const interp_value_t *fargs[] = {items[5]};
+    interp_value_t *none = NULL;
+    EXPECT(interp_interpreter_call(in, "__main__", "fail", fargs, 1, &none, &err) == INTERP_ERR_PYTHON);
+    EXPECT(strcmp(interp_error_type_name(err), "ValueError") == 0);
+    EXPECT(strstr(interp_error_message(err), "ValueError: h") != NULL);
+    EXPECT(strstr(interp_error_traceback(err), "in fail") != NULL);
+    interp_error_free(err);
+    EXPECT(interp_interpreter_exec(in, "def broken(:\n", &err) == INTERP_ERR_PYTHON);
+    EXPECT(strcmp(interp_error_type_name(err), "SyntaxError") == 0);
+    interp_error_free(err);
+
+    /* Bad input: clear errors, no crashes. */
+    EXPECT(interp_value_str("\xff\xfe", 2, &none, &err) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(strstr(interp_error_message(err), "UTF-8") != NULL);
+    interp_error_free(err);
+    EXPECT(interp_interpreter_exec(in, "\xff = 1", NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(interp_value_none(NULL, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(interp_interpreter_exec(NULL, "1", NULL) == INTERP_ERR_INVALID_HANDLE);
+    EXPECT(interp_interpreter_exec(in, NULL, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    int local = 7;
+    EXPECT(interp_value_kind((interp_value_t *)&local, &kind, &err) == INTERP_ERR_INVALID_HANDLE);
+    EXPECT(strstr(interp_error_message(err), "not an interp_value_t handle") != NULL);
+    interp_error_free(err);
+    EXPECT(interp_pool_free((interp_pool_t *)items[0]) == INTERP_ERR_INVALID_HANDLE); /* wrong type */
+    interp_value_t *gone = NULL;
+    CHECK(interp_value_int64(1, &gone, NULL));
+    CHECK(interp_value_free(gone));
+    EXPECT(interp_value_kind(gone, &kind, NULL) == INTERP_ERR_INVALID_HANDLE); /* use after free */
+    EXPECT(interp_value_free(gone) == INTERP_ERR_INVALID_HANDLE);              /* double free */
+    EXPECT(interp_error_free((interp_error_t *)&local) == INTERP_ERR_INVALID_HANDLE);
+    EXPECT(interp_value_item(tuple, 99, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(interp_value_tuple(NULL, 2, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(strcmp(interp_status_name(12345), "unknown status") == 0);
+
+    for (int i = 0; i < 7; i++) CHECK(interp_value_free(items[i]));
+    CHECK(interp_value_free(tuple));
+    CHECK(interp_value_free(list));
+    CHECK(interp_value_free(dict));
+    EXPECT(interp_runtime_finalize(&err) == INTERP_ERR_RUNTIME); /* an interpreter is open */
+    interp_error_free(err);
+    CHECK(interp_interpreter_free(in));
+    CHECK(interp_runtime_finalize(NULL));
+    puts("ok");
+    return 0;
+}
