@@ -1,5 +1,5 @@
 # Every target bootstraps CPython 3.14 first (cached in ~/.cache/interp).
-.PHONY: demo test measure bench-sharing bench-pool bootstrap
+.PHONY: demo test measure bench-sharing bench-pool bootstrap capi header
 demo:
 	@scripts/example.sh demo
 test:
@@ -12,3 +12,7 @@ bench-pool:
 	@scripts/example.sh -p interp-pool bench
 bootstrap:
 	@scripts/bootstrap.sh
+capi:
+	@PYO3_PYTHON=$$(scripts/bootstrap.sh | tail -n1) cargo build --release -q -p interp-capi
+header:
+	@PYO3_PYTHON=$$(scripts/bootstrap.sh | tail -n1) INTERP_BLESS=1 cargo test -q -p interp-capi --test header

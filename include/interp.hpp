@@ -47,7 +47,9 @@ namespace detail {
 inline std::string str_or_empty(const char* s) { return s ? std::string(s) : std::string(); }
 
 /// Throws interp::Error for a failed status, freeing the C error object.
-inline void check(interp_status_t status, interp_error_t* err) {
+/// `err` is taken by reference: in `check(interp_f(..., &err), err)` it is
+/// read only after the call ran (argument evaluation order is unspecified).
+inline void check(interp_status_t status, interp_error_t* const& err) {
   if (status == INTERP_OK) return;
   std::string msg = err ? str_or_empty(interp_error_message(err)) : std::string(interp_status_name(status));
   std::string type = err ? str_or_empty(interp_error_type_name(err)) : std::string();

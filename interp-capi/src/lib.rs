@@ -6,7 +6,7 @@
 //! [`error`] (`interp_error_t`, status codes), [`value`]
 //! (`interp_value_t`), [`channel`] (`interp_channel_t`), [`pool`]
 //! (`interp_pool_t`, `interp_task_t`), [`interp`] (runtime, version,
-//! `interp_interpreter_t`). Handles are validated ([`handle`]), every entry
+//! `interp_interpreter_t`). Handles are validated (the private `handle` module), every entry
 //! point catches panics, and errors carry Python exceptions as strings.
 
 #![allow(non_camel_case_types)]

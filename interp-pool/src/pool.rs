@@ -1109,48 +1109,52 @@ impl Pool {
         if !wait {
             return ShutdownReport::default();
         }
-        let mut report = ShutdownReport::default();
-        if self.join_until(Instant::now() + sh.cfg.shutdown_timeout) {
-            return report;
-        }
-        // Interrupt whatever still runs, then give it the kill grace.
         let slots = sh.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for slot in &slots {
-            let p = slot.task.load(Ordering::SeqCst);
-            if !p.is_null() {
-                // SAFETY: the worker's reference keeps `p` alive while it is
-                // published; we take our own before it could be released.
-                let running = unsafe {
-                    Arc::increment_strong_count(p);
-                    Arc::from_raw(p)
-                };
-                running.cancel(false);
+        let already: Vec<bool> = slots
+            .iter()
+            .map(|s| s.abandoned.load(Ordering::SeqCst))
+            .collect();
+        if !self.join_until(Instant::now() + sh.cfg.shutdown_timeout) {
+            // Interrupt whatever still runs, then give it the kill grace
+            // (the supervisor abandons what ignores the interruption).
+            for slot in &slots {
+                let p = slot.task.load(Ordering::SeqCst);
+                if !p.is_null() {
+                    // SAFETY: the worker's reference keeps `p` alive while it
+                    // is published; we take our own before it is released.
+                    let running = unsafe {
+                        Arc::increment_strong_count(p);
+                        Arc::from_raw(p)
+                    };
+                    running.cancel(false);
+                }
+            }
+            if !self.join_until(Instant::now() + sh.cfg.kill_grace * 2) {
+                for slot in &slots {
+                    if slot.retired.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let p = slot.task.swap(std::ptr::null_mut(), Ordering::SeqCst);
+                    slot.abandoned.store(true, Ordering::SeqCst);
+                    if !p.is_null() {
+                        // SAFETY: the swap transferred the worker's reference.
+                        let t = unsafe { Arc::from_raw(p) };
+                        t.complete(Err(TaskError::WorkerLost(format!(
+                            "the pool shut down while worker {} was stuck in this task",
+                            slot.name
+                        ))));
+                    }
+                    sh.retire(slot);
+                }
             }
         }
-        if self.join_until(Instant::now() + sh.cfg.kill_grace) {
-            return report;
-        }
-        for slot in &slots {
-            if slot.retired.load(Ordering::SeqCst) {
-                continue;
-            }
-            let p = slot.task.swap(std::ptr::null_mut(), Ordering::SeqCst);
-            slot.abandoned.store(true, Ordering::SeqCst);
-            let what = if p.is_null() {
-                "idle".to_owned()
-            } else {
-                // SAFETY: the swap transferred the worker's reference to us.
-                let t = unsafe { Arc::from_raw(p) };
-                t.complete(Err(TaskError::WorkerLost(format!(
-                    "the pool shut down while worker {} was stuck in this task",
-                    slot.name
-                ))));
-                format!("running task {}", t.id)
-            };
-            report.abandoned.push(format!("{} ({what})", slot.name));
-            sh.retire(slot);
-        }
-        report
+        let abandoned = slots
+            .iter()
+            .zip(already)
+            .filter(|(s, before)| !before && s.abandoned.load(Ordering::SeqCst))
+            .map(|(s, _)| format!("{} (stuck in a task past the kill grace)", s.name))
+            .collect();
+        ShutdownReport { abandoned }
     }
 
     /// Waits until every worker slot has retired; joins their threads.

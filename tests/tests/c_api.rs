@@ -73,12 +73,14 @@ fn run_ok(cmd: &mut Command, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Builds `src` against the shared (`static_link` false) or static library.
-fn build(src: &Path, static_link: bool, libs: &Path) -> PathBuf {
+/// Builds `src` against the shared (`static_link` false) or static library,
+/// into an executable named after `tag` (tests run in parallel: each gets
+/// its own files).
+fn build(src: &Path, static_link: bool, libs: &Path, tag: &str) -> PathBuf {
     let cpp = src.extension().is_some_and(|e| e == "cpp");
     let kind = if static_link { "static" } else { "shared" };
     let exe = out_dir().join(format!(
-        "{}-{kind}",
+        "{}-{kind}-{tag}",
         src.file_stem().unwrap().to_string_lossy()
     ));
     let (pylib, pyname) = python_lib();
@@ -205,7 +207,7 @@ fn c_and_cpp_programs_run_against_shared_and_static_libraries() {
     );
     for src in &programs {
         for static_link in [false, true] {
-            let exe = build(src, static_link, &libs);
+            let exe = build(src, static_link, &libs, "run");
             let (stdout, _) = run(&exe, &[], Duration::from_secs(120));
             assert!(
                 stdout.lines().any(|l| l == "ok"),
@@ -224,7 +226,7 @@ fn the_readme_c_example_builds_and_runs_in_parallel() {
         std::fs::read_to_string(&src).unwrap().lines().count() <= 40,
         "the README promises at most 40 lines"
     );
-    let exe = build(&src, false, &libs);
+    let exe = build(&src, false, &libs, "example");
     let (stdout, _) = run(&exe, &[], Duration::from_secs(120));
     assert_eq!(stdout.lines().count(), 4, "{stdout}");
     assert!(
@@ -240,39 +242,41 @@ fn c_tests_have_no_definitely_lost_blocks_under_valgrind() {
         return;
     }
     let libs = lib_dir();
-    let exe = build(
-        &root().join("tests/c/values_buffers_errors.c"),
-        false,
-        &libs,
-    );
-    let log = out_dir().join("valgrind.log");
-    let mut cmd = Command::new("valgrind");
-    cmd.env("PYTHONMALLOC", "malloc")
-        .arg("--leak-check=full")
-        .arg("--errors-for-leak-kinds=definite")
-        .arg("--error-exitcode=99")
-        .arg(format!("--log-file={}", log.display()))
-        .arg(&exe)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = cmd.output().expect("valgrind");
-    let report = std::fs::read_to_string(&log).unwrap_or_default();
-    let definitely = report
-        .lines()
-        .find(|l| l.contains("definitely lost:"))
-        .map(|l| l.to_owned())
-        .unwrap_or_else(|| "no leak summary (no leaks are possible)".into());
-    eprintln!("valgrind: {definitely}");
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
+    for src in sources("tests/c", "c") {
+        let exe = build(&src, false, &libs, "valgrind");
+        let log = out_dir().join(format!(
+            "valgrind-{}.log",
+            src.file_stem().unwrap().to_string_lossy()
+        ));
+        let out = Command::new("valgrind")
+            .env("PYTHONMALLOC", "malloc")
+            .env("INTERP_TEST_SMALL", "1")
+            .arg("--leak-check=full")
+            .arg(format!("--log-file={}", log.display()))
+            .arg(&exe)
+            .output()
+            .expect("valgrind");
+        let report = std::fs::read_to_string(&log).unwrap_or_default();
+        let summary = report
             .lines()
-            .any(|l| l == "ok"),
-        "the program failed under valgrind:\n{report}"
-    );
-    assert!(
-        !report
-            .lines()
-            .any(|l| l.contains("definitely lost:") && !l.contains("definitely lost: 0 bytes")),
-        "definitely lost blocks:\n{report}"
-    );
+            .find(|l| l.contains("definitely lost:"))
+            .map(|l| l.to_owned())
+            .unwrap_or_else(|| "no leak summary (no leaks are possible)".into());
+        eprintln!("valgrind {}: {summary}", src.display());
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l == "ok"),
+            "{} failed under valgrind:\n{}\n{report}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !report
+                .lines()
+                .any(|l| l.contains("definitely lost:") && !l.contains("definitely lost: 0 bytes")),
+            "definitely lost blocks in {}:\n{report}",
+            src.display()
+        );
+    }
 }
