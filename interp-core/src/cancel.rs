@@ -22,9 +22,10 @@ pub struct CancelToken {
 
 struct Inner {
     cancelled: AtomicBool,
-    // Dropping the sender disconnects `wake`, which wakes every select on it.
-    tx: Mutex<Option<Sender<()>>>,
-    wake: Receiver<()>,
+    /// Made on first use (most tokens are never waited on): the receiver
+    /// that blocked waits select on, and its sender, dropped on cancel so
+    /// that every select wakes up.
+    wake: Mutex<Option<(Option<Sender<()>>, Receiver<()>)>>,
 }
 
 impl Default for CancelToken {
@@ -48,24 +49,21 @@ thread_local! {
 impl CancelToken {
     /// A token that is not cancelled.
     pub fn new() -> CancelToken {
-        let (tx, wake) = crossbeam_channel::bounded(0);
         CancelToken {
             inner: Arc::new(Inner {
                 cancelled: AtomicBool::new(false),
-                tx: Mutex::new(Some(tx)),
-                wake,
+                wake: Mutex::new(None),
             }),
         }
     }
 
     /// Cancels: every wait under this token, now or later, fails. Idempotent.
     pub fn cancel(&self) {
+        let mut wake = self.inner.wake.lock().unwrap_or_else(|e| e.into_inner());
         self.inner.cancelled.store(true, Ordering::Release);
-        self.inner
-            .tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        if let Some((tx, _)) = wake.as_mut() {
+            tx.take();
+        }
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
@@ -95,15 +93,22 @@ impl CancelToken {
 
     /// A receiver that becomes ready (disconnected) when the token is
     /// cancelled: add it to a `select!` to make a wait cancellable.
-    pub(crate) fn waker(&self) -> &Receiver<()> {
-        &self.inner.wake
+    pub(crate) fn waker(&self) -> Receiver<()> {
+        let mut wake = self.inner.wake.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, rx) = wake.get_or_insert_with(|| {
+            let (tx, rx) = crossbeam_channel::bounded(0);
+            // Already cancelled: hand out a receiver that is ready at once.
+            let tx = (!self.inner.cancelled.load(Ordering::Acquire)).then_some(tx);
+            (tx, rx)
+        });
+        rx.clone()
     }
 }
 
 /// The current thread's cancellation waker, or a receiver that never fires.
 pub(crate) fn current_waker() -> (Receiver<()>, Option<CancelToken>) {
     match CancelToken::current() {
-        Some(t) => (t.waker().clone(), Some(t)),
+        Some(t) => (t.waker(), Some(t)),
         None => (crossbeam_channel::never(), None),
     }
 }

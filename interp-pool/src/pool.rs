@@ -174,6 +174,7 @@ impl PoolBuilder {
             supervisor: sup_tx,
             cancelled_queued: AtomicU64::new(0),
             broken: Mutex::new(None),
+            cancelling: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&shared);
         let sup = std::thread::Builder::new()
@@ -289,6 +290,9 @@ pub(crate) struct Shared {
     cancelled_queued: AtomicU64,
     /// Why the pool lost every worker while open (then it refuses work).
     broken: Mutex<Option<String>>,
+    /// Set by a shutdown that cancels pending work: workers then cancel
+    /// whatever they dequeue instead of starting it.
+    cancelling: AtomicBool,
 }
 
 impl Shared {
@@ -444,6 +448,7 @@ impl Shared {
     fn close_queue(&self, cancel_pending: bool) {
         self.closed.store(true, Ordering::SeqCst);
         if cancel_pending {
+            self.cancelling.store(true, Ordering::SeqCst);
             while let Ok(Some(t)) = self.rx.try_recv() {
                 if t.complete(Err(TaskError::Cancelled)) {
                     self.count_cancelled_queued();
@@ -730,6 +735,11 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
             }
         };
         let Some(task) = job else { return Exit::Stop };
+        if shared.cancelling.load(Ordering::SeqCst) {
+            // Dequeued while a shutdown cancels pending work: not started.
+            task.cancel(false);
+            continue;
+        }
         // Publish the task before claiming it, and check the cancel flag
         // after: a concurrent `cancel` either sees it running (and
         // interrupts it) or is seen here.

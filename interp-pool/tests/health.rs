@@ -370,10 +370,12 @@ fn dropping_a_pool_with_work_in_flight_never_hangs() {
         "every task is resolved"
     );
     for t in &queued {
-        assert!(matches!(
-            t.wait_timeout(Duration::from_secs(5)),
-            Some(Err(TaskError::Cancelled))
-        ));
+        let r = t.wait_timeout(Duration::from_secs(5));
+        assert_eq!(
+            r,
+            Some(Err(TaskError::Cancelled)),
+            "queued tasks never start once shutdown cancels them"
+        );
     }
 }
 
