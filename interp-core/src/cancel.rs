@@ -25,8 +25,11 @@ struct Inner {
     /// Made on first use (most tokens are never waited on): the receiver
     /// that blocked waits select on, and its sender, dropped on cancel so
     /// that every select wakes up.
-    wake: Mutex<Option<(Option<Sender<()>>, Receiver<()>)>>,
+    wake: Mutex<Option<Wake>>,
 }
+
+/// The sender (None once cancelled) and the receiver waits select on.
+type Wake = (Option<Sender<()>>, Receiver<()>);
 
 impl Default for CancelToken {
     fn default() -> Self {
