@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use interp_core::{Channel, RecvError, SendError, Value};
 
-use crate::error::{ffi, interp_error_t, interp_status_t, out, CError};
+use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
 use crate::value::{interp_value_t, new_value, value};
 
@@ -43,9 +43,7 @@ pub extern "C" fn interp_channel_new(
         } else {
             Channel::unbounded()
         };
-        if out_ch.is_null() {
-            return Err(CError::invalid("`out_ch` (an out-parameter) is NULL"));
-        }
+        need_out(out_ch, "out_ch")?;
         out(out_ch, CHANNELS.insert(ch), "out_ch")
     })
 }
@@ -95,9 +93,7 @@ pub extern "C" fn interp_channel_recv(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
-        if out_v.is_null() {
-            return Err(CError::invalid("`out_v` (an out-parameter) is NULL"));
-        }
+        need_out(out_v, "out_v")?;
         let ch = CHANNELS.get(ch)?;
         let r = match deadline(timeout_seconds)? {
             None => ch.recv(),
@@ -149,9 +145,7 @@ pub extern "C" fn interp_channel_value(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
-        if out_v.is_null() {
-            return Err(CError::invalid("`out_v` (an out-parameter) is NULL"));
-        }
+        need_out(out_v, "out_v")?;
         let c = (*CHANNELS.get(ch)?).clone();
         out(out_v, new_value(Value::Channel(c)), "out_v")
     })
@@ -166,9 +160,7 @@ pub extern "C" fn interp_value_as_channel(
 ) -> interp_status_t {
     ffi(err, || match &*value(v)? {
         Value::Channel(c) => {
-            if out_ch.is_null() {
-                return Err(CError::invalid("`out_ch` (an out-parameter) is NULL"));
-            }
+            need_out(out_ch, "out_ch")?;
             out(out_ch, CHANNELS.insert(c.clone()), "out_ch")
         }
         other => Err(CError::new(

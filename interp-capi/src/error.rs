@@ -173,6 +173,16 @@ pub(crate) fn ffi(
     }
 }
 
+/// Refuses a NULL out-parameter (check before making what goes into it).
+pub(crate) fn need_out<T>(p: *mut T, name: &str) -> Result<(), CError> {
+    if p.is_null() {
+        return Err(CError::invalid(format!(
+            "`{name}` (an out-parameter) is NULL"
+        )));
+    }
+    Ok(())
+}
+
 /// Writes `value` through an out-pointer, refusing NULL.
 pub(crate) fn out<T>(p: *mut T, value: T, name: &str) -> Result<(), CError> {
     if p.is_null() {

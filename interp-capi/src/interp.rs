@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int};
 
 use interp_core::{Interpreter, InterpreterConfig, Runtime};
 
-use crate::error::{ffi, interp_error_t, interp_status_t, out, CError};
+use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
 use crate::value::{cstr, interp_value_t, new_value, values};
 
@@ -68,9 +68,7 @@ pub extern "C" fn interp_interpreter_new(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
-        if out_i.is_null() {
-            return Err(CError::invalid("`out_i` (an out-parameter) is NULL"));
-        }
+        need_out(out_i, "out_i")?;
         let cfg = if isolated != 0 {
             InterpreterConfig::isolated()
         } else {
@@ -105,9 +103,7 @@ pub extern "C" fn interp_interpreter_eval(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
-        if out_v.is_null() {
-            return Err(CError::invalid("`out_v` (an out-parameter) is NULL"));
-        }
+        need_out(out_v, "out_v")?;
         let v = INTERPRETERS.get(i)?.eval(cstr(expression, "expression")?)?;
         out(out_v, new_value(v), "out_v")
     })
@@ -125,9 +121,7 @@ pub extern "C" fn interp_interpreter_call(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
-        if out_v.is_null() {
-            return Err(CError::invalid("`out_v` (an out-parameter) is NULL"));
-        }
+        need_out(out_v, "out_v")?;
         let args = values(args, nargs, "args")?;
         let v = INTERPRETERS.get(i)?.call(
             cstr(module, "module")?,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use interp_pool::{Call, Pool, Task};
 
 use crate::channel::deadline;
-use crate::error::{ffi, interp_error_t, interp_status_t, out, CError};
+use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
 use crate::value::{cstr, interp_value_t, new_value, values};
 
@@ -89,9 +89,7 @@ pub unsafe extern "C" fn interp_pool_new(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
-        if out_pool.is_null() {
-            return Err(CError::invalid("`out_pool` (an out-parameter) is NULL"));
-        }
+        need_out(out_pool, "out_pool")?;
         let mut b = Pool::builder();
         if !opts.is_null() {
             // SAFETY: readable per the contract.
@@ -148,9 +146,7 @@ pub extern "C" fn interp_pool_submit(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
-        if out_task.is_null() {
-            return Err(CError::invalid("`out_task` (an out-parameter) is NULL"));
-        }
+        need_out(out_task, "out_task")?;
         let pool = POOLS.get(pool)?;
         let mut call = Call::new(cstr(module, "module")?, cstr(qualname, "qualname")?)
             .args(values(args, nargs, "args")?);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use interp_core::{SharedBuffer, Value};
 
-use crate::error::{ffi, interp_error_t, interp_status_t, out, CError};
+use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
 
 /// An interpreter-independent Python value. Free with `interp_value_free`.
@@ -121,9 +121,7 @@ fn make(
     f: impl FnOnce() -> Result<Value, CError>,
 ) -> interp_status_t {
     ffi(err, || {
-        if out_p.is_null() {
-            return Err(CError::invalid("`out` (an out-parameter) is NULL"));
-        }
+        need_out(out_p, "out")?;
         let v = f()?;
         out(out_p, new_value(v), "out")
     })
