@@ -235,6 +235,7 @@ class Task {
   template <class Rep, class Period>
   std::future_status wait_for(std::chrono::duration<Rep, Period> d) const {
     double secs = std::chrono::duration<double>(d).count();
+    if (secs < 0) secs = 0;  // like std::future: a negative wait just looks
     interp_error_t* err = nullptr;
     interp_status_t st = interp_task_wait(h_.get(), secs, nullptr, &err);
     interp_error_free(err);
@@ -256,7 +257,8 @@ class Task {
     return pending != 0;
   }
   /// Calls `f()` once when the task finishes, on a worker thread (or now).
-  /// `f` must not throw; keep it short (hand off to your event loop).
+  /// Keep it short (hand off to your event loop); exceptions it throws are
+  /// swallowed. Do not free the pool from it.
   void on_complete(std::function<void()> f) const {
     auto* heap = new std::function<void()>(std::move(f));
     interp_error_t* err = nullptr;
@@ -269,9 +271,13 @@ class Task {
   interp_task_t* handle() const noexcept { return h_.get(); }
 
  private:
-  static void trampoline(interp_task_t*, void* user_data) {
+  static void trampoline(interp_task_t*, void* user_data) noexcept {
     auto* f = static_cast<std::function<void()>*>(user_data);
-    (*f)();
+    try {
+      if (*f) (*f)();
+    } catch (...) {
+      // Nothing may unwind into the C library; a throwing callback is dropped.
+    }
     delete f;
   }
   detail::Handle<interp_task_t, interp_task_free> h_;

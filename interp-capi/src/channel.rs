@@ -29,7 +29,7 @@ pub(crate) fn deadline(timeout_seconds: f64) -> Result<Option<Instant>, CError> 
 }
 
 /// A new channel: `bounded` non-zero makes it hold at most `capacity`
-/// values (0 = rendezvous); otherwise it is unbounded.
+/// values (0 = rendezvous; at most 1,048,576); otherwise it is unbounded.
 #[no_mangle]
 pub extern "C" fn interp_channel_new(
     bounded: c_int,
@@ -38,6 +38,12 @@ pub extern "C" fn interp_channel_new(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
+        if bounded != 0 && capacity > Channel::MAX_CAPACITY {
+            return Err(CError::invalid(format!(
+                "capacity {capacity} exceeds {} (slots are allocated up front); use an unbounded channel",
+                Channel::MAX_CAPACITY
+            )));
+        }
         let ch = if bounded != 0 {
             Channel::bounded(capacity)
         } else {

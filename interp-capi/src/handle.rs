@@ -116,10 +116,12 @@ impl<T, H> Registry<T, H> {
         }
         let e = &mut slab.entries[i];
         let v = e.value.take().expect("checked");
-        e.generation = e.generation.wrapping_add(1).max(1) & GEN_MASK as u32;
-        if e.generation == 0 {
-            e.generation = 1;
+        if e.generation as u64 >= GEN_MASK {
+            // Out of generations: retire the slot for good, so that no stale
+            // handle can ever match a new object here.
+            return Ok(v);
         }
+        e.generation += 1;
         slab.free.push(i as u32);
         Ok(v)
     }

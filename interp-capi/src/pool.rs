@@ -314,7 +314,9 @@ impl Wake for Callback {
 /// Registers `callback(task, user_data)`, called exactly once when the task
 /// finishes — **on a worker thread** (or right away, on this thread, if it
 /// already finished). Keep it short and non-blocking: hand off to your event
-/// loop (write to an eventfd/pipe, `uv_async_send`, `asio::post`). The
+/// loop (write to an eventfd/pipe, `uv_async_send`, `asio::post`). It must
+/// not free or shut down the pool (that waits for the very worker running
+/// the callback) nor block on other tasks. The
 /// `task` it receives is the handle passed here; it must still be valid
 /// (not freed) when the callback runs, and calling `interp_task_wait` on it
 /// with timeout 0 from the callback is allowed.

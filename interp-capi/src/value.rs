@@ -115,6 +115,26 @@ pub(crate) fn cstr<'a>(s: *const c_char, what: &str) -> Result<&'a str, CError> 
     })
 }
 
+/// Refuses a container whose items nest `items_depth` levels: the
+/// container would exceed `MAX_DEPTH` (it could not be converted, and could
+/// overflow the stack when freed).
+fn check_depth(items_depth: usize) -> Result<(), CError> {
+    if items_depth + 1 > interp_core::MAX_DEPTH {
+        return Err(CError::invalid(format!(
+            "this container would nest {} levels deep; the limit is {}",
+            items_depth + 1,
+            interp_core::MAX_DEPTH
+        )));
+    }
+    Ok(())
+}
+
+/// A container of `items` (see `check_depth`).
+fn container(items: Vec<Value>, make: impl FnOnce(Vec<Value>) -> Value) -> Result<Value, CError> {
+    check_depth(items.iter().map(Value::depth).max().unwrap_or(0))?;
+    Ok(make(items))
+}
+
 fn make(
     out_p: *mut *mut interp_value_t,
     err: *mut *mut interp_error_t,
@@ -229,7 +249,9 @@ pub extern "C" fn interp_value_tuple(
     out: *mut *mut interp_value_t,
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
-    make(out, err, || Ok(Value::tuple(values(items, n, "items")?)))
+    make(out, err, || {
+        container(values(items, n, "items")?, Value::tuple)
+    })
 }
 
 /// New `list` of `n` items (borrowed).
@@ -240,7 +262,9 @@ pub extern "C" fn interp_value_list(
     out: *mut *mut interp_value_t,
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
-    make(out, err, || Ok(Value::list(values(items, n, "items")?)))
+    make(out, err, || {
+        container(values(items, n, "items")?, Value::list)
+    })
 }
 
 /// New `dict` from `n` keys and `n` values (borrowed), in order.
@@ -255,6 +279,13 @@ pub extern "C" fn interp_value_dict(
     make(out, err, || {
         let k = values(keys, n, "keys")?;
         let v = values(vals, n, "vals")?;
+        check_depth(
+            k.iter()
+                .chain(v.iter())
+                .map(Value::depth)
+                .max()
+                .unwrap_or(0),
+        )?;
         Ok(Value::dict(k.into_iter().zip(v)))
     })
 }
@@ -322,6 +353,12 @@ pub unsafe extern "C" fn interp_value_buffer_wrap(
         } else {
             dims
         };
+        if dims.len() > 64 {
+            return Err(CError::invalid(format!(
+                "a buffer has at most 64 dimensions, got {}",
+                dims.len()
+            )));
+        }
         let nbytes = dims.iter().try_fold(itemsize, |a, &d| a.checked_mul(d));
         if nbytes != Some(len) {
             return Err(CError::invalid(format!(
@@ -354,7 +391,9 @@ pub extern "C" fn interp_value_buffer_new(
     out: *mut *mut interp_value_t,
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
-    make(out, err, || Ok(Value::Buffer(SharedBuffer::zeroed(len))))
+    make(out, err, || {
+        Ok(Value::Buffer(SharedBuffer::try_zeroed(len)?))
+    })
 }
 
 /// The memory of a buffer value: its address and length in bytes. Writes

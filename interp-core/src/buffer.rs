@@ -146,7 +146,32 @@ fn flat_view(len: usize) -> View {
 }
 
 impl SharedBuffer {
+    /// `len` zeroed bytes, or an error (not an abort) when the memory cannot
+    /// be had.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `len` is too large to allocate.
+    pub fn try_zeroed(len: usize) -> Result<SharedBuffer> {
+        let layout = Layout::from_size_align(len.max(1), BUFFER_ALIGN)
+            .map_err(|_| Error::InvalidArgument(format!("a buffer of {len} bytes is too large")))?;
+        // SAFETY: the layout has a non-zero size.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).ok_or_else(|| {
+            Error::InvalidArgument(format!("could not allocate a buffer of {len} bytes"))
+        })?;
+        Ok(SharedBuffer {
+            mem: Arc::new(Memory {
+                ptr,
+                len,
+                owner: Owner::Aligned(layout),
+            }),
+            view: Arc::new(flat_view(len)),
+        })
+    }
+
     /// `len` zeroed bytes, 64-byte aligned, format `"B"`, shape `(len,)`.
+    ///
+    /// # Panics
+    /// When the memory cannot be allocated (see [`try_zeroed`](Self::try_zeroed)).
     pub fn zeroed(len: usize) -> SharedBuffer {
         let layout = Layout::from_size_align(len.max(1), BUFFER_ALIGN).expect("buffer too large");
         // SAFETY: the layout has a non-zero size.

@@ -166,9 +166,21 @@ impl Channel {
         }
     }
 
+    /// The largest capacity of a bounded channel (its slots are allocated
+    /// up front); use an unbounded channel beyond that.
+    pub const MAX_CAPACITY: usize = 1 << 20;
+
     /// A channel that holds at most `capacity` values; senders block while
     /// it is full. `capacity` 0 is a rendezvous channel.
+    ///
+    /// # Panics
+    /// When `capacity` exceeds [`MAX_CAPACITY`](Self::MAX_CAPACITY).
     pub fn bounded(capacity: usize) -> Channel {
+        assert!(
+            capacity <= Self::MAX_CAPACITY,
+            "channel capacity {capacity} exceeds Channel::MAX_CAPACITY ({}); use Channel::unbounded()",
+            Self::MAX_CAPACITY
+        );
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         Self::with(tx, rx, Some(capacity))
     }

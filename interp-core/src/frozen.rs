@@ -52,12 +52,25 @@ unsafe impl Sync for Frozen {}
 
 /// Dict keys are looked up by value with Python's numeric key semantics:
 /// `1`, `1.0` and `True` are the same key.
+/// Applied inside tuple keys too, as Python's tuple equality does.
 pub(crate) fn normalize_key(v: Value) -> Value {
     match v {
         Value::Bool(b) => Value::Int(b as i64),
-        Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => Value::Int(x as i64),
+        Value::Float(x) if float_as_int(x).is_some() => Value::Int(float_as_int(x).unwrap()),
+        Value::Tuple(items) => Value::Tuple(items.iter().cloned().map(normalize_key).collect()),
         other => other,
     }
+}
+
+/// The integer a float equals exactly, if it is one that fits in an i64.
+fn float_as_int(x: f64) -> Option<i64> {
+    (x.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&x))
+        .then_some(x as i64)
+}
+
+/// Exact int == float, as Python compares them (no rounding of the int).
+fn int_eq_float(n: i64, x: f64) -> bool {
+    float_as_int(x) == Some(n)
 }
 
 fn build(v: &Value, depth: usize) -> Result<Node> {
@@ -101,7 +114,15 @@ fn build(v: &Value, depth: usize) -> Result<Node> {
                 index,
             })
         }
-        Value::Frozen(f) => return Ok(f.node().clone_node()),
+        Value::Frozen(f) => {
+            // Embedding another frozen tree: its height counts too.
+            if depth + f.node().height() > MAX_DEPTH {
+                return Err(Error::Conversion(format!(
+                    "frozen data nested deeper than {MAX_DEPTH} levels"
+                )));
+            }
+            return Ok(f.node().clone_node());
+        }
         other => {
             return Err(Error::Conversion(format!(
             "cannot freeze a '{}': frozen data holds None, bool, int, float, str, bytes, tuple, \
@@ -151,6 +172,24 @@ impl Node {
         }
     }
 
+    /// Levels of containers below and including this node (0 for a scalar).
+    /// Bounded by MAX_DEPTH for every tree `build` makes.
+    pub(crate) fn height(&self) -> usize {
+        match self {
+            Node::Tuple(items) => 1 + items.iter().map(Node::height).max().unwrap_or(0),
+            Node::Dict(d) => {
+                1 + d
+                    .keys
+                    .iter()
+                    .chain(d.values.iter())
+                    .map(Node::height)
+                    .max()
+                    .unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
     pub(crate) fn len(&self) -> Option<usize> {
         match self {
             Node::Tuple(items) => Some(items.len()),
@@ -163,23 +202,17 @@ impl Node {
     /// value across int/float/bool, tuples equal tuples and lists, dicts
     /// compare regardless of order.
     pub(crate) fn eq_value(&self, v: &Value) -> bool {
-        fn num(v: &Value) -> Option<f64> {
-            match v {
-                Value::Bool(b) => Some(*b as i64 as f64),
-                Value::Int(n) => Some(*n as f64),
-                Value::Float(x) => Some(*x),
-                _ => None,
-            }
-        }
         match (self, v) {
             (Node::None, Value::None) => true,
             (Node::Int(a), Value::Int(b)) => a == b,
             (Node::Int(a), Value::Bool(b)) => *a == *b as i64,
             (Node::Bool(a), Value::Int(b)) => *a as i64 == *b,
             (Node::Bool(a), Value::Bool(b)) => a == b,
-            (Node::Float(a), other) => num(other).is_some_and(|b| *a == b),
-            (Node::Int(a), Value::Float(b)) => (*a as f64) == *b && (*b as i64) == *a,
-            (Node::Bool(a), Value::Float(b)) => (*a as i64 as f64) == *b,
+            (Node::Float(a), Value::Float(b)) => a == b,
+            (Node::Float(a), Value::Int(b)) => int_eq_float(*b, *a),
+            (Node::Float(a), Value::Bool(b)) => int_eq_float(*b as i64, *a),
+            (Node::Int(a), Value::Float(b)) => int_eq_float(*a, *b),
+            (Node::Bool(a), Value::Float(b)) => int_eq_float(*a as i64, *b),
             (Node::BigInt(a), Value::BigInt(b)) => a == b,
             (Node::Str(a), Value::Str(b)) => a == b,
             (Node::Bytes(a), Value::Bytes(b)) => a == b,

@@ -294,7 +294,13 @@ pub(crate) fn module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
         return Ok(m);
     }
     match py.import("interp") {
-        Ok(m) => Ok(m),
+        // SAFETY: reading the definition of a module object.
+        Ok(m) if unsafe { sys::PyModule_GetDef(m.as_ptr()) } == MODULE_DEF.get() => Ok(m),
+        Ok(_) => Err(Error::Runtime(
+            "sys.modules['interp'] is not interp's own module (a file named interp.py on sys.path \
+             shadows it?); rename that module"
+                .into(),
+        )),
         Err(Error::Python(e)) if e.is("ModuleNotFoundError") => create_module(py),
         Err(e) => Err(e),
     }
@@ -726,7 +732,7 @@ unsafe extern "C" fn buf_new(
             .try_fold(itemsize, |acc, &d| acc.checked_mul(d))
             .filter(|&n| n <= isize::MAX as usize)
             .ok_or_else(|| Error::InvalidArgument(format!("shape {dims:?} is too large")))?;
-        let buf = SharedBuffer::zeroed(nbytes).with_layout(&format, &dims)?;
+        let buf = SharedBuffer::try_zeroed(nbytes)?.with_layout(&format, &dims)?;
         // SAFETY: `ty` is our SharedBuffer type (or a subclass: none allowed).
         Ok(Some(
             unsafe { new_handle_object(py, ty.cast(), buf) }?.into_ptr(),
@@ -881,10 +887,13 @@ unsafe extern "C" fn ch_new(
         let ch = match unsafe { arg(py, args, kwargs, 0, c"capacity") }.filter(|c| !c.is_none()) {
             None => Channel::unbounded(),
             Some(c) => match c.to_value()? {
-                Value::Int(n) if n >= 0 => Channel::bounded(n as usize),
+                Value::Int(n) if n >= 0 && n as usize <= Channel::MAX_CAPACITY => {
+                    Channel::bounded(n as usize)
+                }
                 other => {
                     return Err(Error::InvalidArgument(format!(
-                        "capacity must be None or an int >= 0, got {other:?}"
+                        "capacity must be None (unbounded) or an int from 0 to {}, got {other:?}",
+                        Channel::MAX_CAPACITY
                     )))
                 }
             },
@@ -1581,19 +1590,23 @@ unsafe extern "C" fn fz_repr(obj: *mut PyObject) -> *mut PyObject {
 // ---- conversions used by value.rs ------------------------------------------------
 
 /// If `obj` is one of this module's shared objects, its Value.
-pub(crate) fn shared_value(py: Python<'_>, obj: &Bound<'_>) -> Option<Value> {
-    let m = loaded(py)?;
-    // SAFETY: `m` is our module; comparing type pointers; handles are set.
+pub(crate) fn shared_value(_py: Python<'_>, obj: &Bound<'_>) -> Option<Value> {
+    // Recognized by the deallocator in the type's slots: the same in every
+    // module object made from our definition, whatever sys.modules holds.
+    // SAFETY: reading a slot of a live type; handles of our objects are set.
     unsafe {
-        let st = &*state_of(m.as_ptr());
-        let ty = sys::Py_TYPE(obj.as_ptr()).cast::<PyObject>();
-        if ty == st.buffer_type {
+        let tp = sys::Py_TYPE(obj.as_ptr());
+        if sys::PyType_HasFeature(tp, sys::Py_TPFLAGS_HEAPTYPE) == 0 {
+            return None;
+        }
+        let dealloc = sys::PyType_GetSlot(tp, sys::Py_tp_dealloc);
+        if dealloc == handle_dealloc::<SharedBuffer> as *mut c_void {
             Some(Value::Buffer(
                 handle_of::<SharedBuffer>(obj.as_ptr()).clone(),
             ))
-        } else if ty == st.channel_type {
+        } else if dealloc == handle_dealloc::<Channel> as *mut c_void {
             Some(Value::Channel(handle_of::<Channel>(obj.as_ptr()).clone()))
-        } else if ty == st.frozen_type {
+        } else if dealloc == fz_dealloc as *mut c_void {
             Some(Value::Frozen(fz(obj.as_ptr()).handle.as_deref()?.clone()))
         } else {
             None

@@ -29,6 +29,10 @@ pub const MAX_DEPTH: usize = 200;
 /// travels pickled: functions and classes by qualified name, as pickle does,
 /// so their module must be importable where they arrive.
 ///
+/// A sub-value that appears several times (the same `Arc`, or the same
+/// Python object) is converted once and arrives as one object, as pickle
+/// does: shared structure stays shared and never blows up.
+///
 /// Equality is structural and exact: floats compare by bit pattern (so
 /// `NaN == NaN` and `0.0 != -0.0`); dicts compare in order (their order is
 /// part of the value), sets regardless of order (Python does not keep a
@@ -122,6 +126,37 @@ impl Value {
         } else {
             Value::BigInt(bytes.into())
         }
+    }
+
+    /// Levels of nested containers (0 for a scalar). A sub-value shared by
+    /// reference (the same `Arc`) is measured once, so this is linear in the
+    /// number of distinct containers.
+    pub fn depth(&self) -> usize {
+        fn go(v: &Value, memo: &mut HashMap<usize, usize>) -> usize {
+            let Some(key) = container_key(v) else {
+                return 0;
+            };
+            if let Some(d) = memo.get(&key) {
+                return *d;
+            }
+            let d = 1 + match v {
+                Value::Dict(items) => items
+                    .iter()
+                    .map(|(k, x)| go(k, memo).max(go(x, memo)))
+                    .max()
+                    .unwrap_or(0),
+                other => other
+                    .as_seq()
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|x| go(x, memo))
+                    .max()
+                    .unwrap_or(0),
+            };
+            memo.insert(key, d);
+            d
+        }
+        go(self, &mut HashMap::new())
     }
 
     /// The Python type name of this value (`"int"`, `"dict"`, ...;
@@ -228,9 +263,11 @@ impl PartialEq for Value {
             }
             (Str(a), Str(b)) => a == b,
             (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => a == b,
-            (Tuple(a), Tuple(b)) | (List(a), List(b)) => a == b,
-            (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => same_elements(a, b),
-            (Dict(a), Dict(b)) => a == b,
+            (Tuple(a), Tuple(b)) | (List(a), List(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => {
+                Arc::ptr_eq(a, b) || same_elements(a, b)
+            }
+            (Dict(a), Dict(b)) => Arc::ptr_eq(a, b) || a == b,
             (Buffer(a), Buffer(b)) => a == b,
             (Channel(a), Channel(b)) => a == b,
             (Frozen(a), Frozen(b)) => a == b,
@@ -460,16 +497,40 @@ fn too_deep() -> Error {
     ))
 }
 
+/// State of one Python -> Value conversion: the pickle policy, and the
+/// containers already converted (a container reached twice — a DAG — is
+/// converted once and shared; the memo keeps the objects alive, so their
+/// addresses cannot be reused during the conversion).
+struct FromCtx<'py> {
+    allow_pickle: bool,
+    memo: Option<HashMap<usize, (Bound<'py>, Value)>>,
+}
+
 pub(crate) fn from_python(obj: &Bound<'_>) -> Result<Value> {
-    from_python_at(obj, 0, true)
+    from_python_at(
+        obj,
+        0,
+        &mut FromCtx {
+            allow_pickle: true,
+            memo: None,
+        },
+    )
 }
 
 /// As [`from_python`], but objects that would travel pickled are refused.
 pub(crate) fn from_python_no_pickle(obj: &Bound<'_>) -> Result<Value> {
-    from_python_at(obj, 0, false)
+    from_python_at(
+        obj,
+        0,
+        &mut FromCtx {
+            allow_pickle: false,
+            memo: None,
+        },
+    )
 }
 
-fn from_python_at(obj: &Bound<'_>, depth: usize, allow_pickle: bool) -> Result<Value> {
+fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
+    let allow_pickle = ctx.allow_pickle;
     let py = obj.py();
     let p = obj.as_ptr();
     // SAFETY: (whole block) attached (brand); `p` is a valid object;
@@ -531,6 +592,33 @@ fn from_python_at(obj: &Bound<'_>, depth: usize, allow_pickle: bool) -> Result<V
         if depth >= MAX_DEPTH {
             return Err(too_deep());
         }
+        if let Some((_, v)) = ctx.memo.as_ref().and_then(|m| m.get(&(p as usize))) {
+            return Ok(v.clone());
+        }
+        let v = from_python_container(py, obj, depth, ctx, is_tuple, is_list, is_dict, is_set)?;
+        ctx.memo
+            .get_or_insert_with(HashMap::new)
+            .insert(p as usize, (obj.clone(), v.clone()));
+        Ok(v)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn from_python_container<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py>,
+    depth: usize,
+    ctx: &mut FromCtx<'py>,
+    is_tuple: bool,
+    is_list: bool,
+    is_dict: bool,
+    is_set: bool,
+) -> Result<Value> {
+    let p = obj.as_ptr();
+    // SAFETY: (whole block) attached; `p` is a container of the checked
+    // type; borrowed items become owned `Bound`s before any call that could
+    // run Python code.
+    unsafe {
         if is_dict {
             // Snapshot the items: converting an element may run Python code
             // (pickling) that mutates the dict.
@@ -542,8 +630,8 @@ fn from_python_at(obj: &Bound<'_>, depth: usize, allow_pickle: bool) -> Result<V
                 let k = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0));
                 let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
                 out.push((
-                    from_python_at(&k, depth + 1, allow_pickle)?,
-                    from_python_at(&v, depth + 1, allow_pickle)?,
+                    from_python_at(&k, depth + 1, ctx)?,
+                    from_python_at(&v, depth + 1, ctx)?,
                 ));
             }
             return Ok(Value::Dict(out.into()));
@@ -559,7 +647,7 @@ fn from_python_at(obj: &Bound<'_>, depth: usize, allow_pickle: bool) -> Result<V
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
             let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i));
-            out.push(from_python_at(&item, depth + 1, allow_pickle)?);
+            out.push(from_python_at(&item, depth + 1, ctx)?);
         }
         let items: Arc<[Value]> = out.into();
         Ok(if is_tuple {
@@ -624,13 +712,52 @@ fn pickle(obj: &Bound<'_>, allow: bool) -> Result<Value> {
 // ---- Value -> Python ------------------------------------------------------
 
 pub(crate) fn to_python<'py>(py: Python<'py>, v: &Value) -> Result<Bound<'py>> {
-    to_python_at(py, v, 0)
+    to_python_at(py, v, 0, &mut None)
 }
 
-fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'py>> {
+/// Containers already made in one Value -> Python conversion, by the
+/// address of their shared items: a sub-value reached twice (the same
+/// `Arc`) becomes one object, as pickle does.
+type ToMemo<'py> = Option<HashMap<usize, Bound<'py>>>;
+
+fn container_key(v: &Value) -> Option<usize> {
+    match v {
+        Value::Tuple(a) | Value::List(a) | Value::Set(a) | Value::FrozenSet(a) => {
+            Some(a.as_ptr() as usize)
+        }
+        Value::Dict(d) => Some(d.as_ptr() as usize),
+        _ => None,
+    }
+}
+
+fn to_python_at<'py>(
+    py: Python<'py>,
+    v: &Value,
+    depth: usize,
+    memo: &mut ToMemo<'py>,
+) -> Result<Bound<'py>> {
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
+    let key = container_key(v);
+    if let Some(k) = key {
+        if let Some(o) = memo.as_ref().and_then(|m| m.get(&k)) {
+            return Ok(o.clone());
+        }
+    }
+    let o = to_python_fresh(py, v, depth, memo)?;
+    if let Some(k) = key {
+        memo.get_or_insert_with(HashMap::new).insert(k, o.clone());
+    }
+    Ok(o)
+}
+
+fn to_python_fresh<'py>(
+    py: Python<'py>,
+    v: &Value,
+    depth: usize,
+    memo: &mut ToMemo<'py>,
+) -> Result<Bound<'py>> {
     // SAFETY: (whole block) attached (brand); every constructor returns a
     // new reference or NULL with an exception, which `from_owned_ptr`
     // handles; SET_ITEM fills fresh tuples/lists exactly once (stealing).
@@ -643,7 +770,7 @@ fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'
             Value::Int(n) => py.from_owned_ptr(sys::PyLong_FromLongLong(*n)),
             Value::BigInt(bytes) => {
                 let int_type = py.from_borrowed_ptr((&raw mut sys::PyLong_Type).cast());
-                let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth)?;
+                let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth, memo)?;
                 let little = py.str("little")?;
                 let signed = py.value(&Value::Bool(true))?;
                 int_type
@@ -660,7 +787,7 @@ fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'
             Value::Tuple(items) => {
                 let t = py.from_owned_ptr(sys::PyTuple_New(items.len() as sys::Py_ssize_t))?;
                 for (i, item) in items.iter().enumerate() {
-                    let o = to_python_at(py, item, depth + 1)?;
+                    let o = to_python_at(py, item, depth + 1, memo)?;
                     sys::PyTuple_SET_ITEM(t.as_ptr(), i as sys::Py_ssize_t, o.into_ptr());
                 }
                 Ok(t)
@@ -668,7 +795,7 @@ fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'
             Value::List(items) => {
                 let l = py.from_owned_ptr(sys::PyList_New(items.len() as sys::Py_ssize_t))?;
                 for (i, item) in items.iter().enumerate() {
-                    let o = to_python_at(py, item, depth + 1)?;
+                    let o = to_python_at(py, item, depth + 1, memo)?;
                     sys::PyList_SET_ITEM(l.as_ptr(), i as sys::Py_ssize_t, o.into_ptr());
                 }
                 Ok(l)
@@ -676,8 +803,8 @@ fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'
             Value::Dict(items) => {
                 let d = py.from_owned_ptr(sys::PyDict_New())?;
                 for (k, v) in items.iter() {
-                    let k = to_python_at(py, k, depth + 1)?;
-                    let v = to_python_at(py, v, depth + 1)?;
+                    let k = to_python_at(py, k, depth + 1, memo)?;
+                    let v = to_python_at(py, v, depth + 1, memo)?;
                     if sys::PyDict_SetItem(d.as_ptr(), k.as_ptr(), v.as_ptr()) < 0 {
                         return Err(py.take_error());
                     }
@@ -687,7 +814,7 @@ fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'
             Value::Set(items) | Value::FrozenSet(items) => {
                 let s = py.from_owned_ptr(sys::PySet_New(std::ptr::null_mut()))?;
                 for item in items.iter() {
-                    let o = to_python_at(py, item, depth + 1)?;
+                    let o = to_python_at(py, item, depth + 1, memo)?;
                     if sys::PySet_Add(s.as_ptr(), o.as_ptr()) < 0 {
                         return Err(py.take_error());
                     }
@@ -703,7 +830,7 @@ fn to_python_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> Result<Bound<'
             Value::Frozen(f) => module::frozen_to_python(py, f),
             Value::Pickled(bytes) => {
                 let loads = py.lookup("pickle", "loads")?;
-                let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth)?;
+                let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth, memo)?;
                 loads.call(&[b], &[])
             }
         }

@@ -176,6 +176,53 @@ int main(void) {
     EXPECT(interp_value_tuple(NULL, 2, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
     EXPECT(strcmp(interp_status_name(12345), "unknown status") == 0);
 
+    /* A bad layout never takes ownership: release does not run. */
+    size_t deep_shape[65];
+    for (int i = 0; i < 65; i++) deep_shape[i] = 1;
+    char *one = malloc(1);
+    int released_before = released;
+    EXPECT(interp_value_buffer_wrap(one, 1, "B", deep_shape, 65, 0, release, one, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(released == released_before);
+    free(one);
+    /* Huge requests are errors, not aborts. */
+    EXPECT(interp_value_buffer_new((size_t)1 << 62, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    interp_channel_t *huge = NULL;
+    EXPECT(interp_channel_new(1, (size_t)-1, &huge, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    /* Nesting is bounded (deeper values could not be freed safely). */
+    interp_value_t *nest = NULL;
+    CHECK(interp_value_none(&nest, NULL));
+    int level = 0;
+    for (;; level++) {
+        const interp_value_t *one_item[] = {nest};
+        interp_value_t *outer = NULL;
+        interp_status_t st = interp_value_tuple(one_item, 1, &outer, NULL);
+        if (st != INTERP_OK) {
+            EXPECT(st == INTERP_ERR_INVALID_ARGUMENT);
+            break;
+        }
+        interp_value_free(nest);
+        nest = outer;
+    }
+    EXPECT(level == 200);
+    interp_value_free(nest);
+    /* Shared structure: 2**100 paths, 100 distinct tuples, linear work. */
+    interp_value_t *dag = NULL;
+    CHECK(interp_value_int64(7, &dag, NULL));
+    for (int i = 0; i < 100; i++) {
+        const interp_value_t *pair[] = {dag, dag};
+        interp_value_t *outer = NULL;
+        CHECK(interp_value_tuple(pair, 2, &outer, NULL));
+        interp_value_free(dag);
+        dag = outer;
+    }
+    CHECK(interp_value_equal(dag, dag, &equal, NULL));
+    EXPECT(equal == 1);
+    interp_value_t *dag_back = echo(in, dag);
+    CHECK(interp_value_kind(dag_back, &kind, NULL));
+    EXPECT(kind == INTERP_TUPLE);
+    interp_value_free(dag_back);
+    interp_value_free(dag);
+
     for (int i = 0; i < 7; i++) CHECK(interp_value_free(items[i]));
     CHECK(interp_value_free(tuple));
     CHECK(interp_value_free(list));

@@ -39,6 +39,9 @@ int main() {
         }
         for (int i = 0; i < 1000 && called == 0; i++) std::this_thread::sleep_for(1ms);
         EXPECT(called == 1);
+        // A throwing callback never unwinds into the library.
+        spin.on_complete([] { throw std::runtime_error("ignored"); });
+        EXPECT(spin.wait_for(-5ms) == std::future_status::ready);
 
         try {
             pool.submit("__main__", "fail").get();

@@ -1,0 +1,95 @@
+//! Hostile or unlucky input that must give errors, not crashes or hangs:
+//! a shadowed `interp` module, frozen trees nested through `freeze`, huge
+//! allocations, shared sub-structure (DAGs), Python's key semantics.
+
+use std::time::{Duration, Instant};
+
+use interp_core::{Channel, Error, Interpreter, SharedBuffer, Value};
+
+#[test]
+fn a_shadowed_interp_module_is_an_error_not_a_crash() {
+    let i = Interpreter::new().unwrap();
+    let buf = SharedBuffer::zeroed(8);
+    i.exec("import interp, sys, types\nc = interp.Channel()\nreal = sys.modules['interp']\nsys.modules['interp'] = types.ModuleType('interp')").unwrap();
+    // A method that needs the module state raises instead of crashing.
+    let e = i.exec("c.try_recv()").unwrap_err();
+    assert!(e.to_string().contains("not interp's own module"), "{e}");
+    // So does handing a shared object into the interpreter.
+    match i.prepare_main([("b", buf.clone().into())]) {
+        Err(Error::Runtime(m)) => assert!(m.contains("shadows it"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Objects made before are still recognized on the way out.
+    assert!(matches!(i.eval("c").unwrap(), Value::Channel(_)));
+    // A fresh import after removing the entry works again, and old objects
+    // still cross.
+    i.exec("del sys.modules['interp']\nimport interp\nd = interp.SharedBuffer(4)")
+        .unwrap();
+    assert!(matches!(
+        i.eval("(c, d)").unwrap().as_seq().unwrap()[1],
+        Value::Buffer(_)
+    ));
+    i.prepare_main([("b", buf.into())]).unwrap();
+}
+
+#[test]
+fn nesting_through_freeze_is_bounded() {
+    let i = Interpreter::new().unwrap();
+    i.exec("import interp\ndef nest():\n    f = interp.freeze(())\n    for _ in range(40):\n        t = f\n        for _ in range(150):\n            t = (t,)\n        f = interp.freeze(t)\n    return f\n").unwrap();
+    let e = i.call("__main__", "nest", &[], &[]).unwrap_err();
+    assert!(e.to_string().contains("nested deeper than"), "{e}");
+}
+
+#[test]
+fn huge_allocations_are_errors() {
+    let i = Interpreter::new().unwrap();
+    i.exec("import interp").unwrap();
+    for (src, ty) in [
+        ("interp.SharedBuffer(2**62)", "ValueError"),
+        ("interp.Channel(2**50)", "ValueError"),
+    ] {
+        let e = i.exec(src).unwrap_err();
+        assert_eq!(e.exception().unwrap().type_name(), ty, "{src}: {e}");
+    }
+    assert!(SharedBuffer::try_zeroed(usize::MAX / 2).is_err());
+}
+
+#[test]
+fn shared_structure_converts_once_and_stays_shared() {
+    let i = Interpreter::new().unwrap();
+    let ch = Channel::unbounded();
+    i.prepare_main([("ch", ch.clone().into())]).unwrap();
+    let start = Instant::now();
+    // 2**60 paths through 61 distinct lists: linear work, not exponential.
+    i.exec("l = []\nfor _ in range(60):\n    l = [l, l]\nch.send(l)")
+        .unwrap();
+    let v = ch.recv().unwrap();
+    assert_eq!(v.depth(), 61);
+    i.prepare_main([("back", v.clone())]).unwrap();
+    assert_eq!(
+        i.eval("back[0] is back[1] and back[0][1] is back[1][0]")
+            .unwrap(),
+        Value::Bool(true)
+    );
+    assert_eq!(v, v.clone());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn frozen_keys_and_numbers_follow_python() {
+    let i = Interpreter::new().unwrap();
+    i.exec("import interp").unwrap();
+    for c in [
+        "interp.freeze({(1.0,): 'a'})[(1,)] == 'a'",
+        "interp.freeze({(True, 2.0): 'b'}).get((1, 2)) == 'b'",
+        "interp.freeze((2.0**53,)) != (2**53 + 1,)",
+        "interp.freeze((2.0**53,)) == (2**53,)",
+        "interp.freeze((1,)) == (1.0,) and interp.freeze((1.5,)) != (1,)",
+    ] {
+        assert_eq!(i.eval(c).unwrap(), Value::Bool(true), "{c}");
+    }
+}
