@@ -726,9 +726,13 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
             Ok(job) => job,
             Err(TryRecvError::Disconnected) => return Exit::Stop,
             Err(TryRecvError::Empty) => {
-                // Release this interpreter while idle (crossbeam spins
-                // briefly before it parks).
-                match py.detach(|| shared.rx.recv()) {
+                // Release this interpreter while idle. Poll a little longer
+                // than crossbeam's own backoff before parking: a parked
+                // worker costs the submitter a wake-up system call per task,
+                // which halves throughput when tasks arrive just slower than
+                // they are done. Yielding leaves the CPU to the submitter
+                // if it shares this core.
+                match py.detach(|| idle_recv(&shared.rx)) {
                     Ok(job) => job,
                     Err(_) => return Exit::Stop,
                 }
@@ -822,6 +826,29 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
         ran += 1;
         if recycle || shared.cfg.max_tasks_per_worker.is_some_and(|m| ran >= m) {
             return Exit::Recycle;
+        }
+    }
+}
+
+/// How long an idle worker polls the queue before it parks.
+const IDLE_POLL: Duration = Duration::from_micros(200);
+
+fn idle_recv<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> {
+    let start = Instant::now();
+    let mut round = 0u32;
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Disconnected) => return Err(crossbeam_channel::RecvError),
+            Err(TryRecvError::Empty) => {}
+        }
+        round += 1;
+        if round < 64 {
+            std::hint::spin_loop();
+        } else if start.elapsed() < IDLE_POLL {
+            std::thread::yield_now();
+        } else {
+            return rx.recv();
         }
     }
 }
