@@ -286,12 +286,18 @@ fn submit_with_runs_rust_in_the_worker_and_survives_panics() {
 fn one_pool_serves_interpreter_thread_and_main_lanes() {
     let p = pool(2).build().unwrap();
     // A thread task blocks one worker thread without holding an interpreter...
+    // (It waits for a gate the test opens only after the interpreter tasks.)
+    let gate = Channel::bounded(1);
+    let g2 = gate.clone();
     let io = p
-        .submit_blocking(|| {
-            std::thread::sleep(Duration::from_millis(300));
+        .submit_blocking(move || {
+            g2.recv().map_err(|e| e.to_string())?;
             Ok(Value::str("io done"))
         })
         .unwrap();
+    while !io.is_running() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     // ...while the other worker keeps running interpreter tasks.
     for i in 0..50 {
         assert_eq!(
@@ -306,6 +312,7 @@ fn one_pool_serves_interpreter_thread_and_main_lanes() {
         !io.is_done(),
         "interpreter tasks ran while the I/O task was still blocked"
     );
+    gate.send(Value::None).unwrap();
     assert_eq!(io.wait().unwrap(), Value::str("io done"));
     let e = p
         .submit_blocking(|| Err("disk on fire".into()))
@@ -338,9 +345,12 @@ fn one_pool_serves_interpreter_thread_and_main_lanes() {
 
 #[test]
 fn dropping_a_pool_with_work_in_flight_never_hangs() {
+    // A kill grace long enough for the interruption to land even on a
+    // loaded machine; the sleeping task cannot be interrupted and is
+    // abandoned after it.
     let p = pool(2)
         .shutdown_timeout(Duration::from_millis(200))
-        .kill_grace(Duration::from_millis(200))
+        .kill_grace(Duration::from_secs(2))
         .build()
         .unwrap();
     let running = p.submit(Call::new("__main__", "spin")).unwrap();

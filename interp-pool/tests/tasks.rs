@@ -250,7 +250,7 @@ fn wait_modes_and_as_completed() {
         .submit(Call::new("__main__", "slow").arg(1).arg(0.01))
         .unwrap();
     let slow = p
-        .submit(Call::new("__main__", "slow").arg(2).arg(0.5))
+        .submit(Call::new("__main__", "slow").arg(2).arg(2.0))
         .unwrap();
     let tasks = vec![slow.clone(), fast.clone()];
     let any = wait(&tasks, WaitMode::Any, None);
@@ -345,7 +345,9 @@ fn shutdown_runs_or_cancels_what_is_queued() {
     let queued: Vec<_> = (0..5)
         .map(|i| p.submit(Call::new("__main__", "ident").arg(i)).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(50));
+    while !blocker.is_running() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     p.shutdown(true, true);
     assert_eq!(
         blocker.wait().unwrap(),
