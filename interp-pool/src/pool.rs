@@ -1083,7 +1083,8 @@ impl Pool {
 
     /// Applies `call` to every input (appended as its last positional
     /// argument), in order. Inputs are pulled lazily; see [`Map`] for the
-    /// chunk size, the bound on work in flight and a progress callback.
+    /// chunk size, the bound on work in flight and a progress callback. A
+    /// [`Call::timeout`] applies to each chunk.
     pub fn map<I>(&self, call: Call, inputs: I) -> Map<'_, I::IntoIter>
     where
         I: IntoIterator<Item = Value>,
