@@ -580,7 +580,9 @@ fn args_of<'py>(
     args.iter().chain(extra).map(|v| py.value(v)).collect()
 }
 
-type FnCache<'py> = HashMap<(Arc<str>, Arc<str>), Bound<'py>>;
+/// Functions already looked up in this interpreter: module -> qualname ->
+/// function. Nested so a hit borrows the `&str`s (no per-task clones).
+type FnCache<'py> = HashMap<Arc<str>, HashMap<Arc<str>, Bound<'py>>>;
 
 /// Looks up a task's function, caching named targets for this interpreter.
 fn cached<'py>(
@@ -590,11 +592,14 @@ fn cached<'py>(
 ) -> Result<Bound<'py>, Error> {
     match target {
         Target::Named { module, qualname } => {
-            if let Some(f) = cache.get(&(module.clone(), qualname.clone())) {
+            if let Some(f) = cache.get(&**module).and_then(|m| m.get(&**qualname)) {
                 return Ok(f.clone());
             }
             let f = py.lookup(module, qualname)?;
-            cache.insert((module.clone(), qualname.clone()), f.clone());
+            cache
+                .entry(module.clone())
+                .or_default()
+                .insert(qualname.clone(), f.clone());
             Ok(f)
         }
         Target::Callable(v) => py.value(v),
@@ -628,13 +633,18 @@ fn classify(task: &TaskState, closed: bool, e: TaskError) -> TaskError {
                 && x.qualname == "Cancelled"
                 && (task.cancel_requested() || closed) =>
         {
-            if task.timed_out.load(Ordering::Acquire) {
-                TaskError::TimedOut
-            } else {
-                TaskError::Cancelled
-            }
+            cancel_error(task)
         }
         other => other,
+    }
+}
+
+/// The error of a task stopped by its timeout or by a cancel.
+fn cancel_error(task: &TaskState) -> TaskError {
+    if task.timed_out.load(Ordering::Acquire) {
+        TaskError::TimedOut
+    } else {
+        TaskError::Cancelled
     }
 }
 
@@ -658,11 +668,7 @@ fn execute<'py>(
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
                 if task.cancel_requested() {
-                    out.push(Err(classify(
-                        task,
-                        true,
-                        TaskError::Python(Box::new(cancelled_exception())),
-                    )));
+                    out.push(Err(cancel_error(task)));
                     continue;
                 }
                 out.push(
@@ -700,16 +706,6 @@ fn execute<'py>(
                 r.map(Output::Value).map_err(TaskError::from)
             })
         }),
-    }
-}
-
-fn cancelled_exception() -> interp_core::PyException {
-    interp_core::PyException {
-        module: "interp".into(),
-        qualname: "Cancelled".into(),
-        message: String::new(),
-        traceback: String::new(),
-        hint: None,
     }
 }
 
@@ -776,11 +772,7 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
         let mut recycle = false;
         let outcome: Outcome = match work {
             None => Err(TaskError::Cancelled),
-            Some(_) if task.cancel_requested() => Err(if task.timed_out.load(Ordering::Acquire) {
-                TaskError::TimedOut
-            } else {
-                TaskError::Cancelled
-            }),
+            Some(_) if task.cancel_requested() => Err(cancel_error(&task)),
             Some(work) => {
                 if let Some(t) = task.timeout {
                     let _ = shared

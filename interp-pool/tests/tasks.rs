@@ -272,8 +272,19 @@ fn wait_modes_and_as_completed() {
     assert_eq!(r.done, vec![1]);
     assert_eq!(r.pending, vec![0]);
     long.cancel();
-    let r = wait(&[long], WaitMode::All, Some(Duration::from_millis(10)));
+    // time.sleep cannot be interrupted, but the task is resolved: cancelled
+    // if still queued, or (after the sleep or the kill grace) not pending.
+    let r = wait(
+        std::slice::from_ref(&long),
+        WaitMode::All,
+        Some(Duration::from_secs(30)),
+    );
     assert!(r.done.len() <= 1);
+    assert_eq!(r.done, vec![0], "the cancelled task resolved");
+    assert!(
+        long.try_result().unwrap().is_err(),
+        "a cancelled task has no value"
+    );
 }
 
 struct Unpark(std::thread::Thread);

@@ -6,22 +6,8 @@
 #include <string.h>
 #include <time.h>
 #include "interp.h"
+#include "check.h"
 
-#define CHECK(call)                                                                        \
-    do {                                                                                   \
-        interp_status_t st_ = (call);                                                      \
-        if (st_ != INTERP_OK) {                                                            \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, interp_status_name(st_));   \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
-#define EXPECT(cond)                                                                       \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);           \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
 
 static atomic_int callbacks;
 static void on_done(interp_task_t *task, void *user_data) {

@@ -7,24 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "interp.h"
+#include "check.h"
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        interp_error_t *e_ = NULL;                                                           \
-        interp_status_t st_ = (call);                                                        \
-        if (st_ != INTERP_OK) {                                                              \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, interp_status_name(st_));     \
-            exit(1);                                                                         \
-        }                                                                                    \
-        (void)e_;                                                                            \
-    } while (0)
-#define EXPECT(cond)                                                                         \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);             \
-            exit(1);                                                                         \
-        }                                                                                    \
-    } while (0)
 
 static int released;
 static void release(void *user_data) {

@@ -110,14 +110,8 @@ fn build(src: &Path, static_link: bool, libs: &Path, tag: &str) -> PathBuf {
 }
 
 /// Runs a test program with a deadline; it must exit 0 and print "ok".
-fn run(exe: &Path, wrapper: &[&str], deadline: Duration) -> (String, String) {
-    let mut cmd = if wrapper.is_empty() {
-        Command::new(exe)
-    } else {
-        let mut c = Command::new(wrapper[0]);
-        c.args(&wrapper[1..]).arg(exe);
-        c
-    };
+fn run(exe: &Path, deadline: Duration) -> (String, String) {
+    let mut cmd = Command::new(exe);
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -208,7 +202,7 @@ fn c_and_cpp_programs_run_against_shared_and_static_libraries() {
     for src in &programs {
         for static_link in [false, true] {
             let exe = build(src, static_link, &libs, "run");
-            let (stdout, _) = run(&exe, &[], Duration::from_secs(120));
+            let (stdout, _) = run(&exe, Duration::from_secs(120));
             assert!(
                 stdout.lines().any(|l| l == "ok"),
                 "{} printed no ok:\n{stdout}",
@@ -227,7 +221,7 @@ fn the_readme_c_example_builds_and_runs_in_parallel() {
         "the README promises at most 40 lines"
     );
     let exe = build(&src, false, &libs, "example");
-    let (stdout, _) = run(&exe, &[], Duration::from_secs(120));
+    let (stdout, _) = run(&exe, Duration::from_secs(120));
     assert_eq!(stdout.lines().count(), 4, "{stdout}");
     assert!(
         stdout.contains("work(2000000) = 2666664666667000000"),
