@@ -165,7 +165,14 @@ impl Interpreter {
         unsafe { sys::detach() };
         drop(detached);
         rt.interpreter_opened();
-        Ok(Interpreter { shared })
+        let interp = Interpreter { shared };
+        if !rt.python_path().is_empty() {
+            // Subinterpreters build sys.path from the runtime's config, which
+            // does not hold python_path (see RuntimeConfig::python_path). On
+            // failure `interp` is dropped, which ends it.
+            interp.enter(|py| crate::runtime::prepend_python_path(py, rt.python_path()))?;
+        }
+        Ok(interp)
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Interpreter {

@@ -9,11 +9,15 @@ use interp_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::interpreter::Interpreter;
+use crate::scope::Python;
 use crate::tstate::{self, Shared, TsPtr, FINALIZED};
 
-/// How the runtime initializes CPython. Ignored when the host process has
-/// already initialized Python (then interp attaches to it).
-#[derive(Debug, Clone, Default)]
+/// How the runtime initializes CPython.
+///
+/// When the host process has already initialized Python (then interp
+/// attaches to it), only [`python_path`](Self::python_path) applies; the
+/// other settings are the host's business.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeConfig {
     install_signal_handlers: bool,
     home: Option<PathBuf>,
@@ -44,8 +48,23 @@ impl RuntimeConfig {
         self
     }
 
-    /// Adds a directory to `sys.path` of every interpreter (like
-    /// `PYTHONPATH`): where the modules of functions called by name live.
+    /// Adds a directory to `sys.path` of every interpreter, like
+    /// `PYTHONPATH`: where the modules of functions called by name live.
+    ///
+    /// The directories are made absolute (against the current directory at
+    /// [`Runtime::init_with`]) and put at the front of `sys.path`, in the
+    /// order they were added, ahead of `PYTHONPATH` entries (with
+    /// [`use_environment`](Self::use_environment)) and the standard library:
+    /// a module there shadows one of the same name further down, as with
+    /// `PYTHONPATH`. They are inserted into the main interpreter's
+    /// `sys.path` when the runtime starts (also when interp attaches to a
+    /// Python the host initialized) and into every interpreter interp
+    /// creates, as it is created. Interpreters that Python code creates
+    /// itself (`concurrent.interpreters`) start from CPython's own `sys.path`
+    /// and do not get them.
+    ///
+    /// An empty path or one containing a NUL byte makes
+    /// [`Runtime::init_with`] fail with [`Error::InvalidArgument`].
     pub fn python_path(mut self, dir: impl Into<PathBuf>) -> Self {
         self.python_path.push(dir.into());
         self
@@ -70,40 +89,85 @@ impl RuntimeConfig {
 /// finalizes it.
 pub struct Runtime {
     owned: bool,
+    /// The configuration the runtime was started with.
+    config: RuntimeConfig,
+    /// `config.python_path`, made absolute: prepended to `sys.path` of every
+    /// interpreter interp creates.
+    python_path: Vec<PathBuf>,
     main: Interpreter,
     live: AtomicUsize,
     finalize_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("owns_python", &self.owned)
+            .field("config", &self.config)
+            .field("python_path", &self.python_path)
+            .field("live_interpreters", &self.live_interpreters())
+            .finish()
+    }
 }
 
 static RUNTIME: OnceLock<Result<Runtime>> = OnceLock::new();
 
 impl Runtime {
     /// Initializes the runtime with the default [`RuntimeConfig`], or
-    /// returns the one already initialized.
+    /// returns the one already initialized (whatever its configuration).
+    ///
+    /// # Errors
+    /// As [`init_with`](Self::init_with), except that a runtime already
+    /// started with another configuration is not an error.
     pub fn init() -> Result<&'static Runtime> {
-        Self::init_with(RuntimeConfig::default())
+        Self::started(RUNTIME.get_or_init(|| Runtime::start(RuntimeConfig::default(), Vec::new())))
     }
 
     /// Initializes the runtime with `config`, or returns the one already
-    /// initialized (then `config` is ignored).
+    /// initialized with an equal configuration.
+    ///
+    /// Call it before anything else uses Python (the first
+    /// [`Interpreter::new`] or pool initializes the runtime with the
+    /// default configuration).
     ///
     /// # Errors
     /// [`Error::Runtime`] when CPython fails to initialize (for example when
-    /// its standard library is not found under `home`) or when the runtime
-    /// was finalized before: CPython cannot be initialized twice reliably.
+    /// its standard library is not found under `home`), when the runtime
+    /// was finalized before (CPython cannot be initialized twice reliably),
+    /// or when it was already started with a different configuration
+    /// (which would otherwise be silently ignored).
+    /// [`Error::InvalidArgument`] for an empty
+    /// [`python_path`](RuntimeConfig::python_path) entry or one containing
+    /// a NUL byte; the runtime is not started then.
     pub fn init_with(config: RuntimeConfig) -> Result<&'static Runtime> {
-        RUNTIME.get_or_init(|| Runtime::start(config)).as_ref().map_err(Clone::clone).and_then(
-            |rt| {
-                if FINALIZED.load(Ordering::Acquire) {
-                    Err(Error::Runtime(
-                        "the Python runtime was finalized; it cannot be initialized again in this process"
-                            .into(),
-                    ))
-                } else {
-                    Ok(rt)
-                }
-            },
-        )
+        // Checked before anything starts: a bad path leaves the runtime
+        // uninitialized, to be initialized with a corrected configuration.
+        let python_path = absolute_python_path(&config.python_path)?;
+        let mut pending = Some((config.clone(), python_path));
+        let rt = Self::started(RUNTIME.get_or_init(|| {
+            let (config, python_path) = pending.take().expect("get_or_init runs its closure once");
+            Runtime::start(config, python_path)
+        }))?;
+        if pending.is_some() && config != rt.config {
+            return Err(Error::Runtime(format!(
+                "the Python runtime is already initialized with another configuration \
+                 ({:?}); Runtime::init_with({config:?}) must come before the first \
+                 interpreter or pool is created",
+                rt.config
+            )));
+        }
+        Ok(rt)
+    }
+
+    fn started(rt: &'static Result<Runtime>) -> Result<&'static Runtime> {
+        let rt = rt.as_ref().map_err(Clone::clone)?;
+        if FINALIZED.load(Ordering::Acquire) {
+            return Err(Error::Runtime(
+                "the Python runtime was finalized; it cannot be initialized again in this process"
+                    .into(),
+            ));
+        }
+        Ok(rt)
     }
 
     /// The runtime, if it was initialized (and not finalized).
@@ -114,15 +178,38 @@ impl Runtime {
         }
     }
 
-    fn start(config: RuntimeConfig) -> Result<Runtime> {
+    fn start(config: RuntimeConfig, python_path: Vec<PathBuf>) -> Result<Runtime> {
         // SAFETY: Py_IsInitialized may be called at any time.
-        if unsafe { sys::Py_IsInitialized() } != 0 {
-            return Ok(Self::attach_to_host());
+        let (owned, main) = if unsafe { sys::Py_IsInitialized() } != 0 {
+            (false, Self::attach_to_host())
+        } else {
+            (true, Self::initialize(&config)?)
+        };
+        if !python_path.is_empty() {
+            main.enter(|py| prepend_python_path(py, &python_path))
+                .map_err(|e| {
+                    Error::Runtime(format!(
+                        "could not add python_path to the main interpreter's sys.path: {e}"
+                    ))
+                })?;
         }
+        Ok(Runtime {
+            owned,
+            config,
+            python_path,
+            main,
+            live: AtomicUsize::new(0),
+            finalize_lock: Mutex::new(()),
+        })
+    }
+
+    /// Initializes CPython with `config` and returns the main interpreter,
+    /// its GIL released.
+    fn initialize(config: &RuntimeConfig) -> Result<Interpreter> {
         // SAFETY: PyConfig is plain data initialized by
         // PyConfig_InitIsolatedConfig before any other use, and cleared on
-        // every path below. Python is not initialized (checked above) and
-        // OnceLock guarantees a single initializer.
+        // every path below. Python is not initialized (checked by `start`)
+        // and OnceLock guarantees a single initializer.
         unsafe {
             let mut cfg: sys::PyConfig = std::mem::zeroed();
             sys::PyConfig_InitIsolatedConfig(&mut cfg);
@@ -133,8 +220,9 @@ impl Runtime {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(sys::PYTHON_PREFIX));
             let cfgp: *mut sys::PyConfig = &mut cfg;
-            let set = |field: *mut *mut libc::wchar_t, value: &str, what: &str| {
-                let c = CString::new(value).map_err(|_| {
+            let set = |field: *mut *mut libc::wchar_t, value: &std::ffi::OsStr, what: &str| {
+                // The raw bytes: CPython decodes them as it decodes file names.
+                let c = CString::new(value.as_encoded_bytes()).map_err(|_| {
                     Error::InvalidArgument(format!("{what} contains a NUL byte: {value:?}"))
                 })?;
                 sys::check_status(sys::PyConfig_SetBytesString(cfgp, field, c.as_ptr()))
@@ -149,16 +237,12 @@ impl Runtime {
                 ));
             }
             let result = (|| {
-                set(&raw mut (*cfgp).home, &home.to_string_lossy(), "home")?;
-                if !config.python_path.is_empty() {
-                    let joined = std::env::join_paths(&config.python_path)
-                        .map_err(|e| Error::InvalidArgument(format!("python_path: {e}")))?;
-                    set(
-                        &raw mut (*cfgp).pythonpath_env,
-                        &joined.to_string_lossy(),
-                        "python_path",
-                    )?;
-                }
+                set(&raw mut (*cfgp).home, home.as_os_str(), "home")?;
+                // python_path is not given to getpath (`pythonpath_env` is
+                // read only with use_environment, and `module_search_paths`
+                // would replace the standard library's paths): it is
+                // prepended to sys.path once Python runs (`start`), and in
+                // every subinterpreter (which copies the main config).
                 sys::check_status(sys::Py_InitializeFromConfig(cfgp)).map_err(|e| {
                     Error::Runtime(format!(
                         "CPython failed to initialize: {e}. Its standard library was looked for under \
@@ -177,25 +261,15 @@ impl Runtime {
             shared.lock().tstates.push(ts);
             tstate::register(&shared, ts);
             sys::detach();
-            Ok(Runtime {
-                owned: true,
-                main: Interpreter::from_shared(shared),
-                live: AtomicUsize::new(0),
-                finalize_lock: Mutex::new(()),
-            })
+            Ok(Interpreter::from_shared(shared))
         }
     }
 
-    fn attach_to_host() -> Runtime {
+    fn attach_to_host() -> Interpreter {
         // SAFETY: Python is initialized; PyInterpreterState_Main only reads
         // runtime state.
         let shared = Shared::new(unsafe { sys::PyInterpreterState_Main() }, true);
-        Runtime {
-            owned: false,
-            main: Interpreter::from_shared(shared),
-            live: AtomicUsize::new(0),
-            finalize_lock: Mutex::new(()),
-        }
+        Interpreter::from_shared(shared)
     }
 
     /// The main interpreter. Use it for code that must run there: extension
@@ -218,6 +292,18 @@ impl Runtime {
         // SAFETY: Py_Version is an immutable exported constant.
         let v = unsafe { sys::Py_Version } as u32;
         ((v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8)
+    }
+
+    /// The configuration the runtime was started with (when interp attached
+    /// to the host's Python, only its `python_path` took effect).
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The [`python_path`](RuntimeConfig::python_path) directories, made
+    /// absolute, as they were put at the front of `sys.path`.
+    pub fn python_path(&self) -> &[PathBuf] {
+        &self.python_path
     }
 
     /// How many subinterpreters are open now.
@@ -281,6 +367,65 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+/// Checks `dirs` and makes them absolute, as getpath does with `PYTHONPATH`.
+fn absolute_python_path(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    dirs.iter()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                return Err(Error::InvalidArgument(
+                    "python_path: an empty path; give the directory that holds the modules".into(),
+                ));
+            }
+            if d.as_os_str().as_encoded_bytes().contains(&0) {
+                return Err(Error::InvalidArgument(format!(
+                    "python_path: {d:?} contains a NUL byte"
+                )));
+            }
+            std::path::absolute(d).map_err(|e| {
+                Error::InvalidArgument(format!("python_path: {d:?} cannot be made absolute: {e}"))
+            })
+        })
+        .collect()
+}
+
+/// Puts `dirs` at the front of `sys.path` of the entered interpreter, in
+/// order. Paths are decoded as CPython decodes file names (the file system
+/// encoding, `surrogateescape`), so any path survives.
+pub(crate) fn prepend_python_path(py: Python<'_>, dirs: &[PathBuf]) -> Result<()> {
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let items = dirs
+        .iter()
+        .map(|d| {
+            let b = d.as_os_str().as_encoded_bytes();
+            // SAFETY: attached (token); pointer and length describe `b`.
+            unsafe {
+                py.from_owned_ptr(sys::PyUnicode_DecodeFSDefaultAndSize(
+                    b.as_ptr().cast(),
+                    b.len() as sys::Py_ssize_t,
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // SAFETY: attached; PyList_New gives a fresh list whose slots are
+    // filled exactly once with new references.
+    let new = unsafe {
+        let l = py.from_owned_ptr(sys::PyList_New(items.len() as sys::Py_ssize_t))?;
+        for (i, item) in items.into_iter().enumerate() {
+            sys::PyList_SET_ITEM(l.as_ptr(), i as sys::Py_ssize_t, item.into_ptr());
+        }
+        l
+    };
+    let path = py.lookup("sys", "path")?;
+    // SAFETY: attached; `path` and `new` are live objects of this
+    // interpreter; SetSlice checks that `path` is a list.
+    if unsafe { sys::PyList_SetSlice(path.as_ptr(), 0, 0, new.as_ptr()) } < 0 {
+        return Err(py.take_error());
+    }
+    Ok(())
 }
 
 /// The runtime, initialized with defaults on first use.

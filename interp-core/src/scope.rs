@@ -246,7 +246,8 @@ impl<'py> Python<'py> {
                 if unsafe { !sys::PyErr_Occurred().is_null() } {
                     return Err(self.take_error());
                 }
-                self.import(module)?
+                self.import(module)
+                    .map_err(|e| python_path_hint(e, module))?
             }
         };
         if qualname.is_empty() {
@@ -352,11 +353,17 @@ impl<'py> Bound<'py> {
         } else {
             // SAFETY: attached.
             let d = unsafe { py.from_owned_ptr(sys::PyDict_New()) }?;
-            for (k, v) in kwargs {
-                let k = py.str(k)?;
+            for (i, (name, v)) in kwargs.iter().enumerate() {
+                let k = py.str(name)?;
                 // SAFETY: attached; valid objects; SetItem does not steal.
                 if unsafe { sys::PyDict_SetItem(d.as_ptr(), k.as_ptr(), v.as_ptr()) } < 0 {
                     return Err(py.take_error());
+                }
+                // A key given before replaced its value instead of adding
+                // one: Python raises TypeError for a repeated keyword.
+                // SAFETY: attached; `d` is a dict.
+                if unsafe { sys::PyDict_Size(d.as_ptr()) } as usize != i + 1 {
+                    return Err(self.repeated_keyword(name));
                 }
             }
             Some(d)
@@ -364,6 +371,42 @@ impl<'py> Bound<'py> {
         let kw_ptr = kw.as_ref().map_or(std::ptr::null_mut(), |d| d.as_ptr());
         // SAFETY: attached; callable, tuple and (optional) dict are valid.
         unsafe { py.from_owned_ptr(sys::PyObject_Call(self.as_ptr(), args.as_ptr(), kw_ptr)) }
+    }
+
+    /// The `TypeError` Python raises for a keyword argument given twice:
+    /// "f() got multiple values for keyword argument 'x'", the callable
+    /// named as CPython names it (`module.qualname()` outside `builtins`,
+    /// `str(obj)` for an object without `__qualname__`).
+    fn repeated_keyword(&self, name: &str) -> Error {
+        let py = self.py;
+        let text = |o: Result<Bound<'py>>| {
+            o.and_then(|v| v.str_escaped()).unwrap_or_else(|_| {
+                // SAFETY: attached.
+                unsafe { sys::PyErr_Clear() };
+                String::new()
+            })
+        };
+        let qualname = text(self.getattr("__qualname__"));
+        let module = text(self.getattr("__module__"));
+        let func = if qualname.is_empty() {
+            // A callable object: CPython shows its str().
+            text(Ok(self.clone()))
+        } else if module.is_empty() || module == "builtins" || module == "None" {
+            format!("{qualname}()")
+        } else {
+            format!("{module}.{qualname}()")
+        };
+        let msg = format!("{func} got multiple values for keyword argument '{name}'");
+        // Raised as a real TypeError, so that it reads as Python's own.
+        match py.str(&msg) {
+            Ok(m) => {
+                // SAFETY: attached; PyExc_TypeError is a valid exception
+                // type and `m` a live str.
+                unsafe { sys::PyErr_SetObject(sys::PyExc_TypeError, m.as_ptr()) };
+                py.take_error()
+            }
+            Err(e) => e,
+        }
     }
 
     /// `self(*args, **kwargs)` with arguments given as [`Value`]s.
@@ -414,6 +457,50 @@ impl<'py> Bound<'py> {
         }
     }
 
+    /// `str(self)` for display: what is not UTF-8 (lone surrogates) is
+    /// escaped as `\udcff` (`backslashreplace`) instead of failing.
+    pub(crate) fn str_escaped(&self) -> Result<String> {
+        // SAFETY: attached; valid object.
+        let r = unsafe { self.py.from_owned_ptr(sys::PyObject_Str(self.as_ptr())) }?;
+        r.str_contents_escaped()
+    }
+
+    /// The contents of a `str` object as UTF-8, with what is not UTF-8
+    /// (lone surrogates) escaped as `\udcff` (`backslashreplace`): for text
+    /// that is shown rather than round-tripped (exception messages,
+    /// tracebacks, type names).
+    pub(crate) fn str_contents_escaped(&self) -> Result<String> {
+        // SAFETY: attached; a type check on a valid object.
+        if unsafe { sys::PyUnicode_Check(self.as_ptr()) } == 0 {
+            return Err(Error::Conversion(format!(
+                "expected a str, got a '{}'",
+                self.type_name()
+            )));
+        }
+        let mut len: sys::Py_ssize_t = 0;
+        // SAFETY: attached; `self` is a str. AsUTF8AndSize returns NULL with
+        // a UnicodeEncodeError only for surrogates, which is cleared here;
+        // the buffer lives as long as the object.
+        unsafe {
+            let p = sys::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
+            if !p.is_null() {
+                let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len as usize);
+                return Ok(std::str::from_utf8_unchecked(bytes).to_owned());
+            }
+            sys::PyErr_Clear();
+            let b = self.py.from_owned_ptr(sys::PyUnicode_AsEncodedString(
+                self.as_ptr(),
+                c"utf-8".as_ptr(),
+                c"backslashreplace".as_ptr(),
+            ))?;
+            let data = sys::PyBytes_AsString(b.as_ptr()).cast::<u8>();
+            let n = sys::PyBytes_Size(b.as_ptr()) as usize;
+            // Valid UTF-8 by construction; lossy only to avoid an unchecked
+            // conversion.
+            Ok(String::from_utf8_lossy(std::slice::from_raw_parts(data, n)).into_owned())
+        }
+    }
+
     /// `type(self).__qualname__`.
     pub fn type_name(&self) -> String {
         // SAFETY: attached; every object has a type.
@@ -422,7 +509,7 @@ impl<'py> Bound<'py> {
                 .from_borrowed_ptr(sys::Py_TYPE(self.as_ptr()).cast())
         };
         ty.getattr("__qualname__")
-            .and_then(|q| q.str_contents())
+            .and_then(|q| q.str_contents_escaped())
             .unwrap_or_else(|_| {
                 // SAFETY: attached.
                 unsafe { sys::PyErr_Clear() };
@@ -477,14 +564,16 @@ fn take_error(py: Python<'_>) -> Error {
     // SAFETY: attached; every object has a type.
     let ty = unsafe { py.from_borrowed_ptr(sys::Py_TYPE(exc.as_ptr()).cast()) };
     let attr = |o: &Bound<'_>, name: &str| {
-        o.getattr(name).and_then(|v| v.str()).unwrap_or_else(|_| {
-            clear();
-            String::new()
-        })
+        o.getattr(name)
+            .and_then(|v| v.str_escaped())
+            .unwrap_or_else(|_| {
+                clear();
+                String::new()
+            })
     };
     let module = attr(&ty, "__module__");
     let qualname = attr(&ty, "__qualname__");
-    let message = exc.str().unwrap_or_else(|_| {
+    let message = exc.str_escaped().unwrap_or_else(|_| {
         clear();
         "<exception str() failed>".into()
     });
@@ -521,13 +610,36 @@ fn take_error(py: Python<'_>) -> Error {
     }))
 }
 
+/// Adds a hint pointing at `python_path` to the `ModuleNotFoundError` of a
+/// function's module (or one of its parent packages) that is not found.
+fn python_path_hint(e: Error, module: &str) -> Error {
+    let Error::Python(mut x) = e else { return e };
+    // importlib's message: "No module named 'a.b'" (then maybe "; 'a' is
+    // not a package").
+    let missing = x
+        .message
+        .strip_prefix("No module named '")
+        .and_then(|rest| rest.split('\'').next());
+    let ours = missing
+        .is_some_and(|m| module == m || module.strip_prefix(m).is_some_and(|r| r.starts_with('.')));
+    if x.is("ModuleNotFoundError") && ours && x.hint.is_none() {
+        x.hint = Some(format!(
+            "module '{module}' is not on the interpreter's sys.path: add the directory that \
+             holds it with RuntimeConfig::python_path (C: interp_runtime_config_add_python_path) \
+             before the runtime starts, or define the function in __main__ (e.g. in the pool's \
+             initializer)"
+        ));
+    }
+    Error::Python(x)
+}
+
 fn format_traceback<'py>(py: Python<'py>, exc: &Bound<'py>) -> Result<String> {
     let format = py.lookup("traceback", "format_exception")?;
     let lines = format.call(std::slice::from_ref(exc), &[])?;
     let sep = py.str("")?;
     // SAFETY: attached; join returns a new reference or NULL.
     let joined = unsafe { py.from_owned_ptr(sys::PyUnicode_Join(sep.as_ptr(), lines.as_ptr())) }?;
-    joined.str_contents()
+    joined.str_contents_escaped()
 }
 
 /// A small inline buffer of argument pointers (no allocation up to 8).

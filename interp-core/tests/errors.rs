@@ -29,6 +29,42 @@ fn missing_module_and_function() {
     let e = exc(i.call("no_such_module_xyz", "f", &[], &[]));
     assert_eq!(e.type_name(), "ModuleNotFoundError");
     assert!(e.message.contains("no_such_module_xyz"), "{}", e.message);
+    let hint = e
+        .hint
+        .as_deref()
+        .expect("a missing module hints at python_path");
+    assert!(
+        hint.contains("'no_such_module_xyz'") && hint.contains("RuntimeConfig::python_path"),
+        "{hint}"
+    );
+    // A missing parent package of the function's module: the same hint.
+    let e = exc(i.call("no_such_pkg_xyz.sub", "f", &[], &[]));
+    assert!(
+        e.hint.as_deref().is_some_and(|h| h.contains("python_path")),
+        "{e:?}"
+    );
+    // A module that is found but imports a missing one: not a path problem
+    // of the function's module, no hint.
+    let dir = std::env::temp_dir().join(format!("interp-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("imports_missing_xyz.py"),
+        "import missing_dep_xyz\n",
+    )
+    .unwrap();
+    i.enter(|py| {
+        let path = py.lookup("sys", "path").unwrap();
+        let d = py.str(dir.to_str().unwrap()).unwrap();
+        path.getattr("insert")
+            .unwrap()
+            .call(&[py.value(&0.into()).unwrap(), d], &[])
+            .unwrap();
+    });
+    let e = exc(i.call("imports_missing_xyz", "f", &[], &[]));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.type_name(), "ModuleNotFoundError");
+    assert!(e.message.contains("missing_dep_xyz"), "{}", e.message);
+    assert_eq!(e.hint, None, "{e:?}");
     let e = exc(i.call("math", "no_such_function", &[], &[]));
     assert_eq!(e.type_name(), "AttributeError");
     assert!(e.message.contains("no_such_function"), "{}", e.message);
@@ -105,5 +141,98 @@ fn extension_refusing_isolation_points_at_legacy_config() {
     assert_eq!(
         legacy.eval("readline.__name__").unwrap(),
         Value::str("readline")
+    );
+}
+
+#[test]
+fn lone_surrogates_keep_message_and_traceback_escaped() {
+    let i = Interpreter::new().unwrap();
+    i.exec(
+        "def inner():\n    raise ValueError('bad \\udcff end')\n\
+         def outer():\n    inner()\n\
+         class Weird(Exception):\n    pass\n\
+         Weird.__qualname__ = 'Weird\\udc80'\n\
+         Weird.__module__ = 'mod\\udc81'\n\
+         def weird():\n    raise Weird('x')\n",
+    )
+    .unwrap();
+    let e = exc(i.call("__main__", "outer", &[], &[]));
+    assert_eq!(e.type_name(), "ValueError");
+    assert_eq!(e.message, "bad \\udcff end");
+    assert!(
+        e.traceback.contains("in outer") && e.traceback.contains("in inner"),
+        "the frames are kept: {}",
+        e.traceback
+    );
+    assert!(
+        e.traceback
+            .trim_end()
+            .ends_with("ValueError: bad \\udcff end"),
+        "{}",
+        e.traceback
+    );
+    // A type name that is not UTF-8 either.
+    let e = exc(i.call("__main__", "weird", &[], &[]));
+    assert_eq!(e.qualname, "Weird\\udc80");
+    assert_eq!(e.module, "mod\\udc81");
+    assert_eq!(e.message, "x");
+    assert!(e.traceback.contains("in weird"), "{}", e.traceback);
+}
+
+#[test]
+fn a_keyword_given_twice_is_a_type_error() {
+    let i = Interpreter::new().unwrap();
+    i.exec("def f(x=0, **kw):\n    return x\nclass C:\n    def __call__(self, **kw):\n        return 0\nc = C()\n").unwrap();
+    let e = exc(i.call("__main__", "f", &[], &[("x", 1.into()), ("x", 2.into())]));
+    assert_eq!(e.type_name(), "TypeError");
+    assert_eq!(
+        e.message,
+        "__main__.f() got multiple values for keyword argument 'x'"
+    );
+    // Not only the last two: any repeat, also through **kw.
+    let e = exc(i.call(
+        "__main__",
+        "f",
+        &[],
+        &[("y", 1.into()), ("x", 2.into()), ("y", 3.into())],
+    ));
+    assert_eq!(
+        e.message,
+        "__main__.f() got multiple values for keyword argument 'y'"
+    );
+    // Builtins and callable objects are named as CPython names them.
+    let e = exc(i.call(
+        "json",
+        "dumps",
+        &[1.into()],
+        &[("indent", 1.into()), ("indent", 2.into())],
+    ));
+    assert_eq!(
+        e.message,
+        "json.dumps() got multiple values for keyword argument 'indent'"
+    );
+    let e = exc(i.call(
+        "builtins",
+        "print",
+        &[],
+        &[("end", "".into()), ("end", "".into())],
+    ));
+    assert_eq!(
+        e.message,
+        "print() got multiple values for keyword argument 'end'"
+    );
+    let e = exc(i.call("__main__", "c", &[], &[("k", 1.into()), ("k", 1.into())]));
+    assert!(
+        e.message.starts_with("<__main__.C object at ")
+            && e.message
+                .ends_with("> got multiple values for keyword argument 'k'"),
+        "{}",
+        e.message
+    );
+    // Distinct keywords still work.
+    assert_eq!(
+        i.call("__main__", "f", &[], &[("x", 5.into()), ("y", 6.into())])
+            .unwrap(),
+        Value::Int(5)
     );
 }
