@@ -188,6 +188,12 @@ typedef struct interp_interpreter_t interp_interpreter_t;
 typedef struct interp_pool_t interp_pool_t;
 
 /**
+ * Runtime options for `interp_runtime_init_with`. Create with
+ * `interp_runtime_config_new`, free with `interp_runtime_config_free`.
+ */
+typedef struct interp_runtime_config_t interp_runtime_config_t;
+
+/**
  * A submitted task (a future). Free with `interp_task_free`; freeing does
  * not cancel the task.
  */
@@ -363,10 +369,48 @@ uint32_t interp_abi_version(void);
 const char *interp_version(void);
 
 /**
- * Initializes the Python runtime (optional: the first pool or interpreter
- * does it). When the host already initialized Python, interp attaches to it.
+ * Initializes the Python runtime with the defaults (optional: the first
+ * pool or interpreter does it), or does nothing when it is initialized.
+ * When the host already initialized Python, interp attaches to it.
  */
 enum interp_status_t interp_runtime_init(struct interp_error_t **err);
+
+/**
+ * Creates runtime options holding the defaults (CPython's isolated
+ * configuration, no extra `sys.path` directories).
+ */
+enum interp_status_t interp_runtime_config_new(struct interp_runtime_config_t **out_config,
+                                               struct interp_error_t **err);
+
+/**
+ * Adds a directory (a NUL-terminated file name, in the file system's
+ * encoding; relative to the current directory at init when not absolute)
+ * to `sys.path` of every interpreter, like `PYTHONPATH`: where the modules
+ * of functions called by name live. The directories go to the front of
+ * `sys.path`, in the order added, ahead of the standard library.
+ */
+enum interp_status_t interp_runtime_config_add_python_path(struct interp_runtime_config_t *config,
+                                                           const char *dir,
+                                                           struct interp_error_t **err);
+
+/**
+ * Frees runtime options (the runtime keeps what it was initialized with).
+ * NULL does nothing; a freed or foreign handle gives
+ * `INTERP_ERR_INVALID_HANDLE`.
+ */
+enum interp_status_t interp_runtime_config_free(struct interp_runtime_config_t *config);
+
+/**
+ * Initializes the Python runtime with `config` (NULL: the defaults, as
+ * `interp_runtime_init`). Call it before creating any pool or interpreter:
+ * once the runtime runs, a different configuration is refused with
+ * `INTERP_ERR_RUNTIME` instead of being ignored (the same one is fine).
+ * When the host already initialized Python, interp attaches to it and only
+ * the python_path directories apply. A bad directory gives
+ * `INTERP_ERR_INVALID_ARGUMENT` and leaves the runtime uninitialized.
+ */
+enum interp_status_t interp_runtime_init_with(const struct interp_runtime_config_t *config,
+                                              struct interp_error_t **err);
 
 /**
  * Finalizes Python. Refused (`INTERP_ERR_RUNTIME`) while pools or

@@ -143,10 +143,13 @@ impl Interpreter {
         Self::with_config(InterpreterConfig::isolated())
     }
 
-    /// Creates an interpreter with `config`.
+    /// Creates an interpreter with `config`. The directories of
+    /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path) are
+    /// put at the front of its `sys.path`.
     ///
     /// # Errors
-    /// As [`Interpreter::new`].
+    /// As [`Interpreter::new`], plus [`Error::Python`] if `sys.path` cannot
+    /// be extended (out of memory).
     pub fn with_config(config: InterpreterConfig) -> Result<Interpreter> {
         let rt = runtime()?;
         let raw_cfg = config.to_raw();
@@ -249,8 +252,11 @@ impl Interpreter {
     /// functions defined by [`exec`](Self::exec).
     ///
     /// # Errors
-    /// [`Error::Python`] with `ModuleNotFoundError` / `AttributeError` when
-    /// the function is not found, or whatever the function raised.
+    /// [`Error::Python`] with `ModuleNotFoundError` (with a hint at
+    /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path) when
+    /// `module` itself is not found) / `AttributeError` when the function is
+    /// not found, `TypeError` when a keyword is given twice, or whatever the
+    /// function raised.
     pub fn call(
         &self,
         module: &str,

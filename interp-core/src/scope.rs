@@ -330,7 +330,8 @@ impl<'py> Bound<'py> {
         Ok(())
     }
 
-    /// `self(*args, **kwargs)`.
+    /// `self(*args, **kwargs)`. A keyword given twice raises `TypeError`,
+    /// as in Python.
     pub fn call(&self, args: &[Bound<'py>], kwargs: &[(&str, Bound<'py>)]) -> Result<Bound<'py>> {
         let py = self.py;
         if kwargs.is_empty() {

@@ -236,3 +236,18 @@ fn a_keyword_given_twice_is_a_type_error() {
         Value::Int(5)
     );
 }
+
+#[test]
+fn a_keyword_that_is_not_utf8_is_named_escaped_in_interp_calls() {
+    let i = Interpreter::new().unwrap();
+    let e = exc(i
+        .exec("import interp\ninterp.Channel(**{'cap\\udcff': 1})")
+        .map(|_| Value::None));
+    assert_eq!(e.type_name(), "TypeError");
+    assert!(
+        e.message
+            .ends_with("got an unexpected keyword argument 'cap\\udcff'"),
+        "{}",
+        e.message
+    );
+}

@@ -89,7 +89,10 @@ impl Call {
         self
     }
 
-    /// Adds a keyword argument.
+    /// Adds a keyword argument. Giving the same name twice makes the task
+    /// fail with Python's `TypeError` ("f() got multiple values for keyword
+    /// argument 'x'"), as the call would in Python; the last value does not
+    /// silently win.
     pub fn kwarg(mut self, name: &str, value: impl Into<Value>) -> Call {
         self.kwargs.push((name.into(), value.into()));
         self

@@ -495,7 +495,16 @@ unsafe fn check_args(
             let p = sys::PyUnicode_AsUTF8AndSize(k, &mut len);
             if p.is_null() {
                 sys::PyErr_Clear();
-                return Err(type_error(format!("{func}() keywords must be strings")));
+                if sys::PyUnicode_Check(k) == 0 {
+                    return Err(type_error(format!("{func}() keywords must be strings")));
+                }
+                // A str that is not UTF-8 (lone surrogates): none of `names`.
+                let key = borrowed(Python::assume_attached(), k)
+                    .str_contents_escaped()
+                    .unwrap_or_default();
+                return Err(type_error(format!(
+                    "{func}() got an unexpected keyword argument '{key}'"
+                )));
             }
             let key = std::str::from_utf8_unchecked(std::slice::from_raw_parts(
                 p.cast::<u8>(),
