@@ -7,18 +7,12 @@
 //! build names the interpreter it refuses and where it came from; and the
 //! crates package without warnings.
 
+use interp_tests::{describe, readme_blocks, root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The symbol named by a link that lacks the build.rs line (interp-sys/build.rs).
 const GUARD: &str = "interp_needs_a_build_rs_line__libpython_is_not_on_the_loader_path";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -27,48 +21,25 @@ fn target_dir() -> PathBuf {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("downstream")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    interp_tests::scratch(env!("CARGO_TARGET_TMPDIR"), "downstream", name)
 }
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The README's fenced blocks in "Depending on interp", by their first line
 /// (`# Cargo.toml`, `// build.rs`, `# .cargo/config.toml`), without it.
 fn readme_block(first_line: &str) -> String {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let section = readme
-        .split("\n### Depending on interp\n")
-        .nth(1)
-        .expect("README has a \"### Depending on interp\" section");
-    let section = section.split("\n## ").next().unwrap();
-    let section = section.split("\n### ").next().unwrap();
-    let mut lines = section.lines();
-    while let Some(line) = lines.next() {
-        if line.starts_with("```") && line.len() > 3 {
-            let mut block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
-            if block.first().map(|l| l.trim()) == Some(first_line) {
-                block.remove(0);
-                return block.join("\n") + "\n";
-            }
-        }
-    }
-    panic!("README's \"Depending on interp\" has no block starting with {first_line:?}")
+    readme_blocks("Depending on interp")
+        .into_iter()
+        .find_map(|b| {
+            let (first, rest) = b.body.split_once('\n')?;
+            (first.trim() == first_line).then(|| rest.to_owned())
+        })
+        .unwrap_or_else(|| {
+            panic!("README's \"Depending on interp\" has no block starting with {first_line:?}")
+        })
 }
 
 /// A copy of tests/downstream under `name`, named `package`, with its path
@@ -156,13 +127,13 @@ fn a_downstream_crate_builds_and_runs_a_pool_round_trip() {
     assert!(
         out.status.success(),
         "the downstream build failed: {}",
-        text(&out)
+        describe(&out)
     );
     let out = run_binary("interp-downstream");
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("square(7) = 49"),
         "the downstream binary (no LD_LIBRARY_PATH) did not do its round trip: {}",
-        text(&out)
+        describe(&out)
     );
 }
 
@@ -178,7 +149,7 @@ fn without_the_build_rs_line_the_link_fails_instead_of_the_start() {
         assert!(
             run.status.success(),
             "built without the build.rs line, a binary that cannot start: {}",
-            text(&run)
+            describe(&run)
         );
         eprintln!("libpython is on the loader's path here: no build.rs line needed");
         return;
@@ -187,7 +158,7 @@ fn without_the_build_rs_line_the_link_fails_instead_of_the_start() {
     assert!(
         err.contains(GUARD),
         "the link failed without naming {GUARD}: {}",
-        text(&out)
+        describe(&out)
     );
 }
 
@@ -267,7 +238,7 @@ fn the_build_names_the_python_it_refuses_and_where_it_came_from() {
         assert!(
             !out.status.success(),
             "CPython {version} was accepted: {}",
-            text(&out)
+            describe(&out)
         );
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
@@ -312,7 +283,7 @@ fn the_crates_package_without_warnings() {
     assert!(
         out.status.success() && !err.contains("warning"),
         "cargo package: {}",
-        text(&out)
+        describe(&out)
     );
     for n in names {
         let out = cargo()
@@ -325,7 +296,7 @@ fn the_crates_package_without_warnings() {
             assert!(
                 files.lines().any(|l| l == f),
                 "{n}'s package lacks {f}: {}",
-                text(&out)
+                describe(&out)
             );
         }
     }
@@ -341,7 +312,7 @@ fn no_dependency_needs_a_newer_rust_than_the_declared_one() {
         .current_dir(root())
         .output()
         .unwrap();
-    assert!(out.status.success(), "cargo metadata: {}", text(&out));
+    assert!(out.status.success(), "cargo metadata: {}", describe(&out));
     let script = "import json, sys\n\
                   m = json.load(sys.stdin)\n\
                   ours = {p['rust_version'] for p in m['packages'] if p['source'] is None}\n\
@@ -360,7 +331,7 @@ fn no_dependency_needs_a_newer_rust_than_the_declared_one() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(&out.stdout).unwrap();
     let res = child.wait_with_output().unwrap();
-    assert!(res.status.success(), "{}", text(&res));
+    assert!(res.status.success(), "{}", describe(&res));
     let newer = String::from_utf8_lossy(&res.stdout);
     assert!(
         newer.trim().is_empty(),

@@ -4,38 +4,18 @@
 //! staging, and every line of the README's build block, extracted from the
 //! README so the two cannot drift.
 
+use interp_tests::{describe, readme_blocks, root};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("install")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    interp_tests::scratch(env!("CARGO_TARGET_TMPDIR"), "install", name)
 }
 
 fn run_ok(cmd: &mut Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(out.status.success(), "{what} failed: {}", text(&out));
+    assert!(out.status.success(), "{what} failed: {}", describe(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -61,38 +41,13 @@ fn installed() -> &'static Path {
     })
 }
 
-/// The fenced blocks of `lang` in the README section whose heading is `heading`.
-fn readme_blocks(heading: &str, lang: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let start = readme
-        .lines()
-        .position(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == heading)
-        .unwrap_or_else(|| panic!("README has no section {heading:?}"));
-    let level = readme
-        .lines()
-        .nth(start)
-        .unwrap()
-        .chars()
-        .take_while(|&c| c == '#')
-        .count();
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in readme.lines().skip(start + 1) {
-        let hashes = line.chars().take_while(|&c| c == '#').count();
-        if current.is_none() && hashes > 0 && hashes <= level && line[hashes..].starts_with(' ') {
-            break;
-        }
-        match &mut current {
-            None if line == format!("```{lang}") => current = Some(String::new()),
-            Some(_) if line == "```" => blocks.push(current.take().unwrap()),
-            Some(b) => {
-                b.push_str(line);
-                b.push('\n');
-            }
-            None => {}
-        }
-    }
-    blocks
+/// The README section's blocks of `lang`.
+fn blocks(heading: &str, lang: &str) -> Vec<String> {
+    readme_blocks(heading)
+        .into_iter()
+        .filter(|b| b.lang == lang)
+        .map(|b| b.body)
+        .collect()
 }
 
 #[test]
@@ -230,9 +185,9 @@ fn destdir_stages_files_that_name_the_final_prefix() {
         .output()
         .unwrap();
     assert!(
-        !out.status.success() && text(&out).contains("PREFIX must be an absolute path"),
+        !out.status.success() && describe(&out).contains("PREFIX must be an absolute path"),
         "a relative PREFIX was not refused clearly: {}",
-        text(&out)
+        describe(&out)
     );
 }
 
@@ -284,14 +239,14 @@ fn cmake_package_checks_the_requested_version() {
             ok,
             "find_package(interp {request}) against {}: {}",
             env!("CARGO_PKG_VERSION"),
-            text(&out)
+            describe(&out)
         );
     }
 }
 
 #[test]
 fn the_readme_c_listing_is_examples_c_example_c() {
-    let listing = readme_blocks("C and C++", "c");
+    let listing = blocks("C and C++", "c");
     let file = std::fs::read_to_string(root().join("examples/c/example.c")).unwrap();
     assert!(
         listing.contains(&file),
@@ -301,7 +256,7 @@ fn the_readme_c_listing_is_examples_c_example_c() {
 
 #[test]
 fn every_readme_build_line_works_against_the_installed_copy() {
-    let blocks: Vec<String> = readme_blocks("Installing and building against it", "sh");
+    let blocks = blocks("Installing and building against it", "sh");
     assert_eq!(blocks.len(), 1, "expected one sh block: {blocks:?}");
     let mut lines = blocks[0].lines();
     assert_eq!(
