@@ -276,8 +276,16 @@ fn every_readme_build_line_works_against_the_installed_copy() {
             continue;
         }
         programs += line.matches("&& ./").count() + line.matches("&& build/").count();
-        script.push_str(line);
-        script.push('\n');
+        if line.starts_with('#') || line.starts_with("export ") {
+            script.push_str(line);
+            script.push('\n');
+        } else {
+            // `set -e` ignores a failure inside `a && b`: check each line.
+            script.push_str(&format!(
+                "if ! ( {line} ); then echo 'README build line failed: {}' >&2; exit 1; fi\n",
+                line.replace('\'', "")
+            ));
+        }
     }
     for kind in ["shared", "static", "C++", "CMake"] {
         assert!(
