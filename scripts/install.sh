@@ -58,11 +58,14 @@ cmake_native=$(for l in $native; do
 done)
 cmake_native="${cmake_native%;}"
 
+# Escapes a value for the right-hand side of a sed s||| command.
+esc() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 render() {
-  sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" -e "s|@VERSION_MAJOR@|$major|g" -e "s|@VERSION_MINOR@|$minor|g" \
-      -e "s|@SONAME@|$soname|g" -e "s|@PYTHON_LIBDIR@|$pylibdir|g" -e "s|@PYTHON_LIBFILE@|$pylibfile|g" \
-      -e "s|@NATIVE_LIBS@|$native|g" -e "s|@CMAKE_NATIVE_LIBS@|$cmake_native|g" -e "s|@URL@|$url|g" \
-      "scripts/dist/$1.in" > "$2"
+  sed -e "s|@PREFIX@|$(esc "$prefix")|g" -e "s|@VERSION@|$version|g" \
+      -e "s|@VERSION_MAJOR@|$major|g" -e "s|@VERSION_MINOR@|$minor|g" -e "s|@SONAME@|$soname|g" \
+      -e "s|@PYTHON_LIBDIR@|$(esc "$pylibdir")|g" -e "s|@PYTHON_LIBFILE@|$(esc "$pylibfile")|g" \
+      -e "s|@NATIVE_LIBS@|$(esc "$native")|g" -e "s|@CMAKE_NATIVE_LIBS@|$(esc "$cmake_native")|g" \
+      -e "s|@URL@|$(esc "$url")|g" "scripts/dist/$1.in" > "$2"
 }
 
 install -d "$dest/lib/pkgconfig" "$dest/lib/cmake/interp" "$dest/include"
