@@ -125,10 +125,11 @@ if [ -n "${INTERP_BOOTSTRAP_FETCH_ONLY:-}" ]; then
   exit 0
 fi
 
-# Headers/libs CPython's stdlib needs; install what is missing (Debian).
+# Headers/libs CPython's stdlib needs, and the tools the C/C++ packaging tests
+# use (pkg-config, cmake); install what is missing (Debian).
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
-  for p in build-essential libssl-dev libffi-dev zlib1g-dev libsqlite3-dev libbz2-dev liblzma-dev libreadline-dev libncurses-dev uuid-dev; do
+  for p in build-essential libssl-dev libffi-dev zlib1g-dev libsqlite3-dev libbz2-dev liblzma-dev libreadline-dev libncurses-dev uuid-dev pkg-config cmake; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -1,5 +1,5 @@
 /* Runs a CPU-bound Python function on 4 inputs across a pool of isolated
- * interpreters, in parallel. Build: see the README ("C"). */
+ * interpreters, in parallel. Build: see the README ("C and C++"). */
 #include <stdio.h>
 #include "interp.h"
 

@@ -16,6 +16,13 @@
 // concern Rust callers, which should use interp-core/interp-pool instead.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+/// interp-sys's link guard (see interp-sys/build.rs), defined here because C
+/// programs that link libinterp bring libpython's rpath in their own link
+/// line (`pkg-config` and the CMake package supply it), not through Cargo.
+#[used]
+#[export_name = env!("INTERP_RPATH_GUARD")]
+static RPATH_GUARD: u8 = 0;
+
 mod bigint;
 pub mod channel;
 pub mod error;

@@ -100,6 +100,23 @@ struct View {
 /// made in one interpreter or thread are visible in the others, and
 /// concurrent writers must coordinate themselves (for example over a
 /// [`Channel`](crate::Channel)).
+///
+/// ```
+/// use interp_core::{Interpreter, SharedBuffer, Value};
+///
+/// // 2 x 3 doubles; Python indexes them as memoryview(grid)[row, col].
+/// let grid = SharedBuffer::from_slice(&[0.0f64; 6]).with_layout("d", &[2, 3])?;
+/// let a = Interpreter::new()?;
+/// let b = Interpreter::new()?;
+/// a.prepare_main([("grid", grid.clone().into())])?;
+/// b.prepare_main([("grid", grid.clone().into())])?;
+/// a.exec("memoryview(grid)[1, 2] = 4.5")?; // written in one interpreter,
+/// assert_eq!(b.eval("memoryview(grid)[1, 2]")?, Value::Float(4.5)); // read in another,
+/// let mut raw = [0u8; 8];
+/// grid.read_at((3 + 2) * 8, &mut raw); // and in Rust: the same memory, never copied
+/// assert_eq!(f64::from_ne_bytes(raw), 4.5);
+/// # Ok::<(), interp_core::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct SharedBuffer {
     mem: Arc<Memory>,

@@ -121,6 +121,25 @@ struct Inner {
 ///
 /// [`close`](Channel::close) wakes every waiter; values sent before the close
 /// can still be received, then receivers get [`RecvError::Closed`].
+///
+/// ```
+/// use interp_core::{Channel, Interpreter, Value};
+///
+/// let requests = Channel::bounded(16);
+/// let replies = Channel::unbounded();
+/// let worker = Interpreter::new()?;
+/// worker.prepare_main([("requests", requests.clone().into()), ("replies", replies.clone().into())])?;
+/// worker.exec("def serve():\n    for x in requests:\n        replies.send(x + 1)")?;
+/// let answer = std::thread::scope(|s| {
+///     let serving = s.spawn(|| worker.call("__main__", "serve", &[], &[]));
+///     requests.send(Value::Int(41)).unwrap();
+///     let answer = replies.recv().unwrap(); // sleeps until the reply arrives
+///     requests.close(); // the worker's `for` loop ends once the channel is drained
+///     serving.join().unwrap().map(|_| answer)
+/// })?;
+/// assert_eq!(answer, Value::Int(42));
+/// # Ok::<(), interp_core::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Channel {
     inner: Arc<Inner>,

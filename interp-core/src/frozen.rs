@@ -37,6 +37,23 @@ pub(crate) struct Dict {
 /// `keys`/`values`/`items`/`get`. Elements are made into Python objects
 /// lazily, on first access, and cached in that interpreter's proxy. Any
 /// attempt to mutate raises `TypeError`.
+///
+/// ```
+/// use interp_core::{Frozen, Interpreter, Value};
+///
+/// let squares = (0..1000).map(|i| Value::tuple([Value::from(i), Value::from(i * i)]));
+/// let table = Frozen::from_value(&Value::tuple(squares))?; // built once
+/// let interp = Interpreter::new()?;
+/// interp.exec("def lookup(table, k):\n    return table[k][1]")?;
+/// for k in [12, 999] {
+///     // Each call passes the table by reference: O(1), no copy of 1000 rows.
+///     let r = interp.call("__main__", "lookup", &[table.clone().into(), k.into()], &[])?;
+///     assert_eq!(r, Value::Int(i64::from(k) * i64::from(k)));
+/// }
+/// interp.prepare_main([("table", table.into())])?;
+/// assert!(interp.exec("table[0] = None").is_err()); // read-only: TypeError
+/// # Ok::<(), interp_core::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Frozen {
     root: Arc<Node>,

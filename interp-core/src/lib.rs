@@ -1,4 +1,6 @@
-//! interp-core: the safe model of interp.
+//! interp-core: the safe model of interp, which runs Python on CPython
+//! subinterpreters that each own their GIL (CPython 3.12+), so threads in
+//! different interpreters run Python in parallel.
 //!
 //! - [`Runtime`]: the process's CPython runtime, initialized once.
 //! - [`Interpreter`]: an isolated (own-GIL) or legacy subinterpreter, usable
@@ -10,15 +12,48 @@
 //! - [`Error`]: Python exceptions (type, message, traceback) and interp's
 //!   own failures.
 //!
-//! ```no_run
+//! ```
 //! use interp_core::{Interpreter, Value};
 //!
-//! let interp = Interpreter::new()?;
-//! interp.exec("def double(x):\n    return 2 * x")?;
-//! let four = interp.call("__main__", "double", &[Value::from(2)], &[])?;
-//! assert_eq!(four, Value::from(4));
+//! let interp = Interpreter::new()?; // an isolated interpreter with its own GIL
+//! interp.exec("def area(w, h, *, scale=1):\n    return w * h * scale")?;
+//! let r = interp.call("__main__", "area", &[3.into(), 4.into()], &[("scale", 2.into())])?;
+//! assert_eq!(r, Value::Int(24));
+//!
+//! // Exceptions arrive with their type, message and traceback.
+//! let err = interp.call("json", "loads", &["{".into()], &[]).unwrap_err();
+//! assert_eq!(err.exception().unwrap().type_name(), "json.decoder.JSONDecodeError");
 //! # Ok::<(), interp_core::Error>(())
 //! ```
+//!
+//! Interpreters run in parallel: each thread below holds its own
+//! interpreter's GIL.
+//!
+//! ```
+//! use interp_core::{Interpreter, Value};
+//!
+//! let workers: Vec<Interpreter> = (0..2).map(|_| Interpreter::new()).collect::<Result<_, _>>()?;
+//! let sums: Vec<Value> = std::thread::scope(|s| {
+//!     let handles: Vec<_> = workers
+//!         .iter()
+//!         .map(|w| s.spawn(move || w.eval("sum(i * i for i in range(100_000))")))
+//!         .collect();
+//!     handles.into_iter().map(|h| h.join().unwrap()).collect::<Result<_, _>>()
+//! })?;
+//! assert_eq!(sums, vec![Value::Int(333328333350000); 2]);
+//! # Ok::<(), interp_core::Error>(())
+//! ```
+//!
+//! Sharing data without copying it per call: [`SharedBuffer`] (memory),
+//! [`Channel`] (values between threads and interpreters) and [`Frozen`]
+//! (read-only structures), each with an example on its page. A pool of
+//! interpreters with futures and cancellation is the `interp-pool` crate.
+//!
+//! **Building.** interp links the CPython named by `PYO3_PYTHON` (3.12+,
+//! built with `--enable-shared`; `scripts/bootstrap.sh` finds or builds
+//! one), and a crate that depends on interp needs a one-line `build.rs` so
+//! its binaries find libpython: see the README's "Depending on interp",
+//! which also has longer examples of everything here.
 
 mod buffer;
 mod cancel;

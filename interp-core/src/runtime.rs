@@ -87,6 +87,22 @@ impl RuntimeConfig {
 /// already initialized Python (a C++ program embedding Python, or interp
 /// loaded into `python`), interp attaches to that runtime and never
 /// finalizes it.
+///
+/// ```
+/// use interp_core::{Interpreter, Runtime, RuntimeConfig, Value};
+///
+/// // Before the first interpreter; later calls return the runtime as it is.
+/// let rt = Runtime::init_with(RuntimeConfig::new().install_signal_handlers(false))?;
+/// assert!(rt.owns_python());
+/// assert!(rt.python_version() >= (3, 12, 0));
+/// // The main interpreter, for extension modules that refuse subinterpreters.
+/// assert_eq!(rt.main().eval("2 ** 10")?, Value::Int(1024));
+/// let isolated = Interpreter::new()?;
+/// assert_eq!(rt.live_interpreters(), 1);
+/// drop(isolated); // ends it
+/// assert_eq!(rt.live_interpreters(), 0);
+/// # Ok::<(), interp_core::Error>(())
+/// ```
 pub struct Runtime {
     owned: bool,
     /// The configuration the runtime was started with.

@@ -17,6 +17,37 @@
 //!   ([`Pool::submit_main`]);
 //! - [`Task`] is a `std::future::Future` (no runtime dependency).
 //!
+//! ```
+//! use std::time::Duration;
+//! use interp_core::Value;
+//! use interp_pool::{Call, Pool, TaskError};
+//!
+//! let pool = Pool::builder()
+//!     .workers(2) // default: one per core
+//!     .init_source("def square(x):\n    return x * x\ndef spin():\n    while True: pass")
+//!     .build()?;
+//!
+//! // One call, as a task to wait on (or `.await`).
+//! let task = pool.submit(Call::new("__main__", "square").arg(12))?;
+//! assert_eq!(task.wait()?, Value::Int(144));
+//!
+//! // Many inputs, results in order.
+//! let squares: Vec<Value> = pool
+//!     .map(Call::new("__main__", "square"), (1..=4).map(Value::from))
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(squares, [1, 4, 9, 16].map(Value::from));
+//!
+//! // A timeout interrupts running Python; the worker stays usable.
+//! let stuck = pool.submit(Call::new("__main__", "spin").timeout(Duration::from_millis(50)))?;
+//! assert_eq!(stuck.wait(), Err(TaskError::TimedOut));
+//! assert_eq!(pool.submit(Call::new("__main__", "square").arg(3))?.wait()?, Value::Int(9));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The README ("The pool", "Depending on interp") has the longer tour:
+//! sharing data with workers, cancellation, the thread and main-interpreter
+//! lanes, statistics, and how to depend on these crates.
+//!
 //! **Limits.** Interruption reaches Python bytecode; a blocking C call
 //! (`time.sleep`, a socket read, a long C routine) notices only when it
 //! returns. If it does not return within the kill grace, the worker is

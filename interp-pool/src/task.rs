@@ -338,6 +338,48 @@ impl TaskState {
 /// A handle to a submitted task: wait for its result (blocking, with a
 /// timeout, or as a `std::future::Future`), poll it, or cancel it. Cheap to
 /// clone; every clone sees the same result.
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::pin;
+/// use std::sync::Arc;
+/// use std::task::{Context, Poll, Wake, Waker};
+/// use interp_core::Value;
+/// use interp_pool::{Call, Pool};
+///
+/// let pool = Pool::builder()
+///     .workers(2)
+///     .init_source("def add(a, b):\n    return a + b")
+///     .build()?;
+///
+/// // Blocking.
+/// let task = pool.submit(Call::new("__main__", "add").arg(1).arg(2))?;
+/// assert_eq!(task.wait()?, Value::Int(3));
+///
+/// // As a future, in any executor; here a minimal one that parks the thread.
+/// fn block_on<F: Future>(future: F) -> F::Output {
+///     struct Unpark(std::thread::Thread);
+///     impl Wake for Unpark {
+///         fn wake(self: Arc<Self>) {
+///             self.0.unpark();
+///         }
+///     }
+///     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+///     let mut cx = Context::from_waker(&waker);
+///     let mut future = pin!(future);
+///     loop {
+///         match future.as_mut().poll(&mut cx) {
+///             Poll::Ready(output) => return output,
+///             Poll::Pending => std::thread::park(),
+///         }
+///     }
+/// }
+/// let a = pool.submit(Call::new("__main__", "add").arg(10).arg(20))?;
+/// let b = pool.submit(Call::new("__main__", "add").arg(30).arg(40))?;
+/// let both = block_on(async { Ok::<_, interp_pool::TaskError>((a.await?, b.await?)) })?;
+/// assert_eq!(both, (Value::Int(30), Value::Int(70)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Task {
     pub(crate) state: Arc<TaskState>,

@@ -18,8 +18,21 @@
 //! The build script locates CPython through `PYO3_PYTHON` (as pyo3-ffi does),
 //! refuses versions older than 3.12 and free-threaded builds, and exposes the
 //! build-time facts as [`PYTHON_PREFIX`], [`PYTHON_INCLUDE`] and
-//! [`PYTHON_VERSION`]. Dependent build scripts receive `DEP_INTERP_SYS_LIBDIR`
-//! so they can set an rpath to libpython.
+//! [`PYTHON_VERSION`].
+//!
+//! A binary that embeds libpython needs an rpath to it when it lies outside
+//! the loader's default path, and Cargo lets no dependency give a binary a
+//! link argument. The build script publishes the argument as `links`
+//! metadata instead; a crate that depends on interp-sys directly passes it on
+//! with a one-line `build.rs`:
+//!
+//! ```text
+//! fn main() { println!("cargo:rustc-link-arg={}", std::env::var("DEP_INTERP_SYS_LINK_ARG").unwrap()); }
+//! ```
+//!
+//! Without it, such a binary fails to link (an undefined symbol whose name
+//! says this) rather than failing at start. `DEP_INTERP_SYS_LIBDIR`,
+//! `DEP_INTERP_SYS_PREFIX` and `DEP_INTERP_SYS_INCLUDE` are published too.
 
 #![allow(non_snake_case)]
 
@@ -39,6 +52,25 @@ pub const PYTHON_INCLUDE: &str = env!("INTERP_PYTHON_INCLUDE");
 pub const PYTHON_VERSION: &str = env!("INTERP_PYTHON_VERSION");
 /// Path of the `python` executable this crate was built against.
 pub const PYTHON_EXECUTABLE: &str = env!("INTERP_PYTHON_EXECUTABLE");
+
+/// The link-time check that a binary has the rpath to libpython (see the
+/// crate docs). Compiled in when the build script found libpython outside the
+/// loader's cache; the symbol is defined by `DEP_INTERP_SYS_LINK_ARG`
+/// (`--defsym`) and never read.
+#[cfg(interp_rpath_guard)]
+mod rpath_guard {
+    extern "C" {
+        #[link_name = env!("INTERP_RPATH_GUARD")]
+        static GUARD: u8;
+    }
+
+    /// References the guard symbol, so a binary that reaches CPython through
+    /// interp-sys without the link argument fails to link.
+    #[inline(never)]
+    pub(crate) fn require() {
+        std::hint::black_box(&raw const GUARD);
+    }
+}
 
 /// The configuration of an isolated subinterpreter: its own GIL, its own
 /// object allocator, the multi-interpreter extension check on, and no
@@ -100,6 +132,9 @@ impl std::error::Error for StatusError {}
 /// `status` must come from CPython (its string pointers are NULL or point to
 /// static NUL-terminated strings, as CPython guarantees).
 pub unsafe fn check_status(status: PyStatus) -> Result<(), StatusError> {
+    // Every path that starts CPython or an interpreter comes through here.
+    #[cfg(interp_rpath_guard)]
+    rpath_guard::require();
     // SAFETY: PyStatus_Exception only reads the struct.
     if unsafe { PyStatus_Exception(status) } == 0 {
         return Ok(());

@@ -1,1 +1,75 @@
-//! Cross-crate integration tests live in `tests/tests/`.
+//! Cross-crate integration tests live in `tests/tests/`; this library holds
+//! the helpers the ones that drive whole builds share (the repository root,
+//! scratch directories, command output, the README's code blocks).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lies in the repository")
+        .to_path_buf()
+}
+
+/// An empty directory `group/name` under `scratch_root` (a test's
+/// `CARGO_TARGET_TMPDIR`), emptied first if a previous run left it.
+pub fn scratch(scratch_root: &str, group: &str, name: &str) -> PathBuf {
+    let d = Path::new(scratch_root).join(group).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("creating {}: {e}", d.display()));
+    d
+}
+
+/// A command's status, stdout and stderr, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A fenced code block of the README.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The info string after the opening fence (`sh`, `toml`, `rust`, `c`).
+    pub lang: String,
+    /// The lines between the fences, each ending in a newline.
+    pub body: String,
+}
+
+/// The fenced code blocks of the README section headed `heading` (any
+/// level), up to the next heading of the same or a higher level.
+pub fn readme_blocks(heading: &str) -> Vec<Block> {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let level = |line: &str| {
+        let n = line.chars().take_while(|&c| c == '#').count();
+        (n > 0 && line[n..].starts_with(' ')).then_some(n)
+    };
+    let mut lines = readme.lines();
+    let own = lines
+        .by_ref()
+        .find_map(|l| level(l).filter(|_| l.trim_start_matches('#').trim() == heading))
+        .unwrap_or_else(|| panic!("README has no section {heading:?}"));
+    let mut blocks = Vec::new();
+    while let Some(line) = lines.next() {
+        if level(line).is_some_and(|n| n <= own) {
+            break;
+        }
+        if let Some(lang) = line.strip_prefix("```") {
+            let body: String = lines
+                .by_ref()
+                .take_while(|l| *l != "```")
+                .map(|l| format!("{l}\n"))
+                .collect();
+            blocks.push(Block {
+                lang: lang.to_owned(),
+                body,
+            });
+        }
+    }
+    blocks
+}
