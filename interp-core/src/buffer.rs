@@ -78,17 +78,20 @@ fn check_layout(format: &str, shape: &[usize]) -> Result<CheckedLayout> {
     let mut step = itemsize;
     for i in (0..shape.len()).rev() {
         strides[i] = step as isize;
-        step = step.checked_mul(shape[i]).filter(|&n| n <= max).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "shape {shape:?} with format {format:?} ({itemsize}-byte items) is too large: \
+        step = step
+            .checked_mul(shape[i])
+            .filter(|&n| n <= max)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "shape {shape:?} with format {format:?} ({itemsize}-byte items) is too large: \
                  {} does not fit in isize",
-                if i == 0 {
-                    "its size in bytes".to_owned()
-                } else {
-                    format!("the stride of dimension {}", i - 1)
-                }
-            ))
-        })?;
+                    if i == 0 {
+                        "its size in bytes".to_owned()
+                    } else {
+                        format!("the stride of dimension {}", i - 1)
+                    }
+                ))
+            })?;
     }
     Ok(CheckedLayout {
         itemsize,

@@ -295,6 +295,37 @@ impl<T: ?Sized + SharedData> Shared<T> {
 }
 
 impl<I> Shared<[I]> {
+    /// A slice of `len` items, item `i` made by `make(i)`, in one
+    /// allocation made fallibly (for sizes that come from C or Python).
+    ///
+    /// ```
+    /// use interp_core::{Error, Shared};
+    ///
+    /// let squares = Shared::<[u64]>::try_from_fn(4, |i| Ok::<_, Error>((i * i) as u64)).unwrap();
+    /// assert_eq!(&squares[..], &[0, 1, 4, 9]);
+    /// ```
+    ///
+    /// # Errors
+    /// The first error of `make` (what was built is dropped), or
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the
+    /// size when the memory cannot be had.
+    pub fn try_from_fn<E: From<crate::Error>>(
+        len: usize,
+        make: impl FnMut(usize) -> Result<I, E>,
+    ) -> Result<Self, E> {
+        Self::try_build(
+            len,
+            |e| {
+                crate::Error::InvalidArgument(crate::value::out_of_memory(
+                    &format!("{len} items"),
+                    e.bytes,
+                ))
+                .into()
+            },
+            make,
+        )
+    }
+
     /// A new slice of exactly `len` items, item `i` made by `next(i)`,
     /// allocated fallibly: a refused allocation (turned into an error by
     /// `no_memory`) or the first error of `next` is returned, and what was

@@ -1,5 +1,6 @@
 //! Values that cross interpreters.
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt;
@@ -36,17 +37,23 @@ pub(crate) fn out_of_memory(what: &str, bytes: usize) -> String {
     )
 }
 
+/// Little-endian two's complement bytes without redundant sign extension.
+fn minimal_le(bytes: &[u8]) -> &[u8] {
+    let neg = bytes.last().is_some_and(|b| b & 0x80 != 0);
+    let fill = if neg { 0xff } else { 0 };
+    let mut end = bytes.len();
+    while end > 1 && bytes[end - 1] == fill && (bytes[end - 2] & 0x80 != 0) == neg {
+        end -= 1;
+    }
+    &bytes[..end]
+}
+
 /// The 64-bit value of little-endian two's complement bytes, or (when it
 /// does not fit) the bytes without redundant sign extension.
 fn int_from_le(bytes: &[u8]) -> std::result::Result<i64, &[u8]> {
     let neg = bytes.last().is_some_and(|b| b & 0x80 != 0);
     let fill = if neg { 0xff } else { 0 };
-    let mut end = bytes.len();
-    // Drop redundant sign-extension bytes.
-    while end > 1 && bytes[end - 1] == fill && (bytes[end - 2] & 0x80 != 0) == neg {
-        end -= 1;
-    }
-    let bytes = &bytes[..end];
+    let bytes = minimal_le(bytes);
     if bytes.len() <= 8 {
         let mut buf = [fill; 8];
         buf[..bytes.len()].copy_from_slice(bytes);
@@ -190,6 +197,18 @@ impl Value {
             Err(minimal) => Shared::try_copy(minimal)
                 .map(Value::BigInt)
                 .map_err(|_| Error::InvalidArgument(out_of_memory("an int", minimal.len()))),
+        }
+    }
+
+    /// The bytes of an `int` (either variant) as little-endian two's
+    /// complement, shortest form (`n.to_bytes(length, "little",
+    /// signed=True)` with the smallest `length`; one byte for 0); `None`
+    /// for other values. Borrowed for a big int, no copy.
+    pub fn int_to_le_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        match self {
+            Value::Int(n) => Some(Cow::Owned(minimal_le(&n.to_le_bytes()).to_vec())),
+            Value::BigInt(b) => Some(Cow::Borrowed(b)),
+            _ => None,
         }
     }
 

@@ -264,7 +264,10 @@ fn layouts_python_cannot_view_are_refused_even_when_empty() {
     for (shape, needle) in [
         (vec![0, too_big], "dimension 1 is 9223372036854775808"),
         (vec![usize::MAX, 0], "dimension 0 is 18446744073709551615"),
-        (vec![0, 1 << 40, 1 << 40], "the stride of dimension 0 does not fit"),
+        (
+            vec![0, 1 << 40, 1 << 40],
+            "the stride of dimension 0 does not fit",
+        ),
         (vec![1 << 62, 4], "its size in bytes does not fit"),
     ] {
         match empty.with_layout("B", &shape) {
