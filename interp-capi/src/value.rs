@@ -130,19 +130,24 @@ fn shared_values(
     Shared::try_from_fn(n, |i| Ok((*value(hs[i])?).clone()))
 }
 
-/// UTF-8 text from (pointer, length).
-pub(crate) fn utf8<'a>(s: *const c_char, len: usize, what: &str) -> Result<&'a str, CError> {
-    if s.is_null() {
+/// Bytes from (pointer, length); NULL is allowed when `len` is 0.
+fn bytes_arg<'a>(data: *const c_void, len: usize, what: &str) -> Result<&'a [u8], CError> {
+    if data.is_null() {
         return if len == 0 {
-            Ok("")
+            Ok(&[])
         } else {
             Err(CError::invalid(format!("`{what}` is NULL")))
         };
     }
     check_len::<u8>(len, what)?;
-    // SAFETY: the caller passes `len` readable bytes (a length that fits in
-    // memory, checked above).
-    let b = unsafe { std::slice::from_raw_parts(s.cast::<u8>(), len) };
+    // SAFETY: the caller passes `len` readable bytes (non-NULL, and a
+    // length that fits in memory, checked above).
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+}
+
+/// UTF-8 text from (pointer, length).
+pub(crate) fn utf8<'a>(s: *const c_char, len: usize, what: &str) -> Result<&'a str, CError> {
+    let b = bytes_arg(s.cast(), len, what)?;
     std::str::from_utf8(b).map_err(|e| {
         CError::invalid(format!(
             "`{what}` is not valid UTF-8 (invalid byte at offset {})",
@@ -258,18 +263,11 @@ pub extern "C" fn interp_value_int_from_bytes(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        if data.is_null() && len > 0 {
-            return Err(CError::invalid("`data` is NULL"));
-        }
-        check_len::<u8>(len, "data")?;
-        let b = if len == 0 {
-            &[0u8][..]
-        } else {
-            // SAFETY: `len` readable bytes (checked non-NULL, and a length
-            // that fits in memory, above).
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
+        let b = match bytes_arg(data, len, "data")? {
+            [] => &[0u8][..],
+            b => b,
         };
-        if is_signed != 0 || b[len.max(1) - 1] & 0x80 == 0 {
+        if is_signed != 0 || b[b.len() - 1] & 0x80 == 0 {
             return Ok(Value::try_int_from_le_bytes(b)?);
         }
         // An unsigned magnitude with its top bit set: one more byte for the
@@ -352,18 +350,7 @@ pub extern "C" fn interp_value_bytes(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        if data.is_null() && len > 0 {
-            return Err(CError::invalid("`data` is NULL"));
-        }
-        check_len::<u8>(len, "data")?;
-        let b = if len == 0 {
-            &[][..]
-        } else {
-            // SAFETY: `len` readable bytes (checked non-NULL, and a length
-            // that fits in memory, above).
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
-        };
-        Ok(Value::try_bytes(b)?)
+        Ok(Value::try_bytes(bytes_arg(data, len, "data")?)?)
     })
 }
 
@@ -453,10 +440,7 @@ pub unsafe extern "C" fn interp_value_buffer_wrap(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        if data.is_null() && len > 0 {
-            return Err(CError::invalid("`data` is NULL"));
-        }
-        check_len::<u8>(len, "data")?;
+        bytes_arg(data, len, "data")?; // non-NULL unless empty; a length that fits
         let fmt = if format.is_null() {
             "B"
         } else {

@@ -196,7 +196,7 @@ fn a_200k_digit_int_agrees_with_python_both_ways_as_text_and_bytes() {
         equal(back, python),
         "int_from_bytes(signed) differs from Python's int"
     );
-    // Unsigned: the magnitude's bytes with the top bit set need no sign byte.
+    // Unsigned: a magnitude with its top bit set gets a sign byte.
     let magnitude = vec![0xffu8; 100_000];
     let ours_unsigned = from_bytes(&magnitude, false);
     let mag_v = bytes_value(&magnitude);
