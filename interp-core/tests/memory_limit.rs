@@ -78,6 +78,19 @@ fn child() {
         Ok(_) => println!("try_bytes: unexpectedly copied"),
         Err(e) => println!("try_bytes: error: {e}"),
     }
+    drop(src);
+    // Value -> Python: CPython's own allocation fails with MemoryError,
+    // which must come back as an error (not a crash).
+    let src = SharedBuffer::try_zeroed(BIG * 3 / 5).unwrap();
+    // SAFETY: nothing writes to the fresh buffer while the slice lives.
+    let big = Value::try_bytes(unsafe { src.as_slice() }).unwrap();
+    drop(src);
+    set_address_space_limit(vm_size() + BIG / 5);
+    match i.prepare_main([("big", big)]) {
+        Ok(()) => println!("to_python: unexpectedly made"),
+        Err(e) => println!("to_python: {e}"),
+    }
+    assert_eq!(i.eval("1 + 1").unwrap(), Value::from(2), "after to_python");
     println!("child done");
 }
 
@@ -126,6 +139,14 @@ fn values_too_big_for_memory_are_errors_not_aborts() {
             "{case} should fail with a conversion error naming the size ({size}), got: {line}"
         );
     }
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("to_python:"))
+        .unwrap_or("");
+    assert!(
+        line.contains("MemoryError"),
+        "a Value too big for Python should give MemoryError, got: {line:?}\n{got}"
+    );
     let line = stdout
         .lines()
         .find(|l| l.starts_with("try_bytes:"))
