@@ -23,6 +23,17 @@
 #include <stdint.h>
 
 /**
+ * The most decimal digits `interp_value_int_from_decimal` parses and
+ * `interp_value_int_to_decimal` prints: the analog of CPython's
+ * `sys.set_int_max_str_digits`, bounding the time of one call (which
+ * cannot be interrupted) to a few seconds, about what CPython's own
+ * conversions take at this size. Larger ints travel through
+ * `interp_value_int_from_bytes` / `interp_value_int_to_bytes`, which are
+ * linear and unbounded.
+ */
+#define INTERP_INT_MAX_DIGITS 5000000
+
+/**
  * The ABI version of this header. `interp_abi_version()` returns the
  * library's; they must be equal.
  */
@@ -587,11 +598,39 @@ enum interp_status_t interp_value_int64(int64_t n,
 
 /**
  * New `int` of any size from decimal text (`"-123456789012345678901234567890"`,
- * NUL-terminated; an optional sign, digits, `_` separators allowed).
+ * NUL-terminated; an optional sign, then digits, single `_` separators
+ * between digits allowed, surrounding whitespace ignored). At most
+ * `INTERP_INT_MAX_DIGITS` digits (`INTERP_ERR_INVALID_ARGUMENT` beyond:
+ * use `interp_value_int_from_bytes` for bigger ints). Subquadratic time.
  */
 enum interp_status_t interp_value_int_from_decimal(const char *text,
                                                    struct interp_value_t **out,
                                                    struct interp_error_t **err);
+
+/**
+ * New `int` of any size from `len` little-endian bytes, as Python's
+ * `int.from_bytes(data, "little", signed=bool(is_signed))`: two's
+ * complement when `is_signed` is non-zero, else an unsigned magnitude.
+ * Linear time, no size limit beyond memory; `len` 0 is 0.
+ */
+enum interp_status_t interp_value_int_from_bytes(const void *data,
+                                                 size_t len,
+                                                 int is_signed,
+                                                 struct interp_value_t **out,
+                                                 struct interp_error_t **err);
+
+/**
+ * The bytes of any `int`: little-endian two's complement, shortest form
+ * (as `n.to_bytes(length, "little", signed=True)` with the smallest
+ * `length`; one byte for 0). Stores the length in `*len` always, and the
+ * bytes in `buf` when they fit (`*len <= cap`): call with `cap` 0 (and
+ * `buf` NULL) to learn the size. Linear time, no size limit.
+ */
+enum interp_status_t interp_value_int_to_bytes(const struct interp_value_t *v,
+                                               void *buf,
+                                               size_t cap,
+                                               size_t *len,
+                                               struct interp_error_t **err);
 
 /**
  * New `float`.
@@ -712,7 +751,8 @@ enum interp_status_t interp_value_as_bool(const struct interp_value_t *v,
 
 /**
  * An `int` that fits in 64 bits (`INTERP_ERR_CONVERSION` otherwise; use
- * `interp_value_int_to_decimal` for any size).
+ * `interp_value_int_to_bytes` or `interp_value_int_to_decimal` for any
+ * size).
  */
 enum interp_status_t interp_value_as_int64(const struct interp_value_t *v,
                                            int64_t *n,
@@ -720,7 +760,9 @@ enum interp_status_t interp_value_as_int64(const struct interp_value_t *v,
 
 /**
  * Any `int` as decimal text, NUL-terminated, in a new string the caller
- * frees with `interp_string_free`.
+ * frees with `interp_string_free`. At most `INTERP_INT_MAX_DIGITS` digits
+ * (`INTERP_ERR_INVALID_ARGUMENT` beyond: use `interp_value_int_to_bytes`).
+ * Subquadratic time.
  */
 enum interp_status_t interp_value_int_to_decimal(const struct interp_value_t *v,
                                                  char **text,

@@ -7,7 +7,7 @@ use interp_core::{Channel, RecvError, SendError, Value};
 
 use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
-use crate::value::{interp_value_t, new_value, value};
+use crate::value::{interp_value_t, out_value, value};
 
 /// A channel of values between C threads, Rust threads and interpreters.
 /// Free with `interp_channel_free` (the channel lives on while other
@@ -106,7 +106,7 @@ pub extern "C" fn interp_channel_recv(
             Some(d) => ch.recv_timeout(d.saturating_duration_since(Instant::now())),
         };
         match r {
-            Ok(v) => out(out_v, new_value(v), "out_v"),
+            Ok(v) => out_value(out_v, v, "out_v"),
             Err(RecvError::Closed) => Err(CError::new(
                 interp_status_t::INTERP_ERR_CLOSED,
                 "the channel is closed and empty",
@@ -151,9 +151,8 @@ pub extern "C" fn interp_channel_value(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
-        need_out(out_v, "out_v")?;
         let c = (*CHANNELS.get(ch)?).clone();
-        out(out_v, new_value(Value::Channel(c)), "out_v")
+        out_value(out_v, Value::Channel(c), "out_v")
     })
 }
 

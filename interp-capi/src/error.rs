@@ -55,6 +55,7 @@ pub struct interp_error_t {
 }
 
 /// What an error handle holds: owned C strings, never Python objects.
+#[derive(Debug)]
 pub(crate) struct CError {
     pub(crate) status: interp_status_t,
     message: CString,

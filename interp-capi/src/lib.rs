@@ -31,6 +31,7 @@ pub mod interp;
 pub mod pool;
 pub mod value;
 
+pub use bigint::INTERP_INT_MAX_DIGITS;
 pub use channel::*;
 pub use error::*;
 pub use interp::*;

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::Arc;
 
-use interp_core::{SharedBuffer, Value};
+use interp_core::{Shared, SharedBuffer, Value};
 
 use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
@@ -62,36 +62,92 @@ pub(crate) fn value(h: *const interp_value_t) -> Result<Arc<Value>, CError> {
     VALUES.get(h)
 }
 
-/// Values from an array of handles (NULL is allowed when `n` is 0).
-pub(crate) fn values(
+/// Stores a new handle for `v` in `*p`. A NULL `p` is refused before the
+/// handle is made, so nothing leaks.
+pub(crate) fn out_value(p: *mut *mut interp_value_t, v: Value, name: &str) -> Result<(), CError> {
+    need_out(p, name)?;
+    out(p, new_value(v), name)
+}
+
+/// Refuses a length of `n` items of `T` that no memory can hold (reading
+/// such a slice would be undefined behavior).
+fn check_len<T>(n: usize, what: &str) -> Result<(), CError> {
+    if n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
+        return Err(CError::invalid(format!(
+            "the length of `{what}` ({n}) is larger than any array can be"
+        )));
+    }
+    Ok(())
+}
+
+/// The handles of an array (NULL is allowed when `n` is 0).
+fn handles<'a>(
     items: *const *const interp_value_t,
     n: usize,
     what: &str,
-) -> Result<Vec<Value>, CError> {
+) -> Result<&'a [*const interp_value_t], CError> {
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(&[]);
     }
     if items.is_null() {
         return Err(CError::invalid(format!(
             "`{what}` is NULL but its count is {n}"
         )));
     }
-    // SAFETY: the caller passes `n` readable handles.
-    let hs = unsafe { std::slice::from_raw_parts(items, n) };
-    hs.iter().map(|h| value(*h).map(|v| (*v).clone())).collect()
+    check_len::<*const interp_value_t>(n, what)?;
+    // SAFETY: the caller passes `n` readable handles (a length that fits
+    // in memory, checked above).
+    Ok(unsafe { std::slice::from_raw_parts(items, n) })
 }
 
-/// UTF-8 text from (pointer, length).
-pub(crate) fn utf8<'a>(s: *const c_char, len: usize, what: &str) -> Result<&'a str, CError> {
-    if s.is_null() {
+/// Values from an array of handles (NULL is allowed when `n` is 0),
+/// allocated fallibly.
+pub(crate) fn values(
+    items: *const *const interp_value_t,
+    n: usize,
+    what: &str,
+) -> Result<Vec<Value>, CError> {
+    let hs = handles(items, n, what)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| {
+        CError::invalid(format!(
+            "out of memory: could not allocate room for {n} values (`{what}`)"
+        ))
+    })?;
+    for h in hs {
+        out.push((*value(*h)?).clone());
+    }
+    Ok(out)
+}
+
+/// As [`values`], as the shared items of a container.
+fn shared_values(
+    items: *const *const interp_value_t,
+    n: usize,
+    what: &str,
+) -> Result<Shared<[Value]>, CError> {
+    let hs = handles(items, n, what)?;
+    Shared::try_from_fn(n, |i| Ok((*value(hs[i])?).clone()))
+}
+
+/// Bytes from (pointer, length); NULL is allowed when `len` is 0.
+fn bytes_arg<'a>(data: *const c_void, len: usize, what: &str) -> Result<&'a [u8], CError> {
+    if data.is_null() {
         return if len == 0 {
-            Ok("")
+            Ok(&[])
         } else {
             Err(CError::invalid(format!("`{what}` is NULL")))
         };
     }
-    // SAFETY: the caller passes `len` readable bytes.
-    let b = unsafe { std::slice::from_raw_parts(s.cast::<u8>(), len) };
+    check_len::<u8>(len, what)?;
+    // SAFETY: the caller passes `len` readable bytes (non-NULL, and a
+    // length that fits in memory, checked above).
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+}
+
+/// UTF-8 text from (pointer, length).
+pub(crate) fn utf8<'a>(s: *const c_char, len: usize, what: &str) -> Result<&'a str, CError> {
+    let b = bytes_arg(s.cast(), len, what)?;
     std::str::from_utf8(b).map_err(|e| {
         CError::invalid(format!(
             "`{what}` is not valid UTF-8 (invalid byte at offset {})",
@@ -130,7 +186,10 @@ fn check_depth(items_depth: usize) -> Result<(), CError> {
 }
 
 /// A container of `items` (see `check_depth`).
-fn container(items: Vec<Value>, make: impl FnOnce(Vec<Value>) -> Value) -> Result<Value, CError> {
+fn container(
+    items: Shared<[Value]>,
+    make: impl FnOnce(Shared<[Value]>) -> Value,
+) -> Result<Value, CError> {
     check_depth(items.iter().map(Value::depth).max().unwrap_or(0))?;
     Ok(make(items))
 }
@@ -142,8 +201,7 @@ fn make(
 ) -> interp_status_t {
     ffi(err, || {
         need_out(out_p, "out")?;
-        let v = f()?;
-        out(out_p, new_value(v), "out")
+        out_value(out_p, f()?, "out")
     })
 }
 
@@ -177,7 +235,10 @@ pub extern "C" fn interp_value_int64(
 }
 
 /// New `int` of any size from decimal text (`"-123456789012345678901234567890"`,
-/// NUL-terminated; an optional sign, digits, `_` separators allowed).
+/// NUL-terminated; an optional sign, then digits, single `_` separators
+/// between digits allowed, surrounding whitespace ignored). At most
+/// `INTERP_INT_MAX_DIGITS` digits (`INTERP_ERR_INVALID_ARGUMENT` beyond:
+/// use `interp_value_int_from_bytes` for bigger ints). Subquadratic time.
 #[no_mangle]
 pub extern "C" fn interp_value_int_from_decimal(
     text: *const c_char,
@@ -185,12 +246,73 @@ pub extern "C" fn interp_value_int_from_decimal(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        let t = cstr(text, "text")?;
-        crate::bigint::parse_decimal(t).ok_or_else(|| {
+        crate::bigint::parse_decimal(cstr(text, "text")?)
+    })
+}
+
+/// New `int` of any size from `len` little-endian bytes, as Python's
+/// `int.from_bytes(data, "little", signed=bool(is_signed))`: two's
+/// complement when `is_signed` is non-zero, else an unsigned magnitude.
+/// Linear time, no size limit beyond memory; `len` 0 is 0.
+#[no_mangle]
+pub extern "C" fn interp_value_int_from_bytes(
+    data: *const c_void,
+    len: usize,
+    is_signed: c_int,
+    out: *mut *mut interp_value_t,
+    err: *mut *mut interp_error_t,
+) -> interp_status_t {
+    make(out, err, || {
+        let b = match bytes_arg(data, len, "data")? {
+            [] => &[0u8][..],
+            b => b,
+        };
+        if is_signed != 0 || b[b.len() - 1] & 0x80 == 0 {
+            return Ok(Value::try_int_from_le_bytes(b)?);
+        }
+        // An unsigned magnitude with its top bit set: one more byte for the
+        // sign.
+        let mut v = Vec::new();
+        v.try_reserve_exact(len + 1).map_err(|_| {
             CError::invalid(format!(
-                "{t:?} is not a decimal integer (an optional sign, then digits)"
+                "out of memory: could not allocate {} bytes for an int",
+                len + 1
             ))
-        })
+        })?;
+        v.extend_from_slice(b);
+        v.push(0);
+        Ok(Value::try_int_from_le_bytes(&v)?)
+    })
+}
+
+/// The bytes of any `int`: little-endian two's complement, shortest form
+/// (as `n.to_bytes(length, "little", signed=True)` with the smallest
+/// `length`; one byte for 0). Stores the length in `*len` always, and the
+/// bytes in `buf` when they fit (`*len <= cap`): call with `cap` 0 (and
+/// `buf` NULL) to learn the size. Linear time, no size limit.
+#[no_mangle]
+pub extern "C" fn interp_value_int_to_bytes(
+    v: *const interp_value_t,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    err: *mut *mut interp_error_t,
+) -> interp_status_t {
+    ffi(err, || {
+        need_out(len, "len")?;
+        if buf.is_null() && cap > 0 {
+            return Err(CError::invalid(format!("`buf` is NULL but `cap` is {cap}")));
+        }
+        let val = value(v)?;
+        let bytes = val
+            .int_to_le_bytes()
+            .ok_or_else(|| kind_error("an int", &val))?;
+        if bytes.len() <= cap {
+            // SAFETY: `buf` is writable for `cap` bytes (non-NULL, checked
+            // above) and cannot overlap the value's own bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
+        }
+        out(len, bytes.len(), "len")
     })
 }
 
@@ -215,7 +337,7 @@ pub extern "C" fn interp_value_str(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        Ok(Value::str(utf8(utf8_text, len, "utf8_text")?))
+        Ok(Value::try_str(utf8(utf8_text, len, "utf8_text")?)?)
     })
 }
 
@@ -228,16 +350,7 @@ pub extern "C" fn interp_value_bytes(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        if data.is_null() && len > 0 {
-            return Err(CError::invalid("`data` is NULL"));
-        }
-        let b = if len == 0 {
-            &[][..]
-        } else {
-            // SAFETY: `len` readable bytes (checked non-NULL above).
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
-        };
-        Ok(Value::bytes(b))
+        Ok(Value::try_bytes(bytes_arg(data, len, "data")?)?)
     })
 }
 
@@ -250,7 +363,7 @@ pub extern "C" fn interp_value_tuple(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        container(values(items, n, "items")?, Value::tuple)
+        container(shared_values(items, n, "items")?, Value::Tuple)
     })
 }
 
@@ -263,7 +376,7 @@ pub extern "C" fn interp_value_list(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        container(values(items, n, "items")?, Value::list)
+        container(shared_values(items, n, "items")?, Value::List)
     })
 }
 
@@ -277,16 +390,19 @@ pub extern "C" fn interp_value_dict(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        let k = values(keys, n, "keys")?;
-        let v = values(vals, n, "vals")?;
+        let k = handles(keys, n, "keys")?;
+        let v = handles(vals, n, "vals")?;
+        let pairs = Shared::try_from_fn(n, |i| {
+            Ok::<_, CError>(((*value(k[i])?).clone(), (*value(v[i])?).clone()))
+        })?;
         check_depth(
-            k.iter()
-                .chain(v.iter())
-                .map(Value::depth)
+            pairs
+                .iter()
+                .map(|(k, v)| k.depth().max(v.depth()))
                 .max()
                 .unwrap_or(0),
         )?;
-        Ok(Value::dict(k.into_iter().zip(v)))
+        Ok(Value::Dict(pairs))
     })
 }
 
@@ -324,45 +440,36 @@ pub unsafe extern "C" fn interp_value_buffer_wrap(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     make(out, err, || {
-        if data.is_null() && len > 0 {
-            return Err(CError::invalid("`data` is NULL"));
-        }
+        bytes_arg(data, len, "data")?; // non-NULL unless empty; a length that fits
         let fmt = if format.is_null() {
             "B"
         } else {
             cstr(format, "format")?
         };
-        let dims: Vec<usize> = if shape.is_null() {
-            if ndim != 0 {
-                return Err(CError::invalid(format!(
-                    "`shape` is NULL but `ndim` is {ndim}"
-                )));
-            }
-            Vec::new()
-        } else {
-            // SAFETY: the caller passes `ndim` readable sizes.
-            unsafe { std::slice::from_raw_parts(shape, ndim) }.to_vec()
-        };
-        // Validate the layout before taking ownership: on error `release`
-        // must not run (the caller still owns the memory).
-        let itemsize = SharedBuffer::itemsize_of(fmt).ok_or_else(|| {
-            CError::invalid(format!("unsupported buffer format {fmt:?}: use one native struct code of b B h H i I l L q Q n N f d e ? c P"))
-        })?;
-        let dims = if dims.is_empty() {
-            vec![len / itemsize]
-        } else {
-            dims
-        };
-        if dims.len() > 64 {
+        if shape.is_null() && ndim != 0 {
             return Err(CError::invalid(format!(
-                "a buffer has at most 64 dimensions, got {}",
-                dims.len()
+                "`shape` is NULL but `ndim` is {ndim}"
             )));
         }
-        let nbytes = dims.iter().try_fold(itemsize, |a, &d| a.checked_mul(d));
-        if nbytes != Some(len) {
+        if ndim > 64 {
             return Err(CError::invalid(format!(
-                "shape {dims:?} with format {fmt:?} ({itemsize}-byte items) does not cover the {len} bytes given"
+                "a buffer has at most 64 dimensions, got {ndim}"
+            )));
+        }
+        // Validate the layout before taking ownership: on error `release`
+        // must not run (the caller still owns the memory).
+        let dims: Vec<usize> = if ndim == 0 {
+            // One flat dimension of whole items (the layout of one item
+            // gives the item size, or the error for a bad format).
+            vec![len / SharedBuffer::layout_size(fmt, &[1])?]
+        } else {
+            // SAFETY: the caller passes `ndim` (at most 64) readable sizes.
+            unsafe { std::slice::from_raw_parts(shape, ndim) }.to_vec()
+        };
+        let nbytes = SharedBuffer::layout_size(fmt, &dims)?;
+        if nbytes != len {
+            return Err(CError::invalid(format!(
+                "shape {dims:?} with format {fmt:?} covers {nbytes} bytes, not the {len} bytes given"
             )));
         }
         let ud = SendPtr(user_data);
@@ -487,7 +594,8 @@ pub extern "C" fn interp_value_as_bool(
 }
 
 /// An `int` that fits in 64 bits (`INTERP_ERR_CONVERSION` otherwise; use
-/// `interp_value_int_to_decimal` for any size).
+/// `interp_value_int_to_bytes` or `interp_value_int_to_decimal` for any
+/// size).
 #[no_mangle]
 pub extern "C" fn interp_value_as_int64(
     v: *const interp_value_t,
@@ -498,14 +606,17 @@ pub extern "C" fn interp_value_as_int64(
         Value::Int(x) => out(n, *x, "n"),
         Value::BigInt(_) => Err(CError::new(
             interp_status_t::INTERP_ERR_CONVERSION,
-            "the int does not fit in 64 bits; use interp_value_int_to_decimal",
+            "the int does not fit in 64 bits; use interp_value_int_to_bytes or \
+             interp_value_int_to_decimal",
         )),
         other => Err(kind_error("an int", other)),
     })
 }
 
 /// Any `int` as decimal text, NUL-terminated, in a new string the caller
-/// frees with `interp_string_free`.
+/// frees with `interp_string_free`. At most `INTERP_INT_MAX_DIGITS` digits
+/// (`INTERP_ERR_INVALID_ARGUMENT` beyond: use `interp_value_int_to_bytes`).
+/// Subquadratic time.
 #[no_mangle]
 pub extern "C" fn interp_value_int_to_decimal(
     v: *const interp_value_t,
@@ -513,9 +624,11 @@ pub extern "C" fn interp_value_int_to_decimal(
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
     ffi(err, || {
+        // Check the out-parameter before making the string it would own.
+        need_out(text, "text")?;
         let s = match &*value(v)? {
             Value::Int(x) => x.to_string(),
-            Value::BigInt(b) => crate::bigint::to_decimal(b),
+            Value::BigInt(b) => crate::bigint::to_decimal(b)?,
             other => return Err(kind_error("an int", other)),
         };
         let c = std::ffi::CString::new(s).expect("digits");
@@ -654,8 +767,8 @@ pub extern "C" fn interp_value_dict_item(
                 items.len()
             ))
         })?;
-        out(key, new_value(k.clone()), "key")?;
-        out(val, new_value(x.clone()), "val")
+        out_value(key, k.clone(), "key")?;
+        out_value(val, x.clone(), "val")
     })
 }
 

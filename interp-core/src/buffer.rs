@@ -45,6 +45,61 @@ fn itemsize(format: &str) -> Option<usize> {
     })
 }
 
+/// A checked layout (see [`SharedBuffer::layout_size`]).
+struct CheckedLayout {
+    itemsize: usize,
+    strides: Vec<isize>,
+    nbytes: usize,
+}
+
+fn check_layout(format: &str, shape: &[usize]) -> Result<CheckedLayout> {
+    let itemsize = itemsize(format).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "unsupported buffer format {format:?}: use one native struct code of \
+             b B h H i I l L q Q n N f d e ? c P"
+        ))
+    })?;
+    if shape.len() > 64 {
+        return Err(Error::InvalidArgument(format!(
+            "a buffer shape has at most 64 dimensions, got {}",
+            shape.len()
+        )));
+    }
+    let max = isize::MAX as usize;
+    if let Some((i, d)) = shape.iter().enumerate().find(|(_, &d)| d > max) {
+        return Err(Error::InvalidArgument(format!(
+            "shape {shape:?}: dimension {i} is {d}, more than a buffer dimension can be \
+             (isize::MAX = {max})"
+        )));
+    }
+    // C order: the stride of dimension i is the item size times the
+    // dimensions after it; the total is the item size times all of them.
+    let mut strides = vec![0isize; shape.len()];
+    let mut step = itemsize;
+    for i in (0..shape.len()).rev() {
+        strides[i] = step as isize;
+        step = step
+            .checked_mul(shape[i])
+            .filter(|&n| n <= max)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "shape {shape:?} with format {format:?} ({itemsize}-byte items) is too large: \
+                 {} does not fit in isize",
+                    if i == 0 {
+                        "its size in bytes".to_owned()
+                    } else {
+                        format!("the stride of dimension {}", i - 1)
+                    }
+                ))
+            })?;
+    }
+    Ok(CheckedLayout {
+        itemsize,
+        strides,
+        nbytes: step,
+    })
+}
+
 struct Memory {
     ptr: NonNull<u8>,
     len: usize,
@@ -264,50 +319,52 @@ impl SharedBuffer {
         }
     }
 
+    /// The number of bytes a buffer with this `struct` format and shape (C
+    /// order) holds, after checking that Python can view it: the format is
+    /// one native, single-item code that `memoryview` supports, there are at
+    /// most 64 dimensions, and every dimension, every stride (the item size
+    /// times the later dimensions) and the total fit in `isize` — also when
+    /// another dimension is 0 and the total is 0.
+    ///
+    /// ```
+    /// use interp_core::SharedBuffer;
+    ///
+    /// assert_eq!(SharedBuffer::layout_size("d", &[2, 3]).unwrap(), 48);
+    /// assert!(SharedBuffer::layout_size("d", &[0, usize::MAX]).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] saying what is wrong.
+    pub fn layout_size(format: &str, shape: &[usize]) -> Result<usize> {
+        check_layout(format, shape).map(|l| l.nbytes)
+    }
+
     /// A handle to the same memory with another `struct` format and shape
     /// (C order), like `memoryview.cast`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the format is not a native,
-    /// single-item `struct` code that `memoryview` supports, when the shape
-    /// has more than 64 dimensions, or when `itemsize × product(shape)` is
-    /// not the buffer's length in bytes.
+    /// [`Error::InvalidArgument`] when the layout is invalid (see
+    /// [`layout_size`](Self::layout_size)) or does not cover exactly the
+    /// buffer's length in bytes.
     pub fn with_layout(&self, format: &str, shape: &[usize]) -> Result<SharedBuffer> {
-        let itemsize = itemsize(format).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "unsupported buffer format {format:?}: use one native struct code of \
-                 b B h H i I l L q Q n N f d e ? c P"
-            ))
-        })?;
-        if shape.len() > 64 {
+        let layout = check_layout(format, shape)?;
+        if layout.nbytes != self.len() {
             return Err(Error::InvalidArgument(format!(
-                "a buffer shape has at most 64 dimensions, got {}",
-                shape.len()
-            )));
-        }
-        let items = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        let nbytes = items.and_then(|n| n.checked_mul(itemsize));
-        if nbytes != Some(self.len()) {
-            return Err(Error::InvalidArgument(format!(
-                "shape {shape:?} with format {format:?} ({itemsize}-byte items) needs {} bytes, \
+                "shape {shape:?} with format {format:?} ({}-byte items) needs {} bytes, \
                  but the buffer has {} bytes",
-                nbytes.map_or_else(|| "too many".to_owned(), |n| n.to_string()),
+                layout.itemsize,
+                layout.nbytes,
                 self.len()
             )));
-        }
-        let mut strides = vec![0isize; shape.len()];
-        let mut step = itemsize as isize;
-        for i in (0..shape.len()).rev() {
-            strides[i] = step;
-            step *= shape[i] as isize;
         }
         Ok(SharedBuffer {
             mem: self.mem.clone(),
             view: Arc::new(View {
                 format: CString::new(format).expect("checked format"),
-                itemsize,
+                itemsize: layout.itemsize,
+                // Each dimension fits in isize (checked).
                 shape: shape.iter().map(|&d| d as isize).collect(),
-                strides: strides.into(),
+                strides: layout.strides.into(),
                 readonly: self.view.readonly,
             }),
         })

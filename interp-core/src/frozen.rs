@@ -6,17 +6,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::value::{Value, MAX_DEPTH};
+use crate::shared::{try_vec, Shared};
+use crate::value::{out_of_memory, Value, MAX_DEPTH};
 
 /// A node of a frozen tree. Containers own their children inline.
 pub(crate) enum Node {
     None,
     Bool(bool),
     Int(i64),
-    BigInt(Arc<[u8]>),
+    BigInt(Shared<[u8]>),
     Float(f64),
-    Str(Arc<str>),
-    Bytes(Arc<[u8]>),
+    Str(Shared<str>),
+    Bytes(Shared<[u8]>),
     Tuple(Box<[Node]>),
     Dict(Dict),
 }
@@ -90,6 +91,28 @@ fn int_eq_float(n: i64, x: f64) -> bool {
     float_as_int(x) == Some(n)
 }
 
+/// No memory (`bytes` were asked for) for a frozen container of `n` items.
+fn no_room(n: usize, bytes: usize) -> Error {
+    Error::Conversion(out_of_memory(
+        &format!("frozen data (a container of {n} items)"),
+        bytes,
+    ))
+}
+
+/// Room for `n` items of a frozen container, or a clear error.
+fn items<T>(n: usize) -> Result<Vec<T>> {
+    try_vec(n).map_err(|e| no_room(n, e.bytes))
+}
+
+/// An empty key index with room for `n` keys, or a clear error.
+fn index_for(n: usize) -> Result<HashMap<Value, usize>> {
+    let mut index = HashMap::new();
+    index
+        .try_reserve(n)
+        .map_err(|_| no_room(n, n.saturating_mul(std::mem::size_of::<(Value, usize)>())))?;
+    Ok(index)
+}
+
 fn build(v: &Value, depth: usize) -> Result<Node> {
     if depth > MAX_DEPTH {
         return Err(Error::Conversion(format!(
@@ -104,17 +127,18 @@ fn build(v: &Value, depth: usize) -> Result<Node> {
         Value::Float(x) => Node::Float(*x),
         Value::Str(s) => Node::Str(s.clone()),
         Value::Bytes(b) => Node::Bytes(b.clone()),
-        Value::Tuple(items) | Value::List(items) => Node::Tuple(
-            items
-                .iter()
-                .map(|i| build(i, depth + 1))
-                .collect::<Result<_>>()?,
-        ),
-        Value::Dict(items) => {
-            let mut index = HashMap::with_capacity(items.len());
-            let mut keys = Vec::with_capacity(items.len());
-            let mut values = Vec::with_capacity(items.len());
-            for (k, v) in items.iter() {
+        Value::Tuple(seq) | Value::List(seq) => {
+            let mut nodes = items(seq.len())?;
+            for i in seq.iter() {
+                nodes.push(build(i, depth + 1)?);
+            }
+            Node::Tuple(nodes.into())
+        }
+        Value::Dict(pairs) => {
+            let mut index = index_for(pairs.len())?;
+            let mut keys = items(pairs.len())?;
+            let mut values = items(pairs.len())?;
+            for (k, v) in pairs.iter() {
                 let key = normalize_key(k.clone());
                 let node_v = build(v, depth + 1)?;
                 if let Some(&i) = index.get(&key) {
@@ -138,7 +162,7 @@ fn build(v: &Value, depth: usize) -> Result<Node> {
                     "frozen data nested deeper than {MAX_DEPTH} levels"
                 )));
             }
-            return Ok(f.node().clone_node());
+            return f.node().clone_node();
         }
         other => {
             return Err(Error::Conversion(format!(
@@ -151,8 +175,16 @@ fn build(v: &Value, depth: usize) -> Result<Node> {
 }
 
 impl Node {
-    fn clone_node(&self) -> Node {
-        match self {
+    /// A deep copy (for embedding a tree in another), allocated fallibly.
+    fn clone_node(&self) -> Result<Node> {
+        fn all(nodes: &[Node]) -> Result<Box<[Node]>> {
+            let mut out = items(nodes.len())?;
+            for n in nodes {
+                out.push(n.clone_node()?);
+            }
+            Ok(out.into())
+        }
+        Ok(match self {
             Node::None => Node::None,
             Node::Bool(b) => Node::Bool(*b),
             Node::Int(n) => Node::Int(*n),
@@ -160,17 +192,22 @@ impl Node {
             Node::Float(x) => Node::Float(*x),
             Node::Str(s) => Node::Str(s.clone()),
             Node::Bytes(b) => Node::Bytes(b.clone()),
-            Node::Tuple(items) => Node::Tuple(items.iter().map(Node::clone_node).collect()),
-            Node::Dict(d) => Node::Dict(Dict {
-                keys: d.keys.iter().map(Node::clone_node).collect(),
-                values: d.values.iter().map(Node::clone_node).collect(),
-                index: d.index.clone(),
-            }),
-        }
+            Node::Tuple(nodes) => Node::Tuple(all(nodes)?),
+            Node::Dict(d) => {
+                let mut index = index_for(d.index.len())?;
+                index.extend(d.index.iter().map(|(k, v)| (k.clone(), *v)));
+                Node::Dict(Dict {
+                    keys: all(&d.keys)?,
+                    values: all(&d.values)?,
+                    index,
+                })
+            }
+        })
     }
 
-    pub(crate) fn to_value(&self) -> Value {
-        match self {
+    /// The data as a [`Value`] (tuples for sequences), allocated fallibly.
+    pub(crate) fn try_to_value(&self) -> Result<Value> {
+        Ok(match self {
             Node::None => Value::None,
             Node::Bool(b) => Value::Bool(*b),
             Node::Int(n) => Value::Int(*n),
@@ -178,15 +215,25 @@ impl Node {
             Node::Float(x) => Value::Float(*x),
             Node::Str(s) => Value::Str(s.clone()),
             Node::Bytes(b) => Value::Bytes(b.clone()),
-            Node::Tuple(items) => Value::Tuple(items.iter().map(Node::to_value).collect()),
-            Node::Dict(d) => Value::Dict(
-                d.keys
-                    .iter()
-                    .zip(d.values.iter())
-                    .map(|(k, v)| (k.to_value(), v.to_value()))
-                    .collect(),
-            ),
-        }
+            Node::Tuple(nodes) => Value::Tuple(Shared::try_build(
+                nodes.len(),
+                |e| no_room(nodes.len(), e.bytes),
+                |i| nodes[i].try_to_value(),
+            )?),
+            Node::Dict(d) => Value::Dict(Shared::try_build(
+                d.keys.len(),
+                |e| no_room(d.keys.len(), e.bytes),
+                |i| Ok((d.keys[i].try_to_value()?, d.values[i].try_to_value()?)),
+            )?),
+        })
+    }
+
+    /// As [`try_to_value`](Self::try_to_value).
+    ///
+    /// # Panics
+    /// When memory runs out.
+    pub(crate) fn to_value(&self) -> Value {
+        self.try_to_value().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Levels of containers below and including this node (0 for a scalar).
@@ -285,8 +332,20 @@ impl Frozen {
     }
 
     /// A [`Value`] copy of the data (tuples for sequences).
+    ///
+    /// # Panics
+    /// When memory runs out (see [`try_to_value`](Self::try_to_value)).
     pub fn to_value(&self) -> Value {
         self.node().to_value()
+    }
+
+    /// A [`Value`] copy of the data (tuples for sequences), allocated
+    /// fallibly.
+    ///
+    /// # Errors
+    /// [`Error::Conversion`] naming the size when the memory cannot be had.
+    pub fn try_to_value(&self) -> Result<Value> {
+        self.node().try_to_value()
     }
 
     /// The number of items of a tuple or dict; `None` for a scalar.

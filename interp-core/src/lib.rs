@@ -7,7 +7,8 @@
 //!   from any thread, ended on drop.
 //! - [`Python`] / [`Bound`]: scoped, lifetime-branded access to the objects
 //!   of an entered interpreter.
-//! - [`Value`]: data that crosses interpreters (copied), including
+//! - [`Value`]: data that crosses interpreters (copied; strings, bytes and
+//!   containers held as [`Shared`] data), including
 //!   [`SharedBuffer`], [`Channel`] and [`Frozen`] (shared by reference).
 //! - [`Error`]: Python exceptions (type, message, traceback) and interp's
 //!   own failures.
@@ -64,6 +65,7 @@ mod interpreter;
 mod module;
 mod runtime;
 mod scope;
+mod shared;
 mod tstate;
 mod value;
 
@@ -75,6 +77,7 @@ pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};
+pub use shared::Shared;
 pub use value::{Value, MAX_DEPTH};
 
 /// The raw FFI layer, for code that needs a CPython call interp does not wrap.

@@ -445,16 +445,23 @@ impl<'py> Bound<'py> {
 
     /// The contents of a `str` object as UTF-8.
     pub(crate) fn str_contents(&self) -> Result<String> {
+        self.str_utf8().map(str::to_owned)
+    }
+
+    /// The UTF-8 of a `str` object, borrowed from the object (no copy).
+    pub(crate) fn str_utf8(&self) -> Result<&str> {
         let mut len: sys::Py_ssize_t = 0;
         // SAFETY: attached; AsUTF8AndSize type-checks and returns NULL with
-        // an exception on failure; the buffer lives as long as the object.
+        // an exception on failure; the UTF-8 buffer is cached in the object,
+        // immutable, and lives as long as the object, which `&self` keeps
+        // alive for the returned borrow.
         unsafe {
             let p = sys::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
             if p.is_null() {
                 return Err(self.py.take_error());
             }
             let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len as usize);
-            Ok(std::str::from_utf8_unchecked(bytes).to_owned())
+            Ok(std::str::from_utf8_unchecked(bytes))
         }
     }
 

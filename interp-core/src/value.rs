@@ -1,10 +1,10 @@
 //! Values that cross interpreters.
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
 use interp_sys as sys;
 
@@ -14,22 +14,69 @@ use crate::error::{Error, Result};
 use crate::frozen::Frozen;
 use crate::module;
 use crate::scope::{Bound, Python};
+use crate::shared::Shared;
 
 /// How deep a [`Value`] may nest (containers inside containers). Deeper
 /// input, or a container that contains itself, is refused with
 /// [`Error::Conversion`] rather than overflowing the stack.
 pub const MAX_DEPTH: usize = 200;
 
+/// A size in bytes for messages: `"500.0 MiB (524288000 bytes)"`.
+pub(crate) fn size_text(bytes: usize) -> String {
+    format!(
+        "{:.1} MiB ({bytes} bytes)",
+        bytes as f64 / (1024.0 * 1024.0)
+    )
+}
+
+/// "out of memory: ..." naming what could not be allocated and its size.
+pub(crate) fn out_of_memory(what: &str, bytes: usize) -> String {
+    format!(
+        "out of memory: could not allocate {} for {what}",
+        size_text(bytes)
+    )
+}
+
+/// Little-endian two's complement bytes without redundant sign extension.
+fn minimal_le(bytes: &[u8]) -> &[u8] {
+    let neg = bytes.last().is_some_and(|b| b & 0x80 != 0);
+    let fill = if neg { 0xff } else { 0 };
+    let mut end = bytes.len();
+    while end > 1 && bytes[end - 1] == fill && (bytes[end - 2] & 0x80 != 0) == neg {
+        end -= 1;
+    }
+    &bytes[..end]
+}
+
+/// The 64-bit value of little-endian two's complement bytes, or (when it
+/// does not fit) the bytes without redundant sign extension.
+fn int_from_le(bytes: &[u8]) -> std::result::Result<i64, &[u8]> {
+    let neg = bytes.last().is_some_and(|b| b & 0x80 != 0);
+    let fill = if neg { 0xff } else { 0 };
+    let bytes = minimal_le(bytes);
+    if bytes.len() <= 8 {
+        let mut buf = [fill; 8];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Ok(i64::from_le_bytes(buf))
+    } else {
+        Err(bytes)
+    }
+}
+
 /// An interpreter-independent Python value: `Send + Sync`, cheap to clone
-/// (containers and strings are reference-counted), and converted to a fresh
-/// object in whichever interpreter receives it.
+/// (containers and strings are reference-counted [`Shared`] data), and
+/// converted to a fresh object in whichever interpreter receives it.
+///
+/// Converting a Python object allocates fallibly: an object too big to copy
+/// out of the interpreter is an [`Error::Conversion`] that names its size,
+/// never an abort.
 ///
 /// The listed types round-trip exactly (type, value, order; `-0.0` and NaN
 /// included). Any other object, including subclasses of the listed types,
 /// travels pickled: functions and classes by qualified name, as pickle does,
 /// so their module must be importable where they arrive.
 ///
-/// A sub-value that appears several times (the same `Arc`, or the same
+/// A sub-value that appears several times (the same [`Shared`] data, or the same
 /// Python object) is converted once and arrives as one object, as pickle
 /// does: shared structure stays shared and never blows up.
 ///
@@ -48,7 +95,7 @@ pub enum Value {
     Int(i64),
     /// An `int` that does not fit in 64 bits: little-endian two's complement
     /// bytes (as `int.to_bytes(n, "little", signed=True)`), minimal length.
-    BigInt(Arc<[u8]>),
+    BigInt(Shared<[u8]>),
     /// `float`.
     Float(f64),
     /// `complex`.
@@ -59,21 +106,21 @@ pub enum Value {
         im: f64,
     },
     /// `str` (valid Unicode; strings with lone surrogates travel pickled).
-    Str(Arc<str>),
+    Str(Shared<str>),
     /// `bytes`.
-    Bytes(Arc<[u8]>),
+    Bytes(Shared<[u8]>),
     /// `tuple`.
-    Tuple(Arc<[Value]>),
+    Tuple(Shared<[Value]>),
     /// `list`.
-    List(Arc<[Value]>),
+    List(Shared<[Value]>),
     /// `dict`, in insertion order.
-    Dict(Arc<[(Value, Value)]>),
+    Dict(Shared<[(Value, Value)]>),
     /// `set`, in iteration order.
-    Set(Arc<[Value]>),
+    Set(Shared<[Value]>),
     /// `frozenset`, in iteration order.
-    FrozenSet(Arc<[Value]>),
+    FrozenSet(Shared<[Value]>),
     /// Any other object, as `pickle.dumps(obj, protocol=5)`.
-    Pickled(Arc<[u8]>),
+    Pickled(Shared<[u8]>),
     /// Shared memory, passed by reference (`interp.SharedBuffer` in Python).
     Buffer(SharedBuffer),
     /// A channel, passed by reference (`interp.Channel` in Python).
@@ -108,28 +155,77 @@ impl Value {
         Value::Bytes(b.into())
     }
 
+    /// `str` from text, copied fallibly.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
+    /// had.
+    pub fn try_str(s: &str) -> Result<Value> {
+        Shared::try_copy(s)
+            .map(Value::Str)
+            .map_err(|_| Error::InvalidArgument(out_of_memory("a str", s.len())))
+    }
+
+    /// `bytes` from a byte slice, copied fallibly.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
+    /// had.
+    pub fn try_bytes(b: &[u8]) -> Result<Value> {
+        Shared::try_copy(b)
+            .map(Value::Bytes)
+            .map_err(|_| Error::InvalidArgument(out_of_memory("a bytes value", b.len())))
+    }
+
     /// An `int` from little-endian two's complement bytes; normalized to
     /// [`Value::Int`] when it fits in 64 bits.
     pub fn int_from_le_bytes(bytes: &[u8]) -> Value {
-        let neg = bytes.last().is_some_and(|b| b & 0x80 != 0);
-        let fill = if neg { 0xff } else { 0 };
-        let mut end = bytes.len();
-        // Drop redundant sign-extension bytes.
-        while end > 1 && bytes[end - 1] == fill && (bytes[end - 2] & 0x80 != 0) == neg {
-            end -= 1;
+        match int_from_le(bytes) {
+            Ok(n) => Value::Int(n),
+            Err(minimal) => Value::BigInt(minimal.into()),
         }
-        let bytes = &bytes[..end];
-        if bytes.len() <= 8 {
-            let mut buf = [fill; 8];
-            buf[..bytes.len()].copy_from_slice(bytes);
-            Value::Int(i64::from_le_bytes(buf))
-        } else {
-            Value::BigInt(bytes.into())
+    }
+
+    /// As [`int_from_le_bytes`](Self::int_from_le_bytes), copying fallibly.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
+    /// had.
+    pub fn try_int_from_le_bytes(bytes: &[u8]) -> Result<Value> {
+        match int_from_le(bytes) {
+            Ok(n) => Ok(Value::Int(n)),
+            Err(minimal) => Shared::try_copy(minimal)
+                .map(Value::BigInt)
+                .map_err(|_| Error::InvalidArgument(out_of_memory("an int", minimal.len()))),
+        }
+    }
+
+    /// The bytes of an `int` (either variant) as little-endian two's
+    /// complement, shortest form (`n.to_bytes(length, "little",
+    /// signed=True)` with the smallest `length`; one byte for 0); `None`
+    /// for other values. Borrowed for a big int, no copy.
+    pub fn int_to_le_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        match self {
+            Value::Int(n) => Some(Cow::Owned(minimal_le(&n.to_le_bytes()).to_vec())),
+            Value::BigInt(b) => Some(Cow::Borrowed(b)),
+            _ => None,
+        }
+    }
+
+    /// As [`int_from_le_bytes`](Self::int_from_le_bytes), reusing `bytes`
+    /// without a copy when they are already minimal.
+    fn int_from_le_shared(bytes: Shared<[u8]>) -> Result<Value> {
+        match int_from_le(&bytes) {
+            Ok(n) => Ok(Value::Int(n)),
+            Err(minimal) if minimal.len() == bytes.len() => Ok(Value::BigInt(bytes)),
+            Err(minimal) => Shared::try_copy(minimal)
+                .map(Value::BigInt)
+                .map_err(|_| too_big("an int", minimal.len())),
         }
     }
 
     /// Levels of nested containers (0 for a scalar). A sub-value shared by
-    /// reference (the same `Arc`) is measured once, so this is linear in the
+    /// reference (the same [`Shared`] data) is measured once, so this is linear in the
     /// number of distinct containers.
     pub fn depth(&self) -> usize {
         fn go(v: &Value, memo: &mut HashMap<usize, usize>) -> usize {
@@ -263,11 +359,11 @@ impl PartialEq for Value {
             }
             (Str(a), Str(b)) => a == b,
             (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => a == b,
-            (Tuple(a), Tuple(b)) | (List(a), List(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Tuple(a), Tuple(b)) | (List(a), List(b)) => Shared::ptr_eq(a, b) || a == b,
             (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => {
-                Arc::ptr_eq(a, b) || same_elements(a, b)
+                Shared::ptr_eq(a, b) || same_elements(a, b)
             }
-            (Dict(a), Dict(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Dict(a), Dict(b)) => Shared::ptr_eq(a, b) || a == b,
             (Buffer(a), Buffer(b)) => a == b,
             (Channel(a), Channel(b)) => a == b,
             (Frozen(a), Frozen(b)) => a == b,
@@ -490,6 +586,28 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 
 // ---- Python -> Value ------------------------------------------------------
 
+const TOO_BIG_HINT: &str =
+    "(an interp.SharedBuffer passes big data between interpreters without a copy)";
+
+/// A Python object too big to copy out of the interpreter.
+fn too_big(what: &str, bytes: usize) -> Error {
+    Error::Conversion(format!(
+        "cannot copy {what} of {} out of the interpreter: out of memory {TOO_BIG_HINT}",
+        size_text(bytes)
+    ))
+}
+
+/// A container with too many items to copy out of the interpreter
+/// (`values_per_item` values each).
+fn too_many(what: &str, items: usize, values_per_item: usize) -> Error {
+    let bytes = items.saturating_mul(values_per_item * std::mem::size_of::<Value>());
+    Error::Conversion(format!(
+        "cannot copy a {what} of {items} items, {}, out of the interpreter: out of memory \
+         {TOO_BIG_HINT}",
+        size_text(bytes)
+    ))
+}
+
 fn too_deep() -> Error {
     Error::Conversion(format!(
         "value nested deeper than {MAX_DEPTH} levels (or a container that contains itself); \
@@ -564,8 +682,10 @@ fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -
             });
         }
         if sys::PyUnicode_CheckExact(p) != 0 {
-            return match obj.str_contents() {
-                Ok(s) => Ok(Value::Str(s.into())),
+            return match obj.str_utf8() {
+                Ok(s) => Shared::try_copy(s)
+                    .map(Value::Str)
+                    .map_err(|_| too_big("a str", s.len())),
                 // Lone surrogates: not UTF-8; kept exact through pickle.
                 Err(_) => {
                     sys::PyErr_Clear();
@@ -574,9 +694,7 @@ fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -
             };
         }
         if sys::PyBytes_CheckExact(p) != 0 {
-            let data = sys::PyBytes_AsString(p).cast::<u8>();
-            let len = sys::PyBytes_Size(p) as usize;
-            return Ok(Value::Bytes(std::slice::from_raw_parts(data, len).into()));
+            return copy_bytes(obj, "a bytes object").map(Value::Bytes);
         }
         let is_tuple = sys::PyTuple_CheckExact(p) != 0;
         let is_list = sys::PyList_CheckExact(p) != 0;
@@ -623,18 +741,21 @@ fn from_python_container<'py>(
             // Snapshot the items: converting an element may run Python code
             // (pickling) that mutates the dict.
             let items = py.from_owned_ptr(sys::PyDict_Items(p))?;
-            let n = sys::PyList_GET_SIZE(items.as_ptr());
-            let mut out = Vec::with_capacity(n as usize);
-            for i in 0..n {
-                let pair = py.from_borrowed_ptr(sys::PyList_GET_ITEM(items.as_ptr(), i));
-                let k = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0));
-                let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
-                out.push((
-                    from_python_at(&k, depth + 1, ctx)?,
-                    from_python_at(&v, depth + 1, ctx)?,
-                ));
-            }
-            return Ok(Value::Dict(out.into()));
+            let n = sys::PyList_GET_SIZE(items.as_ptr()) as usize;
+            let pairs = Shared::try_build(
+                n,
+                |_| too_many("dict", n, 2),
+                |i| {
+                    let pair = py.from_borrowed_ptr(sys::PyList_GET_ITEM(items.as_ptr(), i as _));
+                    let k = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0));
+                    let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
+                    Ok((
+                        from_python_at(&k, depth + 1, ctx)?,
+                        from_python_at(&v, depth + 1, ctx)?,
+                    ))
+                },
+            )?;
+            return Ok(Value::Dict(pairs));
         }
         // Sequences and sets: a snapshot as a tuple (list and set contents
         // could change while elements are converted).
@@ -643,13 +764,15 @@ fn from_python_container<'py>(
         } else {
             py.from_owned_ptr(sys::PySequence_Tuple(p))?
         };
-        let n = sys::PyTuple_GET_SIZE(snapshot.as_ptr());
-        let mut out = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i));
-            out.push(from_python_at(&item, depth + 1, ctx)?);
-        }
-        let items: Arc<[Value]> = out.into();
+        let n = sys::PyTuple_GET_SIZE(snapshot.as_ptr()) as usize;
+        let items = Shared::try_build(
+            n,
+            |_| too_many(&obj.type_name(), n, 1),
+            |i| {
+                let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i as _));
+                from_python_at(&item, depth + 1, ctx)
+            },
+        )?;
         Ok(if is_tuple {
             Value::Tuple(items)
         } else if is_list {
@@ -674,11 +797,25 @@ fn big_int_from_python(obj: &Bound<'_>) -> Result<Value> {
     let b = obj
         .getattr("to_bytes")?
         .call(&[len, little], &[("signed", signed)])?;
-    match from_python(&b)? {
-        Value::Bytes(bytes) => Ok(Value::int_from_le_bytes(&bytes)),
-        _ => Err(Error::Conversion(
-            "int.to_bytes() did not return bytes".into(),
-        )),
+    Value::int_from_le_shared(copy_bytes(&b, "an int")?)
+}
+
+/// A copy of the contents of a `bytes` object, allocated fallibly (`what`
+/// names the object in errors).
+fn copy_bytes(b: &Bound<'_>, what: &str) -> Result<Shared<[u8]>> {
+    let p = b.as_ptr();
+    // SAFETY: attached (brand); the type is checked before the accessors;
+    // the data stays valid while `b` holds the (immutable) object.
+    unsafe {
+        if sys::PyBytes_CheckExact(p) == 0 {
+            return Err(Error::Conversion(format!(
+                "{what}: expected bytes, got a '{}' object",
+                b.type_name()
+            )));
+        }
+        let data = sys::PyBytes_AsString(p).cast::<u8>();
+        let len = sys::PyBytes_Size(p) as usize;
+        Shared::try_copy(std::slice::from_raw_parts(data, len)).map_err(|_| too_big(what, len))
     }
 }
 
@@ -696,10 +833,11 @@ fn pickle(obj: &Bound<'_>, allow: bool) -> Result<Value> {
     let dumps = py.lookup("pickle", "dumps")?;
     let protocol = py.value(&Value::Int(5))?;
     match dumps.call(&[obj.clone(), protocol], &[]) {
-        Ok(b) => match from_python(&b)? {
-            Value::Bytes(bytes) => Ok(Value::Pickled(bytes)),
-            _ => Err(Error::Conversion("pickle.dumps() did not return bytes".into())),
-        },
+        Ok(b) => copy_bytes(
+            &b,
+            &format!("the pickle of a '{}' object", obj.type_name()),
+        )
+        .map(Value::Pickled),
         Err(e) => Err(Error::Conversion(format!(
             "cannot send a '{}' object to another interpreter: it is not one of the natively shared \
              types (None, bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset) and \
@@ -717,15 +855,13 @@ pub(crate) fn to_python<'py>(py: Python<'py>, v: &Value) -> Result<Bound<'py>> {
 
 /// Containers already made in one Value -> Python conversion, by the
 /// address of their shared items: a sub-value reached twice (the same
-/// `Arc`) becomes one object, as pickle does.
+/// [`Shared`] data) becomes one object, as pickle does.
 type ToMemo<'py> = Option<HashMap<usize, Bound<'py>>>;
 
 fn container_key(v: &Value) -> Option<usize> {
     match v {
-        Value::Tuple(a) | Value::List(a) | Value::Set(a) | Value::FrozenSet(a) => {
-            Some(a.as_ptr() as usize)
-        }
-        Value::Dict(d) => Some(d.as_ptr() as usize),
+        Value::Tuple(a) | Value::List(a) | Value::Set(a) | Value::FrozenSet(a) => Some(a.addr()),
+        Value::Dict(d) => Some(d.addr()),
         _ => None,
     }
 }

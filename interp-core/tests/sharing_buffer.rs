@@ -253,3 +253,47 @@ fn bad_layouts_are_clear_errors() {
         assert!(e.message.contains(needle), "{src}: {}", e.message);
     }
 }
+
+#[test]
+fn layouts_python_cannot_view_are_refused_even_when_empty() {
+    // A dimension or a stride beyond isize::MAX cannot be described to
+    // Python (it saw `shape == (0, -1)` and len() raised SystemError), also
+    // when another dimension is 0 and the buffer is empty.
+    let empty = SharedBuffer::zeroed(0);
+    let too_big = isize::MAX as usize + 1;
+    for (shape, needle) in [
+        (vec![0, too_big], "dimension 1 is 9223372036854775808"),
+        (vec![usize::MAX, 0], "dimension 0 is 18446744073709551615"),
+        (
+            vec![0, 1 << 40, 1 << 40],
+            "the stride of dimension 0 does not fit",
+        ),
+        (vec![1 << 62, 4], "its size in bytes does not fit"),
+    ] {
+        match empty.with_layout("B", &shape) {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains(needle), "{shape:?}: {m}"),
+            other => panic!("{shape:?}: expected an InvalidArgument error, got {other:?}"),
+        }
+        let size = SharedBuffer::layout_size("B", &shape);
+        assert!(size.is_err(), "{shape:?}: {size:?}");
+    }
+    // Zero-size layouts that fit are still fine, and Python sees them right.
+    assert_eq!(SharedBuffer::layout_size("d", &[0, 5]).unwrap(), 0);
+    let b = empty.with_layout("d", &[0, 5]).unwrap();
+    let i = Interpreter::new().unwrap();
+    i.prepare_main([("b", b.into())]).unwrap();
+    let seen = i
+        .eval("(memoryview(b).shape, len(memoryview(b)), memoryview(b).strides, b.shape)")
+        .unwrap();
+    assert_eq!(format!("{seen:?}"), "((0, 5), 0, (40, 8), (0, 5))");
+    // The Python constructor applies the same checks.
+    i.exec("import interp").unwrap();
+    let e = i
+        .exec("interp.SharedBuffer((0, 2**40, 2**40))")
+        .unwrap_err();
+    let x = e.exception().expect("a Python exception");
+    assert!(
+        x.is("ValueError") && x.message.contains("the stride of dimension 0"),
+        "{e}"
+    );
+}

@@ -3,6 +3,7 @@
  * their traceback, and bad input (NULL, invalid UTF-8, freed or foreign
  * handles, double free) gives errors, not crashes. Prints "ok". Run under
  * valgrind too. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,40 @@ int main(void) {
     EXPECT(interp_value_item(tuple, 99, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
     EXPECT(interp_value_tuple(NULL, 2, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
     EXPECT(strcmp(interp_status_name(12345), "unknown status") == 0);
+
+    /* Big ints: minimal two's complement bytes both ways (linear, no
+     * limit); decimal text has a documented digit limit; a NULL
+     * out-parameter is refused before the string is made (no leak). */
+    size_t nle = 0;
+    CHECK(interp_value_int_to_bytes(items[3], NULL, 0, &nle, NULL));
+    EXPECT(nle == 13); /* -123456789012345678901234567890 needs 98 bits */
+    unsigned char le[13];
+    CHECK(interp_value_int_to_bytes(items[3], le, sizeof le, &nle, NULL));
+    EXPECT(le[12] & 0x80); /* negative */
+    interp_value_t *from_le = NULL;
+    CHECK(interp_value_int_from_bytes(le, nle, 1, &from_le, NULL));
+    CHECK(interp_value_equal(from_le, items[3], &equal, NULL));
+    EXPECT(equal == 1);
+    interp_value_free(from_le);
+    EXPECT(interp_value_int_to_decimal(items[3], NULL, &err) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(strstr(interp_error_message(err), "`text`") != NULL);
+    interp_error_free(err);
+    char *too_long = malloc(INTERP_INT_MAX_DIGITS + 2);
+    memset(too_long, '9', INTERP_INT_MAX_DIGITS + 1);
+    too_long[INTERP_INT_MAX_DIGITS + 1] = '\0';
+    EXPECT(interp_value_int_from_decimal(too_long, &none, &err) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(strstr(interp_error_message(err), "INTERP_INT_MAX_DIGITS") != NULL);
+    interp_error_free(err);
+    free(too_long);
+
+    /* A dimension above PTRDIFF_MAX cannot be shown to Python (it saw
+     * shape (0, -1)): refused even when another dimension is 0. */
+    size_t zero_huge[] = {0, (size_t)PTRDIFF_MAX + 1};
+    int released_earlier = released;
+    EXPECT(interp_value_buffer_wrap(NULL, 0, "B", zero_huge, 2, 0, release, NULL, &none, &err) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT(strstr(interp_error_message(err), "dimension 1 is") != NULL);
+    interp_error_free(err);
+    EXPECT(released == released_earlier);
 
     /* A bad layout never takes ownership: release does not run. */
     size_t deep_shape[65];

@@ -105,14 +105,7 @@ pub(super) unsafe extern "C" fn buf_new(
                 )))
             }
         };
-        let itemsize = SharedBuffer::zeroed(0)
-            .with_layout(&format, &[0])
-            .map(|b| b.itemsize())?;
-        let nbytes = dims
-            .iter()
-            .try_fold(itemsize, |acc, &d| acc.checked_mul(d))
-            .filter(|&n| n <= isize::MAX as usize)
-            .ok_or_else(|| Error::InvalidArgument(format!("shape {dims:?} is too large")))?;
+        let nbytes = SharedBuffer::layout_size(&format, &dims)?;
         let buf = SharedBuffer::try_zeroed(nbytes)?.with_layout(&format, &dims)?;
         // SAFETY: `ty` is our SharedBuffer type (or a subclass: none allowed).
         Ok(Some(

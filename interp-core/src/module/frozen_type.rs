@@ -441,7 +441,7 @@ pub(super) unsafe extern "C" fn fz_thaw(obj: *mut PyObject, _a: *mut PyObject) -
             .handle
             .as_deref()
             .expect("initialized Frozen");
-        Ok(Some(py.value(&f.to_value())?.into_ptr()))
+        Ok(Some(py.value(&f.try_to_value()?)?.into_ptr()))
     })
 }
 
@@ -522,7 +522,7 @@ pub(super) unsafe extern "C" fn fz_repr(obj: *mut PyObject) -> *mut PyObject {
             .handle
             .as_deref()
             .expect("initialized Frozen");
-        let plain = py.value(&f.to_value())?;
+        let plain = py.value(&f.try_to_value()?)?;
         Ok(Some(
             py.str(&format!("interp.Frozen({})", plain.repr()?))?
                 .into_ptr(),
