@@ -395,10 +395,18 @@ enum interp_status_t interp_runtime_config_new(struct interp_runtime_config_t **
 
 /**
  * Adds a directory (a NUL-terminated file name, in the file system's
- * encoding; relative to the current directory at init when not absolute)
- * to `sys.path` of every interpreter, like `PYTHONPATH`: where the modules
- * of functions called by name live. The directories go to the front of
- * `sys.path`, in the order added, ahead of the standard library.
+ * encoding on Unix, UTF-8 elsewhere) to `sys.path` of every interpreter,
+ * like `PYTHONPATH`: where the modules of functions called by name live.
+ * The directories go into `sys.path` in the order added, where
+ * `PYTHONPATH` goes: ahead of the standard library; first when interp
+ * initializes Python, right after `sys.path[0]` (the script's directory)
+ * on a host's Python.
+ *
+ * Returns `INTERP_ERR_INVALID_HANDLE` when `config` is NULL, freed or not
+ * a runtime config, `INTERP_ERR_INVALID_ARGUMENT` when `dir` is NULL (or,
+ * outside Unix, not UTF-8). The directory itself is checked and made
+ * absolute (against the current directory) by `interp_runtime_init_with`,
+ * which refuses an empty one with `INTERP_ERR_INVALID_ARGUMENT`.
  */
 enum interp_status_t interp_runtime_config_add_python_path(struct interp_runtime_config_t *config,
                                                            const char *dir,
@@ -412,13 +420,22 @@ enum interp_status_t interp_runtime_config_add_python_path(struct interp_runtime
 enum interp_status_t interp_runtime_config_free(struct interp_runtime_config_t *config);
 
 /**
- * Initializes the Python runtime with `config` (NULL: the defaults, as
- * `interp_runtime_init`). Call it before creating any pool or interpreter:
- * once the runtime runs, a different configuration is refused with
- * `INTERP_ERR_RUNTIME` instead of being ignored (the same one is fine).
- * When the host already initialized Python, interp attaches to it and only
- * the python_path directories apply. A bad directory gives
- * `INTERP_ERR_INVALID_ARGUMENT` and leaves the runtime uninitialized.
+ * Initializes the Python runtime with `config`. Call it before creating
+ * any pool or interpreter: once the runtime runs, a different
+ * configuration is refused with `INTERP_ERR_RUNTIME` instead of being
+ * ignored; the same one (its directories compared once made absolute) is
+ * fine, and adds nothing twice. When the host already initialized Python,
+ * interp attaches to it and only the python_path directories apply (and
+ * are compared). A bad (empty) directory gives
+ * `INTERP_ERR_INVALID_ARGUMENT` and leaves the runtime uninitialized; a
+ * host `sys.path` that is not a list gives `INTERP_ERR_RUNTIME` and can be
+ * retried once fixed.
+ *
+ * NULL asks for no particular configuration: exactly
+ * `interp_runtime_init`, which starts the runtime with the defaults or
+ * accepts the running one whatever its configuration. A config from
+ * `interp_runtime_config_new` holding only the defaults is a request for
+ * the defaults, refused if the runtime runs with other options.
  */
 enum interp_status_t interp_runtime_init_with(const struct interp_runtime_config_t *config,
                                               struct interp_error_t **err);

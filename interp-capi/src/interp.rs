@@ -1,6 +1,6 @@
 //! Runtime, version, and single interpreters from C (`interp_interpreter_t`).
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -67,10 +67,18 @@ pub extern "C" fn interp_runtime_config_new(
 }
 
 /// Adds a directory (a NUL-terminated file name, in the file system's
-/// encoding; relative to the current directory at init when not absolute)
-/// to `sys.path` of every interpreter, like `PYTHONPATH`: where the modules
-/// of functions called by name live. The directories go to the front of
-/// `sys.path`, in the order added, ahead of the standard library.
+/// encoding on Unix, UTF-8 elsewhere) to `sys.path` of every interpreter,
+/// like `PYTHONPATH`: where the modules of functions called by name live.
+/// The directories go into `sys.path` in the order added, where
+/// `PYTHONPATH` goes: ahead of the standard library; first when interp
+/// initializes Python, right after `sys.path[0]` (the script's directory)
+/// on a host's Python.
+///
+/// Returns `INTERP_ERR_INVALID_HANDLE` when `config` is NULL, freed or not
+/// a runtime config, `INTERP_ERR_INVALID_ARGUMENT` when `dir` is NULL (or,
+/// outside Unix, not UTF-8). The directory itself is checked and made
+/// absolute (against the current directory) by `interp_runtime_init_with`,
+/// which refuses an empty one with `INTERP_ERR_INVALID_ARGUMENT`.
 #[no_mangle]
 pub extern "C" fn interp_runtime_config_add_python_path(
     config: *mut interp_runtime_config_t,
@@ -79,35 +87,29 @@ pub extern "C" fn interp_runtime_config_add_python_path(
 ) -> interp_status_t {
     ffi(err, || {
         let c = RUNTIME_CONFIGS.get(config)?;
-        if dir.is_null() {
-            return Err(CError::invalid("`dir` is NULL"));
-        }
-        // SAFETY: non-NULL; the caller passes a NUL-terminated string.
-        let bytes = unsafe { CStr::from_ptr(dir) }.to_bytes();
-        if bytes.is_empty() {
-            return Err(CError::invalid(
-                "`dir` is empty; give the directory that holds the modules",
-            ));
-        }
-        let dir = path_from_c(bytes)?;
+        let dir = path_from_c(dir, "dir")?;
         let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
         *c = std::mem::take(&mut *c).python_path(dir);
         Ok(())
     })
 }
 
-/// A file name from C: bytes as they are on Unix, UTF-8 elsewhere.
-fn path_from_c(bytes: &[u8]) -> Result<PathBuf, CError> {
+/// A file name from C (`what` names the argument): bytes as they are on
+/// Unix, UTF-8 elsewhere.
+fn path_from_c(s: *const c_char, what: &str) -> Result<PathBuf, CError> {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
+        if s.is_null() {
+            return Err(CError::invalid(format!("`{what}` is NULL")));
+        }
+        // SAFETY: non-NULL; the caller passes a NUL-terminated string.
+        let bytes = unsafe { std::ffi::CStr::from_ptr(s) }.to_bytes();
         Ok(std::ffi::OsStr::from_bytes(bytes).into())
     }
     #[cfg(not(unix))]
     {
-        std::str::from_utf8(bytes)
-            .map(PathBuf::from)
-            .map_err(|e| CError::invalid(format!("`dir` is not valid UTF-8: {e}")))
+        cstr(s, what).map(PathBuf::from)
     }
 }
 
@@ -126,13 +128,22 @@ pub extern "C" fn interp_runtime_config_free(
     })
 }
 
-/// Initializes the Python runtime with `config` (NULL: the defaults, as
-/// `interp_runtime_init`). Call it before creating any pool or interpreter:
-/// once the runtime runs, a different configuration is refused with
-/// `INTERP_ERR_RUNTIME` instead of being ignored (the same one is fine).
-/// When the host already initialized Python, interp attaches to it and only
-/// the python_path directories apply. A bad directory gives
-/// `INTERP_ERR_INVALID_ARGUMENT` and leaves the runtime uninitialized.
+/// Initializes the Python runtime with `config`. Call it before creating
+/// any pool or interpreter: once the runtime runs, a different
+/// configuration is refused with `INTERP_ERR_RUNTIME` instead of being
+/// ignored; the same one (its directories compared once made absolute) is
+/// fine, and adds nothing twice. When the host already initialized Python,
+/// interp attaches to it and only the python_path directories apply (and
+/// are compared). A bad (empty) directory gives
+/// `INTERP_ERR_INVALID_ARGUMENT` and leaves the runtime uninitialized; a
+/// host `sys.path` that is not a list gives `INTERP_ERR_RUNTIME` and can be
+/// retried once fixed.
+///
+/// NULL asks for no particular configuration: exactly
+/// `interp_runtime_init`, which starts the runtime with the defaults or
+/// accepts the running one whatever its configuration. A config from
+/// `interp_runtime_config_new` holding only the defaults is a request for
+/// the defaults, refused if the runtime runs with other options.
 #[no_mangle]
 pub extern "C" fn interp_runtime_init_with(
     config: *const interp_runtime_config_t,

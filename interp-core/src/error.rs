@@ -18,6 +18,9 @@ pub struct PyException {
     /// What to do about it, when interp recognizes the problem (for example
     /// an extension module that refuses isolated interpreters).
     pub hint: Option<String>,
+    /// For an `ImportError` (or `ModuleNotFoundError`), its `name`: the
+    /// module that could not be imported, when Python set it.
+    pub import_name: Option<String>,
 }
 
 impl PyException {

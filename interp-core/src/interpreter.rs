@@ -145,7 +145,7 @@ impl Interpreter {
 
     /// Creates an interpreter with `config`. The directories of
     /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path) are
-    /// put at the front of its `sys.path`.
+    /// put into its `sys.path`, where `PYTHONPATH` entries go.
     ///
     /// # Errors
     /// As [`Interpreter::new`], plus [`Error::Python`] if `sys.path` cannot
@@ -164,17 +164,20 @@ impl Interpreter {
         let ts = TsPtr(ts);
         shared.lock().tstates.push(ts);
         tstate::register(&shared, ts);
+        // Subinterpreters build sys.path from the runtime's config, which
+        // does not hold python_path (see RuntimeConfig::python_path).
+        let (dirs, at) = rt.python_path_insertion();
+        // SAFETY: the new interpreter's thread state is attached on this
+        // thread; the token does not outlive this call.
+        let added =
+            crate::runtime::add_python_path(unsafe { Python::assume_attached() }, dirs, at, None);
         // SAFETY: `ts` is attached on this thread.
         unsafe { sys::detach() };
         drop(detached);
         rt.interpreter_opened();
         let interp = Interpreter { shared };
-        if !rt.python_path().is_empty() {
-            // Subinterpreters build sys.path from the runtime's config, which
-            // does not hold python_path (see RuntimeConfig::python_path). On
-            // failure `interp` is dropped, which ends it.
-            interp.enter(|py| crate::runtime::prepend_python_path(py, rt.python_path()))?;
-        }
+        // On failure `interp` is dropped, which ends it.
+        added?;
         Ok(interp)
     }
 
@@ -252,11 +255,13 @@ impl Interpreter {
     /// functions defined by [`exec`](Self::exec).
     ///
     /// # Errors
-    /// [`Error::Python`] with `ModuleNotFoundError` (with a hint at
-    /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path) when
-    /// `module` itself is not found) / `AttributeError` when the function is
-    /// not found, `TypeError` when a keyword is given twice, or whatever the
-    /// function raised.
+    /// [`Error::Python`] with `ModuleNotFoundError` / `AttributeError` when
+    /// the function is not found, `TypeError` when a keyword is given twice,
+    /// or whatever the function raised. A `ModuleNotFoundError` for `module`
+    /// or one of its packages carries a hint: at
+    /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path)
+    /// when the top-level package is not on `sys.path`, or saying where the
+    /// package was found when only the submodule is missing.
     pub fn call(
         &self,
         module: &str,

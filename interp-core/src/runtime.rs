@@ -2,7 +2,7 @@
 
 use std::ffi::CString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use interp_sys as sys;
@@ -16,7 +16,8 @@ use crate::tstate::{self, Shared, TsPtr, FINALIZED};
 ///
 /// When the host process has already initialized Python (then interp
 /// attaches to it), only [`python_path`](Self::python_path) applies; the
-/// other settings are the host's business.
+/// other settings are the host's business (and are not compared by
+/// [`Runtime::init_with`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeConfig {
     install_signal_handlers: bool,
@@ -52,16 +53,22 @@ impl RuntimeConfig {
     /// `PYTHONPATH`: where the modules of functions called by name live.
     ///
     /// The directories are made absolute (against the current directory at
-    /// [`Runtime::init_with`]) and put at the front of `sys.path`, in the
-    /// order they were added, ahead of `PYTHONPATH` entries (with
-    /// [`use_environment`](Self::use_environment)) and the standard library:
-    /// a module there shadows one of the same name further down, as with
-    /// `PYTHONPATH`. They are inserted into the main interpreter's
-    /// `sys.path` when the runtime starts (also when interp attaches to a
-    /// Python the host initialized) and into every interpreter interp
-    /// creates, as it is created. Interpreters that Python code creates
-    /// itself (`concurrent.interpreters`) start from CPython's own `sys.path`
-    /// and do not get them.
+    /// [`Runtime::init_with`]) and put into `sys.path`, in the order they
+    /// were added, where `PYTHONPATH` entries go: ahead of `PYTHONPATH`
+    /// itself (with [`use_environment`](Self::use_environment)) and the
+    /// standard library, so a module there shadows one of the same name
+    /// further down. When interp initializes Python they go first. When it
+    /// attaches to a Python the host initialized they go right after
+    /// `sys.path[0]`, where the `python` program puts the script's directory
+    /// (`''` for `-c` and the REPL) and subinterpreters copy it; in a host
+    /// that embeds Python without running a script, `sys.path[0]` is the
+    /// standard library's zip file.
+    ///
+    /// They are inserted into the main interpreter's `sys.path` by
+    /// [`Runtime::init_with`] (once, however often it is called) and into
+    /// every interpreter interp creates, as it is created. Interpreters that
+    /// Python code creates itself (`concurrent.interpreters`) start from
+    /// CPython's own `sys.path` and do not get them.
     ///
     /// An empty path or one containing a NUL byte makes
     /// [`Runtime::init_with`] fail with [`Error::InvalidArgument`].
@@ -75,6 +82,13 @@ impl RuntimeConfig {
     pub fn use_environment(mut self, yes: bool) -> Self {
         self.use_environment = yes;
         self
+    }
+
+    /// `home`, or the default prefix when unset.
+    fn resolved_home(&self) -> PathBuf {
+        self.home
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(sys::PYTHON_PREFIX))
     }
 }
 
@@ -107,9 +121,15 @@ pub struct Runtime {
     owned: bool,
     /// The configuration the runtime was started with.
     config: RuntimeConfig,
-    /// `config.python_path`, made absolute: prepended to `sys.path` of every
-    /// interpreter interp creates.
+    /// `config.python_path`, made absolute: inserted into `sys.path` of
+    /// every interpreter interp creates, at `python_path_at`.
     python_path: Vec<PathBuf>,
+    /// Where in `sys.path` the directories go: 0 when interp initialized
+    /// Python, 1 (after the script's directory) on a host's Python.
+    python_path_at: usize,
+    /// Whether `python_path` is in the main interpreter's `sys.path`. Read
+    /// and written only with the main GIL held (see `add_python_path`).
+    main_has_python_path: AtomicBool,
     main: Interpreter,
     live: AtomicUsize,
     finalize_lock: Mutex<()>,
@@ -140,18 +160,26 @@ impl Runtime {
     }
 
     /// Initializes the runtime with `config`, or returns the one already
-    /// initialized with an equal configuration.
+    /// initialized with the same configuration, and makes sure the
+    /// [`python_path`](RuntimeConfig::python_path) directories are in the
+    /// main interpreter's `sys.path`.
     ///
     /// Call it before anything else uses Python (the first
     /// [`Interpreter::new`] or pool initializes the runtime with the
-    /// default configuration).
+    /// default configuration). "The same configuration" compares what
+    /// applies: the `python_path` directories made absolute and, when interp
+    /// initialized Python itself, `home` (unset meaning the default prefix),
+    /// `use_environment` and `install_signal_handlers`.
     ///
     /// # Errors
     /// [`Error::Runtime`] when CPython fails to initialize (for example when
     /// its standard library is not found under `home`), when the runtime
     /// was finalized before (CPython cannot be initialized twice reliably),
-    /// or when it was already started with a different configuration
-    /// (which would otherwise be silently ignored).
+    /// when it was already started with a different configuration (which
+    /// would otherwise be silently ignored), or when the directories cannot
+    /// be added to the main interpreter's `sys.path` (a host made it
+    /// something other than a list); the runtime stays usable then, and a
+    /// later call retries.
     /// [`Error::InvalidArgument`] for an empty
     /// [`python_path`](RuntimeConfig::python_path) entry or one containing
     /// a NUL byte; the runtime is not started then.
@@ -159,20 +187,93 @@ impl Runtime {
         // Checked before anything starts: a bad path leaves the runtime
         // uninitialized, to be initialized with a corrected configuration.
         let python_path = absolute_python_path(&config.python_path)?;
-        let mut pending = Some((config.clone(), python_path));
+        let mut pending = Some((config.clone(), python_path.clone()));
+        // Nothing in here waits for a GIL: a host may hold the main GIL on a
+        // thread that waits for this initialization (its first
+        // Interpreter::new).
         let rt = Self::started(RUNTIME.get_or_init(|| {
             let (config, python_path) = pending.take().expect("get_or_init runs its closure once");
             Runtime::start(config, python_path)
         }))?;
-        if pending.is_some() && config != rt.config {
-            return Err(Error::Runtime(format!(
-                "the Python runtime is already initialized with another configuration \
-                 ({:?}); Runtime::init_with({config:?}) must come before the first \
-                 interpreter or pool is created",
-                rt.config
-            )));
+        if pending.is_some() {
+            rt.check_same_config(&config, &python_path)?;
         }
+        rt.add_python_path_to_main()?;
         Ok(rt)
+    }
+
+    /// Refuses `config` (its directories resolved to `python_path`) unless
+    /// it matches the running configuration in what applies.
+    fn check_same_config(&self, config: &RuntimeConfig, python_path: &[PathBuf]) -> Result<()> {
+        let mut differences = Vec::new();
+        if python_path != self.python_path {
+            differences.push(format!(
+                "python_path {:?} (resolved) instead of {:?}",
+                python_path, self.python_path
+            ));
+        }
+        // The rest applies only when interp initialized Python.
+        if self.owned {
+            let ours = &self.config;
+            if config.resolved_home() != ours.resolved_home() {
+                differences.push(format!(
+                    "home {:?} instead of {:?}",
+                    config.resolved_home(),
+                    ours.resolved_home()
+                ));
+            }
+            if config.use_environment != ours.use_environment {
+                differences.push(format!(
+                    "use_environment {} instead of {}",
+                    config.use_environment, ours.use_environment
+                ));
+            }
+            if config.install_signal_handlers != ours.install_signal_handlers {
+                differences.push(format!(
+                    "install_signal_handlers {} instead of {}",
+                    config.install_signal_handlers, ours.install_signal_handlers
+                ));
+            }
+        }
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Runtime(format!(
+            "the Python runtime is already initialized with another configuration: this one asks \
+             for {}; Runtime::init_with (C: interp_runtime_init_with) must come before the first \
+             interpreter or pool is created",
+            differences.join(", ")
+        )))
+    }
+
+    /// Inserts the python_path directories into the main interpreter's
+    /// `sys.path`, unless done before.
+    fn add_python_path_to_main(&self) -> Result<()> {
+        // A fast path without the GIL; the decision is taken under it.
+        if self.python_path.is_empty() || self.main_has_python_path.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.main
+            .enter(|py| {
+                add_python_path(
+                    py,
+                    &self.python_path,
+                    self.python_path_at,
+                    Some(&self.main_has_python_path),
+                )
+            })
+            .map_err(|e| match e {
+                e @ Error::Runtime(_) => e,
+                e => Error::Runtime(format!(
+                    "could not add python_path to the main interpreter's sys.path: {e}"
+                )),
+            })
+    }
+
+    /// Where [`RuntimeConfig::python_path`] goes in `sys.path` of a new
+    /// interpreter, and which directories.
+    pub(crate) fn python_path_insertion(&self) -> (&[PathBuf], usize) {
+        (&self.python_path, self.python_path_at)
     }
 
     fn started(rt: &'static Result<Runtime>) -> Result<&'static Runtime> {
@@ -194,6 +295,9 @@ impl Runtime {
         }
     }
 
+    /// Starts or attaches to CPython. Runs inside `RUNTIME`'s one-time
+    /// initialization, so it must not wait for a GIL: python_path is added
+    /// to the main interpreter afterwards (`add_python_path_to_main`).
     fn start(config: RuntimeConfig, python_path: Vec<PathBuf>) -> Result<Runtime> {
         // SAFETY: Py_IsInitialized may be called at any time.
         let (owned, main) = if unsafe { sys::Py_IsInitialized() } != 0 {
@@ -201,18 +305,12 @@ impl Runtime {
         } else {
             (true, Self::initialize(&config)?)
         };
-        if !python_path.is_empty() {
-            main.enter(|py| prepend_python_path(py, &python_path))
-                .map_err(|e| {
-                    Error::Runtime(format!(
-                        "could not add python_path to the main interpreter's sys.path: {e}"
-                    ))
-                })?;
-        }
         Ok(Runtime {
             owned,
             config,
             python_path,
+            python_path_at: if owned { 0 } else { 1 },
+            main_has_python_path: AtomicBool::new(false),
             main,
             live: AtomicUsize::new(0),
             finalize_lock: Mutex::new(()),
@@ -231,10 +329,7 @@ impl Runtime {
             sys::PyConfig_InitIsolatedConfig(&mut cfg);
             cfg.install_signal_handlers = config.install_signal_handlers as _;
             cfg.use_environment = config.use_environment as _;
-            let home = config
-                .home
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(sys::PYTHON_PREFIX));
+            let home = config.resolved_home();
             let cfgp: *mut sys::PyConfig = &mut cfg;
             let set = |field: *mut *mut libc::wchar_t, value: &std::ffi::OsStr, what: &str| {
                 // The raw bytes: CPython decodes them as it decodes file names.
@@ -257,8 +352,9 @@ impl Runtime {
                 // python_path is not given to getpath (`pythonpath_env` is
                 // read only with use_environment, and `module_search_paths`
                 // would replace the standard library's paths): it is
-                // prepended to sys.path once Python runs (`start`), and in
-                // every subinterpreter (which copies the main config).
+                // inserted into sys.path once Python runs (`init_with`), and
+                // into every subinterpreter interp creates (which copies the
+                // main config).
                 sys::check_status(sys::Py_InitializeFromConfig(cfgp)).map_err(|e| {
                     Error::Runtime(format!(
                         "CPython failed to initialize: {e}. Its standard library was looked for under \
@@ -310,14 +406,14 @@ impl Runtime {
         ((v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8)
     }
 
-    /// The configuration the runtime was started with (when interp attached
-    /// to the host's Python, only its `python_path` took effect).
+    /// The configuration the runtime was started with, as given (when interp
+    /// attached to the host's Python, only its `python_path` took effect).
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
     }
 
     /// The [`python_path`](RuntimeConfig::python_path) directories, made
-    /// absolute, as they were put at the front of `sys.path`.
+    /// absolute, as they are put into `sys.path`.
     pub fn python_path(&self) -> &[PathBuf] {
         &self.python_path
     }
@@ -406,11 +502,21 @@ fn absolute_python_path(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// Puts `dirs` at the front of `sys.path` of the entered interpreter, in
-/// order. Paths are decoded as CPython decodes file names (the file system
-/// encoding, `surrogateescape`), so any path survives.
-pub(crate) fn prepend_python_path(py: Python<'_>, dirs: &[PathBuf]) -> Result<()> {
-    if dirs.is_empty() {
+/// Inserts `dirs`, in order, into `sys.path` of the entered interpreter at
+/// index `at` (or at its end when shorter). Paths are decoded as CPython
+/// decodes file names (the file system encoding, `surrogateescape`), so any
+/// path survives.
+///
+/// With `once`, nothing happens when it is set, and it is set when the
+/// directories are in: it is checked and set with no Python code run in
+/// between, so under the interpreter's GIL only one caller inserts.
+pub(crate) fn add_python_path(
+    py: Python<'_>,
+    dirs: &[PathBuf],
+    at: usize,
+    once: Option<&AtomicBool>,
+) -> Result<()> {
+    if dirs.is_empty() || once.is_some_and(|o| o.load(Ordering::Acquire)) {
         return Ok(());
     }
     let items = dirs
@@ -436,10 +542,30 @@ pub(crate) fn prepend_python_path(py: Python<'_>, dirs: &[PathBuf]) -> Result<()
         l
     };
     let path = py.lookup("sys", "path")?;
-    // SAFETY: attached; `path` and `new` are live objects of this
-    // interpreter; SetSlice checks that `path` is a list.
-    if unsafe { sys::PyList_SetSlice(path.as_ptr(), 0, 0, new.as_ptr()) } < 0 {
+    // SAFETY: attached; a type check of a live object.
+    if unsafe { sys::PyList_Check(path.as_ptr()) } == 0 {
+        return Err(Error::Runtime(format!(
+            "sys.path is a '{}', not a list, so python_path cannot be added to it; make it a \
+             list again (sys.path = list(sys.path)) and call Runtime::init_with \
+             (C: interp_runtime_init_with) again",
+            path.type_name()
+        )));
+    }
+    // No Python code runs from here to the insertion (a list slice
+    // assignment of str objects): nothing can release the GIL between the
+    // check of `once` and the change.
+    if once.is_some_and(|o| o.load(Ordering::Acquire)) {
+        return Ok(());
+    }
+    // SAFETY: attached; `path` is a list.
+    let at = at.min(unsafe { sys::PyList_Size(path.as_ptr()) } as usize) as sys::Py_ssize_t;
+    // SAFETY: attached; `path` is a list and `new` a live list of this
+    // interpreter; the slice [at:at] is within bounds.
+    if unsafe { sys::PyList_SetSlice(path.as_ptr(), at, at, new.as_ptr()) } < 0 {
         return Err(py.take_error());
+    }
+    if let Some(o) = once {
+        o.store(true, Ordering::Release);
     }
     Ok(())
 }

@@ -247,7 +247,7 @@ impl<'py> Python<'py> {
                     return Err(self.take_error());
                 }
                 self.import(module)
-                    .map_err(|e| python_path_hint(e, module))?
+                    .map_err(|e| module_not_found_hint(self, e, Some(module)))?
             }
         };
         if qualname.is_empty() {
@@ -273,9 +273,11 @@ impl<'py> Python<'py> {
     }
 
     /// Makes a Python object from a [`Value`] (the inverse of
-    /// [`Bound::to_value`]).
+    /// [`Bound::to_value`]). A pickled function or class whose module is
+    /// not found here fails with `ModuleNotFoundError`, with a hint as for
+    /// [`lookup`](Self::lookup).
     pub fn value(self, v: &Value) -> Result<Bound<'py>> {
-        value::to_python(self, v)
+        value::to_python(self, v).map_err(|e| module_not_found_hint(self, e, None))
     }
 
     /// A tuple of the given objects.
@@ -443,6 +445,27 @@ impl<'py> Bound<'py> {
         r.str_contents()
     }
 
+    /// The UTF-8 form of a `str` object, borrowed from the object (no
+    /// copy), or `None` with an exception set: `TypeError` for an object
+    /// that is not a `str`, `UnicodeEncodeError` for lone surrogates,
+    /// `MemoryError`.
+    fn utf8(&self) -> Option<&str> {
+        let mut len: sys::Py_ssize_t = 0;
+        // SAFETY: attached; AsUTF8AndSize type-checks and returns NULL with
+        // an exception on failure; else valid UTF-8, cached in the object,
+        // immutable, and living as long as the object, which `&self` keeps
+        // alive for the returned borrow.
+        unsafe {
+            let p = sys::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
+            (!p.is_null()).then(|| {
+                std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                    p.cast::<u8>(),
+                    len as usize,
+                ))
+            })
+        }
+    }
+
     /// The contents of a `str` object as UTF-8.
     pub(crate) fn str_contents(&self) -> Result<String> {
         self.str_utf8().map(str::to_owned)
@@ -450,19 +473,7 @@ impl<'py> Bound<'py> {
 
     /// The UTF-8 of a `str` object, borrowed from the object (no copy).
     pub(crate) fn str_utf8(&self) -> Result<&str> {
-        let mut len: sys::Py_ssize_t = 0;
-        // SAFETY: attached; AsUTF8AndSize type-checks and returns NULL with
-        // an exception on failure; the UTF-8 buffer is cached in the object,
-        // immutable, and lives as long as the object, which `&self` keeps
-        // alive for the returned borrow.
-        unsafe {
-            let p = sys::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
-            if p.is_null() {
-                return Err(self.py.take_error());
-            }
-            let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len as usize);
-            Ok(std::str::from_utf8_unchecked(bytes))
-        }
+        self.utf8().ok_or_else(|| self.py.take_error())
     }
 
     /// `str(self)` for display: what is not UTF-8 (lone surrogates) is
@@ -478,22 +489,15 @@ impl<'py> Bound<'py> {
     /// that is shown rather than round-tripped (exception messages,
     /// tracebacks, type names).
     pub(crate) fn str_contents_escaped(&self) -> Result<String> {
-        // SAFETY: attached; a type check on a valid object.
-        if unsafe { sys::PyUnicode_Check(self.as_ptr()) } == 0 {
-            return Err(Error::Conversion(format!(
-                "expected a str, got a '{}'",
-                self.type_name()
-            )));
+        if let Some(s) = self.utf8() {
+            return Ok(s.to_owned());
         }
-        let mut len: sys::Py_ssize_t = 0;
-        // SAFETY: attached; `self` is a str. AsUTF8AndSize returns NULL with
-        // a UnicodeEncodeError only for surrogates, which is cleared here;
-        // the buffer lives as long as the object.
+        // SAFETY: attached; `utf8` left an exception set. Only a
+        // UnicodeEncodeError (lone surrogates) is handled here; TypeError
+        // and MemoryError are reported.
         unsafe {
-            let p = sys::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
-            if !p.is_null() {
-                let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len as usize);
-                return Ok(std::str::from_utf8_unchecked(bytes).to_owned());
+            if sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) == 0 {
+                return Err(self.py.take_error());
             }
             sys::PyErr_Clear();
             let b = self.py.from_owned_ptr(sys::PyUnicode_AsEncodedString(
@@ -589,11 +593,19 @@ fn take_error(py: Python<'_>) -> Error {
         clear();
         format!("{qualname}: {message}\n")
     });
+    // SAFETY: attached; `exc` is a live exception and PyExc_ImportError a
+    // valid exception type.
+    let import_name =
+        if unsafe { sys::PyErr_GivenExceptionMatches(exc.as_ptr(), sys::PyExc_ImportError) } != 0 {
+            Some(attr(&exc, "name")).filter(|n| !n.is_empty() && n != "None")
+        } else {
+            None
+        };
     let hint = if message.contains(REFUSES_SUBINTERPRETERS) {
         // CPython's message is "module NAME does not support loading in
         // subinterpreters"; ImportError.name is not always set.
-        let mut name = attr(&exc, "name");
-        if name.is_empty() || name == "None" {
+        let mut name = import_name.clone().unwrap_or_default();
+        if name.is_empty() {
             name = message
                 .split_whitespace()
                 .nth(1)
@@ -615,30 +627,99 @@ fn take_error(py: Python<'_>) -> Error {
         message,
         traceback,
         hint,
+        import_name,
     }))
 }
 
-/// Adds a hint pointing at `python_path` to the `ModuleNotFoundError` of a
-/// function's module (or one of its parent packages) that is not found.
-fn python_path_hint(e: Error, module: &str) -> Error {
+/// Adds a hint to the `ModuleNotFoundError` raised while importing
+/// `wanted` (a function's module), or while making a value (`None`:
+/// unpickling imports the modules of functions and classes).
+///
+/// The missing module is `ImportError.name`. When it is a top-level name,
+/// it is not on `sys.path`, which `python_path` extends: the hint says so.
+/// When it is a submodule, its parent was imported, so the path is fine:
+/// the hint says where the parent was found and that it lacks the
+/// submodule (or is not a package). For a function's module only the module
+/// itself and its parent packages get a hint, not the modules it imports.
+fn module_not_found_hint(py: Python<'_>, e: Error, wanted: Option<&str>) -> Error {
     let Error::Python(mut x) = e else { return e };
-    // importlib's message: "No module named 'a.b'" (then maybe "; 'a' is
-    // not a package").
-    let missing = x
-        .message
-        .strip_prefix("No module named '")
-        .and_then(|rest| rest.split('\'').next());
-    let ours = missing
-        .is_some_and(|m| module == m || module.strip_prefix(m).is_some_and(|r| r.starts_with('.')));
-    if x.is("ModuleNotFoundError") && ours && x.hint.is_none() {
-        x.hint = Some(format!(
-            "module '{module}' is not on the interpreter's sys.path: add the directory that \
-             holds it with RuntimeConfig::python_path (C: interp_runtime_config_add_python_path) \
-             before the runtime starts, or define the function in __main__ (e.g. in the pool's \
-             initializer)"
-        ));
+    if !x.is("ModuleNotFoundError") || x.hint.is_some() {
+        return Error::Python(x);
     }
+    let Some(missing) = x.import_name.as_deref() else {
+        return Error::Python(x);
+    };
+    if let Some(w) = wanted {
+        let ours = w == missing || w.strip_prefix(missing).is_some_and(|r| r.starts_with('.'));
+        if !ours {
+            return Error::Python(x);
+        }
+    }
+    let hint = match missing.rsplit_once('.') {
+        None if !x.message.contains("is not a package") => {
+            let what = match wanted {
+                Some(w) if w != missing => format!("'{missing}' (of module '{w}')"),
+                _ => format!("module '{missing}'"),
+            };
+            format!(
+                "{what} is not on the interpreter's sys.path: add the directory that holds it \
+                 with RuntimeConfig::python_path (C: interp_runtime_config_add_python_path) \
+                 before the runtime starts, or define the function in __main__ (e.g. in the \
+                 pool's initializer)"
+            )
+        }
+        None => return Error::Python(x),
+        Some((parent, sub)) => {
+            let (is_package, place) = where_found(py, parent);
+            if is_package {
+                format!(
+                    "package '{parent}' was found ({place}) but has no submodule '{sub}': check \
+                     the name"
+                )
+            } else {
+                format!(
+                    "module '{parent}' was found ({place}) but is not a package, so it has no \
+                     submodule '{sub}': check the name"
+                )
+            }
+        }
+    };
+    x.hint = Some(hint);
     Error::Python(x)
+}
+
+/// Whether the imported module `name` is a package, and where it was
+/// found: its `__file__`, else its `__path__`, for display.
+fn where_found(py: Python<'_>, name: &str) -> (bool, String) {
+    let clear = || {
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() }
+    };
+    let module = py.str(name).ok().and_then(|n| {
+        // SAFETY: attached; PyImport_GetModule returns a new reference or
+        // NULL (with an exception only on error).
+        unsafe { py.from_owned_ptr(sys::PyImport_GetModule(n.as_ptr())) }.ok()
+    });
+    clear();
+    let Some(module) = module else {
+        return (false, "imported".into());
+    };
+    let text = |attr: &str| {
+        let t = module
+            .getattr(attr)
+            .ok()
+            .filter(|v| !v.is_none())
+            .and_then(|v| v.str_escaped().ok());
+        clear();
+        t
+    };
+    let path = text("__path__");
+    let place = match (text("__file__"), &path) {
+        (Some(file), _) => format!("at {file}"),
+        (None, Some(path)) => format!("at {path}"),
+        (None, None) => "built into Python".into(),
+    };
+    (path.is_some(), place)
 }
 
 fn format_traceback<'py>(py: Python<'py>, exc: &Bound<'py>) -> Result<String> {

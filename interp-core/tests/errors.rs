@@ -72,6 +72,46 @@ fn missing_module_and_function() {
     assert_eq!(e.type_name(), "AttributeError");
 }
 
+/// The hint of the `ModuleNotFoundError` that calling `module.f` raises.
+fn module_not_found_hint(i: &Interpreter, module: &str) -> String {
+    let e = exc(i.call(module, "f", &[], &[]));
+    assert_eq!(e.type_name(), "ModuleNotFoundError", "{e:?}");
+    e.hint
+        .unwrap_or_else(|| panic!("no hint for {module}: {}", e.message))
+}
+
+#[test]
+fn a_missing_submodule_of_a_found_package_is_not_a_python_path_problem() {
+    let i = Interpreter::new().unwrap();
+    let json_dir = i.eval("__import__('json').__path__[0]").unwrap();
+    let Value::Str(json_dir) = json_dir else {
+        panic!("json.__path__[0]: {json_dir:?}")
+    };
+    // A package that is found, without the submodule.
+    let hint = module_not_found_hint(&i, "json.no_such_sub_xyz");
+    assert!(
+        hint.contains("package 'json' was found")
+            && hint.contains(&*json_dir)
+            && hint.contains("no submodule 'no_such_sub_xyz'")
+            && !hint.contains("python_path"),
+        "{hint}"
+    );
+    // A module that is found but is not a package.
+    let hint = module_not_found_hint(&i, "math.sub");
+    assert!(
+        hint.contains("module 'math' was found")
+            && hint.contains("not a package")
+            && !hint.contains("python_path"),
+        "{hint}"
+    );
+    // The missing name is the package itself: python_path helps.
+    let hint = module_not_found_hint(&i, "no_such_pkg_xyz.sub.mod");
+    assert!(
+        hint.contains("'no_such_pkg_xyz'") && hint.contains("RuntimeConfig::python_path"),
+        "{hint}"
+    );
+}
+
 #[test]
 fn exception_keeps_type_message_and_traceback() {
     let i = Interpreter::new().unwrap();

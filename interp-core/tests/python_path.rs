@@ -123,17 +123,36 @@ fn isolated_and_legacy_subinterpreters() {
     );
 }
 
+/// How often each python_path directory is in `sys.path` of `interp`.
+fn counts(interp: &Interpreter) -> Vec<Value> {
+    setup()
+        .expected
+        .iter()
+        .map(|d| {
+            interp
+                .eval(&format!(
+                    "[p.encode('utf-8', 'backslashreplace').decode() for p in __import__('sys').path].count({d:?})"
+                ))
+                .unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn each_interpreter_gets_the_directories_once() {
-    setup();
-    let i = Interpreter::new().unwrap();
-    let n = i
-        .eval(&format!(
-            "__import__('sys').path.count({:?})",
-            setup().expected[0]
-        ))
-        .unwrap();
-    assert_eq!(n, Value::Int(1));
+    let s = setup();
+    // Starting the runtime again with the same configuration adds nothing
+    // to the main interpreter.
+    for _ in 0..2 {
+        Runtime::init_with(s.config.clone()).unwrap();
+        Runtime::init().unwrap();
+    }
+    let once = vec![Value::Int(1); s.expected.len()];
+    assert_eq!(counts(s.rt.main()), once, "the main interpreter");
+    for cfg in [InterpreterConfig::isolated(), InterpreterConfig::legacy()] {
+        let i = Interpreter::with_config(cfg).unwrap();
+        assert_eq!(counts(&i), once, "{cfg:?}");
+    }
 }
 
 #[test]
@@ -145,11 +164,32 @@ fn another_configuration_after_start_is_refused_not_ignored() {
         s.rt
     ));
     assert!(std::ptr::eq(Runtime::init().unwrap(), s.rt));
-    match Runtime::init_with(RuntimeConfig::new().python_path("/elsewhere")) {
-        Err(Error::Runtime(m)) => assert!(
-            m.contains("already initialized") && m.contains("/elsewhere"),
-            "{m}"
+    // The same configuration spelled differently: the directories as they
+    // resolve (the relative one made absolute), the default home given
+    // explicitly.
+    let resolved =
+        s.rt.python_path()
+            .iter()
+            .fold(RuntimeConfig::new(), |c, d| c.python_path(d))
+            .home(interp_sys::PYTHON_PREFIX);
+    match Runtime::init_with(resolved.clone()) {
+        Ok(rt) => assert!(std::ptr::eq(rt, s.rt)),
+        Err(e) => panic!("{resolved:?} is the running configuration, but: {e}"),
+    }
+    for (other, what) in [
+        (RuntimeConfig::new().python_path("/elsewhere"), "/elsewhere"),
+        (
+            s.config.clone().install_signal_handlers(true),
+            "install_signal_handlers",
         ),
-        other => panic!("a different python_path after start must be refused, got {other:?}"),
+        (s.config.clone().use_environment(true), "use_environment"),
+        (s.config.clone().home("/elsewhere"), "home"),
+    ] {
+        match Runtime::init_with(other.clone()) {
+            Err(Error::Runtime(m)) => {
+                assert!(m.contains("already initialized") && m.contains(what), "{m}")
+            }
+            r => panic!("{other:?} after start must be refused, got {r:?}"),
+        }
     }
 }

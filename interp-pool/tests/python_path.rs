@@ -1,25 +1,29 @@
 //! Pool workers see `RuntimeConfig::python_path`; a function whose module is
-//! not found says how to fix it; a keyword given twice is a TypeError.
+//! not found says how to fix it (called by name or pickled); a keyword given
+//! twice is a TypeError.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
-use interp_core::{InterpreterConfig, Runtime, RuntimeConfig, Value};
+use interp_core::{Interpreter, InterpreterConfig, Runtime, RuntimeConfig, Value};
 use interp_pool::{Call, Pool, TaskError};
 
-/// Starts the runtime with a `python_path` directory holding `pp_pool_xyz`.
-fn runtime() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
+/// Starts the runtime with a `python_path` directory holding `pp_pool_xyz`;
+/// returns that directory.
+fn runtime() -> &'static str {
+    static DIR: OnceLock<String> = OnceLock::new();
+    DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pool_python_path");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("pp_pool_xyz.py"),
-            "def square(x):\n    return x * x\ndef kw(**kw):\n    return sorted(kw)\n",
+            "import sys\ndef square(x):\n    return x * x\ndef kw(**kw):\n    return sorted(kw)\n\
+             def path_count(d):\n    return sys.path.count(d)\n",
         )
         .unwrap();
         Runtime::init_with(RuntimeConfig::new().python_path(&dir)).unwrap();
-    });
+        dir.to_str().unwrap().to_owned()
+    })
 }
 
 fn exception(r: Result<Value, TaskError>) -> interp_core::PyException {
@@ -27,6 +31,14 @@ fn exception(r: Result<Value, TaskError>) -> interp_core::PyException {
         Err(TaskError::Python(x)) => *x,
         other => panic!("expected a Python exception, got {other:?}"),
     }
+}
+
+/// The hint of `x`, which must be a `ModuleNotFoundError`.
+fn module_not_found_hint(x: &interp_core::PyException) -> &str {
+    assert_eq!(x.type_name(), "ModuleNotFoundError", "{x:?}");
+    x.hint
+        .as_deref()
+        .unwrap_or_else(|| panic!("no hint: {}", x.message))
 }
 
 #[test]
@@ -65,11 +77,7 @@ fn a_missing_module_hints_at_python_path() {
             .unwrap()
             .wait(),
     );
-    assert_eq!(x.type_name(), "ModuleNotFoundError");
-    let hint = x
-        .hint
-        .as_deref()
-        .unwrap_or_else(|| panic!("no hint: {x:?}"));
+    let hint = module_not_found_hint(&x);
     assert!(
         hint.contains("'not_on_the_path_xyz'")
             && hint.contains("RuntimeConfig::python_path")
@@ -103,5 +111,57 @@ fn a_keyword_given_twice_fails_the_task_with_type_error() {
     assert_eq!(
         p.submit(ok).unwrap().wait().unwrap(),
         Value::List(vec![Value::str("a"), Value::str("b")].into())
+    );
+}
+
+#[test]
+fn a_pickled_callable_whose_module_is_missing_in_the_worker_hints_at_python_path() {
+    runtime();
+    // A function of a module that exists only in this interpreter (made at
+    // run time, not on sys.path): it travels pickled by reference.
+    let here = Interpreter::new().unwrap();
+    let f = here
+        .eval(
+            "(lambda sys, types: (\
+                sys.modules.__setitem__('pp_only_here_xyz', types.ModuleType('pp_only_here_xyz')),\
+                exec('def f():\\n    return 1\\n', sys.modules['pp_only_here_xyz'].__dict__),\
+                sys.modules['pp_only_here_xyz'].f)[-1])\
+             (__import__('sys'), __import__('types'))",
+        )
+        .unwrap();
+    assert!(matches!(f, Value::Pickled(_)), "{f:?}");
+    assert_eq!(
+        here.enter(|py| py.value(&f).unwrap().call(&[], &[]).unwrap().to_value())
+            .unwrap(),
+        Value::Int(1),
+        "it unpickles where its module is"
+    );
+    let p = Pool::builder().workers(1).build().unwrap();
+    let x = exception(p.submit(Call::callable(f)).unwrap().wait());
+    let hint = module_not_found_hint(&x);
+    assert!(
+        hint.contains("'pp_only_here_xyz'") && hint.contains("RuntimeConfig::python_path"),
+        "{hint}"
+    );
+}
+
+#[test]
+fn a_recycled_worker_gets_the_directory_once() {
+    let dir = runtime();
+    let p = Pool::builder()
+        .workers(1)
+        .max_tasks_per_worker(1)
+        .build()
+        .unwrap();
+    for round in 0..3 {
+        let t = p
+            .submit(Call::new("pp_pool_xyz", "path_count").arg(dir))
+            .unwrap();
+        assert_eq!(t.wait().unwrap(), Value::Int(1), "task {round}");
+    }
+    let stats = p.stats();
+    assert!(
+        stats.workers[0].recycles >= 2,
+        "each task ran in a fresh interpreter: {stats:?}"
     );
 }

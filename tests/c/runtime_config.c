@@ -1,44 +1,45 @@
-/* Runtime options from C: a python_path directory makes its modules
- * importable by name in isolated and legacy interpreters and in pool
- * workers; bad options are refused; a missing module hints at the option;
- * a keyword given twice is a TypeError; an exception message that is not
- * UTF-8 keeps its text (escaped) and traceback. Prints "ok". Run under
- * valgrind too. */
+/* Runtime options from C: python_path directories (one not UTF-8) make
+ * their modules importable by name in isolated and legacy interpreters and
+ * in pool workers; bad options are refused; a missing module hints at the
+ * option; a keyword given twice is a TypeError; an exception message that
+ * is not UTF-8 keeps its text (escaped) and traceback. Prints "ok". Run
+ * under valgrind too. */
 #define _XOPEN_SOURCE 700 /* mkdtemp */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h> /* mkdir */
 #include "interp.h"
 #include "check.h"
 
-/* `call` (which passes `&e_` as its error out-parameter) must return `want`;
- * prints both and the error message if not.
- * Frees the error. */
-#define EXPECT_STATUS(call, want)                                                          \
-    do {                                                                                   \
-        interp_error_t *e_ = NULL;                                                         \
-        interp_status_t got_ = (call);                                                     \
-        if (got_ != (want)) {                                                              \
-            fprintf(stderr, "%s:%d: got %s, expected %s: %s\n", __FILE__, __LINE__,        \
-                    interp_status_name(got_), interp_status_name(want),                    \
-                    interp_error_message(e_));                                             \
-            exit(1);                                                                       \
-        }                                                                                  \
-        interp_error_free(e_);                                                             \
-    } while (0)
-
-static int64_t as_int(interp_value_t *v) {
+/* `v` must be the int `want`; prints what it is if not. Frees `v`. */
+#define EXPECT_INT(v, want) expect_int((v), (want), __LINE__)
+static void expect_int(interp_value_t *v, int64_t want, int line) {
     int64_t n = 0;
     CHECK(interp_value_as_int64(v, &n, NULL));
     CHECK(interp_value_free(v));
-    return n;
+    if (n != want) {
+        fprintf(stderr, "%s:%d: got %lld, expected %lld\n", __FILE__, line, (long long)n,
+                (long long)want);
+        exit(1);
+    }
 }
 
 /* Runs `source` in `in`, which must raise; returns the error. */
 static interp_error_t *python_error(interp_interpreter_t *in, const char *source) {
     interp_error_t *err = NULL;
-    EXPECT(interp_interpreter_exec(in, source, &err) == INTERP_ERR_PYTHON);
+    EXPECT_ERROR(interp_interpreter_exec(in, source, &err), INTERP_ERR_PYTHON, err);
     return err;
+}
+
+/* Writes `text` to `dir`/`name`. */
+static void write_file(const char *dir, const char *name, const char *text) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    EXPECT(f != NULL);
+    fputs(text, f);
+    EXPECT(fclose(f) == 0);
 }
 
 int main(void) {
@@ -46,29 +47,44 @@ int main(void) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/interp-runtime-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     EXPECT(mkdtemp(dir) != NULL);
-    char file[600];
-    snprintf(file, sizeof file, "%s/pp_c_xyz.py", dir);
-    FILE *f = fopen(file, "w");
-    EXPECT(f != NULL);
-    fputs("def add(a, b):\n    return a + b\ndef kw(**kw):\n    return len(kw)\n", f);
-    EXPECT(fclose(f) == 0);
+    write_file(dir, "pp_c_xyz.py",
+               "def add(a, b):\n    return a + b\ndef kw(**kw):\n    return len(kw)\n");
+    /* A directory whose name is not UTF-8: passed as the bytes it is. */
+    char odd[600];
+    snprintf(odd, sizeof odd, "%s/dir-\xff", dir);
+    EXPECT(mkdir(odd, 0700) == 0);
+    write_file(odd, "pp_c_odd_xyz.py", "NAME = 'odd'\n");
 
     interp_runtime_config_t *cfg = NULL;
     CHECK(interp_runtime_config_new(&cfg, NULL));
     /* Bad options: clear errors, nothing started. */
-    EXPECT_STATUS(interp_runtime_config_add_python_path(cfg, "", &e_), INTERP_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(interp_runtime_config_add_python_path(cfg, NULL, &e_), INTERP_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(interp_runtime_config_add_python_path(NULL, dir, &e_), INTERP_ERR_INVALID_HANDLE);
     EXPECT_STATUS(interp_runtime_config_new(NULL, &e_), INTERP_ERR_INVALID_ARGUMENT);
+    interp_runtime_config_t *empty = NULL;
+    CHECK(interp_runtime_config_new(&empty, NULL));
+    CHECK(interp_runtime_config_add_python_path(empty, "", NULL));
+    interp_error_t *err = NULL;
+    EXPECT_ERROR(interp_runtime_init_with(empty, &err), INTERP_ERR_INVALID_ARGUMENT, err);
+    if (!strstr(interp_error_message(err), "python_path")) {
+        fprintf(stderr, "the error does not name the option: %s\n", interp_error_message(err));
+        return 1;
+    }
+    interp_error_free(err);
+    CHECK(interp_runtime_config_free(empty));
+
     CHECK(interp_runtime_config_add_python_path(cfg, dir, NULL));
+    CHECK(interp_runtime_config_add_python_path(cfg, odd, NULL));
     CHECK(interp_runtime_init_with(cfg, NULL));
-    /* The same options again, or none: fine. Other options: refused, not
-     * silently ignored. */
+    /* The same options again, or none (NULL: whatever runs): fine. Other
+     * options, even an explicit default config: refused, not silently
+     * ignored. */
     CHECK(interp_runtime_init_with(cfg, NULL));
     CHECK(interp_runtime_init_with(NULL, NULL));
     CHECK(interp_runtime_init(NULL));
     interp_runtime_config_t *other = NULL;
     CHECK(interp_runtime_config_new(&other, NULL));
+    EXPECT_STATUS(interp_runtime_init_with(other, &e_), INTERP_ERR_RUNTIME);
     CHECK(interp_runtime_config_add_python_path(other, "/elsewhere", NULL));
     EXPECT_STATUS(interp_runtime_init_with(other, &e_), INTERP_ERR_RUNTIME);
     CHECK(interp_runtime_config_free(other));
@@ -76,7 +92,7 @@ int main(void) {
     EXPECT_STATUS(interp_runtime_config_free(cfg), INTERP_ERR_INVALID_HANDLE);
     CHECK(interp_runtime_config_free(NULL));
 
-    /* The module imports by name in isolated and legacy interpreters. */
+    /* The modules import by name in isolated and legacy interpreters. */
     interp_value_t *two = NULL, *three = NULL;
     CHECK(interp_value_int64(2, &two, NULL));
     CHECK(interp_value_int64(3, &three, NULL));
@@ -86,7 +102,10 @@ int main(void) {
         interp_value_t *r = NULL;
         CHECK(interp_interpreter_new(isolated, &in, NULL));
         CHECK(interp_interpreter_call(in, "pp_c_xyz", "add", args, 2, &r, NULL));
-        EXPECT(as_int(r) == 5);
+        EXPECT_INT(r, 5);
+        EXPECT_STATUS(interp_interpreter_exec(
+                          in, "import pp_c_odd_xyz\nassert pp_c_odd_xyz.NAME == 'odd'\n", &e_),
+                      INTERP_OK);
         CHECK(interp_interpreter_free(in));
     }
 
@@ -100,14 +119,13 @@ int main(void) {
     interp_value_t *r = NULL;
     CHECK(interp_pool_submit(pool, "pp_c_xyz", "add", args, 2, NULL, NULL, 0, 0, &t, NULL));
     CHECK(interp_task_wait(t, -1, &r, NULL));
-    EXPECT(as_int(r) == 5);
+    EXPECT_INT(r, 5);
     CHECK(interp_task_free(t));
 
     /* A module that is not found: the error says which option fixes it. */
-    interp_error_t *err = NULL;
     CHECK(interp_pool_submit(pool, "not_on_the_path_xyz", "f", NULL, 0, NULL, NULL, 0, 0, &t, NULL));
-    EXPECT(interp_task_wait(t, -1, NULL, &err) == INTERP_ERR_PYTHON);
-    EXPECT(strcmp(interp_error_type_name(err), "ModuleNotFoundError") == 0);
+    EXPECT_ERROR(interp_task_wait(t, -1, NULL, &err), INTERP_ERR_PYTHON, err);
+    EXPECT_TYPE(err, "ModuleNotFoundError");
     if (!strstr(interp_error_message(err), "interp_runtime_config_add_python_path")) {
         fprintf(stderr, "no python_path hint: %s\n", interp_error_message(err));
         return 1;
@@ -119,8 +137,8 @@ int main(void) {
     const char *kw_names[] = {"x", "y", "x"};
     const interp_value_t *kw_values[] = {two, three, two};
     CHECK(interp_pool_submit(pool, "pp_c_xyz", "kw", NULL, 0, kw_names, kw_values, 3, 0, &t, NULL));
-    EXPECT(interp_task_wait(t, -1, NULL, &err) == INTERP_ERR_PYTHON);
-    EXPECT(strcmp(interp_error_type_name(err), "TypeError") == 0);
+    EXPECT_ERROR(interp_task_wait(t, -1, NULL, &err), INTERP_ERR_PYTHON, err);
+    EXPECT_TYPE(err, "TypeError");
     if (strcmp(interp_error_message(err),
                "TypeError: pp_c_xyz.kw() got multiple values for keyword argument 'x'") != 0) {
         fprintf(stderr, "unexpected message: %s\n", interp_error_message(err));
@@ -130,7 +148,7 @@ int main(void) {
     CHECK(interp_task_free(t));
     CHECK(interp_pool_submit(pool, "pp_c_xyz", "kw", NULL, 0, kw_names, kw_values, 2, 0, &t, NULL));
     CHECK(interp_task_wait(t, -1, &r, NULL));
-    EXPECT(as_int(r) == 2);
+    EXPECT_INT(r, 2);
     CHECK(interp_task_free(t));
     CHECK(interp_pool_free(pool));
 
