@@ -245,9 +245,11 @@ pub struct PoolStats {
 /// What [`Pool::shutdown`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ShutdownReport {
-    /// Workers that did not stop in time and were abandoned (their threads
-    /// and interpreters leak until their task returns): thread name and the
-    /// task it ran.
+    /// Workers that did not stop in time and were abandoned (each thread
+    /// and its interpreter leak until what holds them returns): thread name
+    /// and where it is stuck, e.g. `interp-worker-0 (stuck closing its
+    /// interpreter, ...)` or `interp-worker-1 (stuck in a task that ignored
+    /// its interruption past the kill grace)`.
     pub abandoned: Vec<String>,
 }
 
@@ -1415,15 +1417,17 @@ impl Pool {
     /// With `cancel_pending`, queued tasks never run (they fail with
     /// [`TaskError::Cancelled`]) and running ones are interrupted at once.
     /// Otherwise queued and running tasks go on; with `wait`, for at most
-    /// the shutdown timeout, after which what is still queued is cancelled
-    /// and what runs is interrupted.
+    /// the [shutdown timeout](PoolBuilder::shutdown_timeout), after which
+    /// what is still queued fails with [`TaskError::Shutdown`] and what runs
+    /// is interrupted.
     ///
-    /// With `wait`, returns once every worker has stopped, or given up on:
-    /// a task that ignores its interruption past the kill grace fails with
-    /// [`TaskError::WorkerLost`] and its worker is abandoned; a worker still
-    /// closing its interpreter at the shutdown timeout (closing waits for
-    /// threads started in it) is abandoned too. The report lists them and
-    /// why. Idempotent.
+    /// With `wait`, returns once every worker has stopped, or was given up
+    /// on: a task that ignores its interruption past the kill grace fails
+    /// with [`TaskError::WorkerLost`] and its worker is abandoned; so is a
+    /// worker still closing its interpreter (which waits for the threads
+    /// started in it) after the shutdown timeout, and at least the kill
+    /// grace after its tasks ended. The report lists them and why.
+    /// Idempotent.
     pub fn shutdown(&self, wait: bool, cancel_pending: bool) -> ShutdownReport {
         let sh = &self.shared;
         let start = Instant::now();
