@@ -527,7 +527,10 @@ enum interp_status_t interp_pool_submit(const struct interp_pool_t *pool,
 
 /**
  * Stops the pool: no new tasks; `cancel_pending` non-zero cancels queued
- * tasks; `wait` non-zero waits (bounded) for the workers.
+ * tasks and interrupts running ones at once; `wait` non-zero waits
+ * (bounded) for the workers. `INTERP_ERR_WORKER_LOST` when workers had to
+ * be abandoned (stuck in a task, or closing an interpreter whose threads
+ * do not end); the message lists them.
  */
 enum interp_status_t interp_pool_shutdown(const struct interp_pool_t *pool,
                                           int wait,
@@ -535,8 +538,8 @@ enum interp_status_t interp_pool_shutdown(const struct interp_pool_t *pool,
                                           struct interp_error_t **err);
 
 /**
- * Shuts the pool down (cancelling queued tasks, waiting boundedly for
- * running ones) and frees it. NULL does nothing; a freed or foreign handle
+ * Shuts the pool down (cancelling queued tasks, interrupting running ones,
+ * waiting boundedly for the workers) and frees it. NULL does nothing; a freed or foreign handle
  * gives `INTERP_ERR_INVALID_HANDLE`. Outstanding task handles stay valid.
  */
 enum interp_status_t interp_pool_free(struct interp_pool_t *pool);

@@ -297,6 +297,14 @@ class Pool {
     detail::check(interp_pool_new(&opts, &p, &err), err);
     h_ = detail::Handle<interp_pool_t, interp_pool_free>(p);
   }
+  /// A pool with any of the C settings (fill `options` with
+  /// `interp_pool_options_init` first), e.g. a longer `kill_grace_ms`.
+  explicit Pool(const interp_pool_options_t& options) {
+    interp_pool_t* p = nullptr;
+    interp_error_t* err = nullptr;
+    detail::check(interp_pool_new(&options, &p, &err), err);
+    h_ = detail::Handle<interp_pool_t, interp_pool_free>(p);
+  }
   /// Submits module.qualname(*args); timeout_seconds > 0 interrupts it when
   /// it runs longer.
   Task submit(const char* module, const char* qualname, const std::vector<Value>& args = {},

@@ -3,28 +3,58 @@
 # formatting, lint, docs and every test of the workspace against it, then the
 # interp-sys/interp-core/interp-pool suites against CPython 3.12 and 3.13 where a
 # shared-library build of them exists on this machine.
-set -euo pipefail
+#
+# Every suite runs even when an earlier one fails; a table at the end says how
+# each went, and the exit status is non-zero if any failed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PY=$(scripts/bootstrap.sh | tail -n1)
+if ! PY=$(scripts/bootstrap.sh | tail -n1) || [ -z "$PY" ]; then
+  echo "== bootstrapping CPython 3.14 failed (see above): nothing can be tested" >&2
+  exit 1
+fi
 export PYO3_PYTHON="$PY"
 echo "== CPython: $PY"
 
+# One "name<TAB>result<TAB>seconds" line per suite.
+results=()
+
+# run NAME COMMAND...: runs one suite and records how it went.
+run() {
+  local name="$1" start=$SECONDS status
+  shift
+  echo "== $name"
+  if "$@"; then
+    status="pass"
+  else
+    status="FAIL (exit $?)"
+  fi
+  results+=("$name"$'\t'"$status"$'\t'"$((SECONDS - start))s")
+}
+
+# skip NAME WHY: records a suite that could not run here.
+skip() {
+  echo "== skipped $1: $2"
+  results+=("$1"$'\t'"skipped: $2"$'\t'"-")
+}
+
 if cargo fmt --version >/dev/null 2>&1; then
-  echo "== cargo fmt --check"
-  cargo fmt --all -- --check
+  run "cargo fmt --check" cargo fmt --all -- --check
+else
+  skip "cargo fmt --check" "rustfmt is not installed"
 fi
 if cargo clippy --version >/dev/null 2>&1; then
-  echo "== cargo clippy -D warnings"
-  cargo clippy --workspace --all-targets -q -- -D warnings
+  run "cargo clippy -D warnings" cargo clippy --workspace --all-targets -q -- -D warnings
+else
+  skip "cargo clippy -D warnings" "clippy is not installed"
 fi
-echo "== cargo doc (warnings are errors: every public item is documented)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+# Warnings are errors: every public item is documented.
+run "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
-echo "== cargo test (CPython 3.14)"
-cargo test --workspace
+run "cargo test (CPython 3.14)" cargo test --workspace
 
 for v in 3.12 3.13; do
+  name="cargo test -p interp-sys -p interp-core -p interp-pool (CPython $v)"
   cand=""
   for p in ${INTERP_EXTRA_PYTHONS:-} "$HOME"/.pyenv/versions/"$v".*/bin/python"$v" "$(command -v python"$v" || true)"; do
     [ -n "$p" ] && [ -x "$p" ] || continue
@@ -33,13 +63,28 @@ for v in 3.12 3.13; do
     esac
   done
   if [ -z "$cand" ]; then
-    echo "== skipped CPython $v: no python$v found (pyenv versions or PATH)"
+    skip "$name" "no python$v found (pyenv versions or PATH)"
     continue
   fi
   if ! why=$(scripts/bootstrap.sh --python "$cand" 2>&1 >/dev/null); then
-    echo "== skipped CPython $v: $why"
+    skip "$name" "$why"
     continue
   fi
-  echo "== cargo test -p interp-sys -p interp-core -p interp-pool (CPython $v: $cand)"
-  PYO3_PYTHON="$cand" CARGO_TARGET_DIR="target/py$v" cargo test -p interp-sys -p interp-core -p interp-pool
+  echo "   ($cand)"
+  run "$name" env PYO3_PYTHON="$cand" CARGO_TARGET_DIR="target/py$v" \
+    cargo test -p interp-sys -p interp-core -p interp-pool
 done
+
+echo
+echo "== summary"
+failed=0
+for r in "${results[@]}"; do
+  IFS=$'\t' read -r name status took <<<"$r"
+  printf '  %-70s %-8s %s\n' "$name" "$took" "$status"
+  case "$status" in FAIL*) failed=$((failed + 1)) ;; esac
+done
+if [ "$failed" -gt 0 ]; then
+  echo "== $failed of ${#results[@]} suites FAILED"
+  exit 1
+fi
+echo "== all suites passed (or were skipped, as listed)"

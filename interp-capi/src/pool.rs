@@ -173,7 +173,10 @@ pub extern "C" fn interp_pool_submit(
 }
 
 /// Stops the pool: no new tasks; `cancel_pending` non-zero cancels queued
-/// tasks; `wait` non-zero waits (bounded) for the workers.
+/// tasks and interrupts running ones at once; `wait` non-zero waits
+/// (bounded) for the workers. `INTERP_ERR_WORKER_LOST` when workers had to
+/// be abandoned (stuck in a task, or closing an interpreter whose threads
+/// do not end); the message lists them.
 #[no_mangle]
 pub extern "C" fn interp_pool_shutdown(
     pool: *const interp_pool_t,
@@ -194,8 +197,8 @@ pub extern "C" fn interp_pool_shutdown(
     })
 }
 
-/// Shuts the pool down (cancelling queued tasks, waiting boundedly for
-/// running ones) and frees it. NULL does nothing; a freed or foreign handle
+/// Shuts the pool down (cancelling queued tasks, interrupting running ones,
+/// waiting boundedly for the workers) and frees it. NULL does nothing; a freed or foreign handle
 /// gives `INTERP_ERR_INVALID_HANDLE`. Outstanding task handles stay valid.
 #[no_mangle]
 pub extern "C" fn interp_pool_free(pool: *mut interp_pool_t) -> interp_status_t {

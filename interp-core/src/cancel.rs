@@ -108,6 +108,11 @@ impl CancelToken {
     }
 }
 
+/// Whether a token is installed for the current thread and was cancelled.
+pub(crate) fn current_is_cancelled() -> bool {
+    CURRENT.with(|c| c.borrow().as_ref().is_some_and(CancelToken::is_cancelled))
+}
+
 /// The current thread's cancellation waker, or a receiver that never fires.
 pub(crate) fn current_waker() -> (Receiver<()>, Option<CancelToken>) {
     match CancelToken::current() {

@@ -2,13 +2,15 @@
 
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use interp_core::{Bound, Error, Interpreter, InterpreterConfig, Python, Runtime, Value};
+use interp_core::{
+    Bound, Error, Interpreter, InterpreterConfig, PyException, Python, Runtime, Value,
+};
 
 use crate::call::{Call, Target};
 use crate::task::{Outcome, Output, Task, TaskError, TaskState, Work};
@@ -116,9 +118,12 @@ impl PoolBuilder {
         self
     }
 
-    /// How long dropping the pool waits for running tasks before it
-    /// interrupts them, then abandons workers that still do not stop
-    /// (default 10 s).
+    /// How long a shutdown waits (default 10 s): [`Pool::shutdown`] without
+    /// `cancel_pending` lets queued and running tasks go on this long before
+    /// it cancels and interrupts them; and every shutdown (dropping the
+    /// pool too) abandons a worker still closing its interpreter after it
+    /// (closing waits for the threads started in it). Dropping the pool
+    /// interrupts running tasks at once.
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
         self.shutdown_timeout = d;
         self
@@ -174,7 +179,7 @@ impl PoolBuilder {
             supervisor: sup_tx,
             cancelled_queued: AtomicU64::new(0),
             broken: Mutex::new(None),
-            cancelling: AtomicBool::new(false),
+            stopping: AtomicU8::new(RUN),
         });
         let weak = Arc::downgrade(&shared);
         let sup = std::thread::Builder::new()
@@ -240,9 +245,11 @@ pub struct PoolStats {
 /// What [`Pool::shutdown`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ShutdownReport {
-    /// Workers that did not stop in time and were abandoned (their threads
-    /// and interpreters leak until their task returns): thread name and the
-    /// task it ran.
+    /// Workers that did not stop in time and were abandoned (each thread
+    /// and its interpreter leak until what holds them returns): thread name
+    /// and where it is stuck, e.g. `interp-worker-0 (stuck closing its
+    /// interpreter, ...)` or `interp-worker-1 (stuck in a task that ignored
+    /// its interruption past the kill grace)`.
     pub abandoned: Vec<String>,
 }
 
@@ -255,16 +262,78 @@ pub(crate) struct Slot {
     /// The running task: an `Arc<TaskState>` turned into a raw pointer, or
     /// null. The worker takes it back with a compare-and-swap when the task
     /// ends; whoever abandons the worker takes it instead — exactly one of
-    /// them completes the task and owns the reference.
+    /// them completes the task and owns the reference. Others get their own
+    /// reference with [`Slot::running_task`].
     task: AtomicPtr<TaskState>,
+    /// Threads inside [`Slot::running_task`], between reading `task` and
+    /// taking their own reference: whoever takes `task` out waits for them
+    /// before it may drop the reference it took (see [`Slot::reclaim`]).
+    borrowers: AtomicUsize,
+    /// What the worker thread is doing: [`STARTING`], [`SERVING`] or
+    /// [`CLOSING`] (to say why a worker that does not stop is stuck).
+    phase: AtomicU8,
     abandoned: AtomicBool,
     retired: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// [`Slot::phase`]: creating its interpreter and running the initializer.
+const STARTING: u8 = 0;
+/// [`Slot::phase`]: running tasks, or waiting for one.
+const SERVING: u8 = 1;
+/// [`Slot::phase`]: closing its interpreter (which waits for the threads
+/// started in it).
+const CLOSING: u8 = 2;
+
 impl Slot {
     fn runs(&self, task: &Arc<TaskState>) -> bool {
         std::ptr::eq(self.task.load(Ordering::SeqCst), Arc::as_ptr(task))
+    }
+
+    /// A reference of our own to the task this worker runs, if any.
+    fn running_task(&self) -> Option<Arc<TaskState>> {
+        // Announce ourselves before reading the pointer: whoever takes it
+        // out of `task` after our read sees us (all SeqCst) and keeps its
+        // reference, so the task stays alive until ours is taken.
+        self.borrowers.fetch_add(1, Ordering::SeqCst);
+        let p = self.task.load(Ordering::SeqCst);
+        let task = (!p.is_null()).then(|| {
+            // SAFETY: `p` is the reference published in `task`; whoever
+            // takes it out waits in `reclaim` until `borrowers` drops back,
+            // so it is still alive here.
+            unsafe {
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            }
+        });
+        self.borrowers.fetch_sub(1, Ordering::SeqCst);
+        task
+    }
+
+    /// The reference `p` stood for, once taken out of `task` (by a
+    /// successful compare-exchange or swap), after any [`running_task`]
+    /// that may have read `p` before has taken its own.
+    ///
+    /// # Safety
+    /// `p` is non-null and was just taken out of `self.task` by the caller,
+    /// which thereby owns the reference it stands for.
+    ///
+    /// [`running_task`]: Slot::running_task
+    unsafe fn reclaim(&self, p: *mut TaskState) -> Arc<TaskState> {
+        let mut spins = 0u32;
+        while self.borrowers.load(Ordering::SeqCst) != 0 {
+            // Borrowers hold no lock and do a few instructions; only a
+            // descheduled one makes us wait longer.
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        // SAFETY: ownership of the published reference passed to the
+        // caller with the exchange (caller's contract).
+        unsafe { Arc::from_raw(p) }
     }
 }
 
@@ -290,10 +359,20 @@ pub(crate) struct Shared {
     cancelled_queued: AtomicU64,
     /// Why the pool lost every worker while open (then it refuses work).
     broken: Mutex<Option<String>>,
-    /// Set by a shutdown that cancels pending work: workers then cancel
-    /// whatever they dequeue instead of starting it.
-    cancelling: AtomicBool,
+    /// [`RUN`], or how a shutdown stops pending work: [`CANCEL`] or
+    /// [`ABORT`]. Workers then fail whatever they dequeue instead of
+    /// starting it (and make no fresh interpreter).
+    stopping: AtomicU8,
 }
+
+/// [`Shared::stopping`]: workers start what they dequeue.
+const RUN: u8 = 0;
+/// [`Shared::stopping`]: a shutdown cancels pending work (it fails with
+/// [`TaskError::Cancelled`]).
+const CANCEL: u8 = 1;
+/// [`Shared::stopping`]: a shutdown ran out of time; what is still queued
+/// fails with [`TaskError::Shutdown`].
+const ABORT: u8 = 2;
 
 impl Shared {
     fn start(self: &Arc<Self>) -> Result<(), PoolError> {
@@ -352,6 +431,8 @@ impl Shared {
             interp: Mutex::new(None),
             thread_ident: AtomicU64::new(0),
             task: AtomicPtr::new(std::ptr::null_mut()),
+            borrowers: AtomicUsize::new(0),
+            phase: AtomicU8::new(STARTING),
             abandoned: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             thread: Mutex::new(None),
@@ -391,6 +472,14 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .get(index)
             .cloned()
+    }
+
+    /// What pending work fails with once a shutdown stops it.
+    fn stopped_error(&self) -> TaskError {
+        match self.stopping.load(Ordering::SeqCst) {
+            ABORT => TaskError::Shutdown,
+            _ => TaskError::Cancelled,
+        }
     }
 
     pub(crate) fn count_cancelled_queued(&self) {
@@ -443,25 +532,54 @@ impl Shared {
         ));
     }
 
+    /// Cancels every running task (which interrupts it and schedules its
+    /// kill check) and returns them with their workers.
+    fn interrupt_running(&self) -> Vec<(Arc<Slot>, Arc<TaskState>)> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        slots
+            .into_iter()
+            .filter_map(|slot| {
+                let task = slot.running_task()?;
+                task.cancel(false).then_some((slot, task))
+            })
+            .collect()
+    }
+
     /// Stops intake: `cancel_pending` completes queued tasks as cancelled;
     /// then one stop message per worker.
     fn close_queue(&self, cancel_pending: bool) {
         self.closed.store(true, Ordering::SeqCst);
         if cancel_pending {
-            self.cancelling.store(true, Ordering::SeqCst);
+            self.stopping.store(CANCEL, Ordering::SeqCst);
             while let Ok(Some(t)) = self.rx.try_recv() {
                 if t.complete(Err(TaskError::Cancelled)) {
                     self.count_cancelled_queued();
                 }
             }
         }
+        self.send_stops();
+        if self.live.load(Ordering::SeqCst) == 0 {
+            self.drain(TaskError::Shutdown);
+        }
+    }
+
+    /// Queues one stop message per worker.
+    fn send_stops(&self) {
         let n = self.slots.lock().unwrap_or_else(|e| e.into_inner()).len();
         for _ in 0..n {
             let _ = self.tx.send(None);
         }
-        if self.live.load(Ordering::SeqCst) == 0 {
-            self.drain(TaskError::Shutdown);
-        }
+    }
+
+    /// A shutdown out of time: what is still queued (now or when a worker
+    /// dequeues it) fails with [`TaskError::Shutdown`] instead of running.
+    fn abort_queue(&self) {
+        let _ = self
+            .stopping
+            .compare_exchange(RUN, ABORT, Ordering::SeqCst, Ordering::SeqCst);
+        self.drain(TaskError::Shutdown);
+        // The drain took the stop messages too.
+        self.send_stops();
     }
 
     /// Completes everything still queued with `err`.
@@ -499,8 +617,84 @@ impl Shared {
 // ---- workers --------------------------------------------------------------
 
 enum Exit {
-    Recycle,
+    /// Go on in a fresh interpreter (`max_tasks_per_worker`, `SystemExit`),
+    /// first with the rest of a map chunk that `SystemExit` cut short.
+    Recycle(Option<Carry>),
     Stop,
+}
+
+/// The items of a map chunk and their results so far (one per item before
+/// `items[out.len()]`).
+struct Rest {
+    call: Call,
+    items: Vec<Value>,
+    out: Vec<Result<Value, TaskError>>,
+}
+
+/// A map chunk one of whose items raised `SystemExit`: its interpreter runs
+/// none of the rest, which goes on in the worker's next interpreter. The
+/// task stays published in the worker's slot meanwhile (cancellable, and
+/// covered by the kill check).
+struct Carry {
+    task: Arc<TaskState>,
+    rest: Rest,
+    started: Instant,
+}
+
+impl Carry {
+    /// Ends the chunk without running the rest, whose items fail with `err`.
+    fn give_up(self, slot: &Slot, err: TaskError) {
+        if !release(slot, &self.task) {
+            return; // abandoned: the task already failed with WorkerLost
+        }
+        let Rest { items, mut out, .. } = self.rest;
+        let missing = items.len() - out.len();
+        out.extend(std::iter::repeat_n(Err(err), missing));
+        self.task.complete(Ok(Output::Chunk(out)));
+    }
+}
+
+/// What running a task gave.
+enum Ran {
+    /// Its outcome; `exited`: an item of a map chunk raised `SystemExit`, so
+    /// the interpreter must be recycled although the chunk succeeded.
+    Done { outcome: Outcome, exited: bool },
+    /// A map chunk cut short by `SystemExit` (see [`Carry`]).
+    CutShort(Rest),
+}
+
+impl From<Outcome> for Ran {
+    fn from(outcome: Outcome) -> Ran {
+        Ran::Done {
+            outcome,
+            exited: false,
+        }
+    }
+}
+
+/// Whether the task raised `SystemExit` (its interpreter is then recycled).
+fn is_system_exit(e: &PyException) -> bool {
+    e.qualname == "SystemExit" && e.module == "builtins"
+}
+
+/// Takes the worker's reference to `task` back out of `slot`; false when
+/// the worker was abandoned meanwhile (the abandoner took it and completed
+/// the task).
+fn release(slot: &Slot, task: &Arc<TaskState>) -> bool {
+    let raw = Arc::as_ptr(task) as *mut TaskState;
+    match slot.task.compare_exchange(
+        raw,
+        std::ptr::null_mut(),
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    ) {
+        Ok(_) => {
+            // SAFETY: the exchange took the non-null `raw` out of `slot.task`.
+            drop(unsafe { slot.reclaim(raw) });
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 fn make_interpreter(cfg: &PoolBuilder) -> Result<Interpreter, Error> {
@@ -522,7 +716,9 @@ fn make_interpreter(cfg: &PoolBuilder) -> Result<Interpreter, Error> {
 }
 
 fn worker_main(shared: Arc<Shared>, slot: Arc<Slot>, mut ready: Option<Sender<Result<(), Error>>>) {
+    let mut carry: Option<Carry> = None;
     loop {
+        slot.phase.store(STARTING, Ordering::SeqCst);
         let interp = match make_interpreter(&shared.cfg) {
             Ok(i) => Arc::new(i),
             Err(e) => {
@@ -530,14 +726,26 @@ fn worker_main(shared: Arc<Shared>, slot: Arc<Slot>, mut ready: Option<Sender<Re
                 if !sent {
                     eprintln!("interp-pool: worker {} could not create its interpreter and stays down: {e}", slot.name);
                 }
+                if let Some(c) = carry.take() {
+                    c.give_up(
+                        &slot,
+                        TaskError::WorkerLost(format!(
+                            "an item of this map chunk raised SystemExit, and worker {} could not \
+                             create a fresh interpreter for the rest: {e}",
+                            slot.name
+                        )),
+                    );
+                }
                 break;
             }
         };
         *slot.interp.lock().unwrap_or_else(|e| e.into_inner()) = Some(interp.clone());
+        slot.phase.store(SERVING, Ordering::SeqCst);
         if let Some(r) = ready.take() {
             let _ = r.send(Ok(()));
         }
-        let exit = interp.enter(|py| run_tasks(py, &shared, &slot));
+        let exit = interp.enter(|py| run_tasks(py, &shared, &slot, carry.take()));
+        slot.phase.store(CLOSING, Ordering::SeqCst);
         *slot.interp.lock().unwrap_or_else(|e| e.into_inner()) = None;
         // Interrupt helpers hold clones briefly; wait for them, then close
         // the interpreter on this thread.
@@ -553,12 +761,22 @@ fn worker_main(shared: Arc<Shared>, slot: Arc<Slot>, mut ready: Option<Sender<Re
         };
         interp.close();
         match exit {
-            Exit::Recycle if !slot.abandoned.load(Ordering::SeqCst) => {
+            // Abandoned: whatever it carried already failed with WorkerLost.
+            Exit::Recycle(_) if slot.abandoned.load(Ordering::SeqCst) => break,
+            Exit::Recycle(next) if shared.stopping.load(Ordering::SeqCst) != RUN => {
+                // A shutdown stops everything left: no fresh interpreter.
+                if let Some(c) = next {
+                    c.give_up(&slot, shared.stopped_error());
+                }
+                break;
+            }
+            Exit::Recycle(next) => {
                 shared.counters[slot.index]
                     .recycles
                     .fetch_add(1, Ordering::Relaxed);
+                carry = next;
             }
-            _ => break,
+            Exit::Stop => break,
         }
     }
     shared.retire(&slot);
@@ -654,29 +872,18 @@ fn execute<'py>(
     task: &TaskState,
     shared: &Shared,
     work: Work,
-) -> Outcome {
-    let closed = || shared.closed.load(Ordering::SeqCst);
+) -> Ran {
     match work {
         Work::Call(call) => {
             match cached(py, cache, &call.target).and_then(|f| call_once(py, &f, &call, None)) {
                 Ok(v) => Ok(Output::Value(v)),
                 Err(e) => Err(e.into()),
             }
+            .into()
         }
         Work::Chunk(call, items) => {
-            let f = cached(py, cache, &call.target)?;
-            let mut out = Vec::with_capacity(items.len());
-            for item in &items {
-                if task.cancel_requested() {
-                    out.push(Err(cancel_error(task)));
-                    continue;
-                }
-                out.push(
-                    call_once(py, &f, &call, Some(item))
-                        .map_err(|e| classify(task, closed(), e.into())),
-                );
-            }
-            Ok(Output::Chunk(out))
+            let out = Vec::with_capacity(items.len());
+            run_chunk(py, cache, task, shared, Rest { call, items, out })
         }
         Work::With(f) => {
             let r = catch_unwind(AssertUnwindSafe(|| f(py)));
@@ -687,105 +894,179 @@ fn execute<'py>(
                 Ok(Err(e)) => Err(e.into()),
                 Err(p) => Err(TaskError::Panicked(panic_message(&p))),
             }
+            .into()
         }
         Work::Blocking(f) => match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
             Ok(Ok(v)) => Ok(Output::Value(v)),
             Ok(Err(m)) => Err(TaskError::Failed(m)),
             Err(p) => Err(TaskError::Panicked(panic_message(&p))),
-        },
-        Work::Main(call) => py.detach(|| {
-            let rt = Runtime::get().ok_or(TaskError::Shutdown)?;
-            rt.main().enter(|mpy| {
-                // Drop an interruption meant for an earlier main-lane task
-                // of this thread that finished before it landed.
-                mpy.clear_interrupt();
-                let r = resolve(mpy, &call.target).and_then(|f| call_once(mpy, &f, &call, None));
-                if task.cancel_requested() {
+        }
+        .into(),
+        Work::Main(call) => py
+            .detach(|| {
+                let rt = Runtime::get().ok_or(TaskError::Shutdown)?;
+                rt.main().enter(|mpy| {
+                    // Drop an interruption meant for an earlier main-lane task
+                    // of this thread that finished before it landed.
                     mpy.clear_interrupt();
-                }
-                r.map(Output::Value).map_err(TaskError::from)
+                    let r =
+                        resolve(mpy, &call.target).and_then(|f| call_once(mpy, &f, &call, None));
+                    if task.cancel_requested() {
+                        mpy.clear_interrupt();
+                    }
+                    r.map(Output::Value).map_err(TaskError::from)
+                })
             })
-        }),
+            .into(),
     }
 }
 
-fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
+/// Runs the items of a map chunk from `rest.out.len()` on. An item raising
+/// `SystemExit` fails with it, and this interpreter runs no further item:
+/// the chunk comes back cut short, to go on in a fresh interpreter.
+fn run_chunk<'py>(
+    py: Python<'py>,
+    cache: &mut FnCache<'py>,
+    task: &TaskState,
+    shared: &Shared,
+    mut rest: Rest,
+) -> Ran {
+    let closed = || shared.closed.load(Ordering::SeqCst);
+    let Rest { call, items, out } = &mut rest;
+    if out.len() < items.len() {
+        let f = match cached(py, cache, &call.target) {
+            Ok(f) => f,
+            // Not found: every input gets the error (those done keep theirs).
+            Err(e) if out.is_empty() => return Err(e.into()).into(),
+            Err(e) => {
+                let e = TaskError::from(e);
+                let missing = items.len() - out.len();
+                out.extend(std::iter::repeat_n(Err(e), missing));
+                return Ok(Output::Chunk(rest.out)).into();
+            }
+        };
+        while out.len() < items.len() {
+            if task.cancel_requested() {
+                out.push(Err(cancel_error(task)));
+                continue;
+            }
+            let r = call_once(py, &f, call, Some(&items[out.len()]));
+            let exited = matches!(&r, Err(Error::Python(e)) if is_system_exit(e));
+            out.push(r.map_err(|e| classify(task, closed(), e.into())));
+            if exited {
+                if out.len() < items.len() {
+                    return Ran::CutShort(rest);
+                }
+                return Ran::Done {
+                    outcome: Ok(Output::Chunk(rest.out)),
+                    exited: true,
+                };
+            }
+        }
+    }
+    Ok(Output::Chunk(rest.out)).into()
+}
+
+fn run_tasks(
+    py: Python<'_>,
+    shared: &Arc<Shared>,
+    slot: &Arc<Slot>,
+    mut carry: Option<Carry>,
+) -> Exit {
     slot.thread_ident.store(py.thread_ident(), Ordering::SeqCst);
     let counters = &shared.counters[slot.index];
     let mut cache: FnCache<'_> = HashMap::new();
     let mut ran: u64 = 0;
     loop {
-        if slot.abandoned.load(Ordering::SeqCst) {
-            return Exit::Stop;
-        }
-        let job = match shared.rx.try_recv() {
-            Ok(job) => job,
-            Err(TryRecvError::Disconnected) => return Exit::Stop,
-            Err(TryRecvError::Empty) => {
-                // Release this interpreter while idle. Poll a little longer
-                // than crossbeam's own backoff before parking: a parked
-                // worker costs the submitter a wake-up system call per task,
-                // which halves throughput when tasks arrive just slower than
-                // they are done. Yielding leaves the CPU to the submitter
-                // if it shares this core.
-                match py.detach(|| idle_recv(&shared.rx)) {
-                    Ok(job) => job,
-                    Err(_) => return Exit::Stop,
-                }
-            }
-        };
-        let Some(task) = job else { return Exit::Stop };
-        if shared.cancelling.load(Ordering::SeqCst) {
-            // Dequeued while a shutdown cancels pending work: not started.
-            task.cancel(false);
-            continue;
-        }
-        // Publish the task before claiming it, and check the cancel flag
-        // after: a concurrent `cancel` either sees it running (and
-        // interrupts it) or is seen here.
-        let raw = Arc::into_raw(task.clone()) as *mut TaskState;
-        slot.task.store(raw, Ordering::SeqCst);
-        let release = |slot: &Slot| -> bool {
-            match slot.task.compare_exchange(
-                raw,
-                std::ptr::null_mut(),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => {
-                    // SAFETY: `raw` came from Arc::into_raw above and the
-                    // successful exchange gives its ownership back to us.
-                    drop(unsafe { Arc::from_raw(raw) });
-                    true
-                }
-                Err(_) => false, // abandoned: the supervisor took it
-            }
-        };
-        if !task.start(slot.index) {
-            if !release(slot) {
+        let (task, started, result) = if let Some(Carry {
+            task,
+            rest,
+            started,
+        }) = carry.take()
+        {
+            // The rest of a chunk cut short in the previous interpreter.
+            let result = task
+                .token
+                .scope(|| run_chunk(py, &mut cache, &task, shared, rest));
+            (task, started, result)
+        } else {
+            if slot.abandoned.load(Ordering::SeqCst) {
                 return Exit::Stop;
             }
-            continue; // cancelled while queued
-        }
-        let work = task.work.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let started = Instant::now();
-        let mut recycle = false;
-        let outcome: Outcome = match work {
-            None => Err(TaskError::Cancelled),
-            Some(_) if task.cancel_requested() => Err(cancel_error(&task)),
-            Some(work) => {
-                if let Some(t) = task.timeout {
-                    let _ = shared
-                        .supervisor
-                        .send(SupMsg::Timeout(Arc::downgrade(&task), Instant::now() + t));
+            let job = match shared.rx.try_recv() {
+                Ok(job) => job,
+                Err(TryRecvError::Disconnected) => return Exit::Stop,
+                Err(TryRecvError::Empty) => {
+                    // Release this interpreter while idle. Poll a little
+                    // longer than crossbeam's own backoff before parking: a
+                    // parked worker costs the submitter a wake-up system call
+                    // per task, which halves throughput when tasks arrive just
+                    // slower than they are done. Yielding leaves the CPU to
+                    // the submitter if it shares this core.
+                    match py.detach(|| idle_recv(&shared.rx)) {
+                        Ok(job) => job,
+                        Err(_) => return Exit::Stop,
+                    }
                 }
-                task.token
-                    .scope(|| execute(py, &mut cache, &task, shared, work))
+            };
+            let Some(task) = job else { return Exit::Stop };
+            // Publish the task before claiming it, and check the cancel flags
+            // after: a concurrent `cancel` (or a shutdown cancelling what
+            // runs) either sees it running (and interrupts it) or is seen
+            // here.
+            slot.task.store(
+                Arc::into_raw(task.clone()) as *mut TaskState,
+                Ordering::SeqCst,
+            );
+            if shared.stopping.load(Ordering::SeqCst) != RUN {
+                // Dequeued while a shutdown stops pending work: not started.
+                if !release(slot, &task) {
+                    return Exit::Stop;
+                }
+                let err = shared.stopped_error();
+                let cancelled = err == TaskError::Cancelled;
+                if task.complete(Err(err)) && cancelled {
+                    shared.count_cancelled_queued();
+                }
+                continue;
             }
+            if !task.start(slot.index) {
+                if !release(slot, &task) {
+                    return Exit::Stop;
+                }
+                continue; // cancelled while queued
+            }
+            let work = task.work.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let started = Instant::now();
+            let result = match work {
+                None => Err(TaskError::Cancelled).into(),
+                Some(_) if task.cancel_requested() => Err(cancel_error(&task)).into(),
+                Some(work) => {
+                    if let Some(t) = task.timeout {
+                        let _ = shared
+                            .supervisor
+                            .send(SupMsg::Timeout(Arc::downgrade(&task), Instant::now() + t));
+                    }
+                    task.token
+                        .scope(|| execute(py, &mut cache, &task, shared, work))
+                }
+            };
+            (task, started, result)
         };
         let closed = shared.closed.load(Ordering::SeqCst);
+        let (outcome, exited) = match result {
+            Ran::Done { outcome, exited } => (outcome, exited),
+            Ran::CutShort(rest) => {
+                return Exit::Recycle(Some(Carry {
+                    task,
+                    rest,
+                    started,
+                }))
+            }
+        };
+        let mut recycle = exited;
         let outcome = match outcome {
-            Err(TaskError::Python(e)) if e.qualname == "SystemExit" && e.module == "builtins" => {
+            Err(TaskError::Python(e)) if is_system_exit(&e) => {
                 recycle = true;
                 Err(TaskError::Python(e))
             }
@@ -795,7 +1076,7 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
         if task.cancel_requested() || closed {
             py.clear_interrupt();
         }
-        if !release(slot) {
+        if !release(slot, &task) {
             // The supervisor gave up on this task and replaced this worker;
             // the task already failed with WorkerLost.
             return Exit::Stop;
@@ -817,7 +1098,7 @@ fn run_tasks(py: Python<'_>, shared: &Arc<Shared>, slot: &Arc<Slot>) -> Exit {
         task.complete(outcome);
         ran += 1;
         if recycle || shared.cfg.max_tasks_per_worker.is_some_and(|m| ran >= m) {
-            return Exit::Recycle;
+            return Exit::Recycle(None);
         }
     }
 }
@@ -931,19 +1212,25 @@ fn abandon(shared: &Arc<Shared>, slot: &Arc<Slot>, task: &Arc<TaskState>) {
     {
         return;
     }
-    // SAFETY: the exchange transferred the worker's reference to us.
-    let owned = unsafe { Arc::from_raw(ptr) };
+    // SAFETY: the exchange took the non-null pointer out of `slot.task`.
+    let owned = unsafe { slot.reclaim(ptr) };
     slot.abandoned.store(true, Ordering::SeqCst);
     let grace = shared.cfg.kill_grace;
+    let closed = shared.closed.load(Ordering::SeqCst);
     owned.complete(Err(TaskError::WorkerLost(format!(
         "the task ignored its interruption for {grace:?} (a blocking C call, or code that swallows \
-         interp.Cancelled); worker {} was replaced",
-        slot.name
+         interp.Cancelled); worker {} was {}",
+        slot.name,
+        if closed {
+            "abandoned (the pool is shutting down)"
+        } else {
+            "replaced"
+        }
     ))));
     shared.counters[slot.index]
         .replaced
         .fetch_add(1, Ordering::Relaxed);
-    if !shared.closed.load(Ordering::SeqCst) {
+    if !closed {
         // Count the replacement in before the old slot leaves, so `live`
         // never touches zero on the way.
         if let Err(e) = shared.spawn_worker(slot.index, None) {
@@ -1125,64 +1412,100 @@ impl Pool {
         }
     }
 
-    /// Stops the pool: no new tasks are accepted; `cancel_pending` cancels
-    /// queued tasks (otherwise they still run). With `wait`, waits for the
-    /// workers to finish — at most the shutdown timeout, then running tasks
-    /// are interrupted, and workers still stuck after the kill grace are
-    /// abandoned (their tasks fail with [`TaskError::WorkerLost`]) and listed
-    /// in the report. Idempotent.
+    /// Stops the pool: no new tasks are accepted.
+    ///
+    /// With `cancel_pending`, queued tasks never run (they fail with
+    /// [`TaskError::Cancelled`]) and running ones are interrupted at once.
+    /// Otherwise queued and running tasks go on; with `wait`, for at most
+    /// the [shutdown timeout](PoolBuilder::shutdown_timeout), after which
+    /// what is still queued fails with [`TaskError::Shutdown`] and what runs
+    /// is interrupted.
+    ///
+    /// With `wait`, returns once every worker has stopped, or was given up
+    /// on: a task that ignores its interruption past the kill grace fails
+    /// with [`TaskError::WorkerLost`] and its worker is abandoned; so is a
+    /// worker still closing its interpreter (which waits for the threads
+    /// started in it) after the shutdown timeout, and at least the kill
+    /// grace after its tasks ended. The report lists them and why.
+    /// Idempotent.
     pub fn shutdown(&self, wait: bool, cancel_pending: bool) -> ShutdownReport {
         let sh = &self.shared;
+        let start = Instant::now();
         if !sh.closed.load(Ordering::SeqCst) || cancel_pending {
             sh.close_queue(cancel_pending);
-        }
-        if !wait {
-            return ShutdownReport::default();
         }
         let slots = sh.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let already: Vec<bool> = slots
             .iter()
             .map(|s| s.abandoned.load(Ordering::SeqCst))
             .collect();
-        if !self.join_until(Instant::now() + sh.cfg.shutdown_timeout) {
-            // Interrupt whatever still runs, then give it the kill grace
-            // (the supervisor abandons what ignores the interruption).
-            for slot in &slots {
-                let p = slot.task.load(Ordering::SeqCst);
-                if !p.is_null() {
-                    // SAFETY: the worker's reference keeps `p` alive while it
-                    // is published; we take our own before it is released.
-                    let running = unsafe {
-                        Arc::increment_strong_count(p);
-                        Arc::from_raw(p)
-                    };
-                    running.cancel(false);
-                }
+        let mut interrupted = if cancel_pending {
+            sh.interrupt_running()
+        } else {
+            Vec::new()
+        };
+        if !wait {
+            return ShutdownReport::default();
+        }
+        let timeout_at = start + sh.cfg.shutdown_timeout;
+        if !cancel_pending && !self.join_until(timeout_at) {
+            // Past the shutdown timeout: what is still queued fails (else
+            // the workers would start it) and what runs is interrupted.
+            sh.abort_queue();
+            interrupted = sh.interrupt_running();
+        }
+        // An interrupted task gets the kill grace; then it is given up on
+        // (the supervisor's kill check does the same; the first one wins).
+        let grace_end = Instant::now() + sh.cfg.kill_grace;
+        for (slot, task) in &interrupted {
+            if !task.block(Some(grace_end)) {
+                abandon(sh, slot, task);
             }
-            if !self.join_until(Instant::now() + sh.cfg.kill_grace * 2) {
-                for slot in &slots {
-                    if slot.retired.load(Ordering::SeqCst) {
-                        continue;
-                    }
-                    let p = slot.task.swap(std::ptr::null_mut(), Ordering::SeqCst);
-                    slot.abandoned.store(true, Ordering::SeqCst);
-                    if !p.is_null() {
-                        // SAFETY: the swap transferred the worker's reference.
-                        let t = unsafe { Arc::from_raw(p) };
-                        t.complete(Err(TaskError::WorkerLost(format!(
-                            "the pool shut down while worker {} was stuck in this task",
-                            slot.name
-                        ))));
-                    }
-                    sh.retire(slot);
+        }
+        // What remains is workers closing their interpreters: they get what
+        // is left of the shutdown timeout, and at least the kill grace.
+        let close_by = timeout_at.max(Instant::now() + sh.cfg.kill_grace);
+        let mut why: Vec<Option<&str>> = vec![None; slots.len()];
+        if !self.join_until(close_by) {
+            for (slot, why) in slots.iter().zip(&mut why) {
+                if slot.retired.load(Ordering::SeqCst) {
+                    continue;
                 }
+                slot.abandoned.store(true, Ordering::SeqCst);
+                let p = slot.task.swap(std::ptr::null_mut(), Ordering::SeqCst);
+                *why = Some(if !p.is_null() {
+                    // SAFETY: the swap took the non-null `p` out of `slot.task`.
+                    let t = unsafe { slot.reclaim(p) };
+                    t.complete(Err(TaskError::WorkerLost(format!(
+                        "the pool shut down while worker {} was stuck in this task",
+                        slot.name
+                    ))));
+                    "stuck in a task"
+                } else {
+                    match slot.phase.load(Ordering::SeqCst) {
+                        CLOSING => {
+                            "stuck closing its interpreter, which waits for the threads started \
+                             in it: a `threading` thread that does not end?"
+                        }
+                        STARTING => {
+                            "stuck starting its interpreter: an initializer that does not return?"
+                        }
+                        _ => "did not stop in time",
+                    }
+                });
+                sh.retire(slot);
             }
         }
         let abandoned = slots
             .iter()
             .zip(already)
-            .filter(|(s, before)| !before && s.abandoned.load(Ordering::SeqCst))
-            .map(|(s, _)| format!("{} (stuck in a task past the kill grace)", s.name))
+            .zip(why)
+            .filter(|((s, before), _)| !before && s.abandoned.load(Ordering::SeqCst))
+            .map(|((s, _), why)| {
+                let why = why
+                    .unwrap_or("stuck in a task that ignored its interruption past the kill grace");
+                format!("{} ({why})", s.name)
+            })
             .collect();
         ShutdownReport { abandoned }
     }
@@ -1223,8 +1546,8 @@ impl Drop for Pool {
         let report = self.shutdown(true, true);
         if !report.abandoned.is_empty() {
             eprintln!(
-                "interp-pool: dropped with stuck workers, abandoned (their interpreters stay alive until \
-                 their tasks return): {}",
+                "interp-pool: dropped with stuck workers, abandoned (each thread and its interpreter \
+                 stay alive until what holds them returns): {}",
                 report.abandoned.join(", ")
             );
         }

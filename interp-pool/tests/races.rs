@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 use interp_core::{Channel, Value};
 use interp_pool::{Call, Pool, PoolError, TaskError};
 
+/// A kill grace for tests that must see an interruption land: on a loaded
+/// machine (or under valgrind) that can take seconds, and this is only an
+/// upper bound, never waited out when the interruption lands.
+const LAND: Duration = Duration::from_secs(60);
+
 const INIT: &str = "import time\ndef spin():\n    while True:\n        pass\ndef ident(x):\n    return x\ndef sleep(s):\n    time.sleep(s)\n    return s\n";
 
 #[test]
@@ -14,6 +19,7 @@ fn cancelling_right_after_submit_never_loses_the_worker() {
     let p = Pool::builder()
         .workers(1)
         .init_source(INIT)
+        .kill_grace(LAND)
         .build()
         .unwrap();
     for i in 0..1500 {
@@ -142,7 +148,7 @@ fn main_lane_tasks_can_be_cancelled_without_losing_the_worker() {
     let p = Pool::builder()
         .workers(1)
         .init_source(INIT)
-        .kill_grace(Duration::from_secs(5))
+        .kill_grace(LAND)
         .build()
         .unwrap();
     interp_core::Runtime::get()
@@ -167,4 +173,43 @@ fn main_lane_tasks_can_be_cancelled_without_losing_the_worker() {
             .unwrap(),
         Value::Int(3)
     );
+}
+
+#[test]
+fn shutdown_takes_running_tasks_safely_while_workers_finish_them() {
+    // Regression: after its first wait, shutdown read a worker's published
+    // task pointer and only then took a reference to it; a worker finishing
+    // that task in between dropped its reference, the last one here (the
+    // handles are dropped), and the reference was then taken on freed
+    // memory. The window is a few instructions, so this stress does not
+    // fail deterministically before the fix (under valgrind a hit shows as
+    // an invalid write in `increment_strong_count`). A zero shutdown timeout
+    // makes every shutdown go straight to taking the running tasks while
+    // the workers are busy finishing tiny ones.
+    for round in 0..100 {
+        let p = Pool::builder()
+            .workers(2)
+            .wait_for_all_workers(true)
+            .init_source(INIT)
+            .shutdown_timeout(Duration::ZERO)
+            .kill_grace(LAND)
+            .build()
+            .unwrap();
+        for i in 0..200 {
+            drop(p.submit(Call::new("__main__", "ident").arg(i)).unwrap());
+        }
+        let probe = p.submit(Call::new("__main__", "ident").arg(-1)).unwrap();
+        let report = p.shutdown(true, false);
+        assert!(report.abandoned.is_empty(), "round {round}: {report:?}");
+        let r = probe.wait_timeout(Duration::from_secs(30));
+        // It ran, was interrupted (Cancelled), or was still queued when the
+        // shutdown timeout (zero) passed (Shutdown).
+        assert!(
+            matches!(
+                r,
+                Some(Ok(Value::Int(-1)) | Err(TaskError::Cancelled | TaskError::Shutdown))
+            ),
+            "round {round}: the last task must be resolved, got {r:?}"
+        );
+    }
 }

@@ -1,20 +1,36 @@
-/* Assertion helpers shared by the C tests: fail loudly with file and line. */
+/* Assertion helpers shared by the C tests: on failure they print file, line,
+ * the failing expression, what it returned against what was expected (status
+ * names), and the error's message when there is one; then exit(1). */
 #ifndef INTERP_TEST_CHECK_H
 #define INTERP_TEST_CHECK_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "interp.h"
 
-/* The call must return INTERP_OK. */
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        interp_status_t st_ = (call);                                                    \
-        if (st_ != INTERP_OK) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, interp_status_name(st_)); \
-            exit(1);                                                                     \
-        }                                                                                \
+static inline void check_status_(const char *file, int line, const char *expr, int got, int want,
+                                 const interp_error_t *err) {
+    if (got == want) return;
+    fprintf(stderr, "%s:%d: %s\n  returned %s (%d), expected %s (%d)\n", file, line, expr,
+            interp_status_name(got), got, interp_status_name(want), want);
+    if (err != NULL) fprintf(stderr, "  error: %s\n", interp_error_message(err));
+    exit(1);
+}
+
+/* `call` must return `want` (a status). `err` names the error the call fills
+ * in (or NULL); it is read after the call, and printed on failure. */
+#define EXPECT_STATUS(want, call, err)                                     \
+    do {                                                                   \
+        int got_ = (call);                                                 \
+        check_status_(__FILE__, __LINE__, #call, got_, (want), (err));     \
     } while (0)
+
+/* The call must return INTERP_OK (for calls given no error object). */
+#define CHECK(call) EXPECT_STATUS(INTERP_OK, call, NULL)
+
+/* As CHECK, for a call that fills in `err`: its message is printed on failure. */
+#define CHECK_E(call, err) EXPECT_STATUS(INTERP_OK, call, err)
 
 #define EXPECT(cond)                                                                     \
     do {                                                                                 \
@@ -24,8 +40,32 @@
         }                                                                                \
     } while (0)
 
-/* --- Statuses and errors (runtime_config.c) --- */
-#include <string.h>
+/* Integers `got` and `want` must be equal; prints both otherwise. */
+#define EXPECT_EQ(got, want)                                                                  \
+    do {                                                                                      \
+        long long got_ = (long long)(got), want_ = (long long)(want);                         \
+        if (got_ != want_) {                                                                  \
+            fprintf(stderr, "%s:%d: %s is %lld, expected %s (%lld)\n", __FILE__, __LINE__, #got, \
+                    got_, #want, want_);                                                      \
+            exit(1);                                                                          \
+        }                                                                                     \
+    } while (0)
+
+static inline void check_str_(const char *file, int line, const char *expr, const char *got,
+                              const char *want, int whole) {
+    if (got != NULL && (whole ? strcmp(got, want) == 0 : strstr(got, want) != NULL)) return;
+    fprintf(stderr, "%s:%d: %s is \"%s\", expected %s \"%s\"\n", file, line, expr,
+            got ? got : "(NULL)", whole ? "" : "it to contain", want);
+    exit(1);
+}
+
+/* The string `got` (may be NULL) must equal `want`. */
+#define EXPECT_STREQ(got, want) check_str_(__FILE__, __LINE__, #got, (got), (want), 1)
+
+/* The string `got` (may be NULL) must contain `want`. */
+#define EXPECT_CONTAINS(got, want) check_str_(__FILE__, __LINE__, #got, (got), (want), 0)
+
+/* --- Statuses and errors with their own error object (runtime_config.c) --- */
 
 /* `call`, which passes `&(err)` as its error out-parameter, must return
  * `want`; prints the call, both statuses and the error's message if not.
@@ -42,7 +82,7 @@
     } while (0)
 
 /* As EXPECT_ERROR, with the error in `e_` (pass `&e_`), freed afterwards. */
-#define EXPECT_STATUS(call, want)                                                          \
+#define EXPECT_RETURNS(call, want)                                                          \
     do {                                                                                   \
         interp_error_t *e_ = NULL;                                                         \
         EXPECT_ERROR(call, want, e_);                                                      \

@@ -58,9 +58,9 @@ int main(void) {
     interp_runtime_config_t *cfg = NULL;
     CHECK(interp_runtime_config_new(&cfg, NULL));
     /* Bad options: clear errors, nothing started. */
-    EXPECT_STATUS(interp_runtime_config_add_python_path(cfg, NULL, &e_), INTERP_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(interp_runtime_config_add_python_path(NULL, dir, &e_), INTERP_ERR_INVALID_HANDLE);
-    EXPECT_STATUS(interp_runtime_config_new(NULL, &e_), INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT_RETURNS(interp_runtime_config_add_python_path(cfg, NULL, &e_), INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT_RETURNS(interp_runtime_config_add_python_path(NULL, dir, &e_), INTERP_ERR_INVALID_HANDLE);
+    EXPECT_RETURNS(interp_runtime_config_new(NULL, &e_), INTERP_ERR_INVALID_ARGUMENT);
     interp_runtime_config_t *empty = NULL;
     CHECK(interp_runtime_config_new(&empty, NULL));
     CHECK(interp_runtime_config_add_python_path(empty, "", NULL));
@@ -84,12 +84,12 @@ int main(void) {
     CHECK(interp_runtime_init(NULL));
     interp_runtime_config_t *other = NULL;
     CHECK(interp_runtime_config_new(&other, NULL));
-    EXPECT_STATUS(interp_runtime_init_with(other, &e_), INTERP_ERR_RUNTIME);
+    EXPECT_RETURNS(interp_runtime_init_with(other, &e_), INTERP_ERR_RUNTIME);
     CHECK(interp_runtime_config_add_python_path(other, "/elsewhere", NULL));
-    EXPECT_STATUS(interp_runtime_init_with(other, &e_), INTERP_ERR_RUNTIME);
+    EXPECT_RETURNS(interp_runtime_init_with(other, &e_), INTERP_ERR_RUNTIME);
     CHECK(interp_runtime_config_free(other));
     CHECK(interp_runtime_config_free(cfg));
-    EXPECT_STATUS(interp_runtime_config_free(cfg), INTERP_ERR_INVALID_HANDLE);
+    EXPECT_RETURNS(interp_runtime_config_free(cfg), INTERP_ERR_INVALID_HANDLE);
     CHECK(interp_runtime_config_free(NULL));
 
     /* The modules import by name in isolated and legacy interpreters. */
@@ -103,7 +103,7 @@ int main(void) {
         CHECK(interp_interpreter_new(isolated, &in, NULL));
         CHECK(interp_interpreter_call(in, "pp_c_xyz", "add", args, 2, &r, NULL));
         EXPECT_INT(r, 5);
-        EXPECT_STATUS(interp_interpreter_exec(
+        EXPECT_RETURNS(interp_interpreter_exec(
                           in, "import pp_c_odd_xyz\nassert pp_c_odd_xyz.NAME == 'odd'\n", &e_),
                       INTERP_OK);
         CHECK(interp_interpreter_free(in));

@@ -51,10 +51,10 @@ int main(void) {
     interp_value_t *back = echo(in, dict);
     int equal = 0;
     CHECK(interp_value_equal(back, dict, &equal, NULL));
-    EXPECT(equal == 1);
+    EXPECT_EQ(equal, 1);
     interp_kind_t kind;
     CHECK(interp_value_kind(back, &kind, NULL));
-    EXPECT(kind == INTERP_DICT);
+    EXPECT_EQ(kind, INTERP_DICT);
     interp_value_t *k = NULL, *v = NULL;
     CHECK(interp_value_dict_item(back, 0, &k, &v, NULL));
     const char *text = NULL;
@@ -65,14 +65,14 @@ int main(void) {
     CHECK(interp_value_item(v, 3, &big, NULL));
     char *dec = NULL;
     CHECK(interp_value_int_to_decimal(big, &dec, NULL));
-    EXPECT(strcmp(dec, "-123456789012345678901234567890") == 0);
+    EXPECT_STREQ(dec, "-123456789012345678901234567890");
     interp_string_free(dec);
     int64_t n = 0;
-    EXPECT(interp_value_as_int64(big, &n, NULL) == INTERP_ERR_CONVERSION);
+    EXPECT_STATUS(INTERP_ERR_CONVERSION, interp_value_as_int64(big, &n, NULL), NULL);
     interp_value_t *neg = NULL;
     CHECK(interp_value_item(v, 2, &neg, NULL));
     CHECK(interp_value_as_int64(neg, &n, NULL));
-    EXPECT(n == -42);
+    EXPECT_EQ(n, -42);
     interp_value_free(neg);
     interp_value_free(big);
     interp_value_free(k);
@@ -99,10 +99,10 @@ int main(void) {
     void *data = NULL;
     CHECK(interp_value_buffer_data(buf, &data, &len, NULL));
     EXPECT(data == grid && len == 48);
-    EXPECT(interp_value_buffer_wrap(grid, 48, "d", shape, 1, 0, release, grid, &info, NULL) == INTERP_ERR_INVALID_ARGUMENT);
-    EXPECT(released == 0);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_buffer_wrap(grid, 48, "d", shape, 1, 0, release, grid, &info, NULL), NULL);
+    EXPECT_EQ(released, 0);
     interp_value_free(buf);
-    EXPECT(released == 1); /* the last reference is gone: released exactly once */
+    EXPECT_EQ(released, 1); /* the last reference is gone: released exactly once */
 
     /* Channels: C -> Python -> C. */
     interp_channel_t *ch = NULL;
@@ -116,12 +116,12 @@ int main(void) {
     CHECK(interp_interpreter_call(in, "__main__", "relay", cargs, 1, &ignored, NULL));
     CHECK(interp_channel_recv(ch, 1.0, &got, NULL));
     CHECK(interp_value_len(got, &len, NULL));
-    EXPECT(len == 2);
+    EXPECT_EQ(len, 2);
     interp_error_t *err = NULL;
-    EXPECT(interp_channel_recv(ch, 0, &got, &err) == INTERP_PENDING);
+    EXPECT_STATUS(INTERP_PENDING, interp_channel_recv(ch, 0, &got, &err), err);
     interp_error_free(err);
     CHECK(interp_channel_close(ch, NULL));
-    EXPECT(interp_channel_recv(ch, -1, &ignored, NULL) == INTERP_ERR_CLOSED);
+    EXPECT_STATUS(INTERP_ERR_CLOSED, interp_channel_recv(ch, -1, &ignored, NULL), NULL);
     interp_value_free(got);
     interp_value_free(chv);
     interp_channel_free(ch);
@@ -129,37 +129,37 @@ int main(void) {
     /* A Python error keeps type, message and traceback. */
     const interp_value_t *fargs[] = {items[5]};
     interp_value_t *none = NULL;
-    EXPECT(interp_interpreter_call(in, "__main__", "fail", fargs, 1, &none, &err) == INTERP_ERR_PYTHON);
-    EXPECT(strcmp(interp_error_type_name(err), "ValueError") == 0);
-    EXPECT(strstr(interp_error_message(err), "ValueError: h") != NULL);
-    EXPECT(strstr(interp_error_traceback(err), "in fail") != NULL);
+    EXPECT_STATUS(INTERP_ERR_PYTHON, interp_interpreter_call(in, "__main__", "fail", fargs, 1, &none, &err), err);
+    EXPECT_STREQ(interp_error_type_name(err), "ValueError");
+    EXPECT_CONTAINS(interp_error_message(err), "ValueError: h");
+    EXPECT_CONTAINS(interp_error_traceback(err), "in fail");
     interp_error_free(err);
-    EXPECT(interp_interpreter_exec(in, "def broken(:\n", &err) == INTERP_ERR_PYTHON);
-    EXPECT(strcmp(interp_error_type_name(err), "SyntaxError") == 0);
+    EXPECT_STATUS(INTERP_ERR_PYTHON, interp_interpreter_exec(in, "def broken(:\n", &err), err);
+    EXPECT_STREQ(interp_error_type_name(err), "SyntaxError");
     interp_error_free(err);
 
     /* Bad input: clear errors, no crashes. */
-    EXPECT(interp_value_str("\xff\xfe", 2, &none, &err) == INTERP_ERR_INVALID_ARGUMENT);
-    EXPECT(strstr(interp_error_message(err), "UTF-8") != NULL);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_str("\xff\xfe", 2, &none, &err), err);
+    EXPECT_CONTAINS(interp_error_message(err), "UTF-8");
     interp_error_free(err);
-    EXPECT(interp_interpreter_exec(in, "\xff = 1", NULL) == INTERP_ERR_INVALID_ARGUMENT);
-    EXPECT(interp_value_none(NULL, NULL) == INTERP_ERR_INVALID_ARGUMENT);
-    EXPECT(interp_interpreter_exec(NULL, "1", NULL) == INTERP_ERR_INVALID_HANDLE);
-    EXPECT(interp_interpreter_exec(in, NULL, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_interpreter_exec(in, "\xff = 1", NULL), NULL);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_none(NULL, NULL), NULL);
+    EXPECT_STATUS(INTERP_ERR_INVALID_HANDLE, interp_interpreter_exec(NULL, "1", NULL), NULL);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_interpreter_exec(in, NULL, NULL), NULL);
     int local = 7;
-    EXPECT(interp_value_kind((interp_value_t *)&local, &kind, &err) == INTERP_ERR_INVALID_HANDLE);
-    EXPECT(strstr(interp_error_message(err), "not an interp_value_t handle") != NULL);
+    EXPECT_STATUS(INTERP_ERR_INVALID_HANDLE, interp_value_kind((interp_value_t *)&local, &kind, &err), err);
+    EXPECT_CONTAINS(interp_error_message(err), "not an interp_value_t handle");
     interp_error_free(err);
-    EXPECT(interp_pool_free((interp_pool_t *)items[0]) == INTERP_ERR_INVALID_HANDLE); /* wrong type */
+    EXPECT_STATUS(INTERP_ERR_INVALID_HANDLE, interp_pool_free((interp_pool_t *)items[0]), NULL); /* wrong type */
     interp_value_t *gone = NULL;
     CHECK(interp_value_int64(1, &gone, NULL));
     CHECK(interp_value_free(gone));
-    EXPECT(interp_value_kind(gone, &kind, NULL) == INTERP_ERR_INVALID_HANDLE); /* use after free */
-    EXPECT(interp_value_free(gone) == INTERP_ERR_INVALID_HANDLE);              /* double free */
-    EXPECT(interp_error_free((interp_error_t *)&local) == INTERP_ERR_INVALID_HANDLE);
-    EXPECT(interp_value_item(tuple, 99, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
-    EXPECT(interp_value_tuple(NULL, 2, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
-    EXPECT(strcmp(interp_status_name(12345), "unknown status") == 0);
+    EXPECT_STATUS(INTERP_ERR_INVALID_HANDLE, interp_value_kind(gone, &kind, NULL), NULL); /* use after free */
+    EXPECT_STATUS(INTERP_ERR_INVALID_HANDLE, interp_value_free(gone), NULL);              /* double free */
+    EXPECT_STATUS(INTERP_ERR_INVALID_HANDLE, interp_error_free((interp_error_t *)&local), NULL);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_item(tuple, 99, &none, NULL), NULL);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_tuple(NULL, 2, &none, NULL), NULL);
+    EXPECT_STREQ(interp_status_name(12345), "unknown status");
 
     /* Big ints: minimal two's complement bytes both ways (linear, no
      * limit); decimal text has a documented digit limit; a NULL
@@ -200,13 +200,13 @@ int main(void) {
     for (int i = 0; i < 65; i++) deep_shape[i] = 1;
     char *one = malloc(1);
     int released_before = released;
-    EXPECT(interp_value_buffer_wrap(one, 1, "B", deep_shape, 65, 0, release, one, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
-    EXPECT(released == released_before);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_buffer_wrap(one, 1, "B", deep_shape, 65, 0, release, one, &none, NULL), NULL);
+    EXPECT_EQ(released, released_before);
     free(one);
     /* Huge requests are errors, not aborts. */
-    EXPECT(interp_value_buffer_new((size_t)1 << 62, &none, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_buffer_new((size_t)1 << 62, &none, NULL), NULL);
     interp_channel_t *huge = NULL;
-    EXPECT(interp_channel_new(1, (size_t)-1, &huge, NULL) == INTERP_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_channel_new(1, (size_t)-1, &huge, NULL), NULL);
     /* Nesting is bounded (deeper values could not be freed safely). */
     interp_value_t *nest = NULL;
     CHECK(interp_value_none(&nest, NULL));
@@ -216,13 +216,13 @@ int main(void) {
         interp_value_t *outer = NULL;
         interp_status_t st = interp_value_tuple(one_item, 1, &outer, NULL);
         if (st != INTERP_OK) {
-            EXPECT(st == INTERP_ERR_INVALID_ARGUMENT);
+            EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, st, NULL);
             break;
         }
         interp_value_free(nest);
         nest = outer;
     }
-    EXPECT(level == 200);
+    EXPECT_EQ(level, 200);
     interp_value_free(nest);
     /* Shared structure: 2**100 paths, 100 distinct tuples, linear work. */
     interp_value_t *dag = NULL;
@@ -235,10 +235,10 @@ int main(void) {
         dag = outer;
     }
     CHECK(interp_value_equal(dag, dag, &equal, NULL));
-    EXPECT(equal == 1);
+    EXPECT_EQ(equal, 1);
     interp_value_t *dag_back = echo(in, dag);
     CHECK(interp_value_kind(dag_back, &kind, NULL));
-    EXPECT(kind == INTERP_TUPLE);
+    EXPECT_EQ(kind, INTERP_TUPLE);
     interp_value_free(dag_back);
     interp_value_free(dag);
 
@@ -246,7 +246,7 @@ int main(void) {
     CHECK(interp_value_free(tuple));
     CHECK(interp_value_free(list));
     CHECK(interp_value_free(dict));
-    EXPECT(interp_runtime_finalize(&err) == INTERP_ERR_RUNTIME); /* an interpreter is open */
+    EXPECT_STATUS(INTERP_ERR_RUNTIME, interp_runtime_finalize(&err), err); /* an interpreter is open */
     interp_error_free(err);
     CHECK(interp_interpreter_free(in));
     CHECK(interp_runtime_finalize(NULL));
