@@ -73,3 +73,26 @@ pub fn readme_blocks(heading: &str) -> Vec<Block> {
     }
     blocks
 }
+
+/// Whether `tool` runs (`tool --version`), for a test that needs it. A
+/// missing tool fails the test, saying which Debian package has it, unless
+/// `INTERP_ALLOW_SKIP=1` is set: then this prints why the test skips `what`
+/// and returns false.
+pub fn require_tool(tool: &str, package: &str, what: &str) -> bool {
+    if std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    let why = format!(
+        "{tool} is not installed (apt-get install {package}; scripts/bootstrap.sh installs it when run as root)"
+    );
+    if std::env::var_os("INTERP_ALLOW_SKIP").is_some_and(|v| v == "1") {
+        eprintln!("skipped {what}: {why} (INTERP_ALLOW_SKIP=1)");
+        false
+    } else {
+        panic!("cannot check {what}: {why}. Set INTERP_ALLOW_SKIP=1 to skip instead.");
+    }
+}
