@@ -7,13 +7,14 @@
 # scripts/install.sh [--uninstall] PREFIX
 #
 # It builds nothing and runs neither cargo nor Python, so `sudo make install`
-# works: it copies <target>/dist/stage (see scripts/dist.sh; INTERP_DIST names
-# another stage, CARGO_TARGET_DIR another target directory) under
+# works: it copies <target>/dist/stage (see scripts/dist.sh; INTERP_DIST
+# names another stage, CARGO_TARGET_DIR another target directory) under
 # DESTDIR/PREFIX, fills PREFIX into the pkg-config files, and lists what it
 # installed in PREFIX/share/interp/install-manifest.txt, which
-# `make uninstall` removes again. It refuses a stage that is missing or older
-# than the sources. DESTDIR prefixes every installed path (for packaging);
-# the CMake files are relocatable, the pkg-config files name PREFIX.
+# `make uninstall`, and the next install before it copies, remove again. It
+# refuses a stage that is missing or older than the sources. DESTDIR
+# prefixes every installed path (for packaging); the CMake files are
+# relocatable, the pkg-config files name PREFIX.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -34,13 +35,18 @@ dest="${DESTDIR:-}$prefix"
 manifest_rel="share/interp/install-manifest.txt"
 manifest="$dest/$manifest_rel"
 
-if [ -n "$uninstall" ]; then
-  [ -f "$manifest" ] || die "$manifest does not exist: interp is not installed under ${DESTDIR:+DESTDIR=$DESTDIR }PREFIX=$prefix (or was installed before install manifests)"
+# Removes what the manifest lists (a previous install), and the manifest.
+remove_listed() {
   while IFS= read -r rel; do
     case "$rel" in ''|/*|*..*) die "unexpected line in $manifest: '$rel'" ;; esac
     rm -f "$dest/$rel"
   done < "$manifest"
   rm -f "$manifest"
+}
+
+if [ -n "$uninstall" ]; then
+  [ -f "$manifest" ] || die "$manifest does not exist: interp is not installed under ${DESTDIR:+DESTDIR=$DESTDIR }PREFIX=$prefix (or was installed before install manifests)"
+  remove_listed
   rmdir "$dest/lib/cmake/interp" "$dest/share/interp" 2>/dev/null || true
   echo "install: removed interp from $dest" >&2
   exit 0
@@ -81,6 +87,9 @@ fi
 # Escapes a value for the right-hand side of a sed s||| command.
 esc() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 
+# An earlier install (perhaps of another version) goes first, so that none
+# of its files outlive the manifest that lists them.
+if [ -f "$manifest" ]; then remove_listed; fi
 install -d "$dest/share/interp"
 installed=()
 while IFS= read -r -d '' path; do

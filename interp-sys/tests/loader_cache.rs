@@ -78,7 +78,9 @@ fn this_machines_cache_is_read_through_merged_usr_paths() {
     });
     let merged = std::fs::symlink_metadata("/lib").is_ok_and(|m| m.file_type().is_symlink());
     let (Some(libc), true) = (libc, merged) else {
-        eprintln!("skipped: /lib is not a symbolic link, or the cache lists no libc.so.6 under /lib");
+        eprintln!(
+            "skipped: /lib is not a symbolic link, or the cache lists no libc.so.6 under /lib"
+        );
         return;
     };
     let usr = Path::new("/usr").join(libc.parent().unwrap().strip_prefix("/").unwrap());

@@ -3,9 +3,13 @@
 //! says (its Cargo.toml, build.rs and .cargo/config.toml blocks, extracted
 //! from the README), built and run with no `PYO3_PYTHON` or
 //! `LD_LIBRARY_PATH` in the environment; the same crate without the build.rs
-//! line fails to link instead of building a binary that cannot start; the
-//! build names the interpreter it refuses and where it came from; and the
-//! crates package without warnings.
+//! line fails to link instead of building a binary that cannot start (also
+//! one that calls nothing but libpython); the same crate from a `git`
+//! source; a cdylib built with the line loads into Python, one built
+//! without it fails to link instead of to load; the build names the
+//! interpreter it refuses and where it came from; and the crates package
+//! without warnings or invented URLs, their dependencies declaring no newer
+//! Rust than ours.
 
 use interp_tests::{describe, readme_blocks, root};
 use std::path::{Path, PathBuf};
@@ -164,44 +168,58 @@ fn a_downstream_crate_builds_and_runs_a_pool_round_trip() {
 }
 
 #[test]
-fn without_the_build_rs_line_the_link_fails_instead_of_the_start() {
-    let package = "interp-downstream-no-build-rs";
-    let dir = downstream_copy("without-build-rs", package, Kind::Pool, false);
-    let out = build(&dir);
-    if out.status.success() {
-        // Only where libpython is in the loader's cache (interp-sys then
-        // leaves the guard out): the binary must start all the same.
-        let run = run_binary(package);
-        assert!(
-            run.status.success(),
-            "built without the build.rs line, a binary that cannot start: {}",
-            describe(&run)
+fn a_downstream_crate_builds_from_a_git_source() {
+    // The README: "A `git = \"...\"` source in place of each `path` works
+    // the same way". A clone of this repository (its HEAD commit) stands
+    // for the remote.
+    let clone = scratch("git-remote");
+    let out = Command::new("git")
+        .args(["clone", "--quiet", "--no-hardlinks"])
+        .arg(root())
+        .arg(&clone)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git clone: {}", describe(&out));
+    let package = "interp-downstream-git";
+    let dir = downstream_copy("git-source", package, Kind::Pool, true);
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let mut git = manifest.clone();
+    for krate in ["interp-core", "interp-pool", "interp-sys"] {
+        git = git.replace(
+            &format!("path = \"{}/{krate}\"", root().display()),
+            &format!("git = \"file://{}\"", clone.display()),
         );
-        eprintln!("libpython is on the loader's path here: no build.rs line needed");
-        return;
     }
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        git.matches("git = ").count(),
+        3,
+        "expected three path dependencies to replace in:\n{manifest}"
+    );
+    std::fs::write(dir.join("Cargo.toml"), git).unwrap();
+    let out = build(&dir);
     assert!(
-        err.contains(GUARD),
-        "the link failed without naming {GUARD}: {}",
+        out.status.success(),
+        "the downstream build from a git source failed: {}",
+        describe(&out)
+    );
+    let out = run_binary(package);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("square(7) = 49"),
+        "the downstream binary built from a git source did not do its round trip: {}",
         describe(&out)
     );
 }
 
-#[test]
-fn a_binary_that_calls_only_libpython_needs_the_line_too() {
-    // No interp-sys function runs before Py_IsInitialized: the guard must
-    // not hang on one of them.
-    let package = "interp-downstream-sys-only";
-    let dir = downstream_copy("sys-only", package, Kind::SysOnly, false);
-    let out = build(&dir);
+/// Builds `dir` (a crate without the build.rs line): the link must fail,
+/// naming the guard. Only where interp-sys leaves the guard out (libpython
+/// in the loader's cache) may it succeed, and then what was built must work
+/// all the same: `works` runs or loads it and says what went wrong.
+fn assert_link_fails_naming_the_guard(dir: &Path, works: impl FnOnce() -> Result<(), String>) {
+    let out = build(dir);
     if out.status.success() {
-        let run = run_binary(package);
-        assert!(
-            run.status.success(),
-            "built without the build.rs line, a binary that cannot start: {}",
-            describe(&run)
-        );
+        if let Err(e) = works() {
+            panic!("built without the build.rs line, something that does not work: {e}");
+        }
         eprintln!("libpython is on the loader's path here: no build.rs line needed");
         return;
     }
@@ -210,6 +228,31 @@ fn a_binary_that_calls_only_libpython_needs_the_line_too() {
         "the link failed without naming {GUARD}: {}",
         describe(&out)
     );
+}
+
+/// A program's exit, as `assert_link_fails_naming_the_guard` wants it.
+fn started(out: Output) -> Result<(), String> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(describe(&out))
+    }
+}
+
+#[test]
+fn without_the_build_rs_line_the_link_fails_instead_of_the_start() {
+    let package = "interp-downstream-no-build-rs";
+    let dir = downstream_copy("without-build-rs", package, Kind::Pool, false);
+    assert_link_fails_naming_the_guard(&dir, || started(run_binary(package)));
+}
+
+#[test]
+fn a_binary_that_calls_only_libpython_needs_the_line_too() {
+    // No interp-sys function runs before Py_IsInitialized: the guard must
+    // not hang on one of them.
+    let package = "interp-downstream-sys-only";
+    let dir = downstream_copy("sys-only", package, Kind::SysOnly, false);
+    assert_link_fails_naming_the_guard(&dir, || started(run_binary(package)));
 }
 
 /// The shared library Cargo built for the cdylib package `package`.
@@ -260,24 +303,14 @@ fn a_cdylib_with_the_build_rs_line_loads_into_python() {
 fn without_the_build_rs_line_a_cdylib_fails_to_link_instead_of_to_load() {
     let package = "interp-downstream-cdylib-no-build-rs";
     let dir = downstream_copy("cdylib-without-build-rs", package, Kind::Cdylib, false);
-    let out = build(&dir);
-    if out.status.success() {
-        // Only where interp-sys leaves the guard out (libpython in the
-        // loader's cache): the library must load all the same.
+    assert_link_fails_naming_the_guard(&dir, || {
         let load = load_into_python(&cdylib_path(package));
-        assert!(
-            load.status.success() && String::from_utf8_lossy(&load.stdout).contains("answer 42"),
-            "built without the build.rs line, a cdylib that Python cannot load: {}",
-            describe(&load)
-        );
-        eprintln!("libpython is on the loader's path here: no build.rs line needed");
-        return;
-    }
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(GUARD),
-        "the link failed without naming {GUARD}: {}",
-        describe(&out)
-    );
+        if load.status.success() && String::from_utf8_lossy(&load.stdout).contains("answer 42") {
+            Ok(())
+        } else {
+            Err(describe(&load))
+        }
+    });
 }
 
 /// A CPython older than 3.12, to show what the build says about it.
@@ -403,6 +436,34 @@ fn the_crates_package_without_warnings() {
         "cargo package: {}",
         describe(&out)
     );
+    // No invented URLs: documentation on docs.rs, no placeholder repository.
+    let mut texts = vec![(
+        "Cargo.toml".to_owned(),
+        std::fs::read_to_string(root().join("Cargo.toml")).unwrap(),
+    )];
+    for n in names {
+        let manifest = std::fs::read_to_string(root().join(n).join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("documentation = \"https://docs.rs/{n}\"")),
+            "{n}/Cargo.toml has no documentation = \"https://docs.rs/{n}\":\n{manifest}"
+        );
+        texts.push((format!("{n}/Cargo.toml"), manifest));
+    }
+    for f in std::fs::read_dir(root().join("scripts/dist"))
+        .unwrap()
+        .flatten()
+    {
+        texts.push((
+            f.path().display().to_string(),
+            std::fs::read_to_string(f.path()).unwrap(),
+        ));
+    }
+    for (file, text) in texts {
+        assert!(
+            !text.contains(".invalid"),
+            "{file} names a placeholder URL:\n{text}"
+        );
+    }
     for n in names {
         let out = cargo()
             .args(["package", "--offline", "--list", "--allow-dirty", "-p", n])

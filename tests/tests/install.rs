@@ -207,8 +207,7 @@ fn pkg_config_files_describe_the_installed_copy() {
         "interp-static lacks libinterp.a or libpython ({pylib} and its rpath): {libs}"
     );
     for pc_file in ["interp.pc", "interp-static.pc"] {
-        let text =
-            std::fs::read_to_string(prefix.join("lib/pkgconfig").join(pc_file)).unwrap();
+        let text = std::fs::read_to_string(prefix.join("lib/pkgconfig").join(pc_file)).unwrap();
         assert!(
             !text.contains("URL:") && !text.contains('@'),
             "{pc_file} has a URL or an unfilled @...@:\n{text}"
@@ -336,7 +335,10 @@ fn install_refuses_a_missing_or_stale_build() {
     // A copy of the stage, dated before the sources.
     let old = scratch("old-dist");
     run_ok(
-        Command::new("cp").arg("-a").arg(format!("{}/.", dist().display())).arg(&old),
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", dist().display()))
+            .arg(&old),
         "copying the stage",
     );
     run_ok(
@@ -378,8 +380,7 @@ fn install_and_uninstall_run_without_cargo_python_or_home_as_under_sudo() {
         "make install with sudo's environment",
     );
     let installed = files_under(&prefix);
-    let listed =
-        std::fs::read_to_string(prefix.join("share/interp/install-manifest.txt")).unwrap();
+    let listed = std::fs::read_to_string(prefix.join("share/interp/install-manifest.txt")).unwrap();
     for f in &installed {
         let f = f.display().to_string();
         assert!(
@@ -399,6 +400,38 @@ fn install_and_uninstall_run_without_cargo_python_or_home_as_under_sudo() {
         &["uninstall", &format!("PREFIX={}", prefix.display())],
         &[],
         "interp is not installed under",
+    );
+}
+
+#[test]
+fn a_reinstall_removes_the_files_of_the_previous_install() {
+    // A stage with one file more, as an older version had.
+    let older = scratch("older-dist");
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", dist().display()))
+            .arg(&older),
+        "copying the stage",
+    );
+    std::fs::write(older.join("lib/libinterp.so.0.0.1"), "an older library").unwrap();
+    let prefix = scratch("reinstall");
+    let install = |stage: &Path| {
+        let mut cmd = make(&["install", &format!("PREFIX={}", prefix.display())]);
+        cmd.env("INTERP_DIST", stage);
+        run_ok(&mut cmd, "make install");
+    };
+    install(&older);
+    assert!(prefix.join("lib/libinterp.so.0.0.1").exists());
+    install(dist());
+    let files = files_under(&prefix);
+    assert!(
+        !prefix.join("lib/libinterp.so.0.0.1").exists(),
+        "the previous install's file outlived it: {files:?}"
+    );
+    assert!(
+        prefix.join("lib/libinterp.a").exists() && prefix.join("include/interp.h").exists(),
+        "{files:?}"
     );
 }
 
@@ -470,7 +503,11 @@ fn cmake_package_checks_the_requested_version() {
         ),
     )
     .unwrap();
-    let out = Command::new("cmake").arg("-P").arg(&script).output().unwrap();
+    let out = Command::new("cmake")
+        .arg("-P")
+        .arg(&script)
+        .output()
+        .unwrap();
     let text = describe(&out);
     assert!(
         out.status.success() && text.contains("compatible=TRUE unsuitable=\n"),
