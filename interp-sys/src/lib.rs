@@ -66,7 +66,11 @@ mod rpath_guard {
     // Hidden visibility: the guard must be defined inside the linked object
     // itself, so a shared library (cdylib) that lacks it fails to link, as
     // an executable does, instead of linking with the symbol undefined and
-    // failing when it is loaded ("undefined symbol" from dlopen).
+    // failing when it is loaded ("undefined symbol" from dlopen). A cdylib
+    // takes the same build.rs line as a binary (the rpath does no harm in a
+    // Python process); there is deliberately no macro that defines the guard
+    // in a library's code instead, since that would also silence the check
+    // for the package's own tests and doctests, which do need the rpath.
     std::arch::global_asm!(concat!(
         ".globl ",
         env!("INTERP_RPATH_GUARD"),
