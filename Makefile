@@ -1,5 +1,6 @@
-# Every target bootstraps CPython 3.14 first (cached in ~/.cache/interp).
-.PHONY: demo test measure bench-sharing bench-pool bootstrap capi header install
+# Every target but install/uninstall bootstraps CPython 3.14 first (cached in
+# ~/.cache/interp).
+.PHONY: demo test measure bench-sharing bench-pool bootstrap capi header dist install uninstall
 demo:
 	@scripts/example.sh demo
 test:
@@ -16,8 +17,15 @@ capi:
 	@PYO3_PYTHON=$$(scripts/bootstrap.sh | tail -n1) cargo build --release -q -p interp-capi
 header:
 	@PYO3_PYTHON=$$(scripts/bootstrap.sh | tail -n1) INTERP_BLESS=1 cargo test -q -p interp-capi --test header
-# libinterp.so (with SONAME), libinterp.a, headers, pkg-config and CMake files
-# under PREFIX (absolute; DESTDIR stages for packaging). See scripts/install.sh.
+# libinterp.so (with SONAME), libinterp.a, headers, pkg-config and CMake files.
+# `make dist` builds them as you (never with sudo) into target/dist/stage;
+# `make install PREFIX=/abs/path` only copies them there (sudo is fine;
+# DESTDIR stages for packaging); `make uninstall` removes what it installed.
+# See scripts/dist.sh and scripts/install.sh.
 PREFIX ?= /usr/local
+dist:
+	@scripts/dist.sh
 install:
 	@DESTDIR="$(DESTDIR)" scripts/install.sh "$(PREFIX)"
+uninstall:
+	@DESTDIR="$(DESTDIR)" scripts/install.sh --uninstall "$(PREFIX)"

@@ -20,15 +20,22 @@
 //! ```
 //!
 //! The argument is `-Wl,-rpath,<libdir>,--defsym=<guard>=0`. The guard is a
-//! symbol that interp-sys references (cfg `interp_rpath_guard`) whenever
-//! libpython is not in the dynamic loader's cache, so a binary linked without
-//! that line fails to link, naming the guard (which says what to do), instead
-//! of failing at start with "libpython3.14.so.1.0: cannot open shared object
-//! file". `DEP_INTERP_SYS_LIBDIR`, `DEP_INTERP_SYS_PREFIX`,
+//! symbol that interp-sys references (cfg `interp_rpath_guard`, a `#[used]`
+//! static, so every binary and library that includes interp-sys has the
+//! reference) whenever libpython is not in the dynamic loader's cache. The
+//! reference has hidden visibility, so the symbol must be defined inside the
+//! linked object itself: an executable *and* a shared library (cdylib)
+//! linked without that line fail to link, naming the guard (which says what
+//! to do), instead of failing at start with "libpython3.14.so.1.0: cannot
+//! open shared object file" or at `dlopen` with "undefined symbol".
+//! `DEP_INTERP_SYS_LIBDIR`, `DEP_INTERP_SYS_PREFIX`,
 //! `DEP_INTERP_SYS_INCLUDE` and `DEP_INTERP_SYS_RPATH_GUARD` (the symbol's
 //! name) are published too.
 use std::env;
 use std::process::Command;
+
+#[path = "build/loader_cache.rs"]
+mod loader_cache;
 
 /// The symbol a binary must define (through `DEP_INTERP_SYS_LINK_ARG`) when
 /// libpython is outside the loader's default path. Its name is the message
@@ -40,6 +47,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     println!("cargo:rerun-if-env-changed=PYO3_CONFIG_FILE");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build/loader_cache.rs");
     println!("cargo:rustc-check-cfg=cfg(interp_rpath_guard)");
     pyo3_build_config::use_pyo3_cfgs();
     let cfg = pyo3_build_config::get();
@@ -127,19 +135,10 @@ fn origin(exe: &str, version: &str) -> String {
     }
 }
 
-/// Whether the dynamic loader finds `libdir/soname` without an rpath: it is
-/// listed in the loader's cache (`ldconfig -p`), as a system libpython is.
+/// Whether the dynamic loader finds `libdir/soname` without an rpath: the
+/// loader's cache (`ldconfig -p`) lists that file, as it lists a system
+/// libpython.
 fn in_loader_cache(libdir: &str, soname: &str) -> bool {
-    if soname.is_empty() {
-        return false;
-    }
-    let want = format!("=> {}/{soname}", libdir.trim_end_matches('/'));
-    ["ldconfig", "/sbin/ldconfig", "/usr/sbin/ldconfig"]
-        .iter()
-        .find_map(|ld| Command::new(ld).arg("-p").output().ok())
-        .is_some_and(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.trim_end().ends_with(&want))
-        })
+    loader_cache::ldconfig_p()
+        .is_some_and(|cache| loader_cache::lists(&cache, std::path::Path::new(libdir), soname))
 }

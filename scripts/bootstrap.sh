@@ -34,6 +34,25 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# The tools `make dist` and the packaging tests use: pkg-config, cmake, and
+# readelf/objcopy (binutils). Installed whenever one is missing and this runs
+# as root with apt-get, whichever CPython is used; named otherwise.
+ensure_tools() {
+  local missing=()
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+  { command -v readelf && command -v objcopy; } >/dev/null 2>&1 || missing+=(binutils)
+  [ ${#missing[@]} -gt 0 ] || return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]} (used by make dist and the packaging tests)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >&2 ||
+      say "warning: could not install ${missing[*]}; the packaging tests will fail (INTERP_ALLOW_SKIP=1 skips them)"
+  else
+    say "note: ${missing[*]} missing; make dist and the packaging tests use them: sudo apt-get install ${missing[*]}"
+  fi
+}
+ensure_tools
+
 # Prints nothing and succeeds when $1 is a usable interpreter; prints why not otherwise.
 check_python() {
   "$1" - <<'PY' 2>&1
@@ -125,11 +144,10 @@ if [ -n "${INTERP_BOOTSTRAP_FETCH_ONLY:-}" ]; then
   exit 0
 fi
 
-# Headers/libs CPython's stdlib needs, and the tools the C/C++ packaging tests
-# use (pkg-config, cmake); install what is missing (Debian).
+# Headers/libs CPython's stdlib needs; install what is missing (Debian).
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
-  for p in build-essential libssl-dev libffi-dev zlib1g-dev libsqlite3-dev libbz2-dev liblzma-dev libreadline-dev libncurses-dev uuid-dev pkg-config cmake; do
+  for p in build-essential libssl-dev libffi-dev zlib1g-dev libsqlite3-dev libbz2-dev liblzma-dev libreadline-dev libncurses-dev uuid-dev; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -1,86 +1,119 @@
 #!/usr/bin/env bash
-# Installs interp for C and C++ users (`make install PREFIX=/abs/path`):
+# Installs what `make dist` built, for C and C++ users:
 #
-#   PREFIX/lib/libinterp.so.X.Y.Z      the shared library; SONAME libinterp.so.0.Y
-#   PREFIX/lib/libinterp.so.0.Y        (for 0.x: Cargo's rule, 0.1 and 0.2 may
-#   PREFIX/lib/libinterp.so            differ in ABI; libinterp.so.X from 1.0) -> links
-#   PREFIX/lib/libinterp.a             the static library
-#   PREFIX/include/interp.h, interp.hpp
-#   PREFIX/lib/pkgconfig/interp.pc, interp-static.pc
-#   PREFIX/lib/cmake/interp/interpConfig.cmake, interpConfigVersion.cmake
+#   make install PREFIX=/abs/path [DESTDIR=/staging]
+#   make uninstall PREFIX=/abs/path [DESTDIR=/staging]
 #
-# The libraries are built with the `dist` profile (release without debug
-# info); libinterp.a is also run through `strip --strip-debug`, since rustc
-# strips only what it links. libinterp.so keeps an rpath to the CPython it was
-# built against (the one scripts/bootstrap.sh prints); the pkg-config and
-# CMake files give static links the same. DESTDIR=/staging prefixes every
-# installed path (for packaging); the CMake files are relocatable, the
-# pkg-config files name PREFIX.
+# scripts/install.sh [--uninstall] PREFIX
+#
+# It builds nothing and runs neither cargo nor Python, so `sudo make install`
+# works: it copies <target>/dist/stage (see scripts/dist.sh; INTERP_DIST
+# names another stage, CARGO_TARGET_DIR another target directory) under
+# DESTDIR/PREFIX, fills PREFIX into the pkg-config files, and lists what it
+# installed in PREFIX/share/interp/install-manifest.txt, which
+# `make uninstall`, and the next install before it copies, remove again. It
+# refuses a stage that is missing or older than the sources. DESTDIR
+# prefixes every installed path (for packaging); the CMake files are
+# relocatable, the pkg-config files name PREFIX.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "install: error: $*" >&2; exit 1; }
 
-prefix="${1:?usage: scripts/install.sh PREFIX (an absolute path)}"
+uninstall=
+if [ "${1:-}" = --uninstall ]; then uninstall=1; shift; fi
+prefix="${1:?usage: scripts/install.sh [--uninstall] PREFIX (an absolute path)}"
 case "$prefix" in
   /*) ;;
   *) die "PREFIX must be an absolute path, got '$prefix' (try PREFIX=\$HOME/.local)" ;;
 esac
+case "$prefix" in
+  *[[:space:]]*) die "PREFIX '$prefix' contains whitespace, which pkg-config files cannot express; choose a PREFIX without spaces" ;;
+esac
 prefix="${prefix%/}"
 dest="${DESTDIR:-}$prefix"
+manifest_rel="share/interp/install-manifest.txt"
+manifest="$dest/$manifest_rel"
 
-PY=$(scripts/bootstrap.sh | tail -n1)
-export PYO3_PYTHON="$PY"
+# Removes what the manifest lists (a previous install), and the manifest.
+remove_listed() {
+  while IFS= read -r rel; do
+    case "$rel" in ''|/*|*..*) die "unexpected line in $manifest: '$rel'" ;; esac
+    rm -f "$dest/$rel"
+  done < "$manifest"
+  rm -f "$manifest"
+}
 
-id=$(cargo pkgid -p interp-capi)
-version="${id##*[#@]}"
-major="${version%%.*}"
-rest="${version#*.}"
-minor="${rest%%.*}"
-if [ "$major" = 0 ]; then soversion="0.$minor"; else soversion="$major"; fi
-soname="libinterp.so.$soversion"
+if [ -n "$uninstall" ]; then
+  [ -f "$manifest" ] || die "$manifest does not exist: interp is not installed under ${DESTDIR:+DESTDIR=$DESTDIR }PREFIX=$prefix (or was installed before install manifests)"
+  remove_listed
+  rmdir "$dest/lib/cmake/interp" "$dest/share/interp" 2>/dev/null || true
+  echo "install: removed interp from $dest" >&2
+  exit 0
+fi
 
-log=$(cargo rustc -q --profile dist -p interp-capi --lib -- \
-        -C "link-arg=-Wl,-soname,$soname" --print native-static-libs 2>&1) ||
-  { echo "$log" >&2; die "building libinterp failed"; }
-# The libraries a program linking libinterp.a needs (libpython among them).
-native=$(printf '%s\n' "$log" | sed -n 's/^note: native-static-libs: //p' | tail -n1)
-[ -n "$native" ] || { echo "$log" >&2; die "rustc printed no native-static-libs line"; }
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+stage="${INTERP_DIST:-$target/dist/stage}"
+stamp="$stage/.interp-dist"
+first="run \`make dist\` first (as your user, not root)"
+[ -f "$stamp" ] || die "no build to install in $stage: $first. (With CARGO_TARGET_DIR or INTERP_DIST set for make dist, set it here too; sudo drops them: sudo INTERP_DIST=... make install.)"
+# Stale: a source the libraries, headers or templates come from changed since.
+newer=$(cd "$root" && find Cargo.toml Cargo.lock include scripts/dist \
+          interp-sys interp-core interp-pool interp-capi \
+          \( -path '*/tests' -o -path '*/examples' -o -path '*/benches' \) -prune -o \
+          -type f -newer "$stamp" -print 2>/dev/null | head -n1)
+[ -z "$newer" ] || die "the build in $stage is older than $newer: $first again"
 
-built="$(cargo metadata -q --format-version 1 --no-deps |
-         "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/dist"
-read -r pylibdir pylibfile < <("$PY" -c \
-  'import sysconfig as s; print(s.get_config_var("LIBDIR"), s.get_config_var("LDLIBRARY"))')
-url=$(sed -n 's/^repository = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
-# CMake wants library names: drop libpython (linked by path) and libc.
-cmake_native=$(for l in $native; do
-  case "$l" in -lpython*|-lc) ;; -l*) printf '%s;' "${l#-l}" ;; esac
-done)
-cmake_native="${cmake_native%;}"
+value() { sed -n "s/^$1=//p" "$stamp"; }
+version=$(value version)
+soname=$(value soname)
+pylibdir=$(value python_libdir)
+[ -n "$version" ] && [ -n "$soname" ] && [ -n "$pylibdir" ] || die "$stamp is incomplete: $first again"
+[ -d "$pylibdir" ] || die "libinterp was built against the CPython in $pylibdir, which no longer exists: $first again"
+
+# Other users can load libinterp.so only if they can reach libpython.
+reachable() {
+  local p="$1"
+  while [ "$p" != / ] && [ -n "$p" ]; do
+    [ -n "$(find "$p" -maxdepth 0 -perm -o+x 2>/dev/null)" ] || return 1
+    p=$(dirname "$p")
+  done
+}
+if [ "$(id -u)" = 0 ] && ! reachable "$pylibdir"; then
+  echo "install: warning: libinterp.so finds libpython in $pylibdir, which other users cannot reach; their programs linked to libinterp will not start. Build (\`make dist\`) against a CPython outside your home directory for a system-wide install (see the README)." >&2
+fi
 
 # Escapes a value for the right-hand side of a sed s||| command.
 esc() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
-render() {
-  sed -e "s|@PREFIX@|$(esc "$prefix")|g" -e "s|@VERSION@|$version|g" \
-      -e "s|@VERSION_MAJOR@|$major|g" -e "s|@VERSION_MINOR@|$minor|g" -e "s|@SONAME@|$soname|g" \
-      -e "s|@PYTHON_LIBDIR@|$(esc "$pylibdir")|g" -e "s|@PYTHON_LIBFILE@|$(esc "$pylibfile")|g" \
-      -e "s|@NATIVE_LIBS@|$(esc "$native")|g" -e "s|@CMAKE_NATIVE_LIBS@|$(esc "$cmake_native")|g" \
-      -e "s|@URL@|$(esc "$url")|g" "scripts/dist/$1.in" > "$2"
-}
 
-install -d "$dest/lib/pkgconfig" "$dest/lib/cmake/interp" "$dest/include"
-install -m 755 "$built/libinterp.so" "$dest/lib/libinterp.so.$version"
-ln -sfn "libinterp.so.$version" "$dest/lib/$soname"
-ln -sfn "$soname" "$dest/lib/libinterp.so"
-install -m 644 "$built/libinterp.a" "$dest/lib/libinterp.a"
-if command -v strip >/dev/null 2>&1; then
-  strip --strip-debug "$dest/lib/libinterp.a"
-else
-  echo "install: warning: no 'strip' (binutils); libinterp.a keeps its debug info" >&2
-fi
-install -m 644 include/interp.h include/interp.hpp "$dest/include/"
-render interp.pc "$dest/lib/pkgconfig/interp.pc"
-render interp-static.pc "$dest/lib/pkgconfig/interp-static.pc"
-render interpConfig.cmake "$dest/lib/cmake/interp/interpConfig.cmake"
-render interpConfigVersion.cmake "$dest/lib/cmake/interp/interpConfigVersion.cmake"
+# An earlier install (perhaps of another version) goes first, so that none
+# of its files outlive the manifest that lists them.
+if [ -f "$manifest" ]; then remove_listed; fi
+install -d "$dest/share/interp"
+installed=()
+while IFS= read -r -d '' path; do
+  rel="${path#"$stage"/}"
+  to="$dest/$rel"
+  if [ -L "$path" ]; then
+    install -d "$(dirname "$to")"
+    ln -sfn "$(readlink "$path")" "$to"
+  elif [ -d "$path" ]; then
+    install -d "$to"
+    continue
+  elif [[ "$rel" == *.pc ]]; then
+    install -d "$(dirname "$to")"
+    sed -e "s|@PREFIX@|$(esc "$prefix")|g" "$path" > "$to"
+    chmod 644 "$to"
+  elif [[ "$rel" == lib/libinterp.so.* ]]; then
+    install -D -m 755 "$path" "$to"
+  else
+    install -D -m 644 "$path" "$to"
+  fi
+  installed+=("$rel")
+done < <(find "$stage" -mindepth 1 ! -name .interp-dist -print0 | sort -z)
+printf '%s\n' "${installed[@]}" > "$manifest"
 echo "install: interp $version into $dest (libinterp.so SONAME $soname)" >&2
+if [ -z "${DESTDIR:-}" ] && [ "$(id -u)" = 0 ]; then
+  echo "install: if $prefix/lib is in the loader's search path (/etc/ld.so.conf), run ldconfig" >&2
+fi

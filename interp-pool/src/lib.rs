@@ -25,6 +25,10 @@
 //! let pool = Pool::builder()
 //!     .workers(2) // default: one per core
 //!     .init_source("def square(x):\n    return x * x\ndef spin():\n    while True: pass")
+//!     // How long an interrupted task may take to stop before its worker is
+//!     // replaced (default 2 s); generous, so a busy machine cannot turn the
+//!     // timeout below into WorkerLost.
+//!     .kill_grace(Duration::from_secs(60))
 //!     .build()?;
 //!
 //! // One call, as a task to wait on (or `.await`).

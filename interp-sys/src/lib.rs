@@ -30,8 +30,12 @@
 //! fn main() { println!("cargo:rustc-link-arg={}", std::env::var("DEP_INTERP_SYS_LINK_ARG").unwrap()); }
 //! ```
 //!
-//! Without it, such a binary fails to link (an undefined symbol whose name
-//! says this) rather than failing at start. `DEP_INTERP_SYS_LIBDIR`,
+//! Every package that links something with interp-sys in it (binaries,
+//! tests, examples, benchmarks, doctests, cdylibs) needs that line. Without
+//! it the link fails, naming an undefined symbol that says so, rather than
+//! producing a binary that cannot start or a library that cannot be loaded.
+//! (Where libpython is in the loader's cache, as a distribution's is, there
+//! is no such check and no line is needed.) `DEP_INTERP_SYS_LIBDIR`,
 //! `DEP_INTERP_SYS_PREFIX` and `DEP_INTERP_SYS_INCLUDE` are published too.
 
 #![allow(non_snake_case)]
@@ -59,17 +63,39 @@ pub const PYTHON_EXECUTABLE: &str = env!("INTERP_PYTHON_EXECUTABLE");
 /// (`--defsym`) and never read.
 #[cfg(interp_rpath_guard)]
 mod rpath_guard {
+    // Hidden visibility: the guard must be defined inside the linked object
+    // itself, so a shared library (cdylib) that lacks it fails to link, as
+    // an executable does, instead of linking with the symbol undefined and
+    // failing when it is loaded ("undefined symbol" from dlopen). A cdylib
+    // takes the same build.rs line as a binary (the rpath does no harm in a
+    // Python process); there is deliberately no macro that defines the guard
+    // in a library's code instead, since that would also silence the check
+    // for the package's own tests and doctests, which do need the rpath.
+    std::arch::global_asm!(concat!(
+        ".globl ",
+        env!("INTERP_RPATH_GUARD"),
+        "\n.hidden ",
+        env!("INTERP_RPATH_GUARD")
+    ));
+
     extern "C" {
         #[link_name = env!("INTERP_RPATH_GUARD")]
         static GUARD: u8;
     }
 
-    /// References the guard symbol, so a binary that reaches CPython through
-    /// interp-sys without the link argument fails to link.
-    #[inline(never)]
-    pub(crate) fn require() {
-        std::hint::black_box(&raw const GUARD);
+    /// The guard's address, in a static the linker keeps.
+    struct Reference {
+        _address: *const u8,
     }
+    // SAFETY: the pointer is never dereferenced; it exists to be linked.
+    unsafe impl Sync for Reference {}
+
+    /// References the guard from every binary and library that includes
+    /// interp-sys, whichever of its functions (or libpython's) it calls.
+    #[used]
+    static REQUIRE: Reference = Reference {
+        _address: &raw const GUARD,
+    };
 }
 
 /// The configuration of an isolated subinterpreter: its own GIL, its own
@@ -132,9 +158,6 @@ impl std::error::Error for StatusError {}
 /// `status` must come from CPython (its string pointers are NULL or point to
 /// static NUL-terminated strings, as CPython guarantees).
 pub unsafe fn check_status(status: PyStatus) -> Result<(), StatusError> {
-    // Every path that starts CPython or an interpreter comes through here.
-    #[cfg(interp_rpath_guard)]
-    rpath_guard::require();
     // SAFETY: PyStatus_Exception only reads the struct.
     if unsafe { PyStatus_Exception(status) } == 0 {
         return Ok(());

@@ -73,3 +73,54 @@ pub fn readme_blocks(heading: &str) -> Vec<Block> {
     }
     blocks
 }
+
+/// Whether `tool` runs (`tool --version`), for a test that needs it. A
+/// missing tool fails the test, saying which Debian package has it, unless
+/// `INTERP_ALLOW_SKIP=1` is set: then this prints why the test skips `what`
+/// and returns false.
+pub fn require_tool(tool: &str, package: &str, what: &str) -> bool {
+    let allow_skip = std::env::var_os("INTERP_ALLOW_SKIP").is_some_and(|v| v == "1");
+    tool_or_skip(tool, package, what, allow_skip)
+}
+
+fn tool_or_skip(tool: &str, package: &str, what: &str, allow_skip: bool) -> bool {
+    if std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    let why = format!(
+        "{tool} is not installed (apt-get install {package}; scripts/bootstrap.sh installs it when run as root)"
+    );
+    if allow_skip {
+        eprintln!("skipped {what}: {why} (INTERP_ALLOW_SKIP=1)");
+        false
+    } else {
+        panic!("cannot check {what}: {why}. Set INTERP_ALLOW_SKIP=1 to skip instead.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tool_or_skip;
+
+    #[test]
+    fn a_missing_tool_fails_unless_skipping_is_allowed() {
+        let missing = "interp-no-such-tool";
+        assert!(!tool_or_skip(missing, "none", "nothing", true));
+        let failed = std::panic::catch_unwind(|| tool_or_skip(missing, "none", "nothing", false));
+        let message = failed
+            .expect_err("a missing tool did not fail the test")
+            .downcast::<String>()
+            .map(|m| *m)
+            .unwrap_or_default();
+        assert!(
+            message.contains("interp-no-such-tool is not installed")
+                && message.contains("INTERP_ALLOW_SKIP=1"),
+            "{message}"
+        );
+        assert!(tool_or_skip("sh", "dash", "a shell", false));
+    }
+}
