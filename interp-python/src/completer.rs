@@ -296,7 +296,8 @@ fn names(_py: Python<'_>) -> &'static Names {
         // SAFETY: the main interpreter is attached (`_py`: completions only
         // run there); interned strings live as long as it does, and these
         // references are never released.
-        let s = |t: &std::ffi::CStr| MainRef(unsafe { sys::PyUnicode_InternFromString(t.as_ptr()) });
+        let s =
+            |t: &std::ffi::CStr| MainRef(unsafe { sys::PyUnicode_InternFromString(t.as_ptr()) });
         Names {
             cond: s(c"_cond"),
             cbl: s(c"_cbl"),
@@ -340,7 +341,8 @@ fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
         match (get(&n.cond), get(&n.cbl), get(&n.state)) {
             (Some(cond), Some(cbl), Some(state)) if cond.is_none() => {
                 let no_callbacks = cbl.is_none() || sys::PyObject_Size(cbl.as_ptr()) == 0;
-                let pending = sys::PyObject_RichCompareBool(state.as_ptr(), n.pending.0, sys::Py_EQ) == 1;
+                let pending =
+                    sys::PyObject_RichCompareBool(state.as_ptr(), n.pending.0, sys::Py_EQ) == 1;
                 if !pending {
                     sys::PyErr_Clear();
                     true // completed (or cancelled) already: nothing to do

@@ -79,7 +79,7 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 17]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 20]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
     fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated)\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback)."),
@@ -95,6 +95,9 @@ static METHODS: Def<[sys::PyMethodDef; 17]> = Def(UnsafeCell::new([
     fast(c"pool_workers", m_pool_workers, c"pool_workers(pool)\n--\n\nThe number of workers."),
     fast(c"view_if_foreign", m_view_if_foreign, c"view_if_foreign(obj)\n--\n\nA memoryview for a SharedBuffer over memory exported by the main interpreter; obj otherwise."),
     fast(c"shutdown_all", m_shutdown_all, c"shutdown_all()\n--\n\nAt exit: shuts every pool down and waits for it."),
+    fast(c"share", m_share, c"share(obj)\n--\n\nA process-wide token for a Channel, SharedBuffer or Frozen, to rebuild it in any interpreter (pickling)."),
+    fast(c"shared", m_shared, c"shared(token)\n--\n\nThe object a token from share() stands for, in this interpreter."),
+    fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nForgets a token."),
     fast(c"completion_probe", m_completion_probe, c"completion_probe()\n--\n\nFor tests: whether the completer thread is running."),
     sys::PyMethodDef::zeroed(),
 ]));
@@ -778,6 +781,80 @@ unsafe extern "C" fn m_shutdown_all(
             flush(py, h);
         }
         completer::STOPPING.store(true, std::sync::atomic::Ordering::Release);
+        Ok(none())
+    })
+}
+
+/// Shared objects handed over through pickles, by token.
+static TOKENS: Mutex<Option<(u64, std::collections::HashMap<u64, Value>)>> = Mutex::new(None);
+
+unsafe extern "C" fn m_share(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        // SAFETY: FASTCALL arguments.
+        let obj = bound(py, unsafe { arg(a, n, 0, "share", 1)? });
+        let v = obj.to_value()?;
+        if !matches!(v, Value::Channel(_) | Value::Buffer(_) | Value::Frozen(_)) {
+            return Err(Error::Conversion(format!(
+                "share() takes a Channel, SharedBuffer or Frozen, not '{}'",
+                obj.type_name()
+            )));
+        }
+        let mut g = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+        let (next, map) = g.get_or_insert_with(Default::default);
+        *next += 1;
+        map.insert(*next, v);
+        Ok(py.value(&Value::from(*next))?.into_ptr())
+    })
+}
+
+fn token_arg(py: Python<'_>, a: *mut *mut PyObject, n: Py_ssize_t, f: &str) -> Result<u64, Error> {
+    // SAFETY: FASTCALL arguments.
+    let t = bound(py, unsafe { arg(a, n, 0, f, 1)? }).to_value()?;
+    t.as_i64()
+        .and_then(|t| u64::try_from(t).ok())
+        .ok_or_else(|| Error::Conversion(format!("{f}() takes a token from share()")))
+}
+
+unsafe extern "C" fn m_shared(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        let token = token_arg(py, a, n, "shared")?;
+        let v = TOKENS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|(_, m)| m.get(&token).cloned())
+            .ok_or_else(|| {
+                Error::Runtime(
+                    "this shared object is gone: the interp object it was pickled from was                      garbage-collected before the pickle was loaded"
+                        .into(),
+                )
+            })?;
+        Ok(py.value(&v)?.into_ptr())
+    })
+}
+
+unsafe extern "C" fn m_unshare(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        let token = token_arg(py, a, n, "unshare")?;
+        let gone = TOKENS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(|(_, m)| m.remove(&token));
+        // Dropped without the lock (a buffer's release may take a GIL).
+        drop(gone);
         Ok(none())
     })
 }

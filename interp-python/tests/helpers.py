@@ -191,3 +191,12 @@ def rebind_where():
 
 def call_where():
     return where()
+
+
+def wait_and_raise(event):
+    event.wait()
+    raise Exception("this is an exception")
+
+
+def wait_event(event, timeout):
+    return event.wait(timeout)

@@ -10,7 +10,7 @@ import pytest
 
 import helpers
 import interp
-from conftest import LONG
+from conftest import LONG, wait_until
 
 
 def test_shared_buffer_channel_frozen_by_reference(ex):
@@ -122,3 +122,37 @@ def test_legacy_interpreters_load_single_phase_modules():
         pytest.skip("CPython built without _testsinglephase")
     with interp.InterpreterPoolExecutor(1, isolated=False) as e:
         assert e.submit(helpers.import_module, "_testsinglephase").result(LONG) is True
+
+
+def test_event_across_interpreters(ex):
+    ev = interp.Event()
+    assert not ev.is_set()
+    assert ex.submit(helpers.wait_event, ev, 0.01).result(LONG) is False
+    waiting = ex.submit(ev.wait)  # a bound method: pickled, the event by reference
+    raising = ex.submit(helpers.wait_and_raise, ev)
+    assert not waiting.done()
+    ev.set()
+    assert waiting.result(LONG) is True
+    with pytest.raises(Exception, match="this is an exception"):
+        raising.result(LONG)
+    assert ev.is_set() and ev.wait(0)
+    with pytest.raises(RuntimeError):
+        ev.clear()
+
+
+def test_cancel_interrupts_an_event_wait(ex):
+    ev = interp.Event()
+    f = ex.submit(ev.wait)
+    wait_until(f.running, "the wait runs")
+    assert f.cancel()
+    # The worker is free: both workers answer.
+    assert [ex.submit(helpers.ident, i).result(LONG) for i in range(4)] == [0, 1, 2, 3]
+
+
+def test_share_refuses_other_objects():
+    from interp import _native
+
+    with pytest.raises(TypeError, match="Channel, SharedBuffer or Frozen"):
+        _native.share([1])
+    with pytest.raises(RuntimeError, match="gone"):
+        _native.shared(10**12)

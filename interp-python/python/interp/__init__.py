@@ -30,6 +30,8 @@ interpreter_id = _core.interpreter_id
 set_pickle_fallback = _core.set_pickle_fallback
 pickle_fallback = _core.pickle_fallback
 
+from ._event import Event  # noqa: E402
+
 _EXECUTOR_NAMES = (
     "InterpreterPoolExecutor",
     "InterpreterThreadPoolExecutor",
@@ -51,6 +53,7 @@ __all__ = [
     "interpreter_id",
     "set_pickle_fallback",
     "pickle_fallback",
+    "Event",
     *_EXECUTOR_NAMES,
 ]
 
