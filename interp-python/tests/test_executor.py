@@ -110,6 +110,10 @@ def test_bad_arguments():
         interp.InterpreterPoolExecutor(0)
     with pytest.raises(TypeError):
         interp.InterpreterPoolExecutor(1, initializer=5)
+    with pytest.raises(TypeError, match="identifiers"):
+        interp.InterpreterPoolExecutor(1, shared={1: "x"})
+    with pytest.raises(ValueError):
+        interp.InterpreterPoolExecutor(1, max_tasks_per_worker=0)
 
 
 def test_initializer_and_initargs():

@@ -447,8 +447,10 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
             not isinstance(max_tasks_per_worker, int) or max_tasks_per_worker <= 0
         ):
             raise ValueError("max_tasks_per_worker must be a positive int or None")
-        if shared is not None and not hasattr(shared, "items"):
-            raise TypeError("shared must be a mapping of names to values")
+        if shared is not None and (
+            not hasattr(shared, "items") or not all(isinstance(k, str) and k.isidentifier() for k in shared)
+        ):
+            raise TypeError("shared must be a mapping of global names (identifiers) to values")
         if _global_shutdown:
             raise RuntimeError("cannot create an interpreter pool at interpreter shutdown")
         _register_exit()
