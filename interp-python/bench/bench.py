@@ -84,7 +84,7 @@ def main():
     print(f"CPython {v}, {a.workers} workers, f(x) = x, medians of {a.runs} runs")
     print(f"{'':28}{'round trip':>14}{'submit+result':>18}{'map(chunksize=1024)':>24}")
     for name, (rt, tp, mp) in rows.items():
-        mps = f"{mp / 1e6:.2f}M/s" if mp else "-"
+        mps = "-" if not mp else f"{mp / 1e6:.2f}M/s" if mp >= 1e6 else f"{mp / 1e3:.1f}k/s"
         print(f"{name:28}{rt * 1e6:>11.2f} us{tp / 1e3:>14.1f}k/s{mps:>24}")
     me = rows["interp"]
     for name, (rt, tp, mp) in rows.items():
