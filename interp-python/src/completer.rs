@@ -170,6 +170,23 @@ impl Rec {
                 k.release();
             }
         }
+        // A main-lane outcome nobody delivered (its future was cancelled
+        // while the call ran).
+        let out = self
+            .main_out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(Ok(r) | Err(r)) = out {
+            // SAFETY: as above.
+            unsafe { r.release() };
+        }
+    }
+
+    /// Whether the completer still has something to do for this record:
+    /// its future, or a main-lane outcome to release.
+    fn needs_completion(&self) -> bool {
+        !self.is_done() || self.kind == Kind::Main
     }
 }
 
@@ -209,7 +226,7 @@ static COMPLETER: OnceLock<Sender<Arc<Rec>>> = OnceLock::new();
 
 /// Queues a finished task for the completer thread.
 fn notify(rec: Arc<Rec>) {
-    if rec.is_done() {
+    if !rec.needs_completion() {
         return;
     }
     let tx = COMPLETER.get_or_init(|| {
@@ -226,7 +243,7 @@ fn notify(rec: Arc<Rec>) {
                             Err(_) => break,
                         }
                     }
-                    batch.retain(|r| !r.is_done());
+                    batch.retain(|r| r.needs_completion());
                     let Some(rt) = Runtime::get() else {
                         batch.clear();
                         continue;
@@ -272,8 +289,9 @@ pub(crate) fn complete(py: Python<'_>, rec: &Arc<Rec>) {
     let Some(outcome) = rec.task.get().and_then(Task::try_result) else {
         return; // not finished: completed later
     };
-    let Some(fut) = rec.claim(py) else { return };
-    deliver(py, &fut, rec, outcome);
+    if let Some(fut) = rec.claim(py) {
+        deliver(py, &fut, rec, outcome);
+    }
     rec.release_main(py);
 }
 
