@@ -195,6 +195,10 @@ def test_result_timeout_does_not_cancel(ex):
     f = ex.submit(helpers.wait_on, gate)
     with pytest.raises(TimeoutError):
         f.result(timeout=0.05)
+    with pytest.raises(TimeoutError):
+        f.result(timeout=-1)  # a deadline already past, as Future allows
+    with pytest.raises(TimeoutError):
+        f.exception(timeout=-1)
     gate.send("late")
     assert f.result(LONG) == "late"
 

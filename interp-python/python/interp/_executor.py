@@ -224,6 +224,8 @@ class _InterpFuture(Future):
     def result(self, timeout=None):
         t = self._task
         if t is not None and self._state == _PENDING:
+            if timeout is not None and timeout < 0:
+                timeout = 0  # as Future: a deadline already past
             if not _native.task_wait(t, timeout):
                 timeout = 0
         if self._state == _FINISHED and self._exception is None:
@@ -233,6 +235,8 @@ class _InterpFuture(Future):
     def exception(self, timeout=None):
         t = self._task
         if t is not None and self._state == _PENDING:
+            if timeout is not None and timeout < 0:
+                timeout = 0  # as Future: a deadline already past
             if not _native.task_wait(t, timeout):
                 timeout = 0
         return Future.exception(self, timeout)
@@ -663,10 +667,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
 
 
 def _chunk_result(f, timeout):
-    try:
-        return f.result(timeout)
-    except BaseException:
-        raise
+    return f.result(timeout)
 
 
 # ---- the hybrid pool ---------------------------------------------------------
