@@ -102,3 +102,9 @@ def test_taskgroup_failure_propagates_with_its_type(ex):
     with pytest.raises(ExceptionGroup) as e:
         asyncio.run(main())
     assert e.group_contains(helpers.Boom)
+
+
+def test_decorated_methods_run_in_a_worker_with_their_instance():
+    with interp.InterpreterThreadPoolExecutor(2) as ex:
+        assert ex.submit(helpers.Scaler(3).scale, 5).result(LONG) == (True, 15)
+    assert helpers.Scaler(2).scale(4) == (False, 8)
