@@ -1,6 +1,6 @@
 # Every target but install/uninstall bootstraps CPython 3.14 first (cached in
 # ~/.cache/interp).
-.PHONY: demo test measure bench-sharing bench-pool bootstrap capi header dist install uninstall
+.PHONY: demo test measure bench-sharing bench-pool bootstrap capi header dist install uninstall python test-python bench-python-tiny
 demo:
 	@scripts/example.sh demo
 test:
@@ -29,3 +29,9 @@ install:
 	@DESTDIR="$(DESTDIR)" scripts/install.sh "$(PREFIX)"
 uninstall:
 	@DESTDIR="$(DESTDIR)" scripts/install.sh --uninstall "$(PREFIX)"
+python:
+	@scripts/python.sh
+test-python:
+	@scripts/python.sh test
+bench-python-tiny:
+	@scripts/python.sh bench

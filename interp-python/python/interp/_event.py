@@ -1,0 +1,74 @@
+"""interp.Event: a threading.Event that works across interpreters."""
+
+import weakref
+
+from . import _native
+
+
+class Event:
+    """An event shared by every interpreter it reaches: pass it, or its
+    bound methods (``ex.submit(event.wait)``), to tasks; ``set()`` in any
+    interpreter wakes every ``wait()`` in all of them. Built on an
+    ``interp.Channel`` (closing it is setting the event), so a wait releases
+    its interpreter and wakes at once, and a cancelled task's wait is
+    interrupted. Once set it stays set (``clear()`` refuses)."""
+
+    __slots__ = ("_ch", "_token", "__weakref__")
+
+    def __init__(self):
+        from . import Channel
+
+        self._ch = Channel()
+        self._token = None
+
+    def set(self):
+        """Sets the event, waking every waiter."""
+        self._ch.close()
+
+    def is_set(self):
+        """Whether the event is set."""
+        from . import ChannelClosed, ChannelEmpty
+
+        try:
+            self._ch.try_recv()
+        except ChannelClosed:
+            return True
+        except ChannelEmpty:
+            return False
+        return False
+
+    def wait(self, timeout=None):
+        """Blocks until the event is set or ``timeout`` seconds pass;
+        returns whether it is set."""
+        from . import ChannelClosed
+
+        try:
+            self._ch.recv(timeout=timeout)
+        except ChannelClosed:
+            return True
+        except TimeoutError:
+            return False
+        return self.is_set()
+
+    def clear(self):
+        """Only for an event not set yet (a no-op then): a set
+        ``interp.Event`` cannot be reset; make a new one."""
+        if self.is_set():
+            raise RuntimeError("an interp.Event cannot be cleared once set; make a new one")
+
+    def __repr__(self):
+        return f"<interp.Event {'set' if self.is_set() else 'unset'}>"
+
+    def __reduce__(self):
+        # Pickled as a token for its channel, valid while this event lives.
+        if self._token is None:
+            self._token = _native.share(self._ch)
+            weakref.finalize(self, _native.unshare, self._token)
+        return (_rebuild, (self._token,))
+
+
+def _rebuild(token):
+    e = Event.__new__(Event)
+    e._ch = _native.shared(token)
+    e._token = token
+    return e
