@@ -1,5 +1,5 @@
 # Every target bootstraps CPython 3.14 first (cached in ~/.cache/interp).
-.PHONY: demo test measure bench-sharing bench-pool bootstrap capi header
+.PHONY: demo test measure bench-sharing bench-pool bench-python bootstrap capi header
 demo:
 	@scripts/example.sh demo
 test:
@@ -10,6 +10,10 @@ bench-sharing:
 	@scripts/example.sh sharing
 bench-pool:
 	@scripts/example.sh -p interp-pool bench
+# Day-6 and tiny-task benchmark from Python, every executor side by side.
+# BENCH_ARGS=--quick for the short run; INTERP_PYTHON picks the interpreter.
+bench-python:
+	@PY=$${INTERP_PYTHON:-$$(scripts/bootstrap.sh | tail -n1)}; "$$PY" interp-python/bench/day6.py $(BENCH_ARGS)
 bootstrap:
 	@scripts/bootstrap.sh
 capi:

@@ -27,38 +27,32 @@ import sys
 GRID = None
 START = None
 
-# Up, right, down, left: a right turn is the next entry.
-_DIRS = ((-1, 0), (0, 1), (1, 0), (0, -1))
-
 
 def solve(start, node, grid):
     """Whether an extra obstacle at ``node`` makes the guard loop.
 
     ``grid[r][c]`` is true where an obstacle stands; the guard starts at
-    ``start`` facing up. She loops if she faces the same way on the same cell
-    twice; only the cells where she turns are remembered.
+    ``start`` facing up and steps or turns right. She loops when she is on
+    the same cell facing the same way twice: every (cell, direction) is
+    remembered, the plain way the puzzle is usually solved.
     """
     rows = len(grid)
     cols = len(grid[0])
-    block_r, block_c = node
+    seen = set()
     r, c = start
-    d = 0
-    turns = set()
+    dr, dc = -1, 0
     while True:
-        dr, dc = _DIRS[d]
-        nr = r + dr
-        nc = c + dc
-        if nr < 0 or nr >= rows or nc < 0 or nc >= cols:
+        state = (r, c, dr, dc)
+        if state in seen:
+            return True
+        seen.add(state)
+        nr, nc = r + dr, c + dc
+        if not (0 <= nr < rows and 0 <= nc < cols):
             return False
-        if grid[nr][nc] or (nr == block_r and nc == block_c):
-            state = (r, c, d)
-            if state in turns:
-                return True
-            turns.add(state)
-            d = (d + 1) & 3
+        if grid[nr][nc] or (nr, nc) == node:
+            dr, dc = dc, -dr
         else:
-            r = nr
-            c = nc
+            r, c = nr, nc
 
 
 def solve_candidate(candidate):
@@ -68,10 +62,18 @@ def solve_candidate(candidate):
 
 
 def init(start, grid):
-    """Initializer: keeps the grid in this module, once per worker."""
-    global GRID, START
-    GRID = grid
-    START = start
+    """Initializer: keeps the grid in this module, once per worker.
+
+    It imports this module by name and sets attributes on it instead of
+    ``global GRID; GRID = grid``: CPython 3.14's InterpreterPoolExecutor ships
+    a function that loads no global by value and runs it against the worker's
+    ``__main__``, where a ``global`` statement would set ``__main__.GRID`` and
+    leave this module's ``GRID`` at None.
+    """
+    import day6_work
+
+    day6_work.GRID = grid
+    day6_work.START = start
 
 
 def use_main():
@@ -98,26 +100,21 @@ def solve_node(node):
 
 def solve_buffer(start, node, view, size):
     """``solve`` over a flat buffer: ``view[r * size + c]`` is 1 for an obstacle."""
-    block = node[0] * size + node[1]
+    seen = set()
     r, c = start
-    d = 0
-    turns = set()
+    dr, dc = -1, 0
     while True:
-        dr, dc = _DIRS[d]
-        nr = r + dr
-        nc = c + dc
-        if nr < 0 or nr >= size or nc < 0 or nc >= size:
+        state = (r, c, dr, dc)
+        if state in seen:
+            return True
+        seen.add(state)
+        nr, nc = r + dr, c + dc
+        if not (0 <= nr < size and 0 <= nc < size):
             return False
-        cell = nr * size + nc
-        if view[cell] or cell == block:
-            state = (r, c, d)
-            if state in turns:
-                return True
-            turns.add(state)
-            d = (d + 1) & 3
+        if view[nr * size + nc] or (nr, nc) == node:
+            dr, dc = dc, -dr
         else:
-            r = nr
-            c = nc
+            r, c = nr, nc
 
 
 def identity(x):
