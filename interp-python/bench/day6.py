@@ -382,10 +382,11 @@ def run_day6(args, problem, reps, results):
     step = 0
     out = {name: {"times": [], "counts": []} for name, _ in variants}
     skipped = {}
+    failed = {}
     for rep in range(reps):
         for name, fn in variants:
             step += 1
-            if name in skipped:
+            if name in skipped or name in failed:
                 continue
             t0 = time.perf_counter()
             try:
@@ -393,6 +394,10 @@ def run_day6(args, problem, reps, results):
             except Unavailable as exc:
                 skipped[name] = str(exc)
                 progress(f"[day6 {step}/{total}] {name}: skipped ({exc})")
+                continue
+            except Exception as exc:
+                failed[name] = f"{type(exc).__name__}: {exc}"
+                progress(f"[day6 {step}/{total}] {name}: FAILED ({failed[name]})")
                 continue
             dt = time.perf_counter() - t0
             out[name]["times"].append(dt)
@@ -407,6 +412,10 @@ def run_day6(args, problem, reps, results):
     for name, _ in variants:
         if name in skipped:
             results[name] = {"skipped": skipped[name]}
+            continue
+        if name in failed:
+            results[name] = {"error": failed[name]}
+            mismatches.append(f"{name} failed: {failed[name]}")
             continue
         entry = _stats(out[name]["times"])
         entry["loops"] = out[name]["counts"][0]
@@ -443,9 +452,10 @@ def run_tiny(args, sizes, reps, results):
                     f"[tiny {step}/{total}] {name} rep {rep + 1}/{reps}: round trip {rt[-1]:.1f} µs, "
                     f"submit {_fmt_rate(sub[-1])}/s, map {_fmt_rate(mp[-1])}/s"
                 )
-        except AssertionError as exc:
-            errors.append(f"{name}: {exc}")
-            results[name] = {"error": str(exc)}
+        except Exception as exc:
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            results[name] = {"error": f"FAILED: {type(exc).__name__}: {exc}"}
+            progress(f"[tiny] {name}: FAILED ({type(exc).__name__}: {exc})")
             continue
         finally:
             ex.shutdown(wait=True)
@@ -484,8 +494,9 @@ def print_day6(meta, day6):
     print("| variant | median s | min s | max s | loops | vs serial | vs IPE naive |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, e in day6.items():
-        if "skipped" in e:
-            print(f"| {name} | skipped: {e['skipped']} | | | | | |")
+        if "skipped" in e or "error" in e:
+            what = f"skipped: {e['skipped']}" if "skipped" in e else f"FAILED: {e['error']}"
+            print(f"| {name} | {what} | | | | | |")
             continue
         print(
             f"| {name} | {e['median']:.3f} | {e['min']:.3f} | {e['max']:.3f} | {e['loops']} | "
