@@ -70,6 +70,11 @@ pub(crate) struct Rec {
     /// The future (an owned reference, main interpreter); null once done.
     fut: AtomicPtr<PyObject>,
     done: AtomicBool,
+    /// A thread is blocked in `result()` on this task and completes the
+    /// future itself when it returns: the waker then skips the completer
+    /// (no thread hop on the round trip). Every waiter, on leaving, clears
+    /// it and completes the future if the task is done.
+    pub(crate) waited: AtomicBool,
     pub(crate) pool: Weak<PoolHandle>,
     /// Main lane: the callable and its arguments, taken by the thread that
     /// runs it (owned references, main interpreter).
@@ -86,6 +91,7 @@ impl Rec {
             task: OnceLock::new(),
             fut: AtomicPtr::new(fut.clone().into_ptr()),
             done: AtomicBool::new(false),
+            waited: AtomicBool::new(false),
             pool: Arc::downgrade(pool),
             main_call: Mutex::new(None),
             main_out: Mutex::new(None),
@@ -150,12 +156,23 @@ impl Drop for Rec {
 
 struct RecWaker(Arc<Rec>);
 
+impl RecWaker {
+    fn fire(&self) {
+        // SeqCst pairs with the waiter clearing `waited` and then reading
+        // the task's status: the task is done before this runs, so either
+        // the waiter sees it done, or this sees the flag cleared.
+        if !self.0.waited.load(Ordering::SeqCst) {
+            notify(self.0.clone());
+        }
+    }
+}
+
 impl Wake for RecWaker {
     fn wake(self: Arc<Self>) {
-        notify(self.0.clone());
+        self.fire();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        notify(self.0.clone());
+        self.fire();
     }
 }
 
@@ -247,13 +264,40 @@ fn finish<'py>(py: Python<'py>, fut: &Bound<'py>, code: i64, args: &[Value]) {
     }
 }
 
+/// Completes `fut` with `obj`. A future nobody can be waiting on (no
+/// condition made yet, so no waiters, and no done-callbacks) is finished by
+/// setting its fields: no Python code runs, so no other thread sees it half
+/// done (the GIL is held throughout). Otherwise `set_result` does it.
+fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
+    let py = fut.py();
+    let quiet = (|| -> Result<bool, interp_core::Error> {
+        if !fut.getattr("_cond")?.is_none() {
+            return Ok(false);
+        }
+        let cbs = fut.getattr("_done_callbacks")?;
+        // SAFETY: attached; a size query on a valid object.
+        let n = unsafe { sys::PyObject_Size(cbs.as_ptr()) };
+        if n != 0 {
+            return Ok(false);
+        }
+        let state = fut.getattr("_state")?;
+        if state.str()? != "PENDING" {
+            return Ok(true); // completed (or cancelled) already: nothing to do
+        }
+        fut.setattr("_result", &obj)?;
+        fut.setattr("_state", &py.str("FINISHED")?)?;
+        Ok(true)
+    })();
+    if !matches!(quiet, Ok(true)) {
+        // Fails only if the future was completed behind our back
+        // (InvalidStateError): nothing left to do then.
+        let _ = fut.getattr("set_result").and_then(|m| m.call(&[obj], &[]));
+    }
+}
+
 fn set_result<'py>(py: Python<'py>, fut: &Bound<'py>, value: &Value) {
     match py.value(value) {
-        Ok(obj) => {
-            // Fails only if the future was completed behind our back
-            // (InvalidStateError): nothing left to do then.
-            let _ = fut.getattr("set_result").and_then(|m| m.call(&[obj], &[]));
-        }
+        Ok(obj) => finish_with(fut, obj),
         Err(e) => finish(
             py,
             fut,
@@ -280,7 +324,7 @@ fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Va
                     Some(Ok(r)) => {
                         // SAFETY: main GIL held; we own `r`'s reference.
                         let obj = unsafe { py.from_owned_ptr(r.0) }.expect("not NULL");
-                        let _ = fut.getattr("set_result").and_then(|m| m.call(&[obj], &[]));
+                        finish_with(fut, obj);
                     }
                     Some(Err(e)) => {
                         // SAFETY: as above.
@@ -321,7 +365,11 @@ fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Va
                     &[
                         Value::Str(pe.module.clone().into()),
                         Value::Str(pe.qualname.clone().into()),
-                        Value::Str(pe.to_string().split_once(": ").map_or(String::new(), |(_, m)| m.to_owned()).into()),
+                        Value::Str(match &pe.hint {
+                            Some(h) => format!("{} (hint: {h})", pe.message),
+                            None => pe.message.clone(),
+                        }
+                        .into()),
                         Value::Str(pe.traceback.clone().into()),
                     ],
                 ),

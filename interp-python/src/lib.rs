@@ -429,6 +429,27 @@ unsafe extern "C" fn m_task_wait(_m: *mut PyObject, a: *mut *mut PyObject, n: Py
         let timeout = seconds(py, unsafe { arg(a, n, 1, "task_wait", 2)? }, "timeout")?;
         let deadline = timeout.map(|t| Instant::now() + t);
         let Some(task) = rec.task.get().cloned() else { return Ok(boolean(false)) };
+        /// Clears `waited` on every way out, then completes the future if
+        /// the task is done (the completer may have been skipped).
+        struct Waiting<'a, 'py>(&'a Arc<Rec>, Python<'py>);
+        impl Drop for Waiting<'_, '_> {
+            fn drop(&mut self) {
+                self.0.waited.store(false, std::sync::atomic::Ordering::SeqCst);
+                if self.0.task.get().is_some_and(|t| t.is_done()) {
+                    // SAFETY: attached (main); a pending exception (Ctrl-C)
+                    // is set aside while Python code completes the future.
+                    unsafe {
+                        let pending = sys::PyErr_GetRaisedException();
+                        completer::complete(self.1, self.0);
+                        if !pending.is_null() {
+                            sys::PyErr_SetRaisedException(pending);
+                        }
+                    }
+                }
+            }
+        }
+        rec.waited.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _waiting = Waiting(&rec, py);
         loop {
             let slice = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK),
@@ -437,8 +458,7 @@ unsafe extern "C" fn m_task_wait(_m: *mut PyObject, a: *mut *mut PyObject, n: Py
             let t2 = task.clone();
             let done = task.is_done() || py.detach(move || t2.wait_timeout(slice).is_some());
             if done {
-                completer::complete(py, &rec);
-                return Ok(boolean(true));
+                return Ok(boolean(true)); // `_waiting` completes the future
             }
             // SAFETY: attached; runs pending signal handlers (Ctrl-C raises
             // KeyboardInterrupt here, in the main thread).

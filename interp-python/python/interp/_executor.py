@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _PENDING = _base.PENDING
+_FINISHED = _base.FINISHED
 LOGGER = _base.LOGGER
 
 
@@ -153,9 +154,30 @@ def _make_exception(code, a):
 
 
 class _InterpFuture(Future):
-    """A ``concurrent.futures.Future`` for an interp task."""
+    """A ``concurrent.futures.Future`` for an interp task.
+
+    Its condition variable is made on first use: a future that is only
+    waited on through ``result()`` never needs one, and interp completes
+    such a future by setting its fields under the GIL."""
 
     _task = None
+    _cond = None
+
+    def __init__(self):
+        # Future.__init__ without the eager Condition.
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+
+    @property
+    def _condition(self):
+        c = self._cond
+        if c is None:
+            # setdefault is atomic: racing threads agree on one condition.
+            c = self.__dict__.setdefault("_cond", threading.Condition())
+        return c
 
     def cancel(self):
         """Cancels the task: a queued one never runs; a running one is
@@ -180,6 +202,8 @@ class _InterpFuture(Future):
         if t is not None and self._state == _PENDING:
             if not _native.task_wait(t, timeout):
                 timeout = 0
+        if self._state == _FINISHED and self._exception is None:
+            return self._result  # a finished future never changes again
         return Future.result(self, timeout)
 
     def exception(self, timeout=None):
@@ -437,7 +461,8 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
 
     def submit(self, fn, /, *args, **kwargs):
         """Schedules ``fn(*args, **kwargs)`` in a worker interpreter."""
-        self._check()
+        if self._shutdown or self._broken or _global_shutdown:
+            self._check()
         f = _InterpFuture()
         f._task = _native.submit(self._pool, f, _target(fn), args, kwargs or None, None)
         return f
