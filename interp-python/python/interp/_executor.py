@@ -104,6 +104,13 @@ def _with_traceback(exc, tb):
 
 
 def _from_parts(module, qualname, message, tb):
+    if (module, qualname) == ("builtins", "SystemExit"):
+        # Recycles its worker, so it travels as text: rebuild the code.
+        try:
+            code = int(message)
+        except ValueError:
+            code = message or None
+        return _guard(_with_traceback(SystemExit(code), tb))
     typ = sys.modules.get(module)
     try:
         for part in qualname.split("."):
