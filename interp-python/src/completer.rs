@@ -134,7 +134,11 @@ impl Rec {
     }
 
     fn release_main(&self, _py: Python<'_>) {
-        let call = self.main_call.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let call = self
+            .main_call
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some((f, a, k)) = call {
             // SAFETY: main GIL held (`_py`); the references are ours.
             unsafe {
@@ -303,7 +307,8 @@ fn set_result<'py>(py: Python<'py>, fut: &Bound<'py>, value: &Value) {
             fut,
             code::TYPE_ERROR,
             &[Value::Str(
-                format!("the task's result could not be rebuilt in the main interpreter: {e}").into(),
+                format!("the task's result could not be rebuilt in the main interpreter: {e}")
+                    .into(),
             )],
         ),
     }
@@ -315,11 +320,20 @@ fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Va
             Kind::Call => match v.as_seq() {
                 Some([Value::Int(0), r]) => set_result(py, fut, r),
                 Some([Value::Int(1), Value::Tuple(p)]) => finish(py, fut, code::PAYLOAD, p),
-                _ => finish(py, fut, code::RUNTIME_ERROR, &[Value::str("malformed task result")]),
+                _ => finish(
+                    py,
+                    fut,
+                    code::RUNTIME_ERROR,
+                    &[Value::str("malformed task result")],
+                ),
             },
             Kind::Chunk => set_result(py, fut, &v),
             Kind::Main => {
-                let out = rec.main_out.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let out = rec
+                    .main_out
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
                 match out {
                     Some(Ok(r)) => {
                         // SAFETY: main GIL held; we own `r`'s reference.
@@ -336,7 +350,12 @@ fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Va
                             eprintln!("interp: could not complete a future: {e}");
                         }
                     }
-                    None => finish(py, fut, code::RUNTIME_ERROR, &[Value::str("the task produced no outcome")]),
+                    None => finish(
+                        py,
+                        fut,
+                        code::RUNTIME_ERROR,
+                        &[Value::str("the task produced no outcome")],
+                    ),
                 }
             }
         },
@@ -365,11 +384,13 @@ fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Va
                     &[
                         Value::Str(pe.module.clone().into()),
                         Value::Str(pe.qualname.clone().into()),
-                        Value::Str(match &pe.hint {
-                            Some(h) => format!("{} (hint: {h})", pe.message),
-                            None => pe.message.clone(),
-                        }
-                        .into()),
+                        Value::Str(
+                            match &pe.hint {
+                                Some(h) => format!("{} (hint: {h})", pe.message),
+                                None => pe.message.clone(),
+                            }
+                            .into(),
+                        ),
                         Value::Str(pe.traceback.clone().into()),
                     ],
                 ),

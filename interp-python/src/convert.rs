@@ -38,7 +38,8 @@ fn foreign_remove(addr: usize) {
 /// Whether `buf` views memory exported by a main-interpreter object.
 pub(crate) fn is_foreign(buf: &SharedBuffer) -> bool {
     let g = FOREIGN.lock().unwrap_or_else(|e| e.into_inner());
-    g.as_ref().is_some_and(|m| m.contains_key(&(buf.as_ptr() as usize)))
+    g.as_ref()
+        .is_some_and(|m| m.contains_key(&(buf.as_ptr() as usize)))
 }
 
 /// Whether `p` is an `interp.SharedBuffer` (of any interpreter).
@@ -57,7 +58,9 @@ pub(crate) unsafe fn is_shared_buffer(p: *mut PyObject) -> bool {
 /// As [`is_shared_buffer`].
 unsafe fn is_exporter(p: *mut PyObject) -> bool {
     // SAFETY: type checks on a valid object.
-    unsafe { sys::PyObject_CheckBuffer(p) != 0 && sys::PyBytes_Check(p) == 0 && !is_shared_buffer(p) }
+    unsafe {
+        sys::PyObject_CheckBuffer(p) != 0 && sys::PyBytes_Check(p) == 0 && !is_shared_buffer(p)
+    }
 }
 
 /// A Py_buffer that may move to the thread that releases it.
@@ -74,11 +77,12 @@ fn release_view(held: HeldView, addr: usize) {
         std::mem::forget(held);
         return;
     }
-    // SAFETY: the view was filled by PyObject_GetBuffer in the main
-    // interpreter and is released exactly once, there, with its GIL held
-    // (entering switches away from whatever this thread had attached).
     rt.main().enter(move |_py| {
         let mut held = held;
+        // SAFETY: the view was filled by PyObject_GetBuffer in the main
+        // interpreter and is released exactly once, there, with its GIL
+        // held (entering switches away from whatever this thread had
+        // attached).
         unsafe { sys::PyBuffer_Release(&mut *held.0) }
     });
 }
@@ -150,7 +154,11 @@ fn holds_exporter(obj: &Bound<'_>, depth: usize) -> bool {
     unsafe {
         if sys::PyTuple_CheckExact(p) != 0 || sys::PyList_CheckExact(p) != 0 {
             let is_tuple = sys::PyTuple_CheckExact(p) != 0;
-            let n = if is_tuple { sys::PyTuple_GET_SIZE(p) } else { sys::PyList_GET_SIZE(p) };
+            let n = if is_tuple {
+                sys::PyTuple_GET_SIZE(p)
+            } else {
+                sys::PyList_GET_SIZE(p)
+            };
             for i in 0..n {
                 if is_tuple {
                     if i >= sys::PyTuple_GET_SIZE(p) {
@@ -188,7 +196,11 @@ fn leaf_or_nested(item: &Bound<'_>, depth: usize) -> bool {
 
 /// A copy of a container with every buffer exporter replaced by an
 /// `interp.SharedBuffer` over its memory.
-fn replace_exporters<'py>(obj: &Bound<'py>, depth: usize, views: &mut bool) -> Result<Bound<'py>, Error> {
+fn replace_exporters<'py>(
+    obj: &Bound<'py>,
+    depth: usize,
+    views: &mut bool,
+) -> Result<Bound<'py>, Error> {
     let py = obj.py();
     let p = obj.as_ptr();
     if depth > MAX_DEPTH {
@@ -203,9 +215,17 @@ fn replace_exporters<'py>(obj: &Bound<'py>, depth: usize, views: &mut bool) -> R
         }
         let is_tuple = sys::PyTuple_CheckExact(p) != 0;
         if is_tuple || sys::PyList_CheckExact(p) != 0 {
-            let snapshot = if is_tuple { obj.clone() } else { py.from_owned_ptr(sys::PySequence_Tuple(p))? };
+            let snapshot = if is_tuple {
+                obj.clone()
+            } else {
+                py.from_owned_ptr(sys::PySequence_Tuple(p))?
+            };
             let n = sys::PyTuple_GET_SIZE(snapshot.as_ptr());
-            let out = py.from_owned_ptr(if is_tuple { sys::PyTuple_New(n) } else { sys::PyList_New(n) })?;
+            let out = py.from_owned_ptr(if is_tuple {
+                sys::PyTuple_New(n)
+            } else {
+                sys::PyList_New(n)
+            })?;
             for i in 0..n {
                 let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i));
                 let new = replace_exporters(&item, depth + 1, views)?;

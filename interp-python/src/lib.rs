@@ -2,7 +2,7 @@
 //! package, the Python front of interp.
 //!
 //! The package (`python/interp/`) is what users import; this crate gives it
-//! the fast paths: a [`Pool`](interp_pool::Pool) per executor, submission
+//! the fast paths: a `Pool` per executor, submission
 //! with arguments converted straight to [`Value`]s, a completer thread that
 //! completes `concurrent.futures.Future`s in batches, waits that release the
 //! main GIL, zero-copy sharing of buffer-protocol objects, and the code that
@@ -50,7 +50,9 @@ use interp_sys as sys;
 use sys::{PyObject, Py_ssize_t};
 
 use completer::{Kind, PoolHandle, Rec};
-use util::{arg, boolean, capsule, entry, from_capsule, main_only, none, seconds, take_error, MainRef};
+use util::{
+    arg, boolean, capsule, entry, from_capsule, main_only, none, seconds, take_error, MainRef,
+};
 use worker::Target;
 
 /// An immutable definition table that CPython takes by `*mut`.
@@ -64,7 +66,11 @@ const TASK_CAPSULE: &std::ffi::CStr = c"interp._native.Task";
 
 type Fast = unsafe extern "C" fn(*mut PyObject, *mut *mut PyObject, Py_ssize_t) -> *mut PyObject;
 
-const fn fast(name: &'static std::ffi::CStr, f: Fast, doc: &'static std::ffi::CStr) -> sys::PyMethodDef {
+const fn fast(
+    name: &'static std::ffi::CStr,
+    f: Fast,
+    doc: &'static std::ffi::CStr,
+) -> sys::PyMethodDef {
     sys::PyMethodDef {
         ml_name: name.as_ptr(),
         ml_meth: sys::PyMethodDefPointer { PyCFunctionFast: f },
@@ -98,7 +104,10 @@ static SLOTS: Def<[sys::PyModuleDef_Slot; 2]> = Def(UnsafeCell::new([
         slot: sys::Py_mod_multiple_interpreters,
         value: sys::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
     },
-    sys::PyModuleDef_Slot { slot: 0, value: null_mut() },
+    sys::PyModuleDef_Slot {
+        slot: 0,
+        value: null_mut(),
+    },
 ]));
 
 static MODULE: Def<sys::PyModuleDef> = Def(UnsafeCell::new(sys::PyModuleDef {
@@ -204,34 +213,64 @@ fn target_of(py: Python<'_>, p: *mut PyObject) -> Result<Target, Error> {
     }
 }
 
-unsafe extern "C" fn m_core_module(_m: *mut PyObject, _a: *mut *mut PyObject, _n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_core_module(
+    _m: *mut PyObject,
+    _a: *mut *mut PyObject,
+    _n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| Ok(interp_core::python_module(py)?.into_ptr()))
 }
 
-unsafe extern "C" fn m_register(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_register(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         // SAFETY: FASTCALL arguments.
-        let (m, q) = unsafe { (arg(a, n, 0, "register_function", 2)?, arg(a, n, 1, "register_function", 2)?) };
+        let (m, q) = unsafe {
+            (
+                arg(a, n, 0, "register_function", 2)?,
+                arg(a, n, 1, "register_function", 2)?,
+            )
+        };
         let (m, q) = (bound(py, m).to_value()?, bound(py, q).to_value()?);
         let (Some(m), Some(q)) = (m.as_str(), q.as_str()) else {
-            return Err(Error::Conversion("register_function(module, qualname) takes two str".into()));
+            return Err(Error::Conversion(
+                "register_function(module, qualname) takes two str".into(),
+            ));
         };
         let id = worker::register(m, q)?;
         Ok(py.value(&Value::from(id))?.into_ptr())
     })
 }
 
-unsafe extern "C" fn m_pool_new(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_pool_new(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("interp.InterpreterPoolExecutor")?;
         const F: &str = "pool_new";
         // SAFETY: FASTCALL arguments (count checked by `arg`).
         let get = |i| unsafe { arg(a, n, i, F, 7) };
-        let workers = bound(py, get(0)?).to_value()?.as_i64().filter(|w| *w > 0).ok_or_else(|| {
-            Error::InvalidArgument("max_workers must be greater than 0".into())
-        })? as usize;
-        let prefix = bound(py, get(1)?).to_value()?.as_str().unwrap_or("").to_owned();
-        let init_source = bound(py, get(2)?).to_value()?.as_str().unwrap_or("").to_owned();
+        let workers = bound(py, get(0)?)
+            .to_value()?
+            .as_i64()
+            .filter(|w| *w > 0)
+            .ok_or_else(|| Error::InvalidArgument("max_workers must be greater than 0".into()))?
+            as usize;
+        let prefix = bound(py, get(1)?)
+            .to_value()?
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        let init_source = bound(py, get(2)?)
+            .to_value()?
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         let mut views = false;
         let bootstrap = convert::to_value(&bound(py, get(3)?), &mut views)?;
         let max_tasks = bound(py, get(4)?).to_value()?.as_i64();
@@ -242,7 +281,11 @@ unsafe extern "C" fn m_pool_new(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_
             .thread_name(move |i| format!("{prefix}_{i}"))
             .init_source(init_source)
             .init_call(Call::new("interp._worker", "_bootstrap").arg(bootstrap))
-            .interpreter_config(if isolated { InterpreterConfig::isolated() } else { InterpreterConfig::legacy() });
+            .interpreter_config(if isolated {
+                InterpreterConfig::isolated()
+            } else {
+                InterpreterConfig::legacy()
+            });
         if let Some(m) = max_tasks {
             b = b.max_tasks_per_worker(m.max(1) as u64);
         }
@@ -253,7 +296,10 @@ unsafe extern "C" fn m_pool_new(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_
         // Starting creates interpreters: never with the main GIL held.
         match py.detach(move || b.build()) {
             Ok(pool) => {
-                let h = Arc::new(PoolHandle { pool, outstanding: Mutex::new(Default::default()) });
+                let h = Arc::new(PoolHandle {
+                    pool,
+                    outstanding: Mutex::new(Default::default()),
+                });
                 let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
                 live.retain(|w| w.strong_count() > 0);
                 live.push(Arc::downgrade(&h));
@@ -266,7 +312,11 @@ unsafe extern "C" fn m_pool_new(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_
                     other => (other.to_string(), String::new()),
                 };
                 Ok(py
-                    .value(&Value::tuple([Value::str("error"), Value::Str(msg.into()), Value::Str(tb.into())]))?
+                    .value(&Value::tuple([
+                        Value::str("error"),
+                        Value::Str(msg.into()),
+                        Value::Str(tb.into()),
+                    ]))?
                     .into_ptr())
             }
             Err(e) => Err(pool_error(py, e)),
@@ -275,7 +325,12 @@ unsafe extern "C" fn m_pool_new(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_
 }
 
 /// Submits `rec`'s work and starts watching it; returns its capsule.
-fn start(rec: Arc<Rec>, task: Result<interp_pool::Task, PoolError>, py: Python<'_>, h: &Arc<PoolHandle>) -> Result<*mut PyObject, Error> {
+fn start(
+    rec: Arc<Rec>,
+    task: Result<interp_pool::Task, PoolError>,
+    py: Python<'_>,
+    h: &Arc<PoolHandle>,
+) -> Result<*mut PyObject, Error> {
     let task = match task {
         Ok(t) => t,
         Err(e) => {
@@ -284,12 +339,19 @@ fn start(rec: Arc<Rec>, task: Result<interp_pool::Task, PoolError>, py: Python<'
         }
     };
     let _ = rec.task.set(task);
-    h.outstanding.lock().unwrap_or_else(|e| e.into_inner()).insert(rec.key(), rec.clone());
+    h.outstanding
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(rec.key(), rec.clone());
     completer::watch(&rec);
     capsule(rec, TASK_CAPSULE, task_capsule_drop)
 }
 
-unsafe extern "C" fn m_submit(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_submit(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("interp.InterpreterPoolExecutor.submit")?;
         // SAFETY: FASTCALL arguments (count checked by `arg`).
@@ -312,7 +374,10 @@ unsafe extern "C" fn m_submit(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ss
             let mut out = Vec::with_capacity(n as usize);
             for i in 0..n {
                 let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(args, i));
-                out.push(convert::to_value(&item, &mut views).map_err(|e| argument_error(i as usize, e))?);
+                out.push(
+                    convert::to_value(&item, &mut views)
+                        .map_err(|e| argument_error(i as usize, e))?,
+                );
             }
             let mut kw = Vec::new();
             if kwargs != sys::Py_None() {
@@ -326,28 +391,44 @@ unsafe extern "C" fn m_submit(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ss
                     let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
                     let kv = k.to_value()?;
                     let vv = convert::to_value(&v, &mut views).map_err(|e| {
-                        Error::Conversion(format!("keyword argument {kv:?} cannot be sent to a worker interpreter: {e}"))
+                        Error::Conversion(format!(
+                            "keyword argument {kv:?} cannot be sent to a worker interpreter: {e}"
+                        ))
                     })?;
                     kw.push((kv, vv));
                 }
             }
             (out, kw)
         };
-        let spec = worker::CallSpec { target, args, kwargs, views };
+        let spec = worker::CallSpec {
+            target,
+            args,
+            kwargs,
+            views,
+        };
         let rec = Rec::new(Kind::Call, &fut, &h);
-        let task = h.pool.submit_with_timeout(timeout, move |py| worker::run_call(py, &spec));
+        let task = h
+            .pool
+            .submit_with_timeout(timeout, move |py| worker::run_call(py, &spec));
         start(rec, task, py, &h)
     })
 }
 
 fn argument_error(i: usize, e: Error) -> Error {
     match e {
-        Error::Conversion(m) => Error::Conversion(format!("argument {} cannot be sent to a worker interpreter: {m}", i + 1)),
+        Error::Conversion(m) => Error::Conversion(format!(
+            "argument {} cannot be sent to a worker interpreter: {m}",
+            i + 1
+        )),
         other => other,
     }
 }
 
-unsafe extern "C" fn m_submit_chunk(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_submit_chunk(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("interp.InterpreterPoolExecutor.map")?;
         // SAFETY: FASTCALL arguments (count checked by `arg`).
@@ -363,14 +444,25 @@ unsafe extern "C" fn m_submit_chunk(_m: *mut PyObject, a: *mut *mut PyObject, n:
         }
         let star = bound(py, get(4)?).to_value()?.as_bool().unwrap_or(false);
         let timeout = seconds(py, get(5)?, "timeout")?;
-        let spec = worker::ChunkSpec { target, items, star, views };
+        let spec = worker::ChunkSpec {
+            target,
+            items,
+            star,
+            views,
+        };
         let rec = Rec::new(Kind::Chunk, &fut, &h);
-        let task = h.pool.submit_with_timeout(timeout, move |py| worker::run_chunk(py, &spec));
+        let task = h
+            .pool
+            .submit_with_timeout(timeout, move |py| worker::run_chunk(py, &spec));
         start(rec, task, py, &h)
     })
 }
 
-unsafe extern "C" fn m_submit_main(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_submit_main(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("interp.InterpreterThreadPoolExecutor.submit")?;
         // SAFETY: FASTCALL arguments (count checked by `arg`).
@@ -380,8 +472,11 @@ unsafe extern "C" fn m_submit_main(_m: *mut PyObject, a: *mut *mut PyObject, n: 
         let fut = bound(py, get(1)?);
         let (f, args, kwargs) = (bound(py, get(2)?), bound(py, get(3)?), bound(py, get(4)?));
         let rec = Rec::new(Kind::Main, &fut, &h);
-        *rec.main_call.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((MainRef(f.into_ptr()), MainRef(args.into_ptr()), MainRef(kwargs.into_ptr())));
+        *rec.main_call.lock().unwrap_or_else(|e| e.into_inner()) = Some((
+            MainRef(f.into_ptr()),
+            MainRef(args.into_ptr()),
+            MainRef(kwargs.into_ptr()),
+        ));
         let r2 = rec.clone();
         let task = h.pool.submit_blocking(move || run_main(&r2));
         start(rec, task, py, &h)
@@ -391,13 +486,19 @@ unsafe extern "C" fn m_submit_main(_m: *mut PyObject, a: *mut *mut PyObject, n: 
 /// Runs a main-lane call on a pool thread: enters the main interpreter,
 /// calls, keeps the result or exception object for the completer.
 fn run_main(rec: &Arc<Rec>) -> Result<Value, String> {
-    let call = rec.main_call.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let call = rec
+        .main_call
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let Some((f, args, kwargs)) = call else {
         return Err("the call was withdrawn".into());
     };
     let rt = Runtime::get().ok_or("the Python runtime is gone")?;
     if util::finalizing() {
-        std::mem::forget((f, args, kwargs));
+        // Leaked (MainRef has no Drop): releasing them needs the main GIL,
+        // no longer available.
+        let _ = (f, args, kwargs);
         return Err("the Python runtime is shutting down".into());
     }
     rt.main().enter(|_py| {
@@ -405,9 +506,17 @@ fn run_main(rec: &Arc<Rec>) -> Result<Value, String> {
         // references are ours, valid objects of it (a callable, a tuple, a
         // dict or None).
         unsafe {
-            let kw = if kwargs.0 == sys::Py_None() { null_mut() } else { kwargs.0 };
+            let kw = if kwargs.0 == sys::Py_None() {
+                null_mut()
+            } else {
+                kwargs.0
+            };
             let r = sys::PyObject_Call(f.0, args.0, kw);
-            let out = if r.is_null() { Err(MainRef(sys::PyErr_GetRaisedException())) } else { Ok(MainRef(r)) };
+            let out = if r.is_null() {
+                Err(MainRef(sys::PyErr_GetRaisedException()))
+            } else {
+                Ok(MainRef(r))
+            };
             *rec.main_out.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
             f.release();
             args.release();
@@ -420,7 +529,11 @@ fn run_main(rec: &Arc<Rec>) -> Result<Value, String> {
 /// How long one slice of a blocking wait lasts before signals are checked.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
-unsafe extern "C" fn m_task_wait(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_task_wait(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("Future.result")?;
         // SAFETY: FASTCALL arguments; the capsule is checked by name.
@@ -428,13 +541,17 @@ unsafe extern "C" fn m_task_wait(_m: *mut PyObject, a: *mut *mut PyObject, n: Py
         // SAFETY: as above.
         let timeout = seconds(py, unsafe { arg(a, n, 1, "task_wait", 2)? }, "timeout")?;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let Some(task) = rec.task.get().cloned() else { return Ok(boolean(false)) };
+        let Some(task) = rec.task.get().cloned() else {
+            return Ok(boolean(false));
+        };
         /// Clears `waited` on every way out, then completes the future if
         /// the task is done (the completer may have been skipped).
         struct Waiting<'a, 'py>(&'a Arc<Rec>, Python<'py>);
         impl Drop for Waiting<'_, '_> {
             fn drop(&mut self) {
-                self.0.waited.store(false, std::sync::atomic::Ordering::SeqCst);
+                self.0
+                    .waited
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
                 if self.0.task.get().is_some_and(|t| t.is_done()) {
                     // SAFETY: attached (main); a pending exception (Ctrl-C)
                     // is set aside while Python code completes the future.
@@ -452,7 +569,9 @@ unsafe extern "C" fn m_task_wait(_m: *mut PyObject, a: *mut *mut PyObject, n: Py
         let _waiting = Waiting(&rec, py);
         loop {
             let slice = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK),
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(SIGNAL_CHECK),
                 None => SIGNAL_CHECK,
             };
             let t2 = task.clone();
@@ -472,12 +591,18 @@ unsafe extern "C" fn m_task_wait(_m: *mut PyObject, a: *mut *mut PyObject, n: Py
     })
 }
 
-unsafe extern "C" fn m_task_cancel(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_task_cancel(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("Future.cancel")?;
         // SAFETY: FASTCALL arguments; the capsule is checked by name.
         let rec = unsafe { task_of(arg(a, n, 0, "task_cancel", 1)?)? }.clone();
-        let Some(task) = rec.task.get() else { return Ok(boolean(false)) };
+        let Some(task) = rec.task.get() else {
+            return Ok(boolean(false));
+        };
         if rec.kind == Kind::Main && task.is_running() {
             // Code running in the main interpreter is not interrupted (as
             // with ThreadPoolExecutor).
@@ -494,7 +619,11 @@ unsafe extern "C" fn m_task_cancel(_m: *mut PyObject, a: *mut *mut PyObject, n: 
     })
 }
 
-unsafe extern "C" fn m_task_running(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_task_running(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|_py| {
         // SAFETY: FASTCALL arguments; the capsule is checked by name.
         let rec = unsafe { task_of(arg(a, n, 0, "task_running", 1)?)? };
@@ -511,7 +640,11 @@ fn flush(py: Python<'_>, h: &PoolHandle) {
     }
 }
 
-unsafe extern "C" fn m_pool_flush(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_pool_flush(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("pool_flush")?;
         // SAFETY: FASTCALL arguments; the capsule is checked by name.
@@ -521,7 +654,11 @@ unsafe extern "C" fn m_pool_flush(_m: *mut PyObject, a: *mut *mut PyObject, n: P
     })
 }
 
-unsafe extern "C" fn m_pool_workers(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_pool_workers(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         // SAFETY: FASTCALL arguments; the capsule is checked by name.
         let h = unsafe { pool_of(arg(a, n, 0, "pool_workers", 1)?)? };
@@ -531,7 +668,10 @@ unsafe extern "C" fn m_pool_workers(_m: *mut PyObject, a: *mut *mut PyObject, n:
 
 /// Runs `f` on a helper thread and waits for it with the GIL released,
 /// checking for signals; `Ok(None)` when a signal handler raised.
-fn blocking<R: Send + 'static>(py: Python<'_>, f: impl FnOnce() -> R + Send + 'static) -> Result<Option<R>, Error> {
+fn blocking<R: Send + 'static>(
+    py: Python<'_>,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<Option<R>, Error> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
         .name("interp-wait".into())
@@ -551,7 +691,11 @@ fn blocking<R: Send + 'static>(py: Python<'_>, f: impl FnOnce() -> R + Send + 's
     }
 }
 
-unsafe extern "C" fn m_pool_shutdown(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_pool_shutdown(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("Executor.shutdown")?;
         // SAFETY: FASTCALL arguments (count checked by `arg`).
@@ -573,11 +717,17 @@ unsafe extern "C" fn m_pool_shutdown(_m: *mut PyObject, a: *mut *mut PyObject, n
             h.pool.shutdown(false, cancel).abandoned
         };
         flush(py, &h);
-        Ok(py.value(&Value::list(abandoned.into_iter().map(Value::from)))?.into_ptr())
+        Ok(py
+            .value(&Value::list(abandoned.into_iter().map(Value::from)))?
+            .into_ptr())
     })
 }
 
-unsafe extern "C" fn m_pool_cancel_all(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_pool_cancel_all(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("pool_cancel_all")?;
         // SAFETY: FASTCALL arguments; the capsule is checked by name.
@@ -592,7 +742,11 @@ unsafe extern "C" fn m_pool_cancel_all(_m: *mut PyObject, a: *mut *mut PyObject,
     })
 }
 
-unsafe extern "C" fn m_view_if_foreign(_m: *mut PyObject, a: *mut *mut PyObject, n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_view_if_foreign(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         // SAFETY: FASTCALL arguments.
         let obj = bound(py, unsafe { arg(a, n, 0, "view_if_foreign", 1)? });
@@ -600,7 +754,11 @@ unsafe extern "C" fn m_view_if_foreign(_m: *mut PyObject, a: *mut *mut PyObject,
     })
 }
 
-unsafe extern "C" fn m_shutdown_all(_m: *mut PyObject, _a: *mut *mut PyObject, _n: Py_ssize_t) -> *mut PyObject {
+unsafe extern "C" fn m_shutdown_all(
+    _m: *mut PyObject,
+    _a: *mut *mut PyObject,
+    _n: Py_ssize_t,
+) -> *mut PyObject {
     entry(|py| {
         main_only("shutdown_all")?;
         let pools: Vec<Arc<PoolHandle>> = LIVE
@@ -621,8 +779,16 @@ unsafe extern "C" fn m_shutdown_all(_m: *mut PyObject, _a: *mut *mut PyObject, _
     })
 }
 
-unsafe extern "C" fn m_completion_probe(_m: *mut PyObject, _a: *mut *mut PyObject, _n: Py_ssize_t) -> *mut PyObject {
-    entry(|_py| Ok(boolean(!completer::STOPPING.load(std::sync::atomic::Ordering::Acquire))))
+unsafe extern "C" fn m_completion_probe(
+    _m: *mut PyObject,
+    _a: *mut *mut PyObject,
+    _n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|_py| {
+        Ok(boolean(
+            !completer::STOPPING.load(std::sync::atomic::Ordering::Acquire),
+        ))
+    })
 }
 
 #[allow(dead_code)]

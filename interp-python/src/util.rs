@@ -52,8 +52,10 @@ pub(crate) fn raise(py: Python<'_>, err: Error) {
                 let builtin = if e.module == "builtins" {
                     py.lookup("builtins", &e.qualname).ok().filter(|t| {
                         sys::PyType_Check(t.as_ptr()) != 0
-                            && sys::PyType_IsSubtype(t.as_ptr().cast(), sys::PyExc_BaseException.cast())
-                                != 0
+                            && sys::PyType_IsSubtype(
+                                t.as_ptr().cast(),
+                                sys::PyExc_BaseException.cast(),
+                            ) != 0
                     })
                 } else {
                     None
@@ -75,7 +77,9 @@ pub(crate) fn raise(py: Python<'_>, err: Error) {
 /// The body of a native function: `Ok(ptr)` is returned (a new reference),
 /// `Err` raised; a NULL `Ok` means an exception is already set. A panic
 /// becomes `SystemError`.
-pub(crate) fn entry(f: impl for<'py> FnOnce(Python<'py>) -> Result<*mut PyObject, Error>) -> *mut PyObject {
+pub(crate) fn entry(
+    f: impl for<'py> FnOnce(Python<'py>) -> Result<*mut PyObject, Error>,
+) -> *mut PyObject {
     // SAFETY: CPython calls module functions with their interpreter
     // attached, for the whole call.
     unsafe {
@@ -165,7 +169,11 @@ pub(crate) fn capsule<T>(
 ///
 /// # Safety
 /// A capsule of that name must have been made by [`capsule`] with a `T`.
-pub(crate) unsafe fn from_capsule<'a, T>(obj: *mut PyObject, name: &CStr, what: &str) -> Result<&'a T, Error> {
+pub(crate) unsafe fn from_capsule<'a, T>(
+    obj: *mut PyObject,
+    name: &CStr,
+    what: &str,
+) -> Result<&'a T, Error> {
     // SAFETY: GetPointer checks the type and name and returns NULL (with an
     // exception) otherwise.
     let p = unsafe { sys::PyCapsule_GetPointer(obj, name.as_ptr()) };
@@ -180,7 +188,11 @@ pub(crate) unsafe fn from_capsule<'a, T>(obj: *mut PyObject, name: &CStr, what: 
 }
 
 /// Seconds from a Python `None`/number argument.
-pub(crate) fn seconds(py: Python<'_>, obj: *mut PyObject, what: &str) -> Result<Option<std::time::Duration>, Error> {
+pub(crate) fn seconds(
+    py: Python<'_>,
+    obj: *mut PyObject,
+    what: &str,
+) -> Result<Option<std::time::Duration>, Error> {
     // SAFETY: attached; `obj` is a valid borrowed object.
     let b = unsafe { py.from_borrowed_ptr(obj) };
     if b.is_none() {
@@ -190,9 +202,16 @@ pub(crate) fn seconds(py: Python<'_>, obj: *mut PyObject, what: &str) -> Result<
         .to_value()?
         .as_f64()
         .filter(|s| s.is_finite())
-        .ok_or_else(|| Error::Conversion(format!("{what} must be None or a number of seconds, not '{}'", b.type_name())))?;
+        .ok_or_else(|| {
+            Error::Conversion(format!(
+                "{what} must be None or a number of seconds, not '{}'",
+                b.type_name()
+            ))
+        })?;
     if secs < 0.0 {
-        return Err(Error::InvalidArgument(format!("{what} must be >= 0, got {secs}")));
+        return Err(Error::InvalidArgument(format!(
+            "{what} must be >= 0, got {secs}"
+        )));
     }
     Ok(Some(std::time::Duration::from_secs_f64(secs.min(1e9))))
 }

@@ -161,7 +161,12 @@ fn call<'py>(
         let r = match kwargs {
             None => {
                 let ptrs: Vec<*mut PyObject> = args.iter().map(Bound::as_ptr).collect();
-                sys::PyObject_Vectorcall(f.as_ptr(), ptrs.as_ptr(), ptrs.len(), std::ptr::null_mut())
+                sys::PyObject_Vectorcall(
+                    f.as_ptr(),
+                    ptrs.as_ptr(),
+                    ptrs.len(),
+                    std::ptr::null_mut(),
+                )
             }
             Some(kw) => match py.tuple(args) {
                 Ok(t) => sys::PyObject_Call(f.as_ptr(), t.as_ptr(), kw.as_ptr()),
@@ -185,7 +190,8 @@ fn raised(py: Python<'_>) -> Bound<'_> {
             return py.from_owned_ptr(e).expect("not NULL");
         }
         crate::util::set_error(sys::PyExc_SystemError, "a call failed without an exception");
-        py.from_owned_ptr(sys::PyErr_GetRaisedException()).expect("just set")
+        py.from_owned_ptr(sys::PyErr_GetRaisedException())
+            .expect("just set")
     }
 }
 
@@ -272,14 +278,19 @@ fn result_value(r: &Bound<'_>, what: &dyn Fn() -> String) -> Result<Value, Value
     r.to_value().map_err(|e| {
         synthetic(
             "TypeError",
-            format!("the result of {} cannot be sent back to the main interpreter: {e}", what()),
+            format!(
+                "the result of {} cannot be sent back to the main interpreter: {e}",
+                what()
+            ),
         )
     })
 }
 
 fn describe(target: &Target) -> String {
     match target {
-        Target::Named(id) => name_of(*id).map_or_else(|| "the task".into(), |(m, q)| format!("{m}.{q}")),
+        Target::Named(id) => {
+            name_of(*id).map_or_else(|| "the task".into(), |(m, q)| format!("{m}.{q}"))
+        }
         Target::Pickled(_) => "the task".into(),
     }
 }
@@ -301,7 +312,9 @@ pub(crate) fn run_call(py: Python<'_>, spec: &CallSpec) -> Result<Value, Error> 
             let (k, v) = (py.value(k)?, obj(py, v, spec.views)?);
             // SAFETY: as above; SetItem does not steal.
             if unsafe { sys::PyDict_SetItem(d.as_ptr(), k.as_ptr(), v.as_ptr()) } < 0 {
-                return Err(Error::Runtime("could not build the keyword arguments".into()));
+                return Err(Error::Runtime(
+                    "could not build the keyword arguments".into(),
+                ));
             }
         }
         Some(d)
@@ -374,5 +387,8 @@ pub(crate) fn run_chunk(py: Python<'_>, spec: &ChunkSpec) -> Result<Value, Error
             },
         }
     }
-    Ok(Value::tuple([Value::List(results.into()), Value::Dict(errors.into())]))
+    Ok(Value::tuple([
+        Value::List(results.into()),
+        Value::Dict(errors.into()),
+    ]))
 }
