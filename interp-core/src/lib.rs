@@ -38,6 +38,7 @@ pub use channel::{Channel, RecvError, SendError};
 pub use error::{Error, PyException, Result};
 pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
+pub use module::{python_module, set_module_name};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};
 pub use value::{Value, MAX_DEPTH};

@@ -141,7 +141,10 @@ impl Runtime {
                     .map_err(|e| Error::Runtime(format!("could not set {what}: {e}")))
             };
             // `import interp` in every interpreter (multi-phase init).
-            if sys::PyImport_AppendInittab(c"interp".as_ptr(), Some(crate::module::init_module)) < 0
+            if sys::PyImport_AppendInittab(
+                crate::module::module_name_c().as_ptr(),
+                Some(crate::module::init_module),
+            ) < 0
             {
                 sys::PyConfig_Clear(cfgp);
                 return Err(Error::Runtime(

@@ -79,6 +79,22 @@ impl<'py> Python<'py> {
         }
     }
 
+    /// Runs `f` with a token for the interpreter whose thread state is
+    /// attached on this thread — for functions of a Python extension module,
+    /// which CPython calls with their interpreter attached.
+    ///
+    /// # Safety
+    /// A thread state must be attached on this thread, and stay attached
+    /// (the same one) while `f` runs.
+    pub unsafe fn with_attached<F, R>(f: F) -> R
+    where
+        F: for<'a> FnOnce(Python<'a>) -> R,
+    {
+        // SAFETY: the caller guarantees an attached thread state for the
+        // whole call; the token cannot outlive `f` (higher-ranked lifetime).
+        f(unsafe { Python::assume_attached() })
+    }
+
     /// The id of the interpreter this token belongs to.
     pub fn interpreter_id(self) -> i64 {
         // SAFETY: attached (token invariant).

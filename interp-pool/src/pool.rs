@@ -425,7 +425,9 @@ impl Shared {
                     // another task in it, so the check and the interrupt agree
                     // (the task Arc held here keeps its address from reuse).
                     if s2.runs(&t2) {
-                        if let Ok(exc) = py.import("interp").and_then(|m| m.getattr("Cancelled")) {
+                        if let Ok(exc) =
+                            interp_core::python_module(py).and_then(|m| m.getattr("Cancelled"))
+                        {
                             let _ = py.interrupt(s2.thread_ident.load(Ordering::SeqCst), &exc);
                         }
                     }
@@ -1047,6 +1049,21 @@ impl Pool {
         F: for<'py> FnOnce(Python<'py>) -> Result<Value, Error> + Send + 'static,
     {
         self.enqueue(Work::With(Box::new(f)), None)
+    }
+
+    /// As [`submit_with`](Self::submit_with), with a timeout: a closure that
+    /// runs longer than `timeout` (counted from when a worker starts it) is
+    /// interrupted as a [`Call::timeout`] is — `interp.Cancelled` raised in
+    /// the Python code it runs — and the task fails with
+    /// [`TaskError::TimedOut`] when the closure passes that error on.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub fn submit_with_timeout<F>(&self, timeout: Option<Duration>, f: F) -> Result<Task, PoolError>
+    where
+        F: for<'py> FnOnce(Python<'py>) -> Result<Value, Error> + Send + 'static,
+    {
+        self.enqueue(Work::With(Box::new(f)), timeout)
     }
 
     /// Runs an I/O-bound Rust closure on a pool thread without holding any

@@ -257,6 +257,25 @@ fn initializers_and_prepare_main_hand_data_over_once() {
 }
 
 #[test]
+fn submit_with_timeout_interrupts_a_closure_that_runs_too_long() {
+    let p = pool(1).build().unwrap();
+    let t = p
+        .submit_with_timeout(Some(Duration::from_millis(100)), |py| {
+            py.lookup("__main__", "spin")?.call(&[], &[])?.to_value()
+        })
+        .unwrap();
+    assert_eq!(
+        t.wait_timeout(Duration::from_secs(20)),
+        Some(Err(TaskError::TimedOut))
+    );
+    // No timeout: the closure runs to its end; the worker is still usable.
+    let ok = p
+        .submit_with_timeout(None, |py| py.eval("6 * 7")?.to_value())
+        .unwrap();
+    assert_eq!(ok.wait().unwrap(), Value::Int(42));
+}
+
+#[test]
 fn submit_with_runs_rust_in_the_worker_and_survives_panics() {
     let p = pool(1).build().unwrap();
     let t = p.submit_with(|py| {

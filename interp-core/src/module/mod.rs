@@ -287,12 +287,44 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
     }
 }
 
+/// The `sys.modules` key of the module: `"interp"` unless
+/// [`set_module_name`] chose another before first use.
+static MODULE_NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+fn module_name() -> &'static str {
+    MODULE_NAME.get_or_init(|| "interp")
+}
+
+/// Makes the module live under `name` in `sys.modules` of every interpreter
+/// instead of `"interp"` — for a Python extension that hosts it inside its
+/// own package (the `interp` pip package keeps it as `interp._core` and
+/// re-exports its types, so a package named `interp` and this module never
+/// shadow each other). Call it before any interpreter uses the module. Under
+/// another name the module is never imported from `sys.path`: it is made
+/// from its definition on first use in each interpreter.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when another name was set or used already.
+pub fn set_module_name(name: &'static str) -> Result<()> {
+    let got = MODULE_NAME.get_or_init(|| name);
+    if *got == name {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "interp's Python module is already registered as {got:?}; cannot rename it to {name:?}"
+        )))
+    }
+}
+
 /// This interpreter's `interp` module, importing (or, when the runtime was
 /// initialized by a host that did not register it, creating) it on first
 /// use.
 pub(crate) fn module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
     if let Some(m) = loaded(py) {
         return Ok(m);
+    }
+    if module_name() != "interp" {
+        return create_module(py);
     }
     match py.import("interp") {
         // SAFETY: reading the definition of a module object.
@@ -307,11 +339,24 @@ pub(crate) fn module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
     }
 }
 
+/// This interpreter's interp module (`SharedBuffer`, `Channel`, `Frozen`,
+/// `Cancelled`, ...), loading it on first use: what `import interp` gives
+/// inside interpreters interp made, whatever name [`set_module_name`] chose.
+pub fn python_module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
+    module(py)
+}
+
+/// The name the module is registered under, as a C string (for the inittab).
+pub(crate) fn module_name_c() -> &'static std::ffi::CStr {
+    static C: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+    C.get_or_init(|| std::ffi::CString::new(module_name()).unwrap_or_default())
+}
+
 /// The module if this interpreter has loaded it (no import).
 pub(crate) fn loaded<'py>(py: Python<'py>) -> Option<Bound<'py>> {
     // SAFETY: attached (token); GetModule returns a new reference or NULL.
     unsafe {
-        let name = py.str("interp").ok()?;
+        let name = py.str(module_name()).ok()?;
         let m = sys::PyImport_GetModule(name.as_ptr());
         if m.is_null() {
             sys::PyErr_Clear();
@@ -328,7 +373,7 @@ pub(crate) fn loaded<'py>(py: Python<'py>) -> Option<Bound<'py>> {
 
 fn create_module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
     let spec_cls = py.lookup("importlib.machinery", "ModuleSpec")?;
-    let spec = spec_cls.call(&[py.str("interp")?, py.none()], &[])?;
+    let spec = spec_cls.call(&[py.str(module_name())?, py.none()], &[])?;
     // SAFETY: attached; MODULE_DEF is valid; FromDefAndSpec2 returns a new
     // reference or NULL; ExecDef runs the exec slot.
     unsafe {
@@ -341,7 +386,8 @@ fn create_module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
             return Err(py.take_error());
         }
         let modules = sys::PyImport_GetModuleDict();
-        if sys::PyDict_SetItemString(modules, c"interp".as_ptr(), m.as_ptr()) < 0 {
+        let key = py.str(module_name())?;
+        if sys::PyDict_SetItem(modules, key.as_ptr(), m.as_ptr()) < 0 {
             return Err(py.take_error());
         }
         Ok(m)

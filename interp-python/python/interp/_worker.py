@@ -1,0 +1,135 @@
+"""Code that runs inside worker interpreters: start-up (the main script
+under ``__mp_main__``, ``shared=`` values, the initializer) and describing
+exceptions for the caller."""
+
+import builtins
+import pickle
+import re
+import sys
+import traceback
+import types
+
+from . import _native
+
+
+def _resolve(target):
+    kind, a, b = target
+    if kind == "name":
+        import importlib
+
+        obj = sys.modules.get(a) or importlib.import_module(a)
+        for part in b.split("."):
+            obj = getattr(obj, part)
+        return obj
+    return pickle.loads(a)
+
+
+def _main_code(path, name):
+    if name:
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot find the main module {name!r}")
+        return spec.loader.get_code(name)
+    with open(path, "rb") as f:
+        return compile(f.read(), path, "exec")
+
+
+def _install_main(path, name, shared):
+    """Makes ``__main__`` (and ``__mp_main__``) of this worker a module that
+    loads the caller's script on first use of a name it lacks, the way
+    multiprocessing's spawn does (under a name other than ``__main__``, so
+    its ``if __name__ == "__main__":`` block does not run)."""
+    mod = types.ModuleType("__mp_main__")
+    d = mod.__dict__
+    d["__file__"] = path
+    d["__builtins__"] = builtins
+    state = {"loaded": False, "error": None}
+
+    def __getattr__(attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        if not state["loaded"]:
+            state["loaded"] = True
+            try:
+                exec(_main_code(path, name), d)
+            except BaseException as e:  # noqa: B902 - reported on use
+                state["error"] = e
+            d.update(shared)
+            if d.get("__getattr__") is __getattr__:
+                del d["__getattr__"]
+            if attr in d:
+                return d[attr]
+        err = state["error"]
+        if err is not None:
+            raise AttributeError(
+                f"{attr!r} is not available in worker interpreters: loading the main script "
+                f"{path} there failed with {type(err).__name__}: {err}. Functions and classes "
+                f"a task uses must be importable in a worker: move them to a module, or make "
+                f"the script importable (imports that fail in subinterpreters under "
+                f'`if __name__ == "__main__":`).'
+            ) from err
+        raise AttributeError(f"module '__main__' (the script {path}) has no attribute {attr!r}")
+
+    d["__getattr__"] = __getattr__
+    d.update(shared)
+    sys.modules["__mp_main__"] = mod
+    sys.modules["__main__"] = mod
+
+
+def _bootstrap(cfg):
+    """Runs once in each worker interpreter (and after each recycle)."""
+    argv = cfg.get("argv")
+    if argv:
+        sys.argv[:] = argv
+    shared = {k: _native.view_if_foreign(v) for k, v in (cfg.get("shared") or {}).items()}
+    main = cfg.get("main")
+    if main:
+        _install_main(main[0], main[1], shared)
+    else:
+        sys.modules["__main__"].__dict__.update(shared)
+    init = cfg.get("initializer")
+    if init is not None:
+        _resolve(init)(*cfg.get("initargs", ()))
+
+
+_SUBINTERP = re.compile(r"module (\S+) does not support loading in subinterpreters")
+
+
+def _subinterpreter_hint(exc):
+    seen = set()
+    e = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        m = _SUBINTERP.search(str(e))
+        if isinstance(e, ImportError) and m:
+            return m.group(1)
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def pack(exc):
+    """Describes an exception for the main interpreter: ``(traceback text,
+    pickled exception or None, type module, type qualname, str(exc))``."""
+    module = _subinterpreter_hint(exc)
+    if module is not None and hasattr(exc, "add_note"):
+        top = module.split(".")[0]
+        exc.add_note(
+            f"interp: the extension module {module} (package {top!r}) cannot be loaded in an "
+            f"isolated worker interpreter. Run this function in the main interpreter instead: "
+            f"submit it to an InterpreterThreadPoolExecutor without @interpreter, or use "
+            f"executor.submit_main(fn, ...). InterpreterPoolExecutor(isolated=False) uses "
+            f"legacy (shared-GIL) interpreters, which load single-phase extension modules."
+        )
+    tb = "".join(traceback.format_exception(exc))
+    try:
+        data = pickle.dumps(exc, 5)
+    except Exception:
+        data = None
+    t = type(exc)
+    try:
+        text = str(exc)
+    except Exception:
+        text = f"<unprintable {t.__qualname__}>"
+    return (tb, data, t.__module__, t.__qualname__, text)

@@ -1,0 +1,401 @@
+//! Completing `concurrent.futures.Future`s from pool tasks.
+//!
+//! A worker thread cannot call into the main interpreter cheaply, so a
+//! finished task's waker only queues its record; one completer thread takes
+//! the main GIL once per batch and completes every queued future. A caller
+//! blocked in `result()` does not wait for that hop: it waits on the task
+//! itself (GIL released) and completes its own future on return. Each
+//! record completes its future exactly once (a flag only changed under the
+//! main GIL).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Wake, Waker};
+
+use crossbeam_channel::Sender;
+use interp_core::{Bound, Python, Runtime, Value};
+use interp_pool::{Pool, Task, TaskError};
+use interp_sys as sys;
+use sys::PyObject;
+
+use crate::util::{finalizing, MainRef};
+
+/// What a task's value means.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    /// `(0, result)` or `(1, exception payload)` from a worker.
+    Call,
+    /// `(results, {index: payload})` of a map chunk.
+    Chunk,
+    /// Ran in the main interpreter: the outcome is in `Rec::main_out`.
+    Main,
+}
+
+/// How `_interp_finish(code, ...)` reports a failure to the future.
+pub(crate) mod code {
+    pub(crate) const PAYLOAD: i64 = 0;
+    pub(crate) const CANCELLED: i64 = 1;
+    pub(crate) const TIMED_OUT: i64 = 2;
+    pub(crate) const WORKER_LOST: i64 = 3;
+    pub(crate) const BROKEN: i64 = 4;
+    pub(crate) const TYPE_ERROR: i64 = 5;
+    pub(crate) const RUNTIME_ERROR: i64 = 6;
+    pub(crate) const PY_EXCEPTION: i64 = 7;
+    pub(crate) const OBJECT: i64 = 8;
+}
+
+/// A pool plus the tasks whose futures are not completed yet.
+pub(crate) struct PoolHandle {
+    pub(crate) pool: Pool,
+    pub(crate) outstanding: Mutex<HashMap<u64, Arc<Rec>>>,
+}
+
+impl PoolHandle {
+    /// Records still waiting for their futures to complete.
+    pub(crate) fn pending(&self) -> Vec<Arc<Rec>> {
+        self.outstanding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// One submitted task and its Python future.
+pub(crate) struct Rec {
+    pub(crate) kind: Kind,
+    pub(crate) task: OnceLock<Task>,
+    /// The future (an owned reference, main interpreter); null once done.
+    fut: AtomicPtr<PyObject>,
+    done: AtomicBool,
+    /// A thread is blocked in `result()` on this task and completes the
+    /// future itself when it returns: the waker then skips the completer
+    /// (no thread hop on the round trip). Every waiter, on leaving, clears
+    /// it and completes the future if the task is done.
+    pub(crate) waited: AtomicBool,
+    pub(crate) pool: Weak<PoolHandle>,
+    /// Main lane: the callable and its arguments, taken by the thread that
+    /// runs it (owned references, main interpreter).
+    pub(crate) main_call: Mutex<Option<(MainRef, MainRef, MainRef)>>,
+    /// Main lane: the result or the raised exception.
+    pub(crate) main_out: Mutex<Option<Result<MainRef, MainRef>>>,
+}
+
+impl Rec {
+    /// A record owning a new reference to `fut`.
+    pub(crate) fn new(kind: Kind, fut: &Bound<'_>, pool: &Arc<PoolHandle>) -> Arc<Rec> {
+        Arc::new(Rec {
+            kind,
+            task: OnceLock::new(),
+            fut: AtomicPtr::new(fut.clone().into_ptr()),
+            done: AtomicBool::new(false),
+            waited: AtomicBool::new(false),
+            pool: Arc::downgrade(pool),
+            main_call: Mutex::new(None),
+            main_out: Mutex::new(None),
+        })
+    }
+
+    /// A process-unique key (the record's address while it is alive).
+    pub(crate) fn key(self: &Arc<Self>) -> u64 {
+        Arc::as_ptr(self) as usize as u64
+    }
+
+    /// Whether the future was completed (or given up on by `cancel`).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Marks the record done and hands back its future reference (once).
+    fn claim<'py>(self: &Arc<Self>, py: Python<'py>) -> Option<Bound<'py>> {
+        if self.done.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        if let Some(pool) = self.pool.upgrade() {
+            pool.outstanding
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&self.key());
+        }
+        let p = self.fut.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: the main interpreter is attached (callers hold `py` for
+        // it); `p` is the reference taken in `new`.
+        (!p.is_null()).then(|| unsafe { py.from_owned_ptr(p) }.expect("not NULL"))
+    }
+
+    /// Gives up the future without completing it (the caller cancels it
+    /// itself). Returns false when it was already completed.
+    pub(crate) fn abandon(self: &Arc<Self>, py: Python<'_>) -> bool {
+        let claimed = self.claim(py).is_some();
+        self.release_main(py);
+        claimed
+    }
+
+    fn release_main(&self, _py: Python<'_>) {
+        let call = self
+            .main_call
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((f, a, k)) = call {
+            // SAFETY: main GIL held (`_py`); the references are ours.
+            unsafe {
+                f.release();
+                a.release();
+                k.release();
+            }
+        }
+    }
+}
+
+impl Drop for Rec {
+    fn drop(&mut self) {
+        // A record dropped before completing its future (a task that never
+        // finished, at process exit) leaks that reference: releasing it
+        // needs the main GIL, which this thread may not be able to take.
+    }
+}
+
+struct RecWaker(Arc<Rec>);
+
+impl RecWaker {
+    fn fire(&self) {
+        // SeqCst pairs with the waiter clearing `waited` and then reading
+        // the task's status: the task is done before this runs, so either
+        // the waiter sees it done, or this sees the flag cleared.
+        if !self.0.waited.load(Ordering::SeqCst) {
+            notify(self.0.clone());
+        }
+    }
+}
+
+impl Wake for RecWaker {
+    fn wake(self: Arc<Self>) {
+        self.fire();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fire();
+    }
+}
+
+/// Set at exit: completions still arriving are dropped.
+pub(crate) static STOPPING: AtomicBool = AtomicBool::new(false);
+
+static COMPLETER: OnceLock<Sender<Arc<Rec>>> = OnceLock::new();
+
+/// Queues a finished task for the completer thread.
+fn notify(rec: Arc<Rec>) {
+    if rec.is_done() {
+        return;
+    }
+    let tx = COMPLETER.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::unbounded::<Arc<Rec>>();
+        let spawned = std::thread::Builder::new()
+            .name("interp-completer".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(256);
+                while let Ok(first) = rx.recv() {
+                    batch.push(first);
+                    while batch.len() < 4096 {
+                        match rx.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    batch.retain(|r| !r.is_done());
+                    let Some(rt) = Runtime::get() else {
+                        batch.clear();
+                        continue;
+                    };
+                    if batch.is_empty() || STOPPING.load(Ordering::Acquire) || finalizing() {
+                        // Leaked rather than released without the GIL.
+                        batch.drain(..).for_each(std::mem::forget);
+                        continue;
+                    }
+                    rt.main().enter(|py| {
+                        for r in batch.drain(..) {
+                            complete(py, &r);
+                        }
+                    });
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("interp: could not start the completer thread: {e}");
+        }
+        tx
+    });
+    let _ = tx.send(rec);
+}
+
+/// Arranges for `rec`'s future to be completed when its task finishes.
+pub(crate) fn watch(rec: &Arc<Rec>) {
+    let Some(task) = rec.task.get() else { return };
+    let waker = Waker::from(Arc::new(RecWaker(rec.clone())));
+    let mut t = task.clone();
+    if std::pin::Pin::new(&mut t)
+        .poll(&mut Context::from_waker(&waker))
+        .is_ready()
+    {
+        notify(rec.clone());
+    }
+}
+
+use std::future::Future as _;
+
+/// Completes `rec`'s future from its finished task (no-op when already
+/// done). The main interpreter must be attached (`py`).
+pub(crate) fn complete(py: Python<'_>, rec: &Arc<Rec>) {
+    let Some(outcome) = rec.task.get().and_then(Task::try_result) else {
+        return; // not finished: completed later
+    };
+    let Some(fut) = rec.claim(py) else { return };
+    deliver(py, &fut, rec, outcome);
+    rec.release_main(py);
+}
+
+fn finish<'py>(py: Python<'py>, fut: &Bound<'py>, code: i64, args: &[Value]) {
+    let r = (|| {
+        let mut a = vec![py.value(&Value::Int(code))?];
+        for v in args {
+            a.push(py.value(v)?);
+        }
+        fut.getattr("_interp_finish")?.call(&a, &[])
+    })();
+    if let Err(e) = r {
+        eprintln!("interp: could not complete a future: {e}");
+    }
+}
+
+/// Completes `fut` with `obj`. A future nobody can be waiting on (no
+/// condition made yet, so no waiters, and no done-callbacks) is finished by
+/// setting its fields: no Python code runs, so no other thread sees it half
+/// done (the GIL is held throughout). Otherwise `set_result` does it.
+fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
+    let py = fut.py();
+    let quiet = (|| -> Result<bool, interp_core::Error> {
+        if !fut.getattr("_cond")?.is_none() {
+            return Ok(false);
+        }
+        let cbs = fut.getattr("_done_callbacks")?;
+        // SAFETY: attached; a size query on a valid object.
+        let n = unsafe { sys::PyObject_Size(cbs.as_ptr()) };
+        if n != 0 {
+            return Ok(false);
+        }
+        let state = fut.getattr("_state")?;
+        if state.str()? != "PENDING" {
+            return Ok(true); // completed (or cancelled) already: nothing to do
+        }
+        fut.setattr("_result", &obj)?;
+        fut.setattr("_state", &py.str("FINISHED")?)?;
+        Ok(true)
+    })();
+    if !matches!(quiet, Ok(true)) {
+        // Fails only if the future was completed behind our back
+        // (InvalidStateError): nothing left to do then.
+        let _ = fut.getattr("set_result").and_then(|m| m.call(&[obj], &[]));
+    }
+}
+
+fn set_result<'py>(py: Python<'py>, fut: &Bound<'py>, value: &Value) {
+    match py.value(value) {
+        Ok(obj) => finish_with(fut, obj),
+        Err(e) => finish(
+            py,
+            fut,
+            code::TYPE_ERROR,
+            &[Value::Str(
+                format!("the task's result could not be rebuilt in the main interpreter: {e}")
+                    .into(),
+            )],
+        ),
+    }
+}
+
+fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Value, TaskError>) {
+    match outcome {
+        Ok(v) => match rec.kind {
+            Kind::Call => match v.as_seq() {
+                Some([Value::Int(0), r]) => set_result(py, fut, r),
+                Some([Value::Int(1), Value::Tuple(p)]) => finish(py, fut, code::PAYLOAD, p),
+                _ => finish(
+                    py,
+                    fut,
+                    code::RUNTIME_ERROR,
+                    &[Value::str("malformed task result")],
+                ),
+            },
+            Kind::Chunk => set_result(py, fut, &v),
+            Kind::Main => {
+                let out = rec
+                    .main_out
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                match out {
+                    Some(Ok(r)) => {
+                        // SAFETY: main GIL held; we own `r`'s reference.
+                        let obj = unsafe { py.from_owned_ptr(r.0) }.expect("not NULL");
+                        finish_with(fut, obj);
+                    }
+                    Some(Err(e)) => {
+                        // SAFETY: as above.
+                        let exc = unsafe { py.from_owned_ptr(e.0) }.expect("not NULL");
+                        let r = py
+                            .value(&Value::Int(code::OBJECT))
+                            .and_then(|c| fut.getattr("_interp_finish")?.call(&[c, exc], &[]));
+                        if let Err(e) = r {
+                            eprintln!("interp: could not complete a future: {e}");
+                        }
+                    }
+                    None => finish(
+                        py,
+                        fut,
+                        code::RUNTIME_ERROR,
+                        &[Value::str("the task produced no outcome")],
+                    ),
+                }
+            }
+        },
+        Err(e) => {
+            let text = |s: String| [Value::Str(s.into())];
+            match e {
+                TaskError::Cancelled => finish(py, fut, code::CANCELLED, &[]),
+                TaskError::TimedOut => finish(
+                    py,
+                    fut,
+                    code::TIMED_OUT,
+                    &text("the task ran past its timeout and was interrupted".into()),
+                ),
+                TaskError::WorkerLost(m) => finish(py, fut, code::WORKER_LOST, &text(m)),
+                TaskError::Shutdown => finish(
+                    py,
+                    fut,
+                    code::BROKEN,
+                    &text("the pool shut down (every worker stopped) before the task ran".into()),
+                ),
+                TaskError::Conversion(m) => finish(py, fut, code::TYPE_ERROR, &text(m)),
+                TaskError::Python(pe) => finish(
+                    py,
+                    fut,
+                    code::PY_EXCEPTION,
+                    &[
+                        Value::Str(pe.module.clone().into()),
+                        Value::Str(pe.qualname.clone().into()),
+                        Value::Str(
+                            match &pe.hint {
+                                Some(h) => format!("{} (hint: {h})", pe.message),
+                                None => pe.message.clone(),
+                            }
+                            .into(),
+                        ),
+                        Value::Str(pe.traceback.clone().into()),
+                    ],
+                ),
+                other => finish(py, fut, code::RUNTIME_ERROR, &text(other.to_string())),
+            }
+        }
+    }
+}

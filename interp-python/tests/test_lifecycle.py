@@ -1,0 +1,50 @@
+"""Process lifecycle: no warning about remaining subinterpreters at exit,
+Ctrl-C while waiting, the package importing cleanly in workers."""
+
+import signal
+import subprocess
+import sys
+
+from conftest import run_script
+
+
+def test_exit_without_shutdown_leaves_no_subinterpreters(tmp_path):
+    r = run_script(
+        tmp_path,
+        """
+        import interp, helpers
+        ex = interp.InterpreterPoolExecutor(2)
+        fs = [ex.submit(helpers.sleep_then, 0.05, i) for i in range(4)]
+        print("submitted")
+        """,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "remaining subinterpreters" not in r.stderr, r.stderr
+    assert r.stderr == "", r.stderr
+
+
+def test_ctrl_c_while_waiting_raises_keyboard_interrupt_and_exits_cleanly(tmp_path):
+    path = tmp_path / "wait.py"
+    path.write_text(
+        "import sys, interp, helpers\n"
+        "if __name__ == '__main__':\n"
+        "    with interp.InterpreterPoolExecutor(1) as ex:\n"
+        "        gate = interp.Channel()\n"
+        "        f = ex.submit(helpers.wait_on, gate)\n"
+        "        print('waiting', flush=True)\n"
+        "        try:\n"
+        "            f.result()\n"
+        "        except KeyboardInterrupt:\n"
+        "            print('interrupted', flush=True)\n"
+        "            raise\n"
+    )
+    import os
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert p.stdout.readline().strip() == "waiting"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert "interrupted" in out, (out, err)
+    assert "KeyboardInterrupt" in err, err
+    assert "remaining subinterpreters" not in err and "Fatal" not in err, err
