@@ -1,5 +1,5 @@
 # Every target bootstraps CPython 3.14 first (cached in ~/.cache/interp).
-.PHONY: demo test measure bench-sharing bench-pool bench-python bootstrap capi header
+.PHONY: demo test measure bench-sharing bench-pool bench-python bootstrap capi header python test-python bench-python-tiny
 demo:
 	@scripts/example.sh demo
 test:
@@ -20,3 +20,9 @@ capi:
 	@PYO3_PYTHON=$$(scripts/bootstrap.sh | tail -n1) cargo build --release -q -p interp-capi
 header:
 	@PYO3_PYTHON=$$(scripts/bootstrap.sh | tail -n1) INTERP_BLESS=1 cargo test -q -p interp-capi --test header
+python:
+	@scripts/python.sh
+test-python:
+	@scripts/python.sh test
+bench-python-tiny:
+	@scripts/python.sh bench

@@ -281,6 +281,9 @@ unsafe extern "C" fn m_pool_new(
             .thread_name(move |i| format!("{prefix}_{i}"))
             .init_source(init_source)
             .init_call(Call::new("interp._worker", "_bootstrap").arg(bootstrap))
+            // Every worker ready (or the first failure known) when the
+            // constructor returns, as a thread pool's threads are.
+            .wait_for_all_workers(true)
             .interpreter_config(if isolated {
                 InterpreterConfig::isolated()
             } else {

@@ -177,3 +177,17 @@ class Point:
 
     def __eq__(self, other):
         return isinstance(other, Point) and (self.x, self.y) == (other.x, other.y)
+
+
+def rebind_where():
+    global where
+
+    def rebound():
+        return "rebound"
+
+    where = rebound
+    return True
+
+
+def call_where():
+    return where()

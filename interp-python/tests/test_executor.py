@@ -119,13 +119,27 @@ def test_initializer_and_initargs():
 
 
 def test_failing_initializer_breaks_the_pool_and_logs(caplog):
-    with caplog.at_level("CRITICAL", logger="concurrent.futures"):
-        e = interp.InterpreterPoolExecutor(2, initializer=helpers.init_fail)
+    e = interp.InterpreterPoolExecutor(2, initializer=helpers.init_fail)
     assert e._broken
+    with caplog.at_level("CRITICAL", logger="concurrent.futures"):
+        with pytest.raises(cf.BrokenExecutor):
+            e.submit(helpers.ident, 1)
+    # Logged once, with the worker's traceback, when first noticed.
     assert any("ValueError: error in initializer" in r.getMessage() for r in caplog.records), caplog.text
     with pytest.raises(cf.BrokenExecutor):
         e.submit(helpers.ident, 1)
     e.shutdown()
+
+
+def test_map_hands_results_over_without_keeping_them(ex):
+    import gc
+    import weakref
+
+    for obj in ex.map(helpers.Point, range(5), range(5), chunksize=2):
+        wr = weakref.ref(obj)
+        del obj
+        gc.collect()
+        assert wr() is None
 
 
 def test_shared_values_reach_every_worker_once():

@@ -139,3 +139,13 @@ def test_executor_refuses_to_run_inside_a_worker(ex):
     f = ex.submit(interp.InterpreterPoolExecutor, 1)
     with pytest.raises(RuntimeError, match="main interpreter"):
         f.result(LONG)
+
+
+def test_functions_are_looked_up_once_per_worker():
+    with interp.InterpreterPoolExecutor(1) as e:
+        first = e.submit(helpers.where).result(LONG)
+        assert e.submit(helpers.rebind_where).result(LONG)
+        # The module attribute changed in the worker...
+        assert e.submit(helpers.call_where).result(LONG) == "rebound"
+        # ... but the task's function was resolved once and cached.
+        assert e.submit(helpers.where).result(LONG) == first

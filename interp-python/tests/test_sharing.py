@@ -113,3 +113,12 @@ def test_subinterpreter_incompatible_module_is_explained(ex):
     assert "_testsinglephase" in notes and "submit_main" in notes, (str(e.value), notes)
     # The main-interpreter lane runs it.
     assert ex.submit_main(helpers.import_module, "_testsinglephase").result(LONG) is True
+
+
+def test_legacy_interpreters_load_single_phase_modules():
+    try:
+        import _testsinglephase  # noqa: F401
+    except ImportError:
+        pytest.skip("CPython built without _testsinglephase")
+    with interp.InterpreterPoolExecutor(1, isolated=False) as e:
+        assert e.submit(helpers.import_module, "_testsinglephase").result(LONG) is True

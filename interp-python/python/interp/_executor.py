@@ -365,6 +365,13 @@ if _is_main():
     sys.modules.setdefault("__mp_main__", sys.modules.get("__main__"))
 
 
+def _check_buffersize(buffersize):
+    if buffersize is not None and not isinstance(buffersize, int):
+        raise TypeError("buffersize must be an integer or None")
+    if buffersize is not None and buffersize < 1:
+        raise ValueError("buffersize must be None or > 0")
+
+
 def _chunks(it, size):
     while True:
         chunk = list(itertools.islice(it, size))
@@ -452,14 +459,24 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
                 "A worker interpreter failed to start (its initializer raised, or it could not be "
                 f"created): {message}"
             )
-            LOGGER.critical("Exception in initializer:\n%s", tb or message)
+            # Logged when first noticed (submit), as a thread pool's worker
+            # logs it when it starts; or at shutdown if nothing noticed.
+            self._unlogged = tb or message
         else:
             self._pool = r
 
     # -- submission --
 
+    _unlogged = None
+
+    def _log_broken(self):
+        text, self._unlogged = self._unlogged, None
+        if text:
+            LOGGER.critical("Exception in initializer:\n%s", text)
+
     def _check(self):
         if self._broken:
+            self._log_broken()
             raise BrokenInterpreterPool(self._broken)
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
@@ -517,17 +534,15 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         """As ``Executor.map``: results in order; ``chunksize`` inputs run
         as one task in a worker; ``buffersize`` bounds the inputs submitted
         ahead of the results consumed (None: all at once)."""
-        if buffersize is not None and (not isinstance(buffersize, int) or buffersize < 1):
-            raise ValueError("buffersize must be None or > 0")
+        _check_buffersize(buffersize)
         if not iterables:
-            raise TypeError("map() needs at least one iterable")
+            iterables = ((),)
         target, chunks, star = self._map_futures(fn, iterables, chunksize, False)
         return self._ordered(target, chunks, star, timeout, buffersize, chunksize)
 
     def starmap(self, fn, iterable, *, timeout=None, chunksize=1, buffersize=None):
         """``map`` with each item an argument tuple: ``fn(*item)``."""
-        if buffersize is not None and (not isinstance(buffersize, int) or buffersize < 1):
-            raise ValueError("buffersize must be None or > 0")
+        _check_buffersize(buffersize)
         target, chunks, star = self._map_futures(fn, (iterable,), chunksize, True)
         return self._ordered(target, chunks, star, timeout, buffersize, chunksize)
 
@@ -550,13 +565,16 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
                             fs.append(self._submit_chunk(target, c, star))
                     left = None if end is None else end - time.monotonic()
                     values, errors = _chunk_result(f, left)
-                    if not errors:
-                        yield from values
-                    else:
-                        for i, v in enumerate(values):
-                            if i in errors:
-                                raise _rebuild(*errors[i])
-                            yield v
+                    del f
+                    # Hand each result over without keeping a reference to
+                    # it here (the caller may be waiting for it to be freed).
+                    values.reverse()
+                    i = 0
+                    while values:
+                        if errors and i in errors:
+                            raise _rebuild(*errors[i])
+                        i += 1
+                        yield values.pop()
             finally:
                 for f in fs:
                     f.cancel()
@@ -577,10 +595,13 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
                 for f in as_completed(fs, None if end is None else max(0.0, end - time.monotonic())):
                     pending.discard(f)
                     values, errors = _chunk_result(f, 0)
-                    for i, v in enumerate(values):
-                        if i in errors:
+                    values.reverse()
+                    i = 0
+                    while values:
+                        if errors and i in errors:
                             raise _rebuild(*errors[i])
-                        yield v
+                        i += 1
+                        yield values.pop()
             finally:
                 for f in pending:
                     f.cancel()
@@ -597,6 +618,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         the wait (the workers keep stopping)."""
         with self._shutdown_lock:
             self._shutdown = True
+        self._log_broken()
         if self._pool is not None:
             _native.pool_shutdown(self._pool, bool(wait), bool(cancel_futures))
 
