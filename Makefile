@@ -10,10 +10,13 @@ bench-sharing:
 	@scripts/example.sh sharing
 bench-pool:
 	@scripts/example.sh -p interp-pool bench
-# Day-6 and tiny-task benchmark from Python, every executor side by side.
-# BENCH_ARGS=--quick for the short run; INTERP_PYTHON picks the interpreter.
+# Day-6 and tiny-task benchmark from Python, every executor side by side, in
+# the 3.14 venv that `make python` installs interp into (INTERP_PYTHON picks
+# another interpreter). BENCH_ARGS=--quick for the short run.
 bench-python:
-	@PY=$${INTERP_PYTHON:-$$(scripts/bootstrap.sh | tail -n1)}; "$$PY" interp-python/bench/day6.py $(BENCH_ARGS)
+	@PY=$${INTERP_PYTHON:-target/pyenv/3.14/bin/python}; \
+	if [ -z "$${INTERP_PYTHON:-}" ] && ! "$$PY" -c 'import interp' 2>/dev/null; then scripts/python.sh; fi; \
+	"$$PY" interp-python/bench/day6.py $(BENCH_ARGS)
 bootstrap:
 	@scripts/bootstrap.sh
 capi:
