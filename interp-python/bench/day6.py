@@ -537,7 +537,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="workers per executor (default 2)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per measurement (default 5; at least 5 for the medians)")
     parser.add_argument("--seed", type=int, default=2024, help="grid seed (default 2024)")
-    parser.add_argument("--candidates", type=int, help="how many path cells to test (default: all; --quick: 400)")
+    parser.add_argument("--candidates", type=int, help="how many path cells to test (default: all; --quick: 300)")
     parser.add_argument("--json", help="where to write the JSON (default <repo>/target/bench-python.json)")
     parser.add_argument("--only", action="append", help="run only this day-6 variant (repeatable; serial always runs)")
     parser.add_argument("--no-tiny", action="store_true", help="skip the tiny-task benchmark")
@@ -557,13 +557,13 @@ def main(argv=None):
     t0 = time.perf_counter()
     start, grid, path = generate(args.seed)
     nodes = path[1:]
-    limit = args.candidates or (400 if args.quick else None)
+    limit = args.candidates or (300 if args.quick else None)
     if limit is not None and limit < len(nodes):
         # An even spread along the path, so the subset keeps the mix.
         nodes = [nodes[i * len(nodes) // limit] for i in range(limit)]
     progress(f"grid ready in {time.perf_counter() - t0:.2f} s: path {len(path)} cells, {len(nodes)} candidates")
     sizes = (
-        {"round_trip": 500, "submit": 5000, "map": 10000}
+        {"round_trip": 500, "submit": 3000, "map": 5000}
         if args.quick
         else {"round_trip": 2000, "submit": 20000, "map": 50000}
     )
