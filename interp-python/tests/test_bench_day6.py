@@ -89,29 +89,44 @@ class SolverTest(unittest.TestCase):
             day6_work.init(None, None)
 
 
-@unittest.skipIf(day6.IPE is None, "needs concurrent.futures.InterpreterPoolExecutor (3.14+)")
+def run_bench(test, variants):
+    """Runs bench/day6.py on 40 candidates with ``variants`` (plus serial);
+    returns its JSON report and stdout after checking it succeeded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "bench.json")
+        cmd = [sys.executable, os.path.join(BENCH, "day6.py"), "--candidates", "40", "--reps", "1",
+               "--no-tiny", "--json", out]
+        for v in variants:
+            cmd += ["--only", v]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        test.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out) as f:
+            report = json.load(f)
+    results = report["day6"]
+    test.assertEqual(set(results), {"serial", *variants})
+    loops = {name: entry.get("loops") for name, entry in results.items()}
+    test.assertEqual(len(set(loops.values())), 1, loops)
+    test.assertEqual(report["errors"], [])
+    return report, proc.stdout
+
+
 class EndToEndTest(unittest.TestCase):
-    def test_variants_agree(self):
-        # Serial and the IPE initializer variant must count the same loops: the
-        # initializer has to set day6_work's state in the worker (an initializer
-        # doing `global GRID; GRID = grid` runs against the worker's __main__
-        # under IPE and leaves day6_work.GRID unset).
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "bench.json")
-            proc = subprocess.run(
-                [sys.executable, os.path.join(BENCH, "day6.py"), "--candidates", "40", "--reps", "1",
-                 "--no-tiny", "--only", "IPE initializer", "--only", "IPE memoryview", "--json", out],
-                capture_output=True, text=True, timeout=600,
-            )
-            self.assertEqual(proc.returncode, 0, proc.stderr)
-            with open(out) as f:
-                report = json.load(f)
-        day6_results = report["day6"]
-        self.assertEqual(set(day6_results), {"serial", "IPE initializer", "IPE memoryview"})
-        loops = {name: entry.get("loops") for name, entry in day6_results.items()}
-        self.assertEqual(len(set(loops.values())), 1, loops)
-        self.assertEqual(report["errors"], [])
-        self.assertIn("| IPE initializer |", proc.stdout)
+    @unittest.skipIf(day6.IPE is None, "needs concurrent.futures.InterpreterPoolExecutor (3.14+)")
+    def test_ipe_variants_agree(self):
+        # The IPE initializer variant must count what serial counts: its
+        # initializer has to set day6_work's state in the worker (one doing
+        # `global GRID; GRID = grid` runs against the worker's __main__ under
+        # IPE and leaves day6_work.GRID unset).
+        _, stdout = run_bench(self, ["IPE initializer", "IPE memoryview"])
+        self.assertIn("| IPE initializer |", stdout)
+
+    @unittest.skipIf(day6.interp is None, day6.INTERP_MISSING)
+    def test_interp_variants_agree(self):
+        # The grid copied per call, handed over by shared=, as a memoryview
+        # and as Frozen: interp must deliver the same grid every way.
+        report, _ = run_bench(self, ["interp naive", "interp shared=", "interp memoryview", "interp frozen"])
+        skipped = {k: v["skipped"] for k, v in report["day6"].items() if "skipped" in v}
+        self.assertEqual(skipped, {})
 
 
 if __name__ == "__main__":
