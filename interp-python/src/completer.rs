@@ -278,10 +278,10 @@ fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
         if !fut.getattr("_cond")?.is_none() {
             return Ok(false);
         }
-        let cbs = fut.getattr("_done_callbacks")?;
+        // Callbacks: `_cbl` is None until the first add_done_callback.
+        let cbs = fut.getattr("_cbl")?;
         // SAFETY: attached; a size query on a valid object.
-        let n = unsafe { sys::PyObject_Size(cbs.as_ptr()) };
-        if n != 0 {
+        if !cbs.is_none() && unsafe { sys::PyObject_Size(cbs.as_ptr()) } != 0 {
             return Ok(false);
         }
         let state = fut.getattr("_state")?;
