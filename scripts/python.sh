@@ -33,7 +33,8 @@ for entry in "${pythons[@]}"; do
     echo "== creating $venv ($py)"
     "$py" -m venv "$venv" || { "$py" -m ensurepip >/dev/null && "$py" -m venv "$venv"; }
   fi
-  "$venv/bin/python" -m pip install -q --upgrade "maturin>=1.9,<2" pytest
+  # Only reaches PyPI when they are missing.
+  "$venv/bin/python" -m pip install -q "maturin>=1.9,<2" pytest
   echo "== pip install ./interp-python (CPython $v)"
   PATH="$PWD/$venv/bin:$PATH" PYO3_PYTHON="$PWD/$venv/bin/python" CARGO_TARGET_DIR="$PWD/target/python/$v" \
     "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./interp-python

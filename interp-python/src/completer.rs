@@ -45,10 +45,33 @@ pub(crate) mod code {
     pub(crate) const OBJECT: i64 = 8;
 }
 
+/// Hashes record addresses (already unique) with one multiplication.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: spreads the address bits into the high bits
+        // the table uses.
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Records by address.
+pub(crate) type Outstanding = HashMap<u64, Arc<Rec>, std::hash::BuildHasherDefault<AddrHasher>>;
+
 /// A pool plus the tasks whose futures are not completed yet.
 pub(crate) struct PoolHandle {
     pub(crate) pool: Pool,
-    pub(crate) outstanding: Mutex<HashMap<u64, Arc<Rec>>>,
+    pub(crate) outstanding: Mutex<Outstanding>,
 }
 
 impl PoolHandle {
@@ -158,20 +181,19 @@ impl Drop for Rec {
     }
 }
 
-struct RecWaker(Arc<Rec>);
-
-impl RecWaker {
-    fn fire(&self) {
+impl Rec {
+    fn fire(self: &Arc<Self>) {
         // SeqCst pairs with the waiter clearing `waited` and then reading
         // the task's status: the task is done before this runs, so either
         // the waiter sees it done, or this sees the flag cleared.
-        if !self.0.waited.load(Ordering::SeqCst) {
-            notify(self.0.clone());
+        if !self.waited.load(Ordering::SeqCst) {
+            notify(self.clone());
         }
     }
 }
 
-impl Wake for RecWaker {
+/// The record is its task's waker (no extra allocation per task).
+impl Wake for Rec {
     fn wake(self: Arc<Self>) {
         self.fire();
     }
@@ -232,7 +254,7 @@ fn notify(rec: Arc<Rec>) {
 /// Arranges for `rec`'s future to be completed when its task finishes.
 pub(crate) fn watch(rec: &Arc<Rec>) {
     let Some(task) = rec.task.get() else { return };
-    let waker = Waker::from(Arc::new(RecWaker(rec.clone())));
+    let waker = Waker::from(rec.clone());
     let mut t = task.clone();
     if std::pin::Pin::new(&mut t)
         .poll(&mut Context::from_waker(&waker))
@@ -255,6 +277,38 @@ pub(crate) fn complete(py: Python<'_>, rec: &Arc<Rec>) {
     rec.release_main(py);
 }
 
+/// Attribute names used on every completion, made once (interned) in the
+/// main interpreter and kept for its lifetime: no string is built per task.
+struct Names {
+    cond: MainRef,
+    cbl: MainRef,
+    state: MainRef,
+    result: MainRef,
+    set_result: MainRef,
+    pending: MainRef,
+    finished: MainRef,
+}
+
+static NAMES: OnceLock<Names> = OnceLock::new();
+
+fn names(_py: Python<'_>) -> &'static Names {
+    NAMES.get_or_init(|| {
+        // SAFETY: the main interpreter is attached (`_py`: completions only
+        // run there); interned strings live as long as it does, and these
+        // references are never released.
+        let s = |t: &std::ffi::CStr| MainRef(unsafe { sys::PyUnicode_InternFromString(t.as_ptr()) });
+        Names {
+            cond: s(c"_cond"),
+            cbl: s(c"_cbl"),
+            state: s(c"_state"),
+            result: s(c"_result"),
+            set_result: s(c"set_result"),
+            pending: s(c"PENDING"),
+            finished: s(c"FINISHED"),
+        }
+    })
+}
+
 fn finish<'py>(py: Python<'py>, fut: &Bound<'py>, code: i64, args: &[Value]) {
     let r = (|| {
         let mut a = vec![py.value(&Value::Int(code))?];
@@ -274,28 +328,46 @@ fn finish<'py>(py: Python<'py>, fut: &Bound<'py>, code: i64, args: &[Value]) {
 /// done (the GIL is held throughout). Otherwise `set_result` does it.
 fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
     let py = fut.py();
-    let quiet = (|| -> Result<bool, interp_core::Error> {
-        if !fut.getattr("_cond")?.is_none() {
-            return Ok(false);
+    let n = names(py);
+    let f = fut.as_ptr();
+    // SAFETY: (whole block) the main interpreter is attached; `f`, `obj`
+    // and the names are valid objects of it; GetAttr returns new
+    // references (released below) or NULL with an exception (cleared: the
+    // slow path then reports problems itself). Plain instance attributes:
+    // no Python code runs between the checks and the writes.
+    let quiet = unsafe {
+        let get = |name: &MainRef| py.from_owned_ptr(sys::PyObject_GetAttr(f, name.0)).ok();
+        match (get(&n.cond), get(&n.cbl), get(&n.state)) {
+            (Some(cond), Some(cbl), Some(state)) if cond.is_none() => {
+                let no_callbacks = cbl.is_none() || sys::PyObject_Size(cbl.as_ptr()) == 0;
+                let pending = sys::PyObject_RichCompareBool(state.as_ptr(), n.pending.0, sys::Py_EQ) == 1;
+                if !pending {
+                    sys::PyErr_Clear();
+                    true // completed (or cancelled) already: nothing to do
+                } else if no_callbacks {
+                    sys::PyObject_SetAttr(f, n.result.0, obj.as_ptr()) == 0
+                        && sys::PyObject_SetAttr(f, n.state.0, n.finished.0) == 0
+                } else {
+                    false
+                }
+            }
+            _ => false,
         }
-        let cbs = fut.getattr("_done_callbacks")?;
-        // SAFETY: attached; a size query on a valid object.
-        let n = unsafe { sys::PyObject_Size(cbs.as_ptr()) };
-        if n != 0 {
-            return Ok(false);
-        }
-        let state = fut.getattr("_state")?;
-        if state.str()? != "PENDING" {
-            return Ok(true); // completed (or cancelled) already: nothing to do
-        }
-        fut.setattr("_result", &obj)?;
-        fut.setattr("_state", &py.str("FINISHED")?)?;
-        Ok(true)
-    })();
-    if !matches!(quiet, Ok(true)) {
+    };
+    if !quiet {
+        // SAFETY: attached; drop any error of the quick path.
+        unsafe { sys::PyErr_Clear() };
         // Fails only if the future was completed behind our back
         // (InvalidStateError): nothing left to do then.
-        let _ = fut.getattr("set_result").and_then(|m| m.call(&[obj], &[]));
+        // SAFETY: attached; valid objects; a new reference or NULL.
+        let r = unsafe { sys::PyObject_CallMethodOneArg(f, n.set_result.0, obj.as_ptr()) };
+        if r.is_null() {
+            // SAFETY: attached.
+            unsafe { sys::PyErr_Clear() };
+        } else {
+            // SAFETY: a new reference we own.
+            unsafe { sys::Py_DecRef(r) };
+        }
     }
 }
 

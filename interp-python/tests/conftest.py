@@ -36,3 +36,14 @@ def run_script(tmp_path, source, *args, timeout=LONG, env=None):
         env=e,
         cwd=str(tmp_path),
     )
+
+
+def wait_until(predicate, what, timeout=LONG):
+    """Polls `predicate` until true; fails (instead of hanging) after `timeout`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.001)

@@ -9,7 +9,7 @@ import pytest
 
 import helpers
 import interp
-from conftest import LONG, run_script
+from conftest import LONG, run_script, wait_until
 
 
 def test_submit_runs_in_a_worker_interpreter(ex):
@@ -96,8 +96,7 @@ def test_shutdown_cancel_futures_cancels_queued_ones():
     gate = interp.Channel()
     first = e.submit(helpers.wait_on, gate)
     queued = [e.submit(helpers.ident, i) for i in range(20)]
-    while not first.running():
-        time.sleep(0.001)
+    wait_until(first.running, 'first runs')
     e.shutdown(wait=False, cancel_futures=True)
     # Cancelled at once (the worker is still blocked in the first task).
     assert all(f.cancelled() for f in queued), [f._state for f in queued]
@@ -153,8 +152,7 @@ def test_cancel_interrupts_a_running_task(ex):
     started = interp.Channel()
     f = ex.submit(helpers.recv_then_spin, started)
     started.send(1)
-    while not f.running():
-        time.sleep(0.001)
+    wait_until(f.running, 'f runs')
     assert f.cancel()
     assert f.cancelled()
     with pytest.raises(cf.CancelledError):

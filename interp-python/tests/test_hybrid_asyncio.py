@@ -76,8 +76,11 @@ def test_asyncio_cancellation_cancels_the_running_task(ex):
         fut = ex.submit(helpers.recv_then_spin, started)
         wrapped = asyncio.wrap_future(fut)
         started.send(1)
-        while not fut.running():
+        for _ in range(60_000):
+            if fut.running():
+                break
             await asyncio.sleep(0.001)
+        assert fut.running()
         wrapped.cancel()
         with pytest.raises(asyncio.CancelledError):
             await wrapped

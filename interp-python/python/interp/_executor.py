@@ -167,16 +167,19 @@ class _InterpFuture(Future):
     waited on through ``result()`` never needs one, and interp completes
     such a future by setting its fields under the GIL."""
 
+    # Future.__init__'s fields as class defaults (instances override them),
+    # and its condition and lists made on first use: a future that is only
+    # waited on through result() allocates none of them.
     _task = None
+    _state = _PENDING
+    _result = None
+    _exception = None
     _cond = None
+    _wl = None
+    _cbl = None
 
     def __init__(self):
-        # Future.__init__ without the eager Condition.
-        self._state = _PENDING
-        self._result = None
-        self._exception = None
-        self._waiters = []
-        self._done_callbacks = []
+        pass
 
     @property
     def _condition(self):
@@ -184,6 +187,20 @@ class _InterpFuture(Future):
         if c is None:
             # setdefault is atomic: racing threads agree on one condition.
             c = self.__dict__.setdefault("_cond", threading.Condition())
+        return c
+
+    @property
+    def _waiters(self):
+        w = self._wl
+        if w is None:
+            w = self.__dict__.setdefault("_wl", [])
+        return w
+
+    @property
+    def _done_callbacks(self):
+        c = self._cbl
+        if c is None:
+            c = self.__dict__.setdefault("_cbl", [])
         return c
 
     def cancel(self):
@@ -231,6 +248,9 @@ class _InterpFuture(Future):
         except _base.InvalidStateError:
             pass
 
+
+_new_future = functools.partial(object.__new__, _InterpFuture)
+_submit = _native.submit
 
 # ---- functions that travel -------------------------------------------------
 
@@ -321,6 +341,7 @@ def _target(fn):
 # ---- lifecycle ---------------------------------------------------------------
 
 _global_shutdown = False
+_executors = __import__("weakref").WeakSet()
 _exit_registered = False
 _exit_lock = threading.Lock()
 _counter = itertools.count()
@@ -329,6 +350,8 @@ _counter = itertools.count()
 def _python_exit():
     global _global_shutdown
     _global_shutdown = True
+    for ex in list(_executors):
+        ex._shutdown = True
     _native.shutdown_all()
 
 
@@ -435,6 +458,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         self._shutdown = False
         self._broken = False
         self._pool = None
+        _executors.add(self)
         init = _describe_target(initializer) if initializer is not None else None
         cfg = {
             "main": _main_info(),
@@ -485,10 +509,14 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
 
     def submit(self, fn, /, *args, **kwargs):
         """Schedules ``fn(*args, **kwargs)`` in a worker interpreter."""
-        if self._shutdown or self._broken or _global_shutdown:
+        if self._shutdown or self._broken:
             self._check()
-        f = _InterpFuture()
-        f._task = _native.submit(self._pool, f, _target(fn), args, kwargs or None, None)
+        f = _new_future()
+        try:
+            t = _targets[fn]
+        except (KeyError, TypeError):
+            t = _target(fn)
+        f._task = _submit(self._pool, f, t, args, kwargs or None, None)
         return f
 
     def submit_with(self, fn, /, args=(), kwargs=None, *, timeout=None):

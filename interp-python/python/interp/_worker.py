@@ -120,7 +120,7 @@ def pack(exc):
             f"isolated worker interpreter. Run this function in the main interpreter instead: "
             f"submit it to an InterpreterThreadPoolExecutor without @interpreter, or use "
             f"executor.submit_main(fn, ...). InterpreterPoolExecutor(isolated=False) uses "
-            f"legacy (shared-GIL) interpreters, which load single-phase extension modules."
+            f"legacy (shared-GIL, so not parallel) interpreters, which load single-phase extension modules and numpy."
         )
     tb = "".join(traceback.format_exception(exc))
     try:
