@@ -1,6 +1,6 @@
 # Every target but install/uninstall bootstraps CPython 3.14 first (cached in
 # ~/.cache/interp).
-.PHONY: demo test measure bench-sharing bench-pool bootstrap capi header dist install uninstall python test-python bench-python-tiny
+.PHONY: demo test measure bench-sharing bench-pool bench-python bootstrap capi header dist install uninstall python test-python bench-python-tiny
 demo:
 	@scripts/example.sh demo
 test:
@@ -33,5 +33,9 @@ python:
 	@scripts/python.sh
 test-python:
 	@scripts/python.sh test
+bench-python:
+	@PY=$${INTERP_PYTHON:-target/pyenv/3.14/bin/python}; \
+	if [ -z "$${INTERP_PYTHON:-}" ] && ! "$$PY" -c 'import interp' 2>/dev/null; then scripts/python.sh; fi; \
+	"$$PY" interp-python/bench/day6.py $(BENCH_ARGS)
 bench-python-tiny:
 	@scripts/python.sh bench
