@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`): bootstraps CPython 3.14, then runs
-# formatting, lint, docs and every test of the workspace against it, then the
-# interp-sys/interp-core/interp-pool suites against CPython 3.12 and 3.13 where a
-# shared-library build of them exists on this machine.
+# formatting, lint, docs and every test of the workspace against it, the unsafe
+# code of interp_core::Shared under Miri (where nightly miri is installed), then
+# the interp-sys/interp-core/interp-pool suites against CPython 3.12 and 3.13
+# where a shared-library build of them exists on this machine.
 #
 # Every suite runs even when an earlier one fails; a table at the end says how
 # each went, and the exit status is non-zero if any failed.
@@ -52,6 +53,17 @@ fi
 run "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
 run "cargo test (CPython 3.14)" cargo test --workspace
+
+# Miri checks the unsafe code of interp_core::Shared (interp-core/src/shared.rs)
+# for undefined behaviour: only its pure-Rust unit tests, which call no Python
+# (Miri cannot run CPython), so this takes seconds. Needs a nightly toolchain
+# with the miri component, which a machine with only stable lacks.
+miri="cargo miri test shared::tests:: (interp-core, nightly)"
+if cargo +nightly miri --version >/dev/null 2>&1; then
+  run "$miri" cargo +nightly miri test -q -p interp-core --lib shared::tests::
+else
+  skip "$miri" "no nightly miri"
+fi
 
 for v in 3.12 3.13; do
   name="cargo test -p interp-sys -p interp-core -p interp-pool (CPython $v)"

@@ -44,6 +44,11 @@ pub enum interp_status_t {
     INTERP_ERR_RUNTIME = 11,
     /// A bug in interp (a caught Rust panic); the message says where.
     INTERP_ERR_PANIC = 12,
+    /// Memory for data of a size the caller gave (a `str`, `bytes`, `int`
+    /// or container made from C data, a shared buffer, an int's decimal
+    /// text) could not be had; the message names what and how big. Nothing
+    /// was made; the process goes on.
+    INTERP_ERR_OUT_OF_MEMORY = 13,
 }
 
 use interp_status_t::*;
@@ -84,6 +89,12 @@ impl CError {
     pub(crate) fn invalid(message: impl Into<String>) -> CError {
         CError::new(INTERP_ERR_INVALID_ARGUMENT, message)
     }
+
+    /// `INTERP_ERR_OUT_OF_MEMORY`: `bytes` could not be allocated for
+    /// `what`.
+    pub(crate) fn out_of_memory(what: &str, bytes: usize) -> CError {
+        Error::OutOfMemory(format!("could not allocate {bytes} bytes for {what}")).into()
+    }
 }
 
 impl From<Error> for CError {
@@ -97,6 +108,7 @@ impl From<Error> for CError {
             },
             Error::Conversion(m) => CError::new(INTERP_ERR_CONVERSION, m),
             Error::InvalidArgument(m) => CError::new(INTERP_ERR_INVALID_ARGUMENT, m),
+            e @ Error::OutOfMemory(_) => CError::new(INTERP_ERR_OUT_OF_MEMORY, e.to_string()),
             other => CError::new(INTERP_ERR_RUNTIME, other.to_string()),
         }
     }
@@ -270,7 +282,7 @@ pub extern "C" fn interp_error_free(err: *mut interp_error_t) -> interp_status_t
 /// or `"unknown status"`.
 #[no_mangle]
 pub extern "C" fn interp_status_name(status: std::ffi::c_int) -> *const c_char {
-    const NAMES: [&std::ffi::CStr; 13] = [
+    const NAMES: [&std::ffi::CStr; 14] = [
         c"INTERP_OK",
         c"INTERP_ERR_PYTHON",
         c"INTERP_ERR_INVALID_ARGUMENT",
@@ -284,6 +296,7 @@ pub extern "C" fn interp_status_name(status: std::ffi::c_int) -> *const c_char {
         c"INTERP_ERR_WORKER_LOST",
         c"INTERP_ERR_RUNTIME",
         c"INTERP_ERR_PANIC",
+        c"INTERP_ERR_OUT_OF_MEMORY",
     ];
     usize::try_from(status)
         .ok()

@@ -222,14 +222,15 @@ impl SharedBuffer {
     /// be had.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `len` is too large to allocate.
+    /// [`Error::InvalidArgument`] when `len` is larger than any allocation
+    /// can be (over `isize::MAX`), [`Error::OutOfMemory`] when the allocator
+    /// refuses it.
     pub fn try_zeroed(len: usize) -> Result<SharedBuffer> {
         let layout = Layout::from_size_align(len.max(1), BUFFER_ALIGN)
             .map_err(|_| Error::InvalidArgument(format!("a buffer of {len} bytes is too large")))?;
         // SAFETY: the layout has a non-zero size.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).ok_or_else(|| {
-            Error::InvalidArgument(format!("could not allocate a buffer of {len} bytes"))
-        })?;
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+            .ok_or_else(|| crate::value::no_memory("a shared buffer", len))?;
         Ok(SharedBuffer {
             mem: Arc::new(Memory {
                 ptr,

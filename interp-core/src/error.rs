@@ -73,6 +73,12 @@ pub enum Error {
     Runtime(String),
     /// CPython refused to create an interpreter.
     Create(String),
+    /// Memory for data of a size given by the caller (a `str`, `bytes`,
+    /// `int` or container made from Rust or C data, a shared buffer) could
+    /// not be had. The message names what and how big. A Python object too
+    /// big to copy out of its interpreter is an [`Error::Conversion`]
+    /// instead.
+    OutOfMemory(String),
 }
 
 impl Error {
@@ -93,6 +99,7 @@ impl fmt::Display for Error {
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::Runtime(m) => write!(f, "runtime error: {m}"),
             Error::Create(m) => write!(f, "could not create interpreter: {m}"),
+            Error::OutOfMemory(m) => write!(f, "out of memory: {m}"),
         }
     }
 }

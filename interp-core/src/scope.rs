@@ -465,8 +465,8 @@ impl<'py> Bound<'py> {
     /// The UTF-8 form of a `str` object, borrowed from the object (no
     /// copy), or `None` with an exception set: `TypeError` for an object
     /// that is not a `str`, `UnicodeEncodeError` for lone surrogates,
-    /// `MemoryError`.
-    fn utf8(&self) -> Option<&str> {
+    /// `MemoryError` (a non-ASCII `str` makes its UTF-8 form on first use).
+    pub(crate) fn utf8(&self) -> Option<&str> {
         let mut len: sys::Py_ssize_t = 0;
         // SAFETY: attached; AsUTF8AndSize type-checks and returns NULL with
         // an exception on failure; else valid UTF-8, cached in the object,
@@ -483,9 +483,14 @@ impl<'py> Bound<'py> {
         }
     }
 
-    /// The contents of a `str` object as UTF-8.
+    /// The contents of a `str` object as UTF-8, copied fallibly.
     pub(crate) fn str_contents(&self) -> Result<String> {
-        self.str_utf8().map(str::to_owned)
+        let s = self.str_utf8()?;
+        let mut out = String::new();
+        out.try_reserve_exact(s.len())
+            .map_err(|_| value::no_memory("the text of a str", s.len()))?;
+        out.push_str(s);
+        Ok(out)
     }
 
     /// The UTF-8 of a `str` object, borrowed from the object (no copy).
@@ -505,28 +510,49 @@ impl<'py> Bound<'py> {
     /// (lone surrogates) escaped as `\udcff` (`backslashreplace`): for text
     /// that is shown rather than round-tripped (exception messages,
     /// tracebacks, type names).
+    ///
+    /// Text too big for the memory left is not an error but a placeholder
+    /// naming its size (see [`display_copy`]): a huge exception message
+    /// must not abort the process, nor hide the exception.
     pub(crate) fn str_contents_escaped(&self) -> Result<String> {
         if let Some(s) = self.utf8() {
-            return Ok(s.to_owned());
+            return Ok(display_copy(s));
         }
-        // SAFETY: attached; `utf8` left an exception set. Only a
-        // UnicodeEncodeError (lone surrogates) is handled here; TypeError
-        // and MemoryError are reported.
+        // SAFETY: attached; `utf8` left an exception set. A
+        // UnicodeEncodeError (lone surrogates) is escaped and a MemoryError
+        // (making the UTF-8 form) gives a placeholder; a TypeError is
+        // reported.
         unsafe {
+            if sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0 {
+                sys::PyErr_Clear();
+                return Ok(no_memory_for_text(self));
+            }
             if sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) == 0 {
                 return Err(self.py.take_error());
             }
             sys::PyErr_Clear();
-            let b = self.py.from_owned_ptr(sys::PyUnicode_AsEncodedString(
+            let b = NonNull::new(sys::PyUnicode_AsEncodedString(
                 self.as_ptr(),
                 c"utf-8".as_ptr(),
                 c"backslashreplace".as_ptr(),
-            ))?;
+            ));
+            let Some(b) = b.map(|ptr| Bound { ptr, py: self.py }) else {
+                if sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0 {
+                    sys::PyErr_Clear();
+                    return Ok(no_memory_for_text(self));
+                }
+                return Err(self.py.take_error());
+            };
             let data = sys::PyBytes_AsString(b.as_ptr()).cast::<u8>();
             let n = sys::PyBytes_Size(b.as_ptr()) as usize;
-            // Valid UTF-8 by construction; lossy only to avoid an unchecked
-            // conversion.
-            Ok(String::from_utf8_lossy(std::slice::from_raw_parts(data, n)).into_owned())
+            // Valid UTF-8 by construction (checked anyway: no unchecked
+            // conversion).
+            Ok(
+                match std::str::from_utf8(std::slice::from_raw_parts(data, n)) {
+                    Ok(s) => display_copy(s),
+                    Err(_) => "<text that is not UTF-8>".into(),
+                },
+            )
         }
     }
 
@@ -579,6 +605,48 @@ impl std::fmt::Debug for Bound<'_> {
 
 const REFUSES_SUBINTERPRETERS: &str = "does not support loading in subinterpreters";
 
+/// How much of a text too big to copy [`display_copy`] keeps (bytes).
+const DISPLAY_PREFIX: usize = 4096;
+
+/// A copy of `s`, for display, allocated fallibly: when the memory for the
+/// whole of it cannot be had, its start (up to [`DISPLAY_PREFIX`] bytes)
+/// and a note naming its size.
+pub(crate) fn display_copy(s: &str) -> String {
+    let mut out = String::new();
+    if out.try_reserve_exact(s.len()).is_ok() {
+        out.push_str(s);
+        return out;
+    }
+    cut_short(s)
+}
+
+/// The start of `s` (up to [`DISPLAY_PREFIX`] bytes) and a note that the
+/// whole, of the size named, could not be copied.
+fn cut_short(s: &str) -> String {
+    let mut end = s.len().min(DISPLAY_PREFIX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}... [cut short: the whole text, {}, could not be copied: out of memory]",
+        &s[..end],
+        value::size_text(s.len())
+    )
+}
+
+/// The placeholder for a `str` object whose UTF-8 form Python could not
+/// make for lack of memory.
+fn no_memory_for_text(s: &Bound<'_>) -> String {
+    // SAFETY: attached; `s` is a str (its UTF-8 form was asked for);
+    // GetLength only reads it.
+    let chars = unsafe { sys::PyUnicode_GetLength(s.as_ptr()) };
+    if chars < 0 {
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() };
+    }
+    format!("<a str of {chars} characters: out of memory converting it to UTF-8>")
+}
+
 fn take_error(py: Python<'_>) -> Error {
     // SAFETY: attached; GetRaisedException returns a new reference or NULL.
     let exc = match unsafe { NonNull::new(sys::PyErr_GetRaisedException()) } {
@@ -606,6 +674,21 @@ fn take_error(py: Python<'_>) -> Error {
         clear();
         "<exception str() failed>".into()
     });
+    // The message may be huge (and the memory nearly gone): the one-line
+    // forms below copy it fallibly.
+    let one_line = |name: &str| {
+        let mut line = String::new();
+        match line.try_reserve_exact(name.len() + message.len() + 3) {
+            Ok(()) => {
+                line.push_str(name);
+                line.push_str(": ");
+                line.push_str(&message);
+                line.push('\n');
+                line
+            }
+            Err(_) => format!("{name}: {}\n", cut_short(&message)),
+        }
+    };
     // An `interp.Cancelled` under a cancelled token is the interruption its
     // canceller asked for (a pool's cancel or timeout): the canceller reports
     // it as such and has no use for where it landed. Formatting a traceback
@@ -613,11 +696,11 @@ fn take_error(py: Python<'_>) -> Error {
     // under valgrind), time the canceller would wait for, so skip it.
     let traceback =
         if module == "interp" && qualname == "Cancelled" && cancel::current_is_cancelled() {
-            format!("{module}.{qualname}: {message}\n")
+            one_line(&format!("{module}.{qualname}"))
         } else {
             format_traceback(py, &exc).unwrap_or_else(|_| {
                 clear();
-                format!("{qualname}: {message}\n")
+                one_line(&qualname)
             })
         };
     // SAFETY: attached; `exc` is a live exception and PyExc_ImportError a
@@ -800,5 +883,25 @@ mod smallvec_lite {
                 Args::Heap(v) => v.len(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_cut_short_keeps_whole_characters_and_names_the_size() {
+        // 3-byte characters: the kept start ends on a character boundary.
+        let text = "\u{20ac}".repeat(3000);
+        let cut = cut_short(&text);
+        let (start, note) = cut.split_once("... [").unwrap();
+        assert_eq!(start.len(), 4095);
+        assert!(text.starts_with(start));
+        assert_eq!(
+            note,
+            "cut short: the whole text, 0.0 MiB (9000 bytes), could not be copied: out of memory]"
+        );
+        assert_eq!(display_copy(&text), text);
     }
 }

@@ -37,6 +37,14 @@ pub(crate) fn out_of_memory(what: &str, bytes: usize) -> String {
     )
 }
 
+/// [`Error::OutOfMemory`] naming what could not be allocated and its size.
+pub(crate) fn no_memory(what: &str, bytes: usize) -> Error {
+    Error::OutOfMemory(format!(
+        "could not allocate {} for {what}",
+        size_text(bytes)
+    ))
+}
+
 /// Little-endian two's complement bytes without redundant sign extension.
 fn minimal_le(bytes: &[u8]) -> &[u8] {
     let neg = bytes.last().is_some_and(|b| b & 0x80 != 0);
@@ -158,23 +166,21 @@ impl Value {
     /// `str` from text, copied fallibly.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
-    /// had.
+    /// [`Error::OutOfMemory`] naming the size when the memory cannot be had.
     pub fn try_str(s: &str) -> Result<Value> {
         Shared::try_copy(s)
             .map(Value::Str)
-            .map_err(|_| Error::InvalidArgument(out_of_memory("a str", s.len())))
+            .map_err(|_| no_memory("a str", s.len()))
     }
 
     /// `bytes` from a byte slice, copied fallibly.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
-    /// had.
+    /// [`Error::OutOfMemory`] naming the size when the memory cannot be had.
     pub fn try_bytes(b: &[u8]) -> Result<Value> {
         Shared::try_copy(b)
             .map(Value::Bytes)
-            .map_err(|_| Error::InvalidArgument(out_of_memory("a bytes value", b.len())))
+            .map_err(|_| no_memory("a bytes value", b.len()))
     }
 
     /// An `int` from little-endian two's complement bytes; normalized to
@@ -189,14 +195,13 @@ impl Value {
     /// As [`int_from_le_bytes`](Self::int_from_le_bytes), copying fallibly.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
-    /// had.
+    /// [`Error::OutOfMemory`] naming the size when the memory cannot be had.
     pub fn try_int_from_le_bytes(bytes: &[u8]) -> Result<Value> {
         match int_from_le(bytes) {
             Ok(n) => Ok(Value::Int(n)),
             Err(minimal) => Shared::try_copy(minimal)
                 .map(Value::BigInt)
-                .map_err(|_| Error::InvalidArgument(out_of_memory("an int", minimal.len()))),
+                .map_err(|_| no_memory("an int", minimal.len())),
         }
     }
 
@@ -228,7 +233,7 @@ impl Value {
     /// reference (the same [`Shared`] data) is measured once, so this is linear in the
     /// number of distinct containers.
     pub fn depth(&self) -> usize {
-        fn go(v: &Value, memo: &mut HashMap<usize, usize>) -> usize {
+        fn go(v: &Value, memo: &mut HashMap<ContainerKey, usize>) -> usize {
             let Some(key) = container_key(v) else {
                 return 0;
             };
@@ -352,18 +357,18 @@ impl PartialEq for Value {
             (None, None) => true,
             (Bool(a), Bool(b)) => a == b,
             (Int(a), Int(b)) => a == b,
-            (BigInt(a), BigInt(b)) => a == b,
+            (BigInt(a), BigInt(b)) => Shared::eq_fast(a, b),
             (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
             (Complex { re: a, im: b }, Complex { re: c, im: d }) => {
                 a.to_bits() == c.to_bits() && b.to_bits() == d.to_bits()
             }
-            (Str(a), Str(b)) => a == b,
-            (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => a == b,
-            (Tuple(a), Tuple(b)) | (List(a), List(b)) => Shared::ptr_eq(a, b) || a == b,
+            (Str(a), Str(b)) => Shared::eq_fast(a, b),
+            (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => Shared::eq_fast(a, b),
+            (Tuple(a), Tuple(b)) | (List(a), List(b)) => Shared::eq_fast(a, b),
             (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => {
                 Shared::ptr_eq(a, b) || same_elements(a, b)
             }
-            (Dict(a), Dict(b)) => Shared::ptr_eq(a, b) || a == b,
+            (Dict(a), Dict(b)) => Shared::eq_fast(a, b),
             (Buffer(a), Buffer(b)) => a == b,
             (Channel(a), Channel(b)) => a == b,
             (Frozen(a), Frozen(b)) => a == b,
@@ -597,6 +602,15 @@ fn too_big(what: &str, bytes: usize) -> Error {
     ))
 }
 
+/// A (non-ASCII) `str` of `chars` characters whose UTF-8 form Python could
+/// not make for lack of memory.
+fn too_big_text(chars: isize) -> Error {
+    Error::Conversion(format!(
+        "cannot copy a str of {chars} characters out of the interpreter: out of memory making \
+         its UTF-8 form {TOO_BIG_HINT}"
+    ))
+}
+
 /// A container with too many items to copy out of the interpreter
 /// (`values_per_item` values each).
 fn too_many(what: &str, items: usize, values_per_item: usize) -> Error {
@@ -682,16 +696,23 @@ fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -
             });
         }
         if sys::PyUnicode_CheckExact(p) != 0 {
-            return match obj.str_utf8() {
-                Ok(s) => Shared::try_copy(s)
+            if let Some(s) = obj.utf8() {
+                return Shared::try_copy(s)
                     .map(Value::Str)
-                    .map_err(|_| too_big("a str", s.len())),
-                // Lone surrogates: not UTF-8; kept exact through pickle.
-                Err(_) => {
-                    sys::PyErr_Clear();
-                    pickle(obj, allow_pickle)
-                }
-            };
+                    .map_err(|_| too_big("a str", s.len()));
+            }
+            // Lone surrogates: not UTF-8; kept exact through pickle.
+            if sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) != 0 {
+                sys::PyErr_Clear();
+                return pickle(obj, allow_pickle);
+            }
+            // No memory for the UTF-8 form (which a non-ASCII str makes on
+            // first use): pickling would fail the same way.
+            if sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0 {
+                sys::PyErr_Clear();
+                return Err(too_big_text(sys::PyUnicode_GetLength(p)));
+            }
+            return Err(py.take_error());
         }
         if sys::PyBytes_CheckExact(p) != 0 {
             return copy_bytes(obj, "a bytes object").map(Value::Bytes);
@@ -854,16 +875,23 @@ pub(crate) fn to_python<'py>(py: Python<'py>, v: &Value) -> Result<Bound<'py>> {
 }
 
 /// Containers already made in one Value -> Python conversion, by the
-/// address of their shared items: a sub-value reached twice (the same
-/// [`Shared`] data) becomes one object, as pickle does.
-type ToMemo<'py> = Option<HashMap<usize, Bound<'py>>>;
+/// address of their shared items and their kind: a sub-value reached twice
+/// (the same [`Shared`] data, as the same kind of container) becomes one
+/// object, as pickle does.
+type ToMemo<'py> = Option<HashMap<ContainerKey, Bound<'py>>>;
 
-fn container_key(v: &Value) -> Option<usize> {
-    match v {
-        Value::Tuple(a) | Value::List(a) | Value::Set(a) | Value::FrozenSet(a) => Some(a.addr()),
-        Value::Dict(d) => Some(d.addr()),
-        _ => None,
-    }
+/// What identifies a container: the address of its items, and its kind
+/// (the same items may back a tuple and a list, which are different
+/// objects).
+type ContainerKey = (usize, std::mem::Discriminant<Value>);
+
+fn container_key(v: &Value) -> Option<ContainerKey> {
+    let addr = match v {
+        Value::Tuple(a) | Value::List(a) | Value::Set(a) | Value::FrozenSet(a) => a.addr(),
+        Value::Dict(d) => d.addr(),
+        _ => return None,
+    };
+    Some((addr, std::mem::discriminant(v)))
 }
 
 fn to_python_at<'py>(

@@ -89,6 +89,13 @@ pub(super) unsafe extern "C" fn buf_new(
         let dims: Vec<usize> = match shape.to_value()? {
             Value::Int(n) => vec![usize::try_from(n)
                 .map_err(|_| Error::InvalidArgument(format!("shape must be >= 0, got {n}")))?],
+            Value::BigInt(_) => {
+                return Err(Error::InvalidArgument(
+                    "shape is too large: an int beyond 64 bits (a buffer holds at most \
+                     2**63 - 1 bytes)"
+                        .into(),
+                ))
+            }
             Value::Tuple(d) | Value::List(d) => d
                 .iter()
                 .map(|x| match x {

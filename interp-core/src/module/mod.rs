@@ -425,6 +425,8 @@ pub(crate) fn raise(py: Python<'_>, err: Error) {
         // SAFETY: as above.
         Error::InvalidArgument(m) => (unsafe { sys::PyExc_ValueError }, m),
         // SAFETY: as above.
+        e @ Error::OutOfMemory(_) => (unsafe { sys::PyExc_MemoryError }, e.to_string()),
+        // SAFETY: as above.
         other => (unsafe { sys::PyExc_RuntimeError }, other.to_string()),
     };
     set_error(ty, &msg);
