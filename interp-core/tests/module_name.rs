@@ -58,23 +58,3 @@ fn the_module_lives_under_the_chosen_name() {
         "{same:?}"
     );
 }
-
-#[test]
-fn with_attached_gives_a_token_for_the_attached_interpreter() {
-    let i = Interpreter::new().unwrap();
-    let id = i.id();
-    let (inner_id, two) = i.enter(|_py| {
-        // What an extension module's function does: CPython called it with
-        // this interpreter attached.
-        // SAFETY: `enter` keeps this interpreter attached for the closure.
-        unsafe {
-            interp_core::Python::with_attached(|py| {
-                (
-                    py.interpreter_id(),
-                    py.eval("1 + 1").unwrap().to_value().unwrap(),
-                )
-            })
-        }
-    });
-    assert_eq!((inner_id, two), (id, Value::Int(2)));
-}
