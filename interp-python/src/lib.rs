@@ -89,7 +89,7 @@ static METHODS: Def<[sys::PyMethodDef; 20]> = Def(UnsafeCell::new([
     fast(c"task_wait", m_task_wait, c"task_wait(task, timeout)\n--\n\nWaits (GIL released) and completes the future; False on timeout."),
     fast(c"task_cancel", m_task_cancel, c"task_cancel(task)\n--\n\nCancels (interrupting a running task); False when it had finished."),
     fast(c"task_running", m_task_running, c"task_running(task)\n--\n\nWhether a worker runs the task now."),
-    fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_pending)\n--\n\nShuts the pool down; the names of abandoned workers."),
+    fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_futures)\n--\n\nShuts the pool down (cancel_futures: cancels what no worker started; running tasks go on); the names of abandoned workers."),
     fast(c"pool_cancel_all", m_pool_cancel_all, c"pool_cancel_all(pool)\n--\n\nCancels every task not finished yet."),
     fast(c"pool_flush", m_pool_flush, c"pool_flush(pool)\n--\n\nCompletes the futures of every finished task now."),
     fast(c"pool_workers", m_pool_workers, c"pool_workers(pool)\n--\n\nThe number of workers."),
@@ -710,9 +710,30 @@ unsafe extern "C" fn m_pool_shutdown(
         let h = unsafe { pool_of(get(0)?)? }.clone();
         let wait = bound(py, get(1)?).to_value()?.as_bool().unwrap_or(true);
         let cancel = bound(py, get(2)?).to_value()?.as_bool().unwrap_or(false);
+        if cancel {
+            // `concurrent.futures` semantics: what no worker has started is
+            // cancelled, what runs goes on. (The pool's own `cancel_pending`
+            // also interrupts running tasks, so it is not used here.)
+            // Closing intake first: the workers finish what they started and
+            // skip what is cancelled below, then stop.
+            h.pool.shutdown(false, false);
+            let h2 = h.clone();
+            if blocking(py, move || let_idle_workers_start(&h2))?.is_none() {
+                return Ok(null_mut());
+            }
+            for rec in h.pending() {
+                if let Some(t) = rec.task.get() {
+                    if !t.is_running() && !t.is_done() {
+                        // Completes the task as cancelled; `flush` below
+                        // marks its future.
+                        t.cancel();
+                    }
+                }
+            }
+        }
         let abandoned = if wait {
             let h2 = h.clone();
-            match blocking(py, move || h2.pool.shutdown(true, cancel))? {
+            match blocking(py, move || h2.pool.shutdown(true, false))? {
                 Some(report) => report.abandoned,
                 None => {
                     flush(py, &h);
@@ -720,13 +741,44 @@ unsafe extern "C" fn m_pool_shutdown(
                 }
             }
         } else {
-            h.pool.shutdown(false, cancel).abandoned
+            h.pool.shutdown(false, false).abandoned
         };
         flush(py, &h);
         Ok(py
             .value(&Value::list(abandoned.into_iter().map(Value::from)))?
             .into_ptr())
     })
+}
+
+/// How long `shutdown(cancel_futures=True)` waits at most for idle workers
+/// to take queued tasks: a bound that only matters if a worker never comes
+/// back (it normally takes microseconds).
+const IDLE_WORKERS_BOUND: Duration = Duration::from_secs(2);
+
+/// Before `shutdown(cancel_futures=True)` cancels what is queued: waits until
+/// every worker is running a task or nothing is queued any more, so that the
+/// tasks an idle worker would take at once run rather than being cancelled,
+/// however late the worker threads get a CPU on a busy machine (as a
+/// `ThreadPoolExecutor`'s idle threads, woken at `submit`, would have taken
+/// them). Without this, `submit` × 50 then `shutdown(cancel_futures=True)`
+/// could cancel all 50 when no worker woke in between.
+fn let_idle_workers_start(h: &PoolHandle) {
+    let deadline = Instant::now() + IDLE_WORKERS_BOUND;
+    let mut queued: Vec<Arc<Rec>> = h.pending();
+    loop {
+        queued.retain(|r| {
+            r.task
+                .get()
+                .is_some_and(|t| !t.is_running() && !t.is_done())
+        });
+        if queued.is_empty()
+            || h.pool.stats().workers.iter().all(|w| w.running)
+            || Instant::now() >= deadline
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
 }
 
 unsafe extern "C" fn m_pool_cancel_all(
