@@ -43,7 +43,7 @@ use std::ptr::NonNull;
 use interp_sys as sys;
 
 use crate::cancel;
-use crate::error::{Error, PyException, Result};
+use crate::error::{no_memory, size_text, Error, PyException, Result};
 use crate::value::{self, Value};
 
 /// A token for the interpreter entered on this thread, valid for `'py`.
@@ -488,7 +488,7 @@ impl<'py> Bound<'py> {
         let s = self.str_utf8()?;
         let mut out = String::new();
         out.try_reserve_exact(s.len())
-            .map_err(|_| value::no_memory("the text of a str", s.len()))?;
+            .map_err(|_| no_memory("the text of a str", s.len()))?;
         out.push_str(s);
         Ok(out)
     }
@@ -630,7 +630,7 @@ fn cut_short(s: &str) -> String {
     format!(
         "{}... [cut short: the whole text, {}, could not be copied: out of memory]",
         &s[..end],
-        value::size_text(s.len())
+        size_text(s.len())
     )
 }
 

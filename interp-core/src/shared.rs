@@ -15,6 +15,8 @@ use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{self, AtomicUsize, Ordering};
 
+use crate::error::{no_memory, Error};
+
 mod sealed {
     pub trait Sealed {}
     impl<T> Sealed for [T] {}
@@ -309,13 +311,13 @@ impl<I> Shared<[I]> {
     /// The first error of `make` (what was built is dropped), or
     /// [`Error::OutOfMemory`](crate::Error::OutOfMemory) naming the size
     /// when the memory cannot be had.
-    pub fn try_from_fn<E: From<crate::Error>>(
+    pub fn try_from_fn<E: From<Error>>(
         len: usize,
         make: impl FnMut(usize) -> Result<I, E>,
     ) -> Result<Self, E> {
         Self::try_build(
             len,
-            |e| crate::value::no_memory(&format!("{len} items"), e.bytes).into(),
+            |e| no_memory(&format!("{len} items"), e.bytes).into(),
             make,
         )
     }

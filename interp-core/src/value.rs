@@ -10,7 +10,7 @@ use interp_sys as sys;
 
 use crate::buffer::SharedBuffer;
 use crate::channel::Channel;
-use crate::error::{Error, Result};
+use crate::error::{no_memory, size_text, Error, Result};
 use crate::frozen::Frozen;
 use crate::module;
 use crate::scope::{Bound, Python};
@@ -20,30 +20,6 @@ use crate::shared::Shared;
 /// input, or a container that contains itself, is refused with
 /// [`Error::Conversion`] rather than overflowing the stack.
 pub const MAX_DEPTH: usize = 200;
-
-/// A size in bytes for messages: `"500.0 MiB (524288000 bytes)"`.
-pub(crate) fn size_text(bytes: usize) -> String {
-    format!(
-        "{:.1} MiB ({bytes} bytes)",
-        bytes as f64 / (1024.0 * 1024.0)
-    )
-}
-
-/// "out of memory: ..." naming what could not be allocated and its size.
-pub(crate) fn out_of_memory(what: &str, bytes: usize) -> String {
-    format!(
-        "out of memory: could not allocate {} for {what}",
-        size_text(bytes)
-    )
-}
-
-/// [`Error::OutOfMemory`] naming what could not be allocated and its size.
-pub(crate) fn no_memory(what: &str, bytes: usize) -> Error {
-    Error::OutOfMemory(format!(
-        "could not allocate {} for {what}",
-        size_text(bytes)
-    ))
-}
 
 /// Little-endian two's complement bytes without redundant sign extension.
 fn minimal_le(bytes: &[u8]) -> &[u8] {
