@@ -59,6 +59,7 @@
 mod buffer;
 mod cancel;
 mod channel;
+mod conversion;
 mod error;
 mod frozen;
 mod interpreter;

@@ -8,6 +8,10 @@
 //! object that outlives its scope, is sent to another thread, or is used
 //! under another interpreter's scope.
 //!
+//! Converting objects to and from [`Value`](crate::Value)
+//! ([`Python::value`], [`Bound::to_value`]) is `conversion/`, which builds
+//! on this module.
+//!
 //! ```compile_fail
 //! # use interp_core::Interpreter;
 //! let a = Interpreter::new().unwrap();
@@ -44,7 +48,6 @@ use interp_sys as sys;
 
 use crate::cancel;
 use crate::error::{no_memory, size_text, Error, PyException, Result};
-use crate::value::{self, Value};
 
 /// A token for the interpreter entered on this thread, valid for `'py`.
 /// `Copy`, zero-sized, neither `Send` nor `Sync`.
@@ -289,14 +292,6 @@ impl<'py> Python<'py> {
         }
     }
 
-    /// Makes a Python object from a [`Value`] (the inverse of
-    /// [`Bound::to_value`]). A pickled function or class whose module is
-    /// not found here fails with `ModuleNotFoundError`, with a hint as for
-    /// [`lookup`](Self::lookup).
-    pub fn value(self, v: &Value) -> Result<Bound<'py>> {
-        value::to_python(self, v).map_err(|e| module_not_found_hint(self, e, None))
-    }
-
     /// A tuple of the given objects.
     pub fn tuple(self, items: &[Bound<'py>]) -> Result<Bound<'py>> {
         // SAFETY: attached; PyTuple_New gives a fresh tuple whose slots we
@@ -427,25 +422,6 @@ impl<'py> Bound<'py> {
             }
             Err(e) => e,
         }
-    }
-
-    /// `self(*args, **kwargs)` with arguments given as [`Value`]s.
-    pub fn call_values(&self, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Bound<'py>> {
-        let py = self.py;
-        let args = args
-            .iter()
-            .map(|v| py.value(v))
-            .collect::<Result<Vec<_>>>()?;
-        let kwargs = kwargs
-            .iter()
-            .map(|(k, v)| Ok((*k, py.value(v)?)))
-            .collect::<Result<Vec<_>>>()?;
-        self.call(&args, &kwargs)
-    }
-
-    /// Converts the object into an interpreter-independent [`Value`].
-    pub fn to_value(&self) -> Result<Value> {
-        value::from_python(self)
     }
 
     /// `repr(self)`.
@@ -751,7 +727,7 @@ fn take_error(py: Python<'_>) -> Error {
 /// the hint says where the parent was found and that it lacks the
 /// submodule (or is not a package). For a function's module only the module
 /// itself and its parent packages get a hint, not the modules it imports.
-fn module_not_found_hint(py: Python<'_>, e: Error, wanted: Option<&str>) -> Error {
+pub(crate) fn module_not_found_hint(py: Python<'_>, e: Error, wanted: Option<&str>) -> Error {
     let Error::Python(mut x) = e else { return e };
     if !x.is("ModuleNotFoundError") || x.hint.is_some() {
         return Error::Python(x);

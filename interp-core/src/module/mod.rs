@@ -24,7 +24,7 @@ use crate::channel::{Channel, RecvError, SendError};
 use crate::error::{Error, Result};
 use crate::frozen::{Frozen, Node};
 use crate::scope::{Bound, Python};
-use crate::value::{self, Value};
+use crate::value::Value;
 
 /// Per-interpreter state of the module.
 #[repr(C)]
@@ -687,7 +687,7 @@ unsafe extern "C" fn handle_dealloc<T>(obj: *mut PyObject) {
     }
 }
 
-// ---- conversions used by value.rs ------------------------------------------------
+// ---- conversions used by conversion/ ------------------------------------------------
 
 /// If `obj` is one of this module's shared objects, its Value.
 pub(crate) fn shared_value(_py: Python<'_>, obj: &Bound<'_>) -> Option<Value> {
