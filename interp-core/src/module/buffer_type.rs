@@ -1,7 +1,7 @@
 //! The `interp.SharedBuffer` type.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::ptr::{self, null_mut};
+use std::ptr::null_mut;
 
 use interp_sys as sys;
 use sys::{PyObject, Py_ssize_t};
@@ -20,30 +20,6 @@ pub(super) static BUFFER_GETSET: Def<[sys::PyGetSetDef; 6]> = Def::new([
     getter(c"readonly", buf_readonly, c"Whether views refuse writes."),
     getset_end(),
 ]);
-
-pub(super) const fn getter(
-    name: &'static CStr,
-    f: sys::getter,
-    doc: &'static CStr,
-) -> sys::PyGetSetDef {
-    sys::PyGetSetDef {
-        name: name.as_ptr(),
-        get: Some(f),
-        set: None,
-        doc: doc.as_ptr(),
-        closure: null_mut(),
-    }
-}
-
-pub(super) const fn getset_end() -> sys::PyGetSetDef {
-    sys::PyGetSetDef {
-        name: ptr::null(),
-        get: None,
-        set: None,
-        doc: ptr::null(),
-        closure: null_mut(),
-    }
-}
 
 pub(super) static BUFFER_SLOTS: Def<[sys::PyType_Slot; 7]> = Def::new([
     sys::PyType_Slot { slot: sys::Py_tp_new, pfunc: buf_new as *mut c_void },
