@@ -178,7 +178,8 @@ pub(crate) fn ffi(
         Err(e) => {
             let status = e.status;
             if !err.is_null() {
-                // SAFETY: as above.
+                // SAFETY: the caller passes a writable `interp_error_t **`
+                // (NULL excluded above).
                 unsafe { *err = ERRORS.insert(e) };
             }
             status

@@ -112,11 +112,12 @@ enum Owner {
 }
 
 // SAFETY: the memory is plain bytes owned by this struct (or by the foreign
-// owner until `release` runs); access from several threads is the
-// documented, unsynchronized shared-memory model, and the bytes are only
-// touched through raw pointers or atomics.
+// owner, whose release closure is Send, until `release` runs): any thread
+// may free it.
 unsafe impl Send for Memory {}
-// SAFETY: as above.
+// SAFETY: `&Memory` reaches the bytes only through raw pointers or atomics;
+// access from several threads is the documented, unsynchronized
+// shared-memory model.
 unsafe impl Sync for Memory {}
 
 impl Drop for Memory {

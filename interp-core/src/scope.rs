@@ -164,6 +164,20 @@ impl<'py> Python<'py> {
         unsafe { sys::set_async_exc(sys::current_thread_ident(), std::ptr::null_mut()) };
     }
 
+    /// Clears the pending exception if it is a `MemoryError`, and says
+    /// whether it was.
+    fn clear_memory_error(self) -> bool {
+        // SAFETY: attached (token); only reading and clearing the error
+        // indicator.
+        unsafe {
+            let matched = sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0;
+            if matched {
+                sys::PyErr_Clear();
+            }
+            matched
+        }
+    }
+
     /// Takes the pending Python exception and turns it into an [`Error`].
     pub(crate) fn take_error(self) -> Error {
         take_error(self)
@@ -494,42 +508,45 @@ impl<'py> Bound<'py> {
         if let Some(s) = self.utf8() {
             return Ok(display_copy(s));
         }
-        // SAFETY: attached; `utf8` left an exception set. A
-        // UnicodeEncodeError (lone surrogates) is escaped and a MemoryError
-        // (making the UTF-8 form) gives a placeholder; a TypeError is
-        // reported.
-        unsafe {
-            if sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0 {
-                sys::PyErr_Clear();
-                return Ok(no_memory_for_text(self));
-            }
-            if sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) == 0 {
-                return Err(self.py.take_error());
-            }
-            sys::PyErr_Clear();
-            let b = NonNull::new(sys::PyUnicode_AsEncodedString(
+        // `utf8` left an exception set. A MemoryError (making the UTF-8
+        // form) gives a placeholder and a UnicodeEncodeError (lone
+        // surrogates) is escaped; a TypeError is reported.
+        if self.py.clear_memory_error() {
+            return Ok(no_memory_for_text(self));
+        }
+        // SAFETY: attached; `utf8` left an exception set.
+        if unsafe { sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) } == 0 {
+            return Err(self.py.take_error());
+        }
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() };
+        // SAFETY: attached; `self` is a str; AsEncodedString returns a new
+        // reference or NULL with an exception set.
+        let escaped = unsafe {
+            sys::PyUnicode_AsEncodedString(
                 self.as_ptr(),
                 c"utf-8".as_ptr(),
                 c"backslashreplace".as_ptr(),
-            ));
-            let Some(b) = b.map(|ptr| Bound { ptr, py: self.py }) else {
-                if sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0 {
-                    sys::PyErr_Clear();
-                    return Ok(no_memory_for_text(self));
-                }
-                return Err(self.py.take_error());
-            };
-            let data = sys::PyBytes_AsString(b.as_ptr()).cast::<u8>();
-            let n = sys::PyBytes_Size(b.as_ptr()) as usize;
-            // Valid UTF-8 by construction (checked anyway: no unchecked
-            // conversion).
-            Ok(
-                match std::str::from_utf8(std::slice::from_raw_parts(data, n)) {
-                    Ok(s) => display_copy(s),
-                    Err(_) => "<text that is not UTF-8>".into(),
-                },
             )
-        }
+        };
+        let Some(b) = NonNull::new(escaped).map(|ptr| Bound { ptr, py: self.py }) else {
+            if self.py.clear_memory_error() {
+                return Ok(no_memory_for_text(self));
+            }
+            return Err(self.py.take_error());
+        };
+        // SAFETY: attached; `b` is a bytes object, whose Size bytes of data
+        // live as long as it.
+        let bytes = unsafe {
+            let data = sys::PyBytes_AsString(b.as_ptr()).cast::<u8>();
+            std::slice::from_raw_parts(data, sys::PyBytes_Size(b.as_ptr()) as usize)
+        };
+        // Valid UTF-8 by construction (checked anyway: no unchecked
+        // conversion).
+        Ok(match std::str::from_utf8(bytes) {
+            Ok(s) => display_copy(s),
+            Err(_) => "<text that is not UTF-8>".into(),
+        })
     }
 
     /// `type(self).__qualname__`.

@@ -126,11 +126,13 @@ pub struct Shared<T: ?Sized + SharedData> {
     _owns: PhantomData<Box<T>>,
 }
 
-// SAFETY: the data is immutable once built and the count is atomic, so
-// sharing or sending a handle is sound exactly when it is for `Arc<T>`: the
-// items must be Send + Sync (the last handle may drop them on any thread).
+// SAFETY: as for `Arc<T>`: a handle sent to another thread reads the
+// immutable items that other handles may read at the same time (Sync), and
+// may be the last one, which drops them there (Send); the count is atomic.
 unsafe impl<T: ?Sized + SharedData> Send for Shared<T> where T::Item: Send + Sync {}
-// SAFETY: as above.
+// SAFETY: as for `Arc<T>`: `&Shared` reads the immutable items from any
+// thread (Sync) and can clone a handle that another thread drops last
+// (Send); the count is atomic.
 unsafe impl<T: ?Sized + SharedData> Sync for Shared<T> where T::Item: Send + Sync {}
 
 /// An allocation being filled: items `0..init` are initialized; on drop

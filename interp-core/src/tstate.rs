@@ -41,10 +41,13 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
 }
 
-// SAFETY: `raw` is an opaque handle that is only passed to CPython while the
-// rules of this module hold; all mutable bookkeeping is behind a Mutex.
+// SAFETY: `raw` is an opaque handle, only passed to CPython under the rules
+// of this module, whichever thread holds the record; the other fields are
+// Send.
 unsafe impl Send for Shared {}
-// SAFETY: as above.
+// SAFETY: through `&Shared`, `id`, `raw` and `is_main` are only read (set at
+// construction), and the mutable bookkeeping is behind the Mutex and the
+// atomic.
 unsafe impl Sync for Shared {}
 
 #[derive(Default)]

@@ -9,7 +9,7 @@ use interp_sys as sys;
 use super::too_deep;
 use crate::error::{size_text, Error, Result};
 use crate::module;
-use crate::scope::{Bound, Python};
+use crate::scope::Bound;
 use crate::shared::Shared;
 use crate::value::{Value, MAX_DEPTH};
 
@@ -90,148 +90,212 @@ pub(crate) fn from_python_no_pickle(obj: &Bound<'_>) -> Result<Value> {
 }
 
 fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
-    let allow_pickle = ctx.allow_pickle;
-    let py = obj.py();
     let p = obj.as_ptr();
-    // SAFETY: (whole block) attached (brand); `p` is a valid object;
-    // type checks precede the type-specific accessors; borrowed items are
-    // turned into owned `Bound`s before any call that could run Python code.
-    unsafe {
-        if obj.is_none() {
-            return Ok(Value::None);
+    match kind_of(obj) {
+        Kind::None => Ok(Value::None),
+        // SAFETY: reading the address of the immortal `True`.
+        Kind::Bool => Ok(Value::Bool(p == unsafe { sys::Py_True() })),
+        Kind::Int => int_from_python(obj),
+        // SAFETY: attached (brand); `p` is exactly a float.
+        Kind::Float => Ok(Value::Float(unsafe { sys::PyFloat_AsDouble(p) })),
+        Kind::Complex => {
+            // SAFETY: attached (brand); `p` is exactly a complex.
+            let (re, im) = unsafe {
+                (
+                    sys::PyComplex_RealAsDouble(p),
+                    sys::PyComplex_ImagAsDouble(p),
+                )
+            };
+            Ok(Value::Complex { re, im })
         }
-        if sys::PyBool_Check(p) != 0 {
-            return Ok(Value::Bool(p == sys::Py_True()));
-        }
-        if sys::PyLong_CheckExact(p) != 0 {
-            let mut overflow = 0;
-            let n = sys::PyLong_AsLongLongAndOverflow(p, &mut overflow);
-            if overflow == 0 {
-                if n == -1 && !sys::PyErr_Occurred().is_null() {
-                    return Err(py.take_error());
-                }
-                return Ok(Value::Int(n));
-            }
-            return big_int_from_python(obj);
-        }
-        if sys::PyFloat_CheckExact(p) != 0 {
-            return Ok(Value::Float(sys::PyFloat_AsDouble(p)));
-        }
-        if sys::PyComplex_CheckExact(p) != 0 {
-            return Ok(Value::Complex {
-                re: sys::PyComplex_RealAsDouble(p),
-                im: sys::PyComplex_ImagAsDouble(p),
-            });
-        }
-        if sys::PyUnicode_CheckExact(p) != 0 {
-            if let Some(s) = obj.utf8() {
-                return Shared::try_copy(s)
-                    .map(Value::Str)
-                    .map_err(|_| too_big("a str", s.len()));
-            }
-            // Lone surrogates: not UTF-8; kept exact through pickle.
-            if sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) != 0 {
-                sys::PyErr_Clear();
-                return pickle(obj, allow_pickle);
-            }
-            // No memory for the UTF-8 form (which a non-ASCII str makes on
-            // first use): pickling would fail the same way.
-            if sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0 {
-                sys::PyErr_Clear();
-                return Err(too_big_text(sys::PyUnicode_GetLength(p)));
-            }
-            return Err(py.take_error());
-        }
-        if sys::PyBytes_CheckExact(p) != 0 {
-            return copy_bytes(obj, "a bytes object").map(Value::Bytes);
-        }
-        let is_tuple = sys::PyTuple_CheckExact(p) != 0;
-        let is_list = sys::PyList_CheckExact(p) != 0;
-        let is_dict = sys::PyDict_CheckExact(p) != 0;
-        let is_set = sys::PySet_CheckExact(p) != 0;
-        let is_frozen = sys::PyFrozenSet_CheckExact(p) != 0;
-        if !(is_tuple || is_list || is_dict || is_set || is_frozen) {
-            if let Some(v) = module::shared_value(py, obj) {
-                return Ok(v);
-            }
-            return pickle(obj, allow_pickle);
-        }
-        if depth >= MAX_DEPTH {
-            return Err(too_deep());
-        }
-        if let Some((_, v)) = ctx.memo.as_ref().and_then(|m| m.get(&(p as usize))) {
-            return Ok(v.clone());
-        }
-        let v = from_python_container(py, obj, depth, ctx, is_tuple, is_list, is_dict, is_set)?;
-        ctx.memo
-            .get_or_insert_with(HashMap::new)
-            .insert(p as usize, (obj.clone(), v.clone()));
-        Ok(v)
+        Kind::Str => str_from_python(obj, ctx.allow_pickle),
+        Kind::Bytes => copy_bytes(obj, "a bytes object").map(Value::Bytes),
+        Kind::Dict => memoized(obj, depth, ctx, |ctx| dict_from_python(obj, depth, ctx)),
+        Kind::Seq(seq) => memoized(obj, depth, ctx, |ctx| seq_from_python(obj, depth, ctx, seq)),
+        Kind::Other => match module::shared_value(obj.py(), obj) {
+            Some(v) => Ok(v),
+            None => pickle(obj, ctx.allow_pickle),
+        },
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn from_python_container<'py>(
-    py: Python<'py>,
+/// How an object converts, by its exact type (subclasses are `Other`).
+#[derive(Clone, Copy)]
+enum Kind {
+    None,
+    Bool,
+    Int,
+    Float,
+    Complex,
+    Str,
+    Bytes,
+    Dict,
+    Seq(Seq),
+    Other,
+}
+
+/// The containers converted from a snapshot tuple of their items.
+#[derive(Clone, Copy)]
+enum Seq {
+    Tuple,
+    List,
+    Set,
+    FrozenSet,
+}
+
+fn kind_of(obj: &Bound<'_>) -> Kind {
+    let p = obj.as_ptr();
+    // SAFETY: attached (brand) and `p` is a live object: each check only
+    // reads its type.
+    unsafe {
+        match () {
+            _ if obj.is_none() => Kind::None,
+            _ if sys::PyBool_Check(p) != 0 => Kind::Bool,
+            _ if sys::PyLong_CheckExact(p) != 0 => Kind::Int,
+            _ if sys::PyFloat_CheckExact(p) != 0 => Kind::Float,
+            _ if sys::PyComplex_CheckExact(p) != 0 => Kind::Complex,
+            _ if sys::PyUnicode_CheckExact(p) != 0 => Kind::Str,
+            _ if sys::PyBytes_CheckExact(p) != 0 => Kind::Bytes,
+            _ if sys::PyTuple_CheckExact(p) != 0 => Kind::Seq(Seq::Tuple),
+            _ if sys::PyList_CheckExact(p) != 0 => Kind::Seq(Seq::List),
+            _ if sys::PyDict_CheckExact(p) != 0 => Kind::Dict,
+            _ if sys::PySet_CheckExact(p) != 0 => Kind::Seq(Seq::Set),
+            _ if sys::PyFrozenSet_CheckExact(p) != 0 => Kind::Seq(Seq::FrozenSet),
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// An exact `int`: 64 bits, or bigger.
+fn int_from_python(obj: &Bound<'_>) -> Result<Value> {
+    let mut overflow = 0;
+    // SAFETY: attached (brand); `obj` is exactly an int.
+    let n = unsafe { sys::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+    if overflow != 0 {
+        return big_int_from_python(obj);
+    }
+    // SAFETY: attached; reading the error indicator.
+    if n == -1 && unsafe { !sys::PyErr_Occurred().is_null() } {
+        return Err(obj.py().take_error());
+    }
+    Ok(Value::Int(n))
+}
+
+/// An exact `str`: its UTF-8 text, or (lone surrogates) its pickle.
+fn str_from_python(obj: &Bound<'_>, allow_pickle: bool) -> Result<Value> {
+    if let Some(s) = obj.utf8() {
+        return Shared::try_copy(s)
+            .map(Value::Str)
+            .map_err(|_| too_big("a str", s.len()));
+    }
+    // Lone surrogates: not UTF-8; kept exact through pickle.
+    // SAFETY: attached; `utf8` left an exception set.
+    if unsafe { sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) } != 0 {
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() };
+        return pickle(obj, allow_pickle);
+    }
+    // No memory for the UTF-8 form (which a non-ASCII str makes on first
+    // use): pickling would fail the same way.
+    // SAFETY: attached; `utf8` left an exception set.
+    if unsafe { sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) } != 0 {
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() };
+        // SAFETY: attached; `obj` is a str (GetLength only reads it).
+        let chars = unsafe { sys::PyUnicode_GetLength(obj.as_ptr()) };
+        return Err(too_big_text(chars));
+    }
+    Err(obj.py().take_error())
+}
+
+/// Converts the container `obj` with `convert`, once per conversion: a
+/// container reached again gives the same [`Value`] (see [`FromCtx`]).
+fn memoized<'py>(
     obj: &Bound<'py>,
     depth: usize,
     ctx: &mut FromCtx<'py>,
-    is_tuple: bool,
-    is_list: bool,
-    is_dict: bool,
-    is_set: bool,
+    convert: impl FnOnce(&mut FromCtx<'py>) -> Result<Value>,
 ) -> Result<Value> {
-    let p = obj.as_ptr();
-    // SAFETY: (whole block) attached; `p` is a container of the checked
-    // type; borrowed items become owned `Bound`s before any call that could
-    // run Python code.
-    unsafe {
-        if is_dict {
-            // Snapshot the items: converting an element may run Python code
-            // (pickling) that mutates the dict.
-            let items = py.from_owned_ptr(sys::PyDict_Items(p))?;
-            let n = sys::PyList_GET_SIZE(items.as_ptr()) as usize;
-            let pairs = Shared::try_build(
-                n,
-                |_| too_many("dict", n, 2),
-                |i| {
-                    let pair = py.from_borrowed_ptr(sys::PyList_GET_ITEM(items.as_ptr(), i as _));
-                    let k = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0));
-                    let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
-                    Ok((
-                        from_python_at(&k, depth + 1, ctx)?,
-                        from_python_at(&v, depth + 1, ctx)?,
-                    ))
-                },
-            )?;
-            return Ok(Value::Dict(pairs));
-        }
-        // Sequences and sets: a snapshot as a tuple (list and set contents
-        // could change while elements are converted).
-        let snapshot = if is_tuple {
-            obj.clone()
-        } else {
-            py.from_owned_ptr(sys::PySequence_Tuple(p))?
-        };
-        let n = sys::PyTuple_GET_SIZE(snapshot.as_ptr()) as usize;
-        let items = Shared::try_build(
-            n,
-            |_| too_many(&obj.type_name(), n, 1),
-            |i| {
-                let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i as _));
-                from_python_at(&item, depth + 1, ctx)
-            },
-        )?;
-        Ok(if is_tuple {
-            Value::Tuple(items)
-        } else if is_list {
-            Value::List(items)
-        } else if is_set {
-            Value::Set(items)
-        } else {
-            Value::FrozenSet(items)
-        })
+    if depth >= MAX_DEPTH {
+        return Err(too_deep());
     }
+    let key = obj.as_ptr() as usize;
+    if let Some((_, v)) = ctx.memo.as_ref().and_then(|m| m.get(&key)) {
+        return Ok(v.clone());
+    }
+    let v = convert(ctx)?;
+    ctx.memo
+        .get_or_insert_with(HashMap::new)
+        .insert(key, (obj.clone(), v.clone()));
+    Ok(v)
+}
+
+/// An exact `dict`, from a snapshot of its items: converting an element
+/// may run Python code (pickling) that mutates the dict.
+fn dict_from_python<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
+    let py = obj.py();
+    // SAFETY: attached; `obj` is a dict; Items returns a new list or NULL
+    // with an exception set.
+    let items = unsafe { py.from_owned_ptr(sys::PyDict_Items(obj.as_ptr())) }?;
+    // SAFETY: `items` is a list.
+    let n = unsafe { sys::PyList_GET_SIZE(items.as_ptr()) } as usize;
+    let pairs = Shared::try_build(
+        n,
+        |_| too_many("dict", n, 2),
+        |i| {
+            // SAFETY: `i < n`, and the list `items` (reachable from this
+            // code only) holds its items.
+            let pair =
+                unsafe { py.from_borrowed_ptr(sys::PyList_GET_ITEM(items.as_ptr(), i as _)) };
+            // SAFETY: `pair` is a (key, value) tuple, holding both.
+            let (k, v) = unsafe {
+                (
+                    py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0)),
+                    py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1)),
+                )
+            };
+            Ok((
+                from_python_at(&k, depth + 1, ctx)?,
+                from_python_at(&v, depth + 1, ctx)?,
+            ))
+        },
+    )?;
+    Ok(Value::Dict(pairs))
+}
+
+/// An exact tuple, list, set or frozenset, from a snapshot as a tuple (list
+/// and set contents could change while elements are converted).
+fn seq_from_python<'py>(
+    obj: &Bound<'py>,
+    depth: usize,
+    ctx: &mut FromCtx<'py>,
+    seq: Seq,
+) -> Result<Value> {
+    let py = obj.py();
+    let snapshot = match seq {
+        Seq::Tuple => obj.clone(),
+        // SAFETY: attached; `obj` is iterable; PySequence_Tuple returns a
+        // new reference or NULL with an exception set.
+        _ => unsafe { py.from_owned_ptr(sys::PySequence_Tuple(obj.as_ptr())) }?,
+    };
+    // SAFETY: `snapshot` is a tuple.
+    let n = unsafe { sys::PyTuple_GET_SIZE(snapshot.as_ptr()) } as usize;
+    let items = Shared::try_build(
+        n,
+        |_| too_many(&obj.type_name(), n, 1),
+        |i| {
+            // SAFETY: `i < n`, and the tuple `snapshot` holds its items.
+            let item =
+                unsafe { py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i as _)) };
+            from_python_at(&item, depth + 1, ctx)
+        },
+    )?;
+    Ok(match seq {
+        Seq::Tuple => Value::Tuple(items),
+        Seq::List => Value::List(items),
+        Seq::Set => Value::Set(items),
+        Seq::FrozenSet => Value::FrozenSet(items),
+    })
 }
 
 fn big_int_from_python(obj: &Bound<'_>) -> Result<Value> {

@@ -72,26 +72,33 @@ pub(super) unsafe extern "C" fn handle_dealloc<T>(obj: *mut PyObject) {
 
 /// If `obj` is one of this module's shared objects, its Value.
 pub(crate) fn shared_value(_py: Python<'_>, obj: &Bound<'_>) -> Option<Value> {
+    let p = obj.as_ptr();
+    // SAFETY: attached (brand); reading the type of a live object.
+    let tp = unsafe { sys::Py_TYPE(p) };
+    // SAFETY: attached; reading the flags of a live type.
+    if unsafe { sys::PyType_HasFeature(tp, sys::Py_TPFLAGS_HEAPTYPE) } == 0 {
+        return None;
+    }
     // Recognized by the deallocator in the type's slots: the same in every
     // module object made from our definition, whatever sys.modules holds.
-    // SAFETY: reading a slot of a live type; handles of our objects are set.
-    unsafe {
-        let tp = sys::Py_TYPE(obj.as_ptr());
-        if sys::PyType_HasFeature(tp, sys::Py_TPFLAGS_HEAPTYPE) == 0 {
-            return None;
-        }
-        let dealloc = sys::PyType_GetSlot(tp, sys::Py_tp_dealloc);
-        if dealloc == handle_dealloc::<SharedBuffer> as *mut c_void {
-            Some(Value::Buffer(
-                handle_of::<SharedBuffer>(obj.as_ptr()).clone(),
-            ))
-        } else if dealloc == handle_dealloc::<Channel> as *mut c_void {
-            Some(Value::Channel(handle_of::<Channel>(obj.as_ptr()).clone()))
-        } else if dealloc == fz_dealloc as *mut c_void {
-            Some(Value::Frozen(fz(obj.as_ptr()).handle.as_deref()?.clone()))
-        } else {
-            None
-        }
+    // SAFETY: attached; reading a slot of a live heap type.
+    let dealloc = unsafe { sys::PyType_GetSlot(tp, sys::Py_tp_dealloc) };
+    if dealloc == handle_dealloc::<SharedBuffer> as *mut c_void {
+        // SAFETY: `p` is a SharedBuffer object (its deallocator says so),
+        // alive while `obj` is.
+        Some(Value::Buffer(
+            unsafe { handle_of::<SharedBuffer>(p) }.clone(),
+        ))
+    } else if dealloc == handle_dealloc::<Channel> as *mut c_void {
+        // SAFETY: `p` is a Channel object (its deallocator says so), alive
+        // while `obj` is.
+        Some(Value::Channel(unsafe { handle_of::<Channel>(p) }.clone()))
+    } else if dealloc == fz_dealloc as *mut c_void {
+        // SAFETY: `p` is a Frozen proxy (its deallocator says so), alive
+        // while `obj` is, and used under its interpreter only.
+        Some(Value::Frozen(unsafe { fz(p) }.handle.as_deref()?.clone()))
+    } else {
+        None
     }
 }
 

@@ -104,83 +104,116 @@ pub(crate) unsafe extern "C" fn init_module() -> *mut PyObject {
     unsafe { sys::PyModuleDef_Init(MODULE_DEF.get()) }
 }
 
+/// Makes a type from `spec` and adds it to `module` as `name`; returns a
+/// new reference.
+///
+/// # Safety
+/// The exec slot's: `module` is ours, its interpreter attached.
 unsafe fn add_type(
     module: *mut PyObject,
     spec: *mut sys::PyType_Spec,
     name: &CStr,
 ) -> Result<*mut PyObject, ()> {
-    // SAFETY: attached (exec slot); spec is a valid static spec.
-    unsafe {
-        let t = sys::PyType_FromModuleAndSpec(module, spec, null_mut());
-        if t.is_null() || sys::PyModule_AddObjectRef(module, name.as_ptr(), t) < 0 {
-            if !t.is_null() {
-                sys::Py_DecRef(t);
-            }
-            return Err(());
+    // SAFETY: attached (the contract); `spec` is a valid static spec;
+    // FromModuleAndSpec returns a new reference or NULL.
+    let t = unsafe { sys::PyType_FromModuleAndSpec(module, spec, null_mut()) };
+    // SAFETY: attached; AddObjectRef takes its own reference to a live `t`.
+    if t.is_null() || unsafe { sys::PyModule_AddObjectRef(module, name.as_ptr(), t) } < 0 {
+        if !t.is_null() {
+            // SAFETY: attached; dropping the reference made above.
+            unsafe { sys::Py_DecRef(t) };
         }
-        Ok(t)
+        return Err(());
     }
+    Ok(t)
 }
 
+/// An exception the module defines.
+struct ExceptionDef {
+    /// Its qualified name, `interp.X`.
+    full: &'static CStr,
+    /// Its attribute in the module.
+    short: &'static CStr,
+    doc: &'static CStr,
+}
+
+const CLOSED: ExceptionDef = ExceptionDef {
+    full: c"interp.ChannelClosed",
+    short: c"ChannelClosed",
+    doc: c"The channel is closed (and, for a receive, drained).",
+};
+
+const EMPTY: ExceptionDef = ExceptionDef {
+    full: c"interp.ChannelEmpty",
+    short: c"ChannelEmpty",
+    doc: c"try_recv() found no value waiting.",
+};
+
+const CANCELLED: ExceptionDef = ExceptionDef {
+    full: c"interp.Cancelled",
+    short: c"Cancelled",
+    doc: c"The running task was cancelled while it waited.",
+};
+
+/// Makes the exception `def` (a subclass of `base`) and adds it to
+/// `module`; returns a new reference.
+///
+/// # Safety
+/// The exec slot's: `module` is ours, its interpreter attached; `base` is an
+/// exception type.
 unsafe fn add_exception(
     module: *mut PyObject,
-    full: &CStr,
-    short: &CStr,
+    def: &ExceptionDef,
     base: *mut PyObject,
-    doc: &CStr,
 ) -> Result<*mut PyObject, ()> {
-    // SAFETY: attached (exec slot).
-    unsafe {
-        let e = sys::PyErr_NewExceptionWithDoc(full.as_ptr(), doc.as_ptr(), base, null_mut());
-        if e.is_null() || sys::PyModule_AddObjectRef(module, short.as_ptr(), e) < 0 {
-            if !e.is_null() {
-                sys::Py_DecRef(e);
-            }
-            return Err(());
+    let (full, doc) = (def.full.as_ptr(), def.doc.as_ptr());
+    // SAFETY: attached (the contract); NewExceptionWithDoc returns a new
+    // reference or NULL.
+    let e = unsafe { sys::PyErr_NewExceptionWithDoc(full, doc, base, null_mut()) };
+    // SAFETY: attached; AddObjectRef takes its own reference to a live `e`.
+    if e.is_null() || unsafe { sys::PyModule_AddObjectRef(module, def.short.as_ptr(), e) } < 0 {
+        if !e.is_null() {
+            // SAFETY: attached; dropping the reference made above.
+            unsafe { sys::Py_DecRef(e) };
         }
-        Ok(e)
+        return Err(());
     }
+    Ok(e)
 }
 
 unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
-    // SAFETY: CPython runs the exec slot with the module's interpreter
-    // attached; the state was zero-initialized (m_size > 0).
-    unsafe {
-        let st = state_of(module);
-        (*st).pickle_fallback = 1;
-        let r = (|| -> Result<(), ()> {
-            (*st).buffer_type = add_type(module, BUFFER_SPEC.get(), c"SharedBuffer")?;
-            (*st).channel_type = add_type(module, CHANNEL_SPEC.get(), c"Channel")?;
-            (*st).frozen_type = add_type(module, FROZEN_SPEC.get(), c"Frozen")?;
-            (*st).closed_exc = add_exception(
-                module,
-                c"interp.ChannelClosed",
-                c"ChannelClosed",
-                sys::PyExc_Exception,
-                c"The channel is closed (and, for a receive, drained).",
-            )?;
-            (*st).empty_exc = add_exception(
-                module,
-                c"interp.ChannelEmpty",
-                c"ChannelEmpty",
-                sys::PyExc_Exception,
-                c"try_recv() found no value waiting.",
-            )?;
-            (*st).cancelled_exc = add_exception(
-                module,
-                c"interp.Cancelled",
-                c"Cancelled",
-                sys::PyExc_BaseException,
-                c"The running task was cancelled while it waited.",
-            )?;
-            Ok(())
-        })();
-        if r.is_err() {
-            -1
-        } else {
-            0
-        }
+    // SAFETY: CPython runs the exec slot on our module, with its interpreter
+    // attached and its state zero-filled (m_size > 0): `exec`'s contract.
+    match unsafe { exec(module) } {
+        Ok(()) => 0,
+        Err(()) => -1,
     }
+}
+
+/// Makes the module's types and exceptions, each added to the module and
+/// held by its state (which `m_clear` releases, after a failure too).
+///
+/// # Safety
+/// `module` must be our module, its interpreter attached, its state
+/// zero-filled.
+unsafe fn exec(module: *mut PyObject) -> Result<(), ()> {
+    // SAFETY: `module` is ours (the contract), so its state is a ModState.
+    let st = unsafe { state_of(module) };
+    // SAFETY: reading static exception types.
+    let (exception, base_exception) = unsafe { (sys::PyExc_Exception, sys::PyExc_BaseException) };
+    // SAFETY: the contract (attached, `module` ours, `st` its state, which
+    // only the thread holding the interpreter touches); the type specs are
+    // valid statics and the bases exception types.
+    unsafe {
+        (*st).pickle_fallback = 1;
+        (*st).buffer_type = add_type(module, BUFFER_SPEC.get(), c"SharedBuffer")?;
+        (*st).channel_type = add_type(module, CHANNEL_SPEC.get(), c"Channel")?;
+        (*st).frozen_type = add_type(module, FROZEN_SPEC.get(), c"Frozen")?;
+        (*st).closed_exc = add_exception(module, &CLOSED, exception)?;
+        (*st).empty_exc = add_exception(module, &EMPTY, exception)?;
+        (*st).cancelled_exc = add_exception(module, &CANCELLED, base_exception)?;
+    }
+    Ok(())
 }
 
 /// The `sys.modules` key of the module: `"interp"` unless
@@ -250,42 +283,48 @@ pub(crate) fn module_name_c() -> &'static std::ffi::CStr {
 
 /// The module if this interpreter has loaded it (no import).
 pub(crate) fn loaded<'py>(py: Python<'py>) -> Option<Bound<'py>> {
+    let name = py.str(module_name()).ok()?;
     // SAFETY: attached (token); GetModule returns a new reference or NULL.
-    unsafe {
-        let name = py.str(module_name()).ok()?;
-        let m = sys::PyImport_GetModule(name.as_ptr());
-        if m.is_null() {
-            sys::PyErr_Clear();
-            return None;
-        }
-        // A module of that name that is not ours (no state of our size)?
-        let bound = py.from_owned_ptr(m).ok()?;
-        if sys::PyModule_GetDef(m) != MODULE_DEF.get() {
-            return None;
-        }
-        Some(bound)
+    let m = unsafe { sys::PyImport_GetModule(name.as_ptr()) };
+    if m.is_null() {
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() };
+        return None;
     }
+    // SAFETY: `m` is a new reference to an object of this interpreter.
+    let bound = unsafe { py.from_owned_ptr(m) }.ok()?;
+    // A module of that name that is not ours (no state of our size)?
+    // SAFETY: attached; reading the definition of a live object.
+    if unsafe { sys::PyModule_GetDef(m) } != MODULE_DEF.get() {
+        return None;
+    }
+    Some(bound)
 }
 
 fn create_module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
     let spec_cls = py.lookup("importlib.machinery", "ModuleSpec")?;
     let spec = spec_cls.call(&[py.str(module_name())?, py.none()], &[])?;
-    // SAFETY: attached; MODULE_DEF is valid; FromDefAndSpec2 returns a new
-    // reference or NULL; ExecDef runs the exec slot.
-    unsafe {
-        let m = py.from_owned_ptr(sys::PyModule_FromDefAndSpec2(
-            MODULE_DEF.get(),
+    let def = MODULE_DEF.get();
+    // SAFETY: attached; `def` is a valid definition; FromDefAndSpec2
+    // returns a new reference or NULL with an exception set.
+    let m = unsafe {
+        py.from_owned_ptr(sys::PyModule_FromDefAndSpec2(
+            def,
             spec.as_ptr(),
             sys::PYTHON_API_VERSION,
-        ))?;
-        if sys::PyModule_ExecDef(m.as_ptr(), MODULE_DEF.get()) < 0 {
-            return Err(py.take_error());
-        }
-        let modules = sys::PyImport_GetModuleDict();
-        let key = py.str(module_name())?;
-        if sys::PyDict_SetItem(modules, key.as_ptr(), m.as_ptr()) < 0 {
-            return Err(py.take_error());
-        }
-        Ok(m)
+        ))
+    }?;
+    // SAFETY: attached; `m` was made from `def` (ExecDef runs its slots).
+    if unsafe { sys::PyModule_ExecDef(m.as_ptr(), def) } < 0 {
+        return Err(py.take_error());
     }
+    // SAFETY: attached; this interpreter's `sys.modules` (borrowed).
+    let modules = unsafe { sys::PyImport_GetModuleDict() };
+    let key = py.str(module_name())?;
+    // SAFETY: attached; `modules` is a dict; SetItem takes its own
+    // references.
+    if unsafe { sys::PyDict_SetItem(modules, key.as_ptr(), m.as_ptr()) } < 0 {
+        return Err(py.take_error());
+    }
+    Ok(m)
 }

@@ -60,31 +60,51 @@ pub(crate) fn pickle_allowed(py: Python<'_>) -> bool {
     }
 }
 
+impl ModState {
+    /// Where the state keeps its strong references to types and exceptions
+    /// (the frozen cache aside).
+    ///
+    /// # Safety
+    /// `st` must point to a live ModState.
+    unsafe fn object_slots(st: *mut ModState) -> [*mut *mut PyObject; 6] {
+        // SAFETY: `st` is live (the contract); this only takes field
+        // addresses.
+        unsafe {
+            [
+                &raw mut (*st).buffer_type,
+                &raw mut (*st).channel_type,
+                &raw mut (*st).frozen_type,
+                &raw mut (*st).closed_exc,
+                &raw mut (*st).empty_exc,
+                &raw mut (*st).cancelled_exc,
+            ]
+        }
+    }
+}
+
 /// `m_traverse`: visits the objects the state holds strong references to.
 pub(super) unsafe extern "C" fn module_traverse(
     module: *mut PyObject,
     visit: sys::visitproc,
     arg: *mut c_void,
 ) -> c_int {
-    // SAFETY: called by the GC on our module; the state holds strong refs.
-    unsafe {
-        let st = sys::PyModule_GetState(module).cast::<ModState>();
-        if st.is_null() {
-            return 0;
-        }
-        for o in [
-            (*st).buffer_type,
-            (*st).channel_type,
-            (*st).frozen_type,
-            (*st).closed_exc,
-            (*st).empty_exc,
-            (*st).cancelled_exc,
-        ] {
-            if !o.is_null() {
-                let r = visit(o, arg);
-                if r != 0 {
-                    return r;
-                }
+    // SAFETY: the GC calls m_traverse on our module, whose state is a
+    // ModState (or NULL).
+    let st = unsafe { sys::PyModule_GetState(module).cast::<ModState>() };
+    if st.is_null() {
+        return 0;
+    }
+    // SAFETY: `st` is our module's live state.
+    for slot in unsafe { ModState::object_slots(st) } {
+        // SAFETY: `slot` points into the live state, which nothing writes
+        // while the GC runs (it holds the interpreter).
+        let o = unsafe { *slot };
+        if !o.is_null() {
+            // SAFETY: `o` is a strong reference the state holds; `visit`
+            // and `arg` are the GC's.
+            let r = unsafe { visit(o, arg) };
+            if r != 0 {
+                return r;
             }
         }
     }
@@ -93,32 +113,27 @@ pub(super) unsafe extern "C" fn module_traverse(
 
 /// `m_clear`: drops every reference the state holds.
 pub(super) unsafe extern "C" fn module_clear(module: *mut PyObject) -> c_int {
-    // SAFETY: called by CPython on our module with its interpreter attached.
-    unsafe {
-        let st = sys::PyModule_GetState(module).cast::<ModState>();
-        if st.is_null() {
-            return 0;
-        }
-        for (_, p) in (*st)
-            .frozen_cache
-            .take()
-            .into_iter()
-            .flat_map(|c| c.into_iter())
-        {
-            sys::Py_DecRef(p);
-        }
-        for o in [
-            &mut (*st).buffer_type,
-            &mut (*st).channel_type,
-            &mut (*st).frozen_type,
-            &mut (*st).closed_exc,
-            &mut (*st).empty_exc,
-            &mut (*st).cancelled_exc,
-        ] {
-            let old = std::mem::replace(o, null_mut());
-            if !old.is_null() {
-                sys::Py_DecRef(old);
-            }
+    // SAFETY: CPython calls m_clear on our module, whose state is a ModState
+    // (or NULL).
+    let st = unsafe { sys::PyModule_GetState(module).cast::<ModState>() };
+    if st.is_null() {
+        return 0;
+    }
+    // SAFETY: `st` is our module's live state, which only the thread
+    // holding its interpreter (this one: m_clear runs attached) touches.
+    let cache = unsafe { (*st).frozen_cache.take() };
+    for (_, p) in cache.into_iter().flat_map(|c| c.into_iter()) {
+        // SAFETY: attached; a strong reference the cache held.
+        unsafe { sys::Py_DecRef(p) };
+    }
+    // SAFETY: `st` is our module's live state.
+    for slot in unsafe { ModState::object_slots(st) } {
+        // SAFETY: `slot` points into the live state, which only this thread
+        // touches.
+        let old = unsafe { slot.replace(null_mut()) };
+        if !old.is_null() {
+            // SAFETY: attached; a strong reference the state held.
+            unsafe { sys::Py_DecRef(old) };
         }
     }
     0
@@ -126,6 +141,7 @@ pub(super) unsafe extern "C" fn module_clear(module: *mut PyObject) -> c_int {
 
 /// `m_free`: as `m_clear`.
 pub(super) unsafe extern "C" fn module_free(module: *mut c_void) {
-    // SAFETY: as module_clear.
+    // SAFETY: CPython calls m_free with our module, its interpreter
+    // attached: m_clear's contract.
     unsafe { module_clear(module.cast()) };
 }

@@ -20,17 +20,17 @@ pub(crate) fn raise(py: Python<'_>, err: Error) {
             };
             match builtin {
                 Some(t) => (t, e.message.clone()),
-                // SAFETY: reading an immortal/static exception type.
+                // SAFETY: reading a static exception type.
                 None => (unsafe { sys::PyExc_RuntimeError }, e.to_string()),
             }
         }
-        // SAFETY: reading static exception types.
+        // SAFETY: reading a static exception type.
         Error::Conversion(m) => (unsafe { sys::PyExc_TypeError }, m),
-        // SAFETY: as above.
+        // SAFETY: reading a static exception type.
         Error::InvalidArgument(m) => (unsafe { sys::PyExc_ValueError }, m),
-        // SAFETY: as above.
+        // SAFETY: reading a static exception type.
         e @ Error::OutOfMemory(_) => (unsafe { sys::PyExc_MemoryError }, e.to_string()),
-        // SAFETY: as above.
+        // SAFETY: reading a static exception type.
         other => (unsafe { sys::PyExc_RuntimeError }, other.to_string()),
     };
     set_error(ty, &msg);
