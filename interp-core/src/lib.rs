@@ -56,6 +56,8 @@
 //! its binaries find libpython: see the README's "Depending on interp",
 //! which also has longer examples of everything here.
 
+#![warn(missing_debug_implementations)]
+
 mod buffer;
 mod cancel;
 mod channel;
@@ -67,6 +69,7 @@ mod module;
 mod runtime;
 mod scope;
 mod shared;
+mod sync;
 mod tstate;
 mod value;
 

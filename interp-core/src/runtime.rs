@@ -10,7 +10,8 @@ use interp_sys as sys;
 use crate::error::{Error, Result};
 use crate::interpreter::Interpreter;
 use crate::scope::Python;
-use crate::tstate::{self, Shared, TsPtr, FINALIZED};
+use crate::sync::lock;
+use crate::tstate::{self, InterpRecord, TsPtr, FINALIZED};
 
 /// How the runtime initializes CPython.
 ///
@@ -356,20 +357,20 @@ impl Runtime {
         // main-interpreter thread state, then release the main GIL.
         let ts = TsPtr(sys::current_thread_state());
         // SAFETY: Python is initialized; reading the main interpreter.
-        let shared = Shared::new(unsafe { sys::PyInterpreterState_Main() }, true);
-        shared.lock().tstates.push(ts);
-        tstate::register(&shared, ts);
+        let record = InterpRecord::new(unsafe { sys::PyInterpreterState_Main() }, true);
+        record.lock().tstates.push(ts);
+        tstate::register(&record, ts);
         // SAFETY: `ts` is attached on this thread (Py_InitializeFromConfig
         // left it so).
         unsafe { sys::detach() };
-        Ok(Interpreter::from_shared(shared))
+        Ok(Interpreter::from_record(record))
     }
 
     fn attach_to_host() -> Interpreter {
         // SAFETY: Python is initialized; PyInterpreterState_Main only reads
         // runtime state.
-        let shared = Shared::new(unsafe { sys::PyInterpreterState_Main() }, true);
-        Interpreter::from_shared(shared)
+        let record = InterpRecord::new(unsafe { sys::PyInterpreterState_Main() }, true);
+        Interpreter::from_record(record)
     }
 
     /// The main interpreter. Use it for code that must run there: extension
@@ -427,7 +428,7 @@ impl Runtime {
     /// first: finalizing under them would pull their memory away), or when
     /// interp did not initialize Python itself (the host finalizes it).
     pub fn finalize(&self) -> Result<()> {
-        let _g = self.finalize_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = lock(&self.finalize_lock);
         if !self.owned {
             return Err(Error::Runtime(
                 "Python was initialized by the host process; the host must finalize it".into(),
@@ -442,23 +443,23 @@ impl Runtime {
                 "{live} subinterpreter(s) still open; close (drop) them before finalizing"
             )));
         }
-        let shared = self.main.shared();
+        let record = self.main.record();
         let _detached = tstate::Detached::new();
-        let ts = tstate::thread_state_for(shared)
+        let ts = tstate::thread_state_for(record)
             .ok_or_else(|| Error::Runtime("the main interpreter is gone".into()))?;
-        let mut st = shared.lock();
-        shared.mark_closed(&mut st);
+        let mut st = record.lock();
+        record.mark_closed(&mut st);
         FINALIZED.store(true, Ordering::Release);
         // SAFETY: `ts` is this thread's main-interpreter thread state and
         // nothing is attached here (Detached). Py_FinalizeEx deletes every
-        // thread state of the main interpreter; the Shared record is marked
+        // thread state of the main interpreter; the InterpRecord is marked
         // closed under its lock so no cache touches them afterwards.
         let rc = unsafe {
             sys::attach(ts.0);
             sys::Py_FinalizeEx()
         };
         drop(st);
-        tstate::forget(shared);
+        tstate::forget(record);
         std::mem::forget(_detached);
         if rc != 0 {
             return Err(Error::Runtime(
@@ -622,5 +623,5 @@ pub(crate) fn runtime() -> Result<&'static Runtime> {
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Runtime>();
-    is::<Arc<Shared>>();
+    is::<Arc<InterpRecord>>();
 }

@@ -587,6 +587,14 @@ impl Drop for Bound<'_> {
     }
 }
 
+impl std::fmt::Debug for Python<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Python")
+            .field("interpreter_id", &self.interpreter_id())
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Bound<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.repr() {

@@ -6,7 +6,7 @@ use std::ptr::null_mut;
 use interp_sys as sys;
 use sys::PyObject;
 
-use crate::error::Error;
+use crate::error::{panic_message, Error};
 use crate::scope::{Bound, Python};
 
 /// Sets a Python exception for `err` (in the attached interpreter).
@@ -73,12 +73,14 @@ pub(super) fn run<T>(
             raise(py, e);
             on_err
         }
-        Err(_) => {
-            // SAFETY: attached.
-            set_error(
-                unsafe { sys::PyExc_SystemError },
-                "interp: a Rust panic was caught in a Python callback",
+        Err(payload) => {
+            // SAFETY: reading a static exception type.
+            let system_error = unsafe { sys::PyExc_SystemError };
+            let msg = format!(
+                "interp: a Rust panic was caught in a Python callback: {}",
+                panic_message(&payload)
             );
+            set_error(system_error, &msg);
             on_err
         }
     }
