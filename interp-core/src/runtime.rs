@@ -1,4 +1,5 @@
-//! The process-wide CPython runtime.
+//! The process-wide CPython runtime: start or attach, configuration,
+//! `python_path`, finalize.
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! Scoped, lifetime-branded access to the objects of an entered interpreter.
+//! Scoped, lifetime-branded access to the objects of an entered interpreter,
+//! and its pending exception copied out as an [`Error`].
 //!
 //! [`Python<'py>`] is a zero-sized token proving that a thread state of one
 //! interpreter is attached on this thread for the lifetime `'py`. Objects are
