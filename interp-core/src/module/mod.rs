@@ -256,8 +256,7 @@ pub(crate) fn module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
         return create_module(py);
     }
     match py.import("interp") {
-        // SAFETY: reading the definition of a module object.
-        Ok(m) if unsafe { sys::PyModule_GetDef(m.as_ptr()) } == MODULE_DEF.get() => Ok(m),
+        Ok(m) if is_ours(&m) => Ok(m),
         Ok(_) => Err(Error::Runtime(
             "sys.modules['interp'] is not interp's own module (a file named interp.py on sys.path \
              shadows it?); rename that module"
@@ -293,12 +292,18 @@ pub(crate) fn loaded<'py>(py: Python<'py>) -> Option<Bound<'py>> {
     }
     // SAFETY: `m` is a new reference to an object of this interpreter.
     let bound = unsafe { py.from_owned_ptr(m) }.ok()?;
-    // A module of that name that is not ours (no state of our size)?
-    // SAFETY: attached; reading the definition of a live object.
-    if unsafe { sys::PyModule_GetDef(m) } != MODULE_DEF.get() {
-        return None;
-    }
-    Some(bound)
+    // An object of that name that is not ours (no state of our size)?
+    is_ours(&bound).then_some(bound)
+}
+
+/// Whether `m` is a module object made from interp's definition (any other
+/// object, module or not, is not; no exception is set).
+fn is_ours(m: &Bound<'_>) -> bool {
+    // SAFETY: attached (brand); a type check of a live object.
+    let is_module = unsafe { sys::PyModule_Check(m.as_ptr()) } != 0;
+    // SAFETY: attached; `m` is a module, whose definition (or NULL) GetDef
+    // reads without setting an exception.
+    is_module && unsafe { sys::PyModule_GetDef(m.as_ptr()) } == MODULE_DEF.get()
 }
 
 fn create_module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
