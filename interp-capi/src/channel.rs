@@ -12,6 +12,7 @@ use crate::value::{interp_value_t, out_value, value};
 /// A channel of values between C threads, Rust threads and interpreters.
 /// Free with `interp_channel_free` (the channel lives on while other
 /// handles or Python objects use it).
+#[derive(Debug)]
 pub struct interp_channel_t {
     _private: [u8; 0],
 }

@@ -4,7 +4,7 @@ use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null;
 
-use interp_core::Error;
+use interp_core::{panic_message, Error};
 use interp_pool::{PoolError, TaskError};
 
 use crate::handle::Registry;
@@ -55,6 +55,7 @@ use interp_status_t::*;
 
 /// An error: status, message, and for Python exceptions the type name and
 /// formatted traceback. Owned by the caller; free with `interp_error_free`.
+#[derive(Debug)]
 pub struct interp_error_t {
     _private: [u8; 0],
 }
@@ -88,6 +89,12 @@ impl CError {
 
     pub(crate) fn invalid(message: impl Into<String>) -> CError {
         CError::new(INTERP_ERR_INVALID_ARGUMENT, message)
+    }
+
+    /// The message, for tests.
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
+        self.message.to_str().expect("messages are UTF-8")
     }
 
     /// `INTERP_ERR_OUT_OF_MEMORY`: `bytes` could not be allocated for
@@ -157,14 +164,12 @@ pub(crate) fn ffi(
     f: impl FnOnce() -> Result<(), CError>,
 ) -> interp_status_t {
     let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
         Err(CError::new(
             INTERP_ERR_PANIC,
-            format!("interp bug: a Rust panic was caught at the C boundary: {msg}"),
+            format!(
+                "interp bug: a Rust panic was caught at the C boundary: {}",
+                panic_message(&p)
+            ),
         ))
     });
     match r {
@@ -178,7 +183,8 @@ pub(crate) fn ffi(
         Err(e) => {
             let status = e.status;
             if !err.is_null() {
-                // SAFETY: as above.
+                // SAFETY: the caller passes a writable `interp_error_t **`
+                // (NULL excluded above).
                 unsafe { *err = ERRORS.insert(e) };
             }
             status

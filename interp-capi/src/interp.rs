@@ -45,6 +45,7 @@ pub extern "C" fn interp_runtime_init(err: *mut *mut interp_error_t) -> interp_s
 
 /// Runtime options for `interp_runtime_init_with`. Create with
 /// `interp_runtime_config_new`, free with `interp_runtime_config_free`.
+#[derive(Debug)]
 pub struct interp_runtime_config_t {
     _private: [u8; 0],
 }
@@ -171,6 +172,7 @@ pub extern "C" fn interp_runtime_finalize(err: *mut *mut interp_error_t) -> inte
 
 /// One interpreter, used from any thread. Free with `interp_interpreter_free`
 /// (which ends it).
+#[derive(Debug)]
 pub struct interp_interpreter_t {
     _private: [u8; 0],
 }

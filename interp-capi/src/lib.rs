@@ -10,6 +10,7 @@
 //! point catches panics, and errors carry Python exceptions as strings.
 
 #![allow(non_camel_case_types)]
+#![warn(missing_debug_implementations)]
 // Every exported function is a C entry point whose pointer arguments follow
 // the contracts documented in the header (and are validated where they can
 // be: NULL, handles, UTF-8, lengths). Marking them all `unsafe` would only

@@ -9,6 +9,7 @@ use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
 
 /// An interpreter-independent Python value. Free with `interp_value_free`.
+#[derive(Debug)]
 pub struct interp_value_t {
     _private: [u8; 0],
 }

@@ -1,5 +1,7 @@
-//! Errors of interp-core.
+//! Errors of interp-core: [`Error`], [`PyException`], and the messages
+//! for memory that could not be had and for caught panics.
 
+use std::any::Any;
 use std::fmt;
 
 /// A Python exception, copied out of the interpreter that raised it: plain
@@ -108,3 +110,76 @@ impl std::error::Error for Error {}
 
 /// `Result<T, interp_core::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A size in bytes for messages: `"500.0 MiB (524288000 bytes)"`.
+pub(crate) fn size_text(bytes: usize) -> String {
+    format!(
+        "{:.1} MiB ({bytes} bytes)",
+        bytes as f64 / (1024.0 * 1024.0)
+    )
+}
+
+/// [`Error::OutOfMemory`] naming what could not be allocated and its size.
+pub(crate) fn no_memory(what: &str, bytes: usize) -> Error {
+    Error::OutOfMemory(format!(
+        "could not allocate {} for {what}",
+        size_text(bytes)
+    ))
+}
+
+/// "out of memory: ..." naming what could not be allocated and its size
+/// (the text of [`no_memory`], for errors of another kind).
+pub(crate) fn out_of_memory(what: &str, bytes: usize) -> String {
+    no_memory(what, bytes).to_string()
+}
+
+/// The text of a caught panic: its payload when that is a string (as
+/// `panic!` makes it), else a placeholder. Shared by every boundary that
+/// catches panics (Python callbacks, pool workers, the C API).
+///
+/// Takes the `Box` that [`std::panic::catch_unwind`] returns: a
+/// `&dyn Any` made from `&Box<dyn Any>` would be the box itself, and never
+/// downcast to the string inside.
+#[allow(clippy::borrowed_box)]
+pub fn panic_message(payload: &Box<dyn Any + Send>) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-string panic payload"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_in_mib_and_bytes() {
+        assert_eq!(size_text(0), "0.0 MiB (0 bytes)");
+        assert_eq!(size_text(524_288_000), "500.0 MiB (524288000 bytes)");
+        let e = no_memory("a str", 3 << 20);
+        assert_eq!(
+            e,
+            Error::OutOfMemory("could not allocate 3.0 MiB (3145728 bytes) for a str".into())
+        );
+        assert_eq!(
+            out_of_memory("a str", 3 << 20),
+            "out of memory: could not allocate 3.0 MiB (3145728 bytes) for a str"
+        );
+    }
+
+    #[test]
+    fn panic_messages_come_from_str_and_string_payloads() {
+        // (The panics below print their messages: the panic hook is global,
+        // and replacing it would hide other tests' panics.)
+        let caught = |f: fn()| std::panic::catch_unwind(f).unwrap_err();
+        let literal = caught(|| panic!("a literal"));
+        let formatted = caught(|| panic!("formatted {}", 42));
+        let other = caught(|| std::panic::panic_any(7_u8));
+        assert_eq!(panic_message(&literal), "a literal");
+        assert_eq!(panic_message(&formatted), "formatted 42");
+        assert_eq!(panic_message(&other), "a non-string panic payload");
+    }
+}

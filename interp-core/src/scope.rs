@@ -1,4 +1,5 @@
-//! Scoped, lifetime-branded access to the objects of an entered interpreter.
+//! Scoped, lifetime-branded access to the objects of an entered interpreter,
+//! and its pending exception copied out as an [`Error`].
 //!
 //! [`Python<'py>`] is a zero-sized token proving that a thread state of one
 //! interpreter is attached on this thread for the lifetime `'py`. Objects are
@@ -7,6 +8,10 @@
 //! gets a fresh one (a higher-ranked closure), so the compiler rejects an
 //! object that outlives its scope, is sent to another thread, or is used
 //! under another interpreter's scope.
+//!
+//! Converting objects to and from [`Value`](crate::Value)
+//! ([`Python::value`], [`Bound::to_value`]) is `conversion/`, which builds
+//! on this module.
 //!
 //! ```compile_fail
 //! # use interp_core::Interpreter;
@@ -43,8 +48,7 @@ use std::ptr::NonNull;
 use interp_sys as sys;
 
 use crate::cancel;
-use crate::error::{Error, PyException, Result};
-use crate::value::{self, Value};
+use crate::error::{no_memory, size_text, Error, PyException, Result};
 
 /// A token for the interpreter entered on this thread, valid for `'py`.
 /// `Copy`, zero-sized, neither `Send` nor `Sync`.
@@ -159,6 +163,20 @@ impl<'py> Python<'py> {
     pub fn clear_interrupt(self) {
         // SAFETY: attached; NULL clears a pending async exception.
         unsafe { sys::set_async_exc(sys::current_thread_ident(), std::ptr::null_mut()) };
+    }
+
+    /// Clears the pending exception if it is a `MemoryError`, and says
+    /// whether it was.
+    fn clear_memory_error(self) -> bool {
+        // SAFETY: attached (token); only reading and clearing the error
+        // indicator.
+        unsafe {
+            let matched = sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0;
+            if matched {
+                sys::PyErr_Clear();
+            }
+            matched
+        }
     }
 
     /// Takes the pending Python exception and turns it into an [`Error`].
@@ -287,14 +305,6 @@ impl<'py> Python<'py> {
                 s.len() as sys::Py_ssize_t,
             ))
         }
-    }
-
-    /// Makes a Python object from a [`Value`] (the inverse of
-    /// [`Bound::to_value`]). A pickled function or class whose module is
-    /// not found here fails with `ModuleNotFoundError`, with a hint as for
-    /// [`lookup`](Self::lookup).
-    pub fn value(self, v: &Value) -> Result<Bound<'py>> {
-        value::to_python(self, v).map_err(|e| module_not_found_hint(self, e, None))
     }
 
     /// A tuple of the given objects.
@@ -429,25 +439,6 @@ impl<'py> Bound<'py> {
         }
     }
 
-    /// `self(*args, **kwargs)` with arguments given as [`Value`]s.
-    pub fn call_values(&self, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Bound<'py>> {
-        let py = self.py;
-        let args = args
-            .iter()
-            .map(|v| py.value(v))
-            .collect::<Result<Vec<_>>>()?;
-        let kwargs = kwargs
-            .iter()
-            .map(|(k, v)| Ok((*k, py.value(v)?)))
-            .collect::<Result<Vec<_>>>()?;
-        self.call(&args, &kwargs)
-    }
-
-    /// Converts the object into an interpreter-independent [`Value`].
-    pub fn to_value(&self) -> Result<Value> {
-        value::from_python(self)
-    }
-
     /// `repr(self)`.
     pub fn repr(&self) -> Result<String> {
         // SAFETY: attached; valid object.
@@ -488,7 +479,7 @@ impl<'py> Bound<'py> {
         let s = self.str_utf8()?;
         let mut out = String::new();
         out.try_reserve_exact(s.len())
-            .map_err(|_| value::no_memory("the text of a str", s.len()))?;
+            .map_err(|_| no_memory("the text of a str", s.len()))?;
         out.push_str(s);
         Ok(out)
     }
@@ -518,42 +509,45 @@ impl<'py> Bound<'py> {
         if let Some(s) = self.utf8() {
             return Ok(display_copy(s));
         }
-        // SAFETY: attached; `utf8` left an exception set. A
-        // UnicodeEncodeError (lone surrogates) is escaped and a MemoryError
-        // (making the UTF-8 form) gives a placeholder; a TypeError is
-        // reported.
-        unsafe {
-            if sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0 {
-                sys::PyErr_Clear();
-                return Ok(no_memory_for_text(self));
-            }
-            if sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) == 0 {
-                return Err(self.py.take_error());
-            }
-            sys::PyErr_Clear();
-            let b = NonNull::new(sys::PyUnicode_AsEncodedString(
+        // `utf8` left an exception set. A MemoryError (making the UTF-8
+        // form) gives a placeholder and a UnicodeEncodeError (lone
+        // surrogates) is escaped; a TypeError is reported.
+        if self.py.clear_memory_error() {
+            return Ok(no_memory_for_text(self));
+        }
+        // SAFETY: attached; `utf8` left an exception set.
+        if unsafe { sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) } == 0 {
+            return Err(self.py.take_error());
+        }
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() };
+        // SAFETY: attached; `self` is a str; AsEncodedString returns a new
+        // reference or NULL with an exception set.
+        let escaped = unsafe {
+            sys::PyUnicode_AsEncodedString(
                 self.as_ptr(),
                 c"utf-8".as_ptr(),
                 c"backslashreplace".as_ptr(),
-            ));
-            let Some(b) = b.map(|ptr| Bound { ptr, py: self.py }) else {
-                if sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0 {
-                    sys::PyErr_Clear();
-                    return Ok(no_memory_for_text(self));
-                }
-                return Err(self.py.take_error());
-            };
-            let data = sys::PyBytes_AsString(b.as_ptr()).cast::<u8>();
-            let n = sys::PyBytes_Size(b.as_ptr()) as usize;
-            // Valid UTF-8 by construction (checked anyway: no unchecked
-            // conversion).
-            Ok(
-                match std::str::from_utf8(std::slice::from_raw_parts(data, n)) {
-                    Ok(s) => display_copy(s),
-                    Err(_) => "<text that is not UTF-8>".into(),
-                },
             )
-        }
+        };
+        let Some(b) = NonNull::new(escaped).map(|ptr| Bound { ptr, py: self.py }) else {
+            if self.py.clear_memory_error() {
+                return Ok(no_memory_for_text(self));
+            }
+            return Err(self.py.take_error());
+        };
+        // SAFETY: attached; `b` is a bytes object, whose Size bytes of data
+        // live as long as it.
+        let bytes = unsafe {
+            let data = sys::PyBytes_AsString(b.as_ptr()).cast::<u8>();
+            std::slice::from_raw_parts(data, sys::PyBytes_Size(b.as_ptr()) as usize)
+        };
+        // Valid UTF-8 by construction (checked anyway: no unchecked
+        // conversion).
+        Ok(match std::str::from_utf8(bytes) {
+            Ok(s) => display_copy(s),
+            Err(_) => "<text that is not UTF-8>".into(),
+        })
     }
 
     /// `type(self).__qualname__`.
@@ -594,6 +588,14 @@ impl Drop for Bound<'_> {
     }
 }
 
+impl std::fmt::Debug for Python<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Python")
+            .field("interpreter_id", &self.interpreter_id())
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Bound<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.repr() {
@@ -630,7 +632,7 @@ fn cut_short(s: &str) -> String {
     format!(
         "{}... [cut short: the whole text, {}, could not be copied: out of memory]",
         &s[..end],
-        value::size_text(s.len())
+        size_text(s.len())
     )
 }
 
@@ -751,7 +753,7 @@ fn take_error(py: Python<'_>) -> Error {
 /// the hint says where the parent was found and that it lacks the
 /// submodule (or is not a package). For a function's module only the module
 /// itself and its parent packages get a hint, not the modules it imports.
-fn module_not_found_hint(py: Python<'_>, e: Error, wanted: Option<&str>) -> Error {
+pub(crate) fn module_not_found_hint(py: Python<'_>, e: Error, wanted: Option<&str>) -> Error {
     let Error::Python(mut x) = e else { return e };
     if !x.is("ModuleNotFoundError") || x.hint.is_some() {
         return Error::Python(x);

@@ -15,6 +15,8 @@ use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{self, AtomicUsize, Ordering};
 
+use crate::error::{no_memory, Error};
+
 mod sealed {
     pub trait Sealed {}
     impl<T> Sealed for [T] {}
@@ -124,11 +126,13 @@ pub struct Shared<T: ?Sized + SharedData> {
     _owns: PhantomData<Box<T>>,
 }
 
-// SAFETY: the data is immutable once built and the count is atomic, so
-// sharing or sending a handle is sound exactly when it is for `Arc<T>`: the
-// items must be Send + Sync (the last handle may drop them on any thread).
+// SAFETY: as for `Arc<T>`: a handle sent to another thread reads the
+// immutable items that other handles may read at the same time (Sync), and
+// may be the last one, which drops them there (Send); the count is atomic.
 unsafe impl<T: ?Sized + SharedData> Send for Shared<T> where T::Item: Send + Sync {}
-// SAFETY: as above.
+// SAFETY: as for `Arc<T>`: `&Shared` reads the immutable items from any
+// thread (Sync) and can clone a handle that another thread drops last
+// (Send); the count is atomic.
 unsafe impl<T: ?Sized + SharedData> Sync for Shared<T> where T::Item: Send + Sync {}
 
 /// An allocation being filled: items `0..init` are initialized; on drop
@@ -309,13 +313,13 @@ impl<I> Shared<[I]> {
     /// The first error of `make` (what was built is dropped), or
     /// [`Error::OutOfMemory`](crate::Error::OutOfMemory) naming the size
     /// when the memory cannot be had.
-    pub fn try_from_fn<E: From<crate::Error>>(
+    pub fn try_from_fn<E: From<Error>>(
         len: usize,
         make: impl FnMut(usize) -> Result<I, E>,
     ) -> Result<Self, E> {
         Self::try_build(
             len,
-            |e| crate::value::no_memory(&format!("{len} items"), e.bytes).into(),
+            |e| no_memory(&format!("{len} items"), e.bytes).into(),
             make,
         )
     }

@@ -7,6 +7,24 @@ use std::time::{Duration, Instant};
 use interp_core::{Channel, Error, Interpreter, Shared, SharedBuffer, Value};
 
 #[test]
+fn a_non_module_under_the_modules_name_is_named_in_the_error() {
+    let i = Interpreter::new().unwrap();
+    i.exec("import sys\nsys.modules['interp'] = 42").unwrap();
+    match i.prepare_main([("ch", Channel::unbounded().into())]) {
+        Err(Error::Runtime(m)) => assert!(
+            m.contains("sys.modules['interp'] is not interp's own module"),
+            "{m}"
+        ),
+        other => panic!("expected the runtime error naming sys.modules['interp'], got {other:?}"),
+    }
+    // No exception is left pending: the interpreter goes on as before.
+    assert_eq!(
+        i.eval("sys.exc_info()[0] is None and 1 + 1").unwrap(),
+        Value::Int(2)
+    );
+}
+
+#[test]
 fn a_shadowed_interp_module_is_an_error_not_a_crash() {
     let i = Interpreter::new().unwrap();
     let buf = SharedBuffer::zeroed(8);

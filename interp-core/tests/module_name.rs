@@ -5,11 +5,16 @@
 
 use interp_core::{python_module, set_module_name, Interpreter, SharedBuffer, Value};
 
+/// The name every test of this binary registers before its first
+/// interpreter: the tests run in parallel, and the name can be chosen only
+/// until the runtime starts.
+const NAME: &str = "interp_test_pkg._core";
+
 #[test]
 fn the_module_lives_under_the_chosen_name() {
-    set_module_name("interp_test_pkg._core").unwrap();
+    set_module_name(NAME).unwrap();
     assert!(
-        set_module_name("interp_test_pkg._core").is_ok(),
+        set_module_name(NAME).is_ok(),
         "setting the same name again is fine"
     );
     let err = set_module_name("other").unwrap_err();
