@@ -145,14 +145,12 @@ pub(crate) fn ffi(
     f: impl FnOnce() -> Result<(), CError>,
 ) -> interp_status_t {
     let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
         Err(CError::new(
             INTERP_ERR_PANIC,
-            format!("interp bug: a Rust panic was caught at the C boundary: {msg}"),
+            format!(
+                "interp bug: a Rust panic was caught at the C boundary: {}",
+                interp_core::panic_message(&*p)
+            ),
         ))
     });
     match r {

@@ -234,11 +234,7 @@ impl Channel {
     /// wake up; values already sent remain receivable. Idempotent.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        self.inner
-            .close_tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        crate::lock(&self.inner.close_tx).take();
     }
 
     /// Sends without blocking.

@@ -72,7 +72,7 @@ mod value;
 pub use buffer::{Element, SharedBuffer, BUFFER_ALIGN};
 pub use cancel::CancelToken;
 pub use channel::{Channel, RecvError, SendError};
-pub use error::{Error, PyException, Result};
+pub use error::{panic_message, Error, ExceptionKind, PyException, Result};
 pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
 pub use module::{python_module, set_module_name};
@@ -80,6 +80,12 @@ pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};
 pub use shared::Shared;
 pub use value::{Value, MAX_DEPTH};
+
+/// Locks `m`, ignoring poisoning: every mutex of this crate guards data that
+/// a panic leaves consistent (each change is a single store, push or take).
+pub(crate) fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The raw FFI layer, for code that needs a CPython call interp does not wrap.
 pub use interp_sys as sys;

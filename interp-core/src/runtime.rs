@@ -442,7 +442,7 @@ impl Runtime {
     /// first: finalizing under them would pull their memory away), or when
     /// interp did not initialize Python itself (the host finalizes it).
     pub fn finalize(&self) -> Result<()> {
-        let _g = self.finalize_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = crate::lock(&self.finalize_lock);
         if !self.owned {
             return Err(Error::Runtime(
                 "Python was initialized by the host process; the host must finalize it".into(),

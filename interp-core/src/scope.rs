@@ -43,7 +43,7 @@ use std::ptr::NonNull;
 use interp_sys as sys;
 
 use crate::cancel;
-use crate::error::{Error, PyException, Result};
+use crate::error::{Error, ExceptionKind, PyException, Result};
 use crate::value::{self, Value};
 
 /// A token for the interpreter entered on this thread, valid for `'py`.
@@ -292,6 +292,14 @@ impl<'py> Python<'py> {
             }
             Ok(t)
         }
+    }
+}
+
+impl std::fmt::Debug for Python<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Python")
+            .field("interpreter_id", &self.interpreter_id())
+            .finish()
     }
 }
 
@@ -590,20 +598,20 @@ fn take_error(py: Python<'_>) -> Error {
         clear();
         "<exception str() failed>".into()
     });
+    let kind = kind_of(py, &exc);
     // An `interp.Cancelled` under a cancelled token is the interruption its
     // canceller asked for (a pool's cancel or timeout): the canceller reports
     // it as such and has no use for where it landed. Formatting a traceback
     // imports `traceback` on an interpreter's first error (about 35 ms, 1.7 s
     // under valgrind), time the canceller would wait for, so skip it.
-    let traceback =
-        if module == "interp" && qualname == "Cancelled" && cancel::current_is_cancelled() {
-            format!("{module}.{qualname}: {message}\n")
-        } else {
-            format_traceback(py, &exc).unwrap_or_else(|_| {
-                clear();
-                format!("{qualname}: {message}\n")
-            })
-        };
+    let traceback = if kind == ExceptionKind::Cancelled && cancel::current_is_cancelled() {
+        format!("{module}.{qualname}: {message}\n")
+    } else {
+        format_traceback(py, &exc).unwrap_or_else(|_| {
+            clear();
+            format!("{qualname}: {message}\n")
+        })
+    };
     // SAFETY: attached; `exc` is a live exception and PyExc_ImportError a
     // valid exception type.
     let import_name =
@@ -639,7 +647,21 @@ fn take_error(py: Python<'_>) -> Error {
         traceback,
         hint,
         import_name,
+        kind,
     }))
+}
+
+/// Which of the exceptions interp acts on `exc` is, from its type.
+fn kind_of(py: Python<'_>, exc: &Bound<'_>) -> ExceptionKind {
+    if crate::module::is_cancelled(py, exc) {
+        return ExceptionKind::Cancelled;
+    }
+    // SAFETY: attached; `exc` is a live exception and PyExc_SystemExit a
+    // valid exception type.
+    if unsafe { sys::PyErr_GivenExceptionMatches(exc.as_ptr(), sys::PyExc_SystemExit) } != 0 {
+        return ExceptionKind::SystemExit;
+    }
+    ExceptionKind::Other
 }
 
 /// Adds a hint to the `ModuleNotFoundError` raised while importing

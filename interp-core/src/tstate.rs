@@ -76,7 +76,7 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, SharedState> {
         // A panic while holding this lock leaves consistent data (every
         // mutation is a single push/retain/flag store): ignore poisoning.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.state)
     }
 }
 

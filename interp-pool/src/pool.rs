@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use interp_core::{
-    Bound, Error, Interpreter, InterpreterConfig, PyException, Python, Runtime, Value,
+    panic_message, Bound, Error, Interpreter, InterpreterConfig, Python, Runtime, Value,
 };
 
 use crate::call::{Call, Target};
@@ -674,11 +674,6 @@ impl From<Outcome> for Ran {
     }
 }
 
-/// Whether the task raised `SystemExit` (its interpreter is then recycled).
-fn is_system_exit(e: &PyException) -> bool {
-    e.qualname == "SystemExit" && e.module == "builtins"
-}
-
 /// Takes the worker's reference to `task` back out of `slot`; false when
 /// the worker was abandoned meanwhile (the abandoner took it and completed
 /// the task).
@@ -848,11 +843,7 @@ fn call_once<'py>(
 /// cancellation error; other errors pass through.
 fn classify(task: &TaskState, closed: bool, e: TaskError) -> TaskError {
     match e {
-        TaskError::Python(x)
-            if x.module == "interp"
-                && x.qualname == "Cancelled"
-                && (task.cancel_requested() || closed) =>
-        {
+        TaskError::Python(x) if x.is_cancelled() && (task.cancel_requested() || closed) => {
             cancel_error(task)
         }
         other => other,
@@ -894,14 +885,14 @@ fn execute<'py>(
             match r {
                 Ok(Ok(v)) => Ok(Output::Value(v)),
                 Ok(Err(e)) => Err(e.into()),
-                Err(p) => Err(TaskError::Panicked(panic_message(&p))),
+                Err(p) => Err(TaskError::Panicked(panic_message(&*p).to_owned())),
             }
             .into()
         }
         Work::Blocking(f) => match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
             Ok(Ok(v)) => Ok(Output::Value(v)),
             Ok(Err(m)) => Err(TaskError::Failed(m)),
-            Err(p) => Err(TaskError::Panicked(panic_message(&p))),
+            Err(p) => Err(TaskError::Panicked(panic_message(&*p).to_owned())),
         }
         .into(),
         Work::Main(call) => py
@@ -953,7 +944,7 @@ fn run_chunk<'py>(
                 continue;
             }
             let r = call_once(py, &f, call, Some(&items[out.len()]));
-            let exited = matches!(&r, Err(Error::Python(e)) if is_system_exit(e));
+            let exited = matches!(&r, Err(Error::Python(e)) if e.is_system_exit());
             out.push(r.map_err(|e| classify(task, closed(), e.into())));
             if exited {
                 if out.len() < items.len() {
@@ -1068,7 +1059,7 @@ fn run_tasks(
         };
         let mut recycle = exited;
         let outcome = match outcome {
-            Err(TaskError::Python(e)) if is_system_exit(&e) => {
+            Err(TaskError::Python(e)) if e.is_system_exit() => {
                 recycle = true;
                 Err(TaskError::Python(e))
             }
@@ -1126,13 +1117,6 @@ fn idle_recv<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> {
             return rx.recv();
         }
     }
-}
-
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".into())
 }
 
 // ---- supervisor: timeouts and kill checks -----------------------------------

@@ -204,25 +204,30 @@ fn max_tasks_per_worker_recycles_and_reruns_the_initializer() {
 
 #[test]
 fn system_exit_fails_the_task_and_recycles_the_worker() {
-    let p = pool(1).build().unwrap();
-    let before = p
-        .submit(Call::new("__main__", "interp_id"))
-        .unwrap()
-        .wait()
+    let p = pool(1)
+        .init_source(format!(
+            "{INIT}\nclass Stop(SystemExit):\n    pass\ndef stop():\n    raise Stop(4)\n"
+        ))
+        .build()
         .unwrap();
-    let e = p
-        .submit(Call::new("__main__", "exit_now"))
-        .unwrap()
-        .wait()
-        .unwrap_err();
-    assert_eq!(e.exception().unwrap().type_name(), "SystemExit");
-    let after = p
-        .submit(Call::new("__main__", "interp_id"))
-        .unwrap()
-        .wait()
-        .unwrap();
-    assert_ne!(before, after, "the worker got a fresh interpreter");
-    assert_eq!(p.stats().workers[0].recycles, 1);
+    let id = || {
+        p.submit(Call::new("__main__", "interp_id"))
+            .unwrap()
+            .wait()
+            .unwrap()
+    };
+    // A subclass of SystemExit exits as SystemExit does.
+    for (f, type_name, recycles) in [("exit_now", "SystemExit", 1), ("stop", "__main__.Stop", 2)] {
+        let before = id();
+        let e = p
+            .submit(Call::new("__main__", f))
+            .unwrap()
+            .wait()
+            .unwrap_err();
+        assert_eq!(e.exception().unwrap().type_name(), type_name);
+        assert_ne!(before, id(), "{f}: the worker got a fresh interpreter");
+        assert_eq!(p.stats().workers[0].recycles, recycles, "{f}");
+    }
 }
 
 #[test]

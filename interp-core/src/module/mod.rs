@@ -371,6 +371,22 @@ pub(crate) fn loaded<'py>(py: Python<'py>) -> Option<Bound<'py>> {
     }
 }
 
+/// Whether `exc` (an exception instance) is an `interp.Cancelled` of this
+/// interpreter, or a subclass: matched against the type object in the
+/// module's state, so a class of that name elsewhere does not count. False
+/// when this interpreter has not loaded the module (nothing raised its
+/// `Cancelled` then).
+pub(crate) fn is_cancelled(py: Python<'_>, exc: &Bound<'_>) -> bool {
+    let Some(m) = loaded(py) else { return false };
+    // SAFETY: `m` is our module (checked by `loaded`), so its state is a
+    // ModState; `m` keeps it alive for this read.
+    let cancelled = unsafe { (*state_of(m.as_ptr())).cancelled_exc };
+    // SAFETY: attached; `exc` is a live object and `cancelled` (when not
+    // NULL, i.e. not cleared) an exception type of this interpreter.
+    !cancelled.is_null()
+        && unsafe { sys::PyErr_GivenExceptionMatches(exc.as_ptr(), cancelled) } != 0
+}
+
 fn create_module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
     let spec_cls = py.lookup("importlib.machinery", "ModuleSpec")?;
     let spec = spec_cls.call(&[py.str(module_name())?, py.none()], &[])?;
