@@ -71,7 +71,9 @@ mod value;
 
 pub use buffer::{Element, SharedBuffer, BUFFER_ALIGN};
 pub use cancel::CancelToken;
-pub use channel::{Channel, RecvError, SendError};
+pub use channel::{
+    Channel, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 pub use error::{panic_message, Error, ExceptionKind, PyException, Result};
 pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};

@@ -20,7 +20,7 @@ use interp_sys as sys;
 use sys::{PyObject, Py_ssize_t};
 
 use crate::buffer::SharedBuffer;
-use crate::channel::{Channel, RecvError, SendError};
+use crate::channel::{Channel, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError};
 use crate::error::{Error, Result};
 use crate::frozen::{Frozen, Node};
 use crate::scope::{Bound, Python};
