@@ -492,12 +492,7 @@ fn cancelling_a_task_formats_no_traceback() {
         .build()
         .unwrap();
     let t = p.submit(Call::new("__main__", "spin")).unwrap();
-    wait_running(&t);
-    t.cancel();
-    assert_eq!(
-        t.wait_timeout(Duration::from_secs(30)),
-        Some(Err(TaskError::Cancelled))
-    );
+    assert_eq!(cancel_when_running(&t), Some(Err(TaskError::Cancelled)));
     let t = p
         .submit(Call::new("__main__", "spin").timeout(Duration::from_millis(20)))
         .unwrap();

@@ -153,12 +153,7 @@ fn main_lane_tasks_can_be_cancelled_without_losing_the_worker() {
         .exec("def main_spin():\n    while True:\n        pass\n")
         .unwrap();
     let t = p.submit_main(Call::new("__main__", "main_spin")).unwrap();
-    wait_running(&t);
-    t.cancel();
-    assert_eq!(
-        t.wait_timeout(Duration::from_secs(20)),
-        Some(Err(TaskError::Cancelled))
-    );
+    assert_eq!(cancel_when_running(&t), Some(Err(TaskError::Cancelled)));
     assert_eq!(p.stats().workers[0].replaced, 0);
     assert_serves(&p, 3);
 }

@@ -48,3 +48,10 @@ pub fn wait_running(t: &Task) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// Cancels `t` once it runs, and waits for its outcome (at most a minute).
+pub fn cancel_when_running(t: &Task) -> Option<Result<Value, TaskError>> {
+    wait_running(t);
+    t.cancel();
+    t.wait_timeout(Duration::from_secs(60))
+}
