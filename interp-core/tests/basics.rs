@@ -198,3 +198,10 @@ fn main_interpreter_is_reachable_and_never_closed() {
     assert_eq!(rt.python_version().0, 3);
     assert!(rt.python_version().1 >= 12);
 }
+
+#[test]
+fn the_python_token_has_debug_output() {
+    let i = Interpreter::new().unwrap();
+    let (text, id) = i.enter(|py| (format!("{py:?}"), py.interpreter_id()));
+    assert_eq!(text, format!("Python {{ interpreter_id: {id} }}"));
+}

@@ -54,7 +54,8 @@ impl fmt::Debug for PoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolBuilder")
             .field("workers", &self.workers)
-            .field("thread_name(0)", &(self.thread_name)(0))
+            // A user closure: not called from Debug.
+            .field("thread_name", &format_args!("<fn(usize) -> String>"))
             .field("lazy", &self.lazy)
             .field("init_source", &self.init_source)
             .field("init_call", &self.init_call)
@@ -214,6 +215,18 @@ pub(crate) struct Init {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_the_settings_without_calling_the_thread_namer() {
+        let b = PoolBuilder::default()
+            .workers(3)
+            .thread_name(|_| panic!("called from Debug"));
+        let text = format!("{b:?}");
+        assert!(
+            text.contains("workers: 3") && text.contains("thread_name"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn zero_workers_is_refused() {

@@ -362,3 +362,24 @@ fn shutdown_runs_or_cancels_what_is_queued() {
     }
     assert_eq!(p.stats().cancelled_queued, 5);
 }
+
+#[test]
+fn handles_and_iterators_have_debug_output() {
+    let p = pool(2);
+    let text = format!("{p:?}");
+    assert!(
+        text.contains("workers: 2") && text.contains("closed: false"),
+        "{text}"
+    );
+    let m = p
+        .map(Call::new("__main__", "ident"), (0..3).map(Value::from))
+        .chunk_size(2);
+    let text = format!("{m:?}");
+    assert!(
+        text.contains("__main__:ident") && text.contains("chunk_size: 2"),
+        "{text}"
+    );
+    let u = p.map_unordered(Call::new("__main__", "ident"), std::iter::empty());
+    assert!(format!("{u:?}").starts_with("MapUnordered(Map {"), "{u:?}");
+    assert!(format!("{:?}", Pool::builder().workers(5)).contains("workers: 5"));
+}
