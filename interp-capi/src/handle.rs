@@ -48,7 +48,7 @@ impl<T, H> Registry<T, H> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slab<T>> {
         // Entries are only pushed/replaced: poisoning leaves them consistent.
-        self.slab.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.slab)
     }
 
     fn encode(&self, index: u32, generation: u32) -> *mut H {

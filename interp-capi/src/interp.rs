@@ -89,7 +89,7 @@ pub extern "C" fn interp_runtime_config_add_python_path(
     ffi(err, || {
         let c = RUNTIME_CONFIGS.get(config)?;
         let dir = path_from_c(dir, "dir")?;
-        let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = crate::lock(&c);
         *c = std::mem::take(&mut *c).python_path(dir);
         Ok(())
     })
@@ -155,7 +155,7 @@ pub extern "C" fn interp_runtime_init_with(
             return Runtime::init().map(drop).map_err(CError::from);
         }
         let c = RUNTIME_CONFIGS.get(config)?;
-        let c = c.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let c = crate::lock(&c).clone();
         Runtime::init_with(c).map(drop).map_err(CError::from)
     })
 }

@@ -38,3 +38,9 @@ pub use error::*;
 pub use interp::*;
 pub use pool::*;
 pub use value::*;
+
+/// Locks `m`, ignoring poisoning: every mutex of this crate guards data that
+/// a panic leaves consistent (whole values replaced, entries pushed).
+pub(crate) fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

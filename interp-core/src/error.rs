@@ -4,9 +4,26 @@
 use std::any::Any;
 use std::fmt;
 
+/// The exceptions interp acts on, recognised by their type object when the
+/// exception is taken out of its interpreter (not by name): a subclass
+/// counts as its base, as `except` would match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ExceptionKind {
+    /// Any other exception.
+    #[default]
+    Other,
+    /// `interp.Cancelled` (the interp module's own type, whatever name the
+    /// module is registered under): how a cancel or timeout interrupts
+    /// running Python code.
+    Cancelled,
+    /// `SystemExit`: a pool recycles the worker's interpreter after it.
+    SystemExit,
+}
+
 /// A Python exception, copied out of the interpreter that raised it: plain
 /// strings, so it can travel to any thread or interpreter.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PyException {
     /// `type(exc).__module__` (`"builtins"` for built-in exceptions).
     pub module: String,
@@ -23,6 +40,11 @@ pub struct PyException {
     /// For an `ImportError` (or `ModuleNotFoundError`), its `name`: the
     /// module that could not be imported, when Python set it.
     pub import_name: Option<String>,
+    /// Whether it is one of the exceptions interp acts on, from its type
+    /// (see [`is_cancelled`](Self::is_cancelled),
+    /// [`is_system_exit`](Self::is_system_exit)). An exception made by hand
+    /// (not taken from an interpreter) says here what it stands for.
+    pub kind: ExceptionKind,
 }
 
 impl PyException {
@@ -41,6 +63,17 @@ impl PyException {
     /// [`type_name`](Self::type_name)). Subclasses do not match.
     pub fn is(&self, name: &str) -> bool {
         self.qualname == name || self.type_name() == name
+    }
+
+    /// Whether it is an `interp.Cancelled` (or a subclass): an interruption
+    /// by a cancel or a timeout, or a cancelled channel wait.
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ExceptionKind::Cancelled
+    }
+
+    /// Whether it is a `SystemExit` (or a subclass).
+    pub fn is_system_exit(&self) -> bool {
+        self.kind == ExceptionKind::SystemExit
     }
 }
 

@@ -129,8 +129,10 @@ mod value;
 
 pub use buffer::{Element, SharedBuffer, BUFFER_ALIGN};
 pub use cancel::CancelToken;
-pub use channel::{Channel, RecvError, SendError};
-pub use error::{panic_message, Error, PyException, Result};
+pub use channel::{
+    Channel, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use error::{panic_message, Error, ExceptionKind, PyException, Result};
 pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
 pub use module::{python_module, set_module_name};

@@ -48,7 +48,7 @@ use std::ptr::NonNull;
 use interp_sys as sys;
 
 use crate::cancel;
-use crate::error::{no_memory, size_text, Error, PyException, Result};
+use crate::error::{no_memory, size_text, Error, ExceptionKind, PyException, Result};
 
 /// A token for the interpreter entered on this thread, valid for `'py`.
 /// `Copy`, zero-sized, neither `Send` nor `Sync`.
@@ -321,6 +321,14 @@ impl<'py> Python<'py> {
     }
 }
 
+impl std::fmt::Debug for Python<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Python")
+            .field("interpreter_id", &self.interpreter_id())
+            .finish()
+    }
+}
+
 impl<'py> Bound<'py> {
     /// The token of this object's interpreter.
     pub fn py(&self) -> Python<'py> {
@@ -588,14 +596,6 @@ impl Drop for Bound<'_> {
     }
 }
 
-impl std::fmt::Debug for Python<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Python")
-            .field("interpreter_id", &self.interpreter_id())
-            .finish()
-    }
-}
-
 impl std::fmt::Debug for Bound<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.repr() {
@@ -691,20 +691,20 @@ fn take_error(py: Python<'_>) -> Error {
             Err(_) => format!("{name}: {}\n", cut_short(&message)),
         }
     };
+    let kind = kind_of(py, &exc);
     // An `interp.Cancelled` under a cancelled token is the interruption its
     // canceller asked for (a pool's cancel or timeout): the canceller reports
     // it as such and has no use for where it landed. Formatting a traceback
     // imports `traceback` on an interpreter's first error (about 35 ms, 1.7 s
     // under valgrind), time the canceller would wait for, so skip it.
-    let traceback =
-        if module == "interp" && qualname == "Cancelled" && cancel::current_is_cancelled() {
-            one_line(&format!("{module}.{qualname}"))
-        } else {
-            format_traceback(py, &exc).unwrap_or_else(|_| {
-                clear();
-                one_line(&qualname)
-            })
-        };
+    let traceback = if kind == ExceptionKind::Cancelled && cancel::current_is_cancelled() {
+        one_line(&format!("{module}.{qualname}"))
+    } else {
+        format_traceback(py, &exc).unwrap_or_else(|_| {
+            clear();
+            one_line(&qualname)
+        })
+    };
     // SAFETY: attached; `exc` is a live exception and PyExc_ImportError a
     // valid exception type.
     let import_name =
@@ -740,7 +740,21 @@ fn take_error(py: Python<'_>) -> Error {
         traceback,
         hint,
         import_name,
+        kind,
     }))
+}
+
+/// Which of the exceptions interp acts on `exc` is, from its type.
+fn kind_of(py: Python<'_>, exc: &Bound<'_>) -> ExceptionKind {
+    if crate::module::is_cancelled(py, exc) {
+        return ExceptionKind::Cancelled;
+    }
+    // SAFETY: attached; `exc` is a live exception and PyExc_SystemExit a
+    // valid exception type.
+    if unsafe { sys::PyErr_GivenExceptionMatches(exc.as_ptr(), sys::PyExc_SystemExit) } != 0 {
+        return ExceptionKind::SystemExit;
+    }
+    ExceptionKind::Other
 }
 
 /// Adds a hint to the `ModuleNotFoundError` raised while importing

@@ -59,7 +59,7 @@ use state::{module_clear, module_free, module_traverse, state_of};
 // What the type files take with `use super::*`.
 use {
     crate::buffer::SharedBuffer,
-    crate::channel::{Channel, RecvError, SendError},
+    crate::channel::{Channel, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError},
     crate::frozen::{Frozen, Node},
     crate::value::Value,
     args::{arg, check_args, deadline, type_error},
@@ -304,6 +304,22 @@ fn is_ours(m: &Bound<'_>) -> bool {
     // SAFETY: attached; `m` is a module, whose definition (or NULL) GetDef
     // reads without setting an exception.
     is_module && unsafe { sys::PyModule_GetDef(m.as_ptr()) } == MODULE_DEF.get()
+}
+
+/// Whether `exc` (an exception instance) is an `interp.Cancelled` of this
+/// interpreter, or a subclass: matched against the type object in the
+/// module's state, so a class of that name elsewhere does not count. False
+/// when this interpreter has not loaded the module (nothing raised its
+/// `Cancelled` then).
+pub(crate) fn is_cancelled(py: Python<'_>, exc: &Bound<'_>) -> bool {
+    let Some(m) = loaded(py) else { return false };
+    // SAFETY: `m` is our module (checked by `loaded`), so its state is a
+    // ModState; `m` keeps it alive for this read.
+    let cancelled = unsafe { (*state_of(m.as_ptr())).cancelled_exc };
+    // SAFETY: attached; `exc` is a live object and `cancelled` (when not
+    // NULL, i.e. not cleared) an exception type of this interpreter.
+    !cancelled.is_null()
+        && unsafe { sys::PyErr_GivenExceptionMatches(exc.as_ptr(), cancelled) } != 0
 }
 
 fn create_module<'py>(py: Python<'py>) -> Result<Bound<'py>> {
