@@ -151,11 +151,29 @@ unsafe extern "C" fn pool_capsule_drop(cap: *mut PyObject) {
     }
     // SAFETY: made by `capsule` with this type; dropped once.
     let handle = unsafe { Box::from_raw(p.cast::<Arc<PoolHandle>>()) };
-    // Dropping the last handle shuts the pool down and joins its workers:
-    // never with the main GIL held.
+    // The executor was garbage-collected without shutdown(): as with a
+    // ThreadPoolExecutor, what was submitted still runs and its futures
+    // complete; then the workers stop. Never with the main GIL held (a
+    // thread of its own). Until the pool has stopped, this thread holds it,
+    // so the exit hook (`shutdown_all`, through `LIVE`) still sees it.
     let _ = std::thread::Builder::new()
         .name("interp-pool-drop".into())
-        .spawn(move || drop(handle));
+        .spawn(move || retire(*handle));
+}
+
+/// Shuts down a pool nobody can submit to any more once every outstanding
+/// task has finished (`shutdown(wait=True)` semantics, without the
+/// shutdown timeout running while tasks are still working), then drops it.
+fn retire(h: Arc<PoolHandle>) {
+    let tasks: Vec<interp_pool::Task> = h
+        .pending()
+        .iter()
+        .filter_map(|r| r.task.get().cloned())
+        .collect();
+    interp_pool::wait(&tasks, interp_pool::WaitMode::All, None);
+    drop(tasks);
+    h.pool.shutdown(true, false);
+    drop(h);
 }
 
 unsafe extern "C" fn task_capsule_drop(cap: *mut PyObject) {
@@ -563,7 +581,7 @@ unsafe extern "C" fn m_task_wait(
                     // is set aside while Python code completes the future.
                     unsafe {
                         let pending = sys::PyErr_GetRaisedException();
-                        completer::complete(self.1, self.0);
+                        completer::complete(self.1, self.0, true);
                         if !pending.is_null() {
                             sys::PyErr_SetRaisedException(pending);
                         }
@@ -619,7 +637,7 @@ unsafe extern "C" fn m_task_cancel(
             // ignored.
             Ok(boolean(rec.abandon(py)))
         } else {
-            completer::complete(py, &rec);
+            completer::complete(py, &rec, true);
             Ok(boolean(false))
         }
     })
@@ -641,7 +659,7 @@ unsafe extern "C" fn m_task_running(
 fn flush(py: Python<'_>, h: &PoolHandle) {
     for rec in h.pending() {
         if rec.task.get().is_some_and(|t| t.is_done()) {
-            completer::complete(py, &rec);
+            completer::complete(py, &rec, true);
         }
     }
 }
@@ -825,14 +843,39 @@ unsafe extern "C" fn m_shutdown_all(
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
+        // Ctrl-C while waiting: what is queued is cancelled and what runs
+        // is interrupted, and the workers are still waited for (bounded by
+        // the kill grace and the shutdown timeout), since no worker
+        // interpreter may outlive this hook.
+        let mut interrupt: Option<*mut PyObject> = None;
         for h in &pools {
-            let h2 = h.clone();
-            if blocking(py, move || h2.pool.shutdown(true, false))?.is_none() {
-                return Ok(null_mut());
+            if interrupt.is_none() {
+                let h2 = h.clone();
+                if blocking(py, move || h2.pool.shutdown(true, false))?.is_none() {
+                    // SAFETY: attached; the KeyboardInterrupt is set aside
+                    // (restored below) while futures complete.
+                    interrupt = Some(unsafe { sys::PyErr_GetRaisedException() });
+                }
+            }
+            if interrupt.is_some() {
+                let h2 = h.clone();
+                py.detach(move || h2.pool.shutdown(true, true));
             }
             flush(py, h);
         }
+        if let Some(exc) = interrupt {
+            completer::STOPPING.store(true, std::sync::atomic::Ordering::Release);
+            py.detach(move || drop(pools));
+            if !exc.is_null() {
+                // SAFETY: attached; `exc` is the reference taken above.
+                unsafe { sys::PyErr_SetRaisedException(exc) };
+            }
+            return Ok(null_mut());
+        }
         completer::STOPPING.store(true, std::sync::atomic::Ordering::Release);
+        // The last reference to a pool being retired may be this one: its
+        // drop joins nothing any more, but never under the main GIL.
+        py.detach(move || drop(pools));
         Ok(none())
     })
 }

@@ -25,6 +25,7 @@ import builtins
 import contextvars
 import functools
 import itertools
+import operator
 import os
 import pickle
 import sys
@@ -46,8 +47,14 @@ __all__ = [
     "WorkerLost",
 ]
 
+#: The largest ``max_workers``: each worker is an interpreter with its own
+#: thread (a few MB each), and thousands of them exhaust a machine.
+MAX_WORKERS = 1024
+
 _PENDING = _base.PENDING
+_RUNNING = _base.RUNNING
 _FINISHED = _base.FINISHED
+_CANCELLED_AND_NOTIFIED = _base.CANCELLED_AND_NOTIFIED
 LOGGER = _base.LOGGER
 
 
@@ -241,16 +248,56 @@ class _InterpFuture(Future):
                 timeout = 0
         return Future.exception(self, timeout)
 
-    def _interp_finish(self, code, *a):
-        # Called by interp._native with the main GIL held.
+    # Completion by interp._native (main GIL held). The future's state
+    # changes and its waiters wake at once; its done-callbacks run at once
+    # when `inline` (the thread completing it is the caller's own), else
+    # they are queued for the completer to run once its whole batch is
+    # complete (so a callback that blocks never delays other completions:
+    # another completer thread takes over).
+
+    def _interp_settle(self, state, result, exception, inline):
+        with self._condition:
+            if self._state not in (_PENDING, _RUNNING):
+                return
+            self._result = result
+            self._exception = exception
+            self._state = state
+            # Its task keeps the outcome as a value: a second copy.
+            self._task = None
+            for w in self._waiters:
+                if state == _CANCELLED_AND_NOTIFIED:
+                    w.add_cancelled(self)
+                elif exception is not None:
+                    w.add_exception(self)
+                else:
+                    w.add_result(self)
+            self._condition.notify_all()
+        if self._cbl:
+            if inline:
+                self._invoke_callbacks()
+            else:
+                _deferred.append(self)
+
+    def _interp_set_result(self, result, inline):
+        self._interp_settle(_FINISHED, result, None, inline)
+
+    def _interp_finish(self, code, inline, *a):
         if code == 1:
-            if Future.cancel(self):
-                self.set_running_or_notify_cancel()
-            return
-        try:
-            self.set_exception(_make_exception(code, a))
-        except _base.InvalidStateError:
-            pass
+            self._interp_settle(_CANCELLED_AND_NOTIFIED, None, None, inline)
+        else:
+            self._interp_settle(_FINISHED, None, _make_exception(code, a), inline)
+
+
+# Futures whose done-callbacks wait for a completer (see _interp_settle).
+_deferred = deque()
+
+
+def _next_deferred():
+    """The next future whose callbacks are due, or None (for interp._native)."""
+    try:
+        return _deferred.popleft()
+    except IndexError:
+        return None
 
 
 _new_future = functools.partial(object.__new__, _InterpFuture)
@@ -442,15 +489,37 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         _check_main()
         if max_workers is None:
             count = getattr(os, "process_cpu_count", os.cpu_count)
-            max_workers = count() or 1
-        elif not isinstance(max_workers, int) or max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
+            max_workers = min(count() or 1, MAX_WORKERS)
+        else:
+            try:
+                max_workers = operator.index(max_workers)
+            except TypeError:
+                raise TypeError(
+                    f"max_workers must be an int or None, not {type(max_workers).__name__!r}"
+                ) from None
+            if max_workers <= 0:
+                raise ValueError("max_workers must be greater than 0")
+            if max_workers > MAX_WORKERS:
+                raise ValueError(
+                    f"max_workers must be at most {MAX_WORKERS} (each worker is an interpreter "
+                    f"with a thread of its own), got {max_workers}"
+                )
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
-        if max_tasks_per_worker is not None and (
-            not isinstance(max_tasks_per_worker, int) or max_tasks_per_worker <= 0
-        ):
-            raise ValueError("max_tasks_per_worker must be a positive int or None")
+        if max_tasks_per_worker is not None:
+            if isinstance(max_tasks_per_worker, bool) or not isinstance(max_tasks_per_worker, int):
+                raise TypeError(
+                    "max_tasks_per_worker must be a positive int or None, not "
+                    f"{type(max_tasks_per_worker).__name__!r}"
+                )
+            if max_tasks_per_worker <= 0:
+                raise ValueError(f"max_tasks_per_worker must be a positive int or None, got {max_tasks_per_worker}")
+            # Beyond 2**63 - 1 tasks a worker is never recycled anyway.
+            max_tasks_per_worker = min(max_tasks_per_worker, 2**63 - 1)
+        if not isinstance(thread_name_prefix, str):
+            raise TypeError(f"thread_name_prefix must be a str, not {type(thread_name_prefix).__name__!r}")
+        if "\0" in thread_name_prefix:
+            raise ValueError("thread_name_prefix must not contain a NUL character")
         if shared is not None and (
             not hasattr(shared, "items") or not all(isinstance(k, str) and k.isidentifier() for k in shared)
         ):
@@ -594,7 +663,10 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
             try:
                 while fs:
                     f = fs.popleft()
-                    if more is not None and not self._shutdown:
+                    if more is not None:
+                        # After shutdown this raises RuntimeError, as
+                        # Executor.map's submit does: inputs are never
+                        # silently dropped.
                         for c in itertools.islice(more, 1):
                             fs.append(self._submit_chunk(target, c, star))
                     left = None if end is None else end - time.monotonic()
