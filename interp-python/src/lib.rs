@@ -41,7 +41,7 @@ mod worker;
 use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use interp_core::{Bound, Error, InterpreterConfig, Python, Runtime, Value};
@@ -318,7 +318,10 @@ unsafe extern "C" fn m_pool_new(
         }
         Runtime::init()?;
         // Starting creates interpreters: never with the main GIL held.
-        match py.detach(move || b.build()) {
+        let Some(built) = build_interruptibly(py, b)? else {
+            return Ok(null_mut()); // Ctrl-C: KeyboardInterrupt is set
+        };
+        match built {
             Ok(pool) => {
                 let h = Arc::new(PoolHandle {
                     pool,
@@ -346,6 +349,83 @@ unsafe extern "C" fn m_pool_new(
             Err(e) => Err(pool_error(py, e)),
         }
     })
+}
+
+/// Pools being built (or, after a Ctrl-C in their constructor, shut down)
+/// on a thread of their own: the exit hook waits for them.
+static BUILDING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// One pool build's outcome, or that its caller gave up (Ctrl-C).
+#[derive(Default)]
+struct BuildSlot {
+    abandoned: bool,
+    result: Option<Result<Pool, PoolError>>,
+}
+
+/// Builds the pool on a helper thread, waiting for it with the main GIL
+/// released and signals checked: `Ok(None)` when Ctrl-C interrupted the
+/// wait (KeyboardInterrupt set); the pool, once built, is then shut down by
+/// the helper thread (the exit hook waits for that).
+fn build_interruptibly(
+    py: Python<'_>,
+    b: interp_pool::PoolBuilder,
+) -> Result<Option<Result<Pool, PoolError>>, Error> {
+    let slot = Arc::new((Mutex::new(BuildSlot::default()), Condvar::new()));
+    let s2 = slot.clone();
+    *BUILDING.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    let spawned = std::thread::Builder::new()
+        .name("interp-pool-build".into())
+        .spawn(move || {
+            let r = b.build();
+            let mut g = s2.0.lock().unwrap_or_else(|e| e.into_inner());
+            if g.abandoned {
+                drop(g);
+                if let Ok(pool) = r {
+                    pool.shutdown(true, true);
+                    drop(pool);
+                }
+            } else {
+                g.result = Some(r);
+                s2.1.notify_all();
+                drop(g);
+            }
+            let mut n = BUILDING.0.lock().unwrap_or_else(|e| e.into_inner());
+            *n -= 1;
+            BUILDING.1.notify_all();
+        });
+    if let Err(e) = spawned {
+        *BUILDING.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        return Err(Error::Runtime(format!("cannot spawn a thread: {e}")));
+    }
+    loop {
+        let s3 = slot.clone();
+        let got = py.detach(move || {
+            let g = s3.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (mut g, _) =
+                s3.1.wait_timeout_while(g, SIGNAL_CHECK, |g| g.result.is_none())
+                    .unwrap_or_else(|e| e.into_inner());
+            g.result.take()
+        });
+        if let Some(r) = got {
+            return Ok(Some(r));
+        }
+        // SAFETY: attached; runs pending signal handlers.
+        if unsafe { sys::PyErr_CheckSignals() } < 0 {
+            let mut g = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+            g.abandoned = true;
+            let late = g.result.take();
+            drop(g);
+            if let Some(Ok(pool)) = late {
+                // Built just now: shut it down, never under the main GIL
+                // (the KeyboardInterrupt stays set: only Rust runs here).
+                py.detach(move || {
+                    pool.shutdown(true, true);
+                    drop(pool);
+                });
+            }
+            return Ok(None);
+        }
+    }
 }
 
 /// Submits `rec`'s work and starts watching it; returns its capsule.
@@ -837,6 +917,20 @@ unsafe extern "C" fn m_shutdown_all(
 ) -> *mut PyObject {
     entry(|py| {
         main_only("shutdown_all")?;
+        // Pools still being built (or shut down after a Ctrl-C in their
+        // constructor) have interpreters too.
+        let builds = blocking(py, || {
+            let g = BUILDING.0.lock().unwrap_or_else(|e| e.into_inner());
+            drop(
+                BUILDING
+                    .1
+                    .wait_while(g, |n| *n > 0)
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+        })?;
+        if builds.is_none() {
+            return Ok(null_mut());
+        }
         let pools: Vec<Arc<PoolHandle>> = LIVE
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -262,3 +262,78 @@ def test_a_finished_future_holds_one_copy_of_its_result(tmp_path, how):
     )
     clean_exit(r)
     assert float(r.stdout) < 1.5, (r.stdout, r.stderr)
+
+
+def _interrupt_when_called(tmp_path, name, body):
+    """Runs `body` in a child; once its main thread calls the C function
+    `name` (a profile hook sees it), sends SIGINT; returns (rc, out, err)."""
+    import os
+
+    path = tmp_path / "intr.py"
+    path.write_text(
+        "import sys, threading, time, interp, helpers\n"
+        "entered = threading.Event()\n"
+        "def watch(frame, event, arg):\n"
+        f"    if event == 'c_call' and getattr(arg, '__name__', '') == {name!r}:\n"
+        "        entered.set()\n"
+        "def announce():\n"
+        "    print('called' if entered.wait(60) else 'never', flush=True)\n"
+        "threading.Thread(target=announce, daemon=True).start()\n" + body
+    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "called"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=LONG)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    return p.returncode, out, err
+
+
+def test_ctrl_c_interrupts_the_constructor_and_the_half_built_pool_is_shut_down(tmp_path):
+    # The initializer blocks on a gate only opened after the interrupt:
+    # the constructor must return while it is still blocked.
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        "pool_new",
+        "gate = interp.Channel()\n"
+        "try:\n"
+        "    sys.setprofile(watch)\n"
+        "    interp.InterpreterPoolExecutor(1, initializer=helpers.wait_on, initargs=(gate,))\n"
+        "    sys.setprofile(None)\n"
+        "    print('constructed', flush=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.setprofile(None)\n"
+        "    print('interrupted', flush=True)\n"
+        "gate.send(None)\n",
+    )
+    assert rc == 0, (rc, out, err)
+    assert out.strip() == "interrupted", (out, err)
+    assert "remaining subinterpreters" not in err and "Fatal" not in err, err
+
+
+def test_ctrl_c_interrupts_an_event_wait_in_the_main_thread(tmp_path):
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        "recv",
+        "e = interp.Event()\n"
+        "try:\n"
+        "    sys.setprofile(watch)\n"
+        "    e.wait()\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.setprofile(None)\n"
+        "    print('interrupted', flush=True)\n",
+    )
+    assert rc == 0, (rc, out, err)
+    assert out.strip() == "interrupted", (out, err)
+
+
+def test_event_wait_with_a_timeout_in_the_main_thread_still_times_out():
+    e = interp.Event()
+    assert e.wait(0.12) is False
+    e.set()
+    assert e.wait(0.0) is True and e.wait() is True

@@ -42,6 +42,8 @@ class Event:
         returns whether it is set."""
         from . import ChannelClosed
 
+        if _in_main_thread():
+            return self._wait_interruptibly(timeout)
         try:
             self._ch.recv(timeout=timeout)
         except ChannelClosed:
@@ -49,6 +51,26 @@ class Event:
         except TimeoutError:
             return False
         return self.is_set()
+
+    def _wait_interruptibly(self, timeout):
+        # The main thread of the main interpreter waits in slices, so that
+        # its signal handlers (Ctrl-C) run between them.
+        import time
+
+        from . import ChannelClosed
+
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _SLICE if end is None else min(_SLICE, max(0.0, end - time.monotonic()))
+            try:
+                self._ch.recv(timeout=left)
+            except ChannelClosed:
+                return True
+            except TimeoutError:
+                if end is not None and time.monotonic() >= end:
+                    return False
+                continue
+            return self.is_set()
 
     def clear(self):
         """Only for an event not set yet (a no-op then): a set
@@ -65,6 +87,16 @@ class Event:
             self._token = _native.share(self._ch)
             weakref.finalize(self, _native.unshare, self._token)
         return (_rebuild, (self._token,))
+
+
+# How long one slice of a main-thread wait lasts (see _wait_interruptibly).
+_SLICE = 0.05
+
+
+def _in_main_thread():
+    import threading
+
+    return threading.current_thread() is threading.main_thread() and _native.core_module().interpreter_id() == 0
 
 
 def _rebuild(token):
