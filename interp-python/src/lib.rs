@@ -79,7 +79,7 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 20]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 21]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
     fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated)\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback)."),
@@ -97,7 +97,8 @@ static METHODS: Def<[sys::PyMethodDef; 20]> = Def(UnsafeCell::new([
     fast(c"shutdown_all", m_shutdown_all, c"shutdown_all()\n--\n\nAt exit: shuts every pool down and waits for it."),
     fast(c"share", m_share, c"share(obj)\n--\n\nA process-wide token for a Channel, SharedBuffer or Frozen, to rebuild it in any interpreter (pickling)."),
     fast(c"shared", m_shared, c"shared(token)\n--\n\nThe object a token from share() stands for, in this interpreter."),
-    fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nForgets a token."),
+    fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nReleases a reference to a token (share() made the first); the last one forgets it."),
+    fast(c"retain", m_retain, c"retain(token)\n--\n\nOne more reference to a token."),
     fast(c"completion_probe", m_completion_probe, c"completion_probe()\n--\n\nFor tests: whether the completer thread is running."),
     sys::PyMethodDef::zeroed(),
 ]));
@@ -974,8 +975,17 @@ unsafe extern "C" fn m_shutdown_all(
     })
 }
 
+/// What `shared()` and `retain()` say about a token already released.
+const GONE: &str =
+    "this shared object is gone: every interp object holding it was garbage-collected \
+                    before the pickle that refers to it was loaded";
+
 /// Shared objects handed over through pickles, by token.
-static TOKENS: Mutex<Option<(u64, std::collections::HashMap<u64, Value>)>> = Mutex::new(None);
+/// Each with a count of references (see `interp._event`): the token goes
+/// when the last is released.
+#[allow(clippy::type_complexity)]
+static TOKENS: Mutex<Option<(u64, std::collections::HashMap<u64, (Value, u64)>)>> =
+    Mutex::new(None);
 
 unsafe extern "C" fn m_share(
     _m: *mut PyObject,
@@ -995,7 +1005,7 @@ unsafe extern "C" fn m_share(
         let mut g = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
         let (next, map) = g.get_or_insert_with(Default::default);
         *next += 1;
-        map.insert(*next, v);
+        map.insert(*next, (v, 1));
         Ok(py.value(&Value::from(*next))?.into_ptr())
     })
 }
@@ -1019,13 +1029,8 @@ unsafe extern "C" fn m_shared(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .and_then(|(_, m)| m.get(&token).cloned())
-            .ok_or_else(|| {
-                Error::Runtime(
-                    "this shared object is gone: the interp object it was pickled from was                      garbage-collected before the pickle was loaded"
-                        .into(),
-                )
-            })?;
+            .and_then(|(_, m)| m.get(&token).map(|(v, _)| v.clone()))
+            .ok_or_else(|| Error::Runtime(GONE.into()))?;
         Ok(py.value(&v)?.into_ptr())
     })
 }
@@ -1037,14 +1042,38 @@ unsafe extern "C" fn m_unshare(
 ) -> *mut PyObject {
     entry(|py| {
         let token = token_arg(py, a, n, "unshare")?;
-        let gone = TOKENS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-            .and_then(|(_, m)| m.remove(&token));
+        let mut g = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+        let gone = g.as_mut().and_then(|(_, m)| {
+            let (_, n) = m.get_mut(&token)?;
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&token)
+            } else {
+                None
+            }
+        });
+        drop(g);
         // Dropped without the lock (a buffer's release may take a GIL).
         drop(gone);
         Ok(none())
+    })
+}
+
+unsafe extern "C" fn m_retain(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        let token = token_arg(py, a, n, "retain")?;
+        let mut g = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+        match g.as_mut().and_then(|(_, m)| m.get_mut(&token)) {
+            Some((_, n)) => {
+                *n += 1;
+                Ok(none())
+            }
+            None => Err(Error::Runtime(GONE.into())),
+        }
     })
 }
 

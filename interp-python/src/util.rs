@@ -68,6 +68,8 @@ pub(crate) fn raise(py: Python<'_>, err: Error) {
             }
             Error::Conversion(m) => (sys::PyExc_TypeError, m),
             Error::InvalidArgument(m) => (sys::PyExc_ValueError, m),
+            // Already a RuntimeError: no "runtime error: " prefix.
+            Error::Runtime(m) => (sys::PyExc_RuntimeError, m),
             other => (sys::PyExc_RuntimeError, other.to_string()),
         }
     };

@@ -337,3 +337,47 @@ def test_event_wait_with_a_timeout_in_the_main_thread_still_times_out():
     assert e.wait(0.12) is False
     e.set()
     assert e.wait(0.0) is True and e.wait() is True
+
+
+def test_an_event_made_in_a_worker_can_be_returned_and_used(ex):
+    import gc
+
+    import hardening_helpers as hh
+
+    e = ex.submit(hh.make_event).result(timeout=LONG)
+    gc.collect()
+    assert isinstance(e, interp.Event) and not e.is_set()
+    assert ex.submit(hh.set_event, e).result(timeout=LONG) is True
+    assert e.is_set()
+
+
+def test_a_temporary_event_queued_behind_another_task_still_arrives():
+    import gc
+
+    import hardening_helpers as hh
+
+    with interp.InterpreterPoolExecutor(1) as ex:
+        gate = interp.Channel()
+        blocker = ex.submit(helpers.echo_after, gate, "done")  # the only worker is busy
+        f = ex.submit(hh.wait_event, interp.Event(), 0.01)  # the Event dies here
+        gc.collect()
+        gate.send(None)
+        assert blocker.result(timeout=LONG) == "done"
+        assert f.result(timeout=LONG) is False
+
+
+def test_an_event_in_shared_reaches_every_worker_start():
+    import gc
+
+    import hardening_helpers as hh
+
+    e = interp.Event()
+    ex = interp.InterpreterPoolExecutor(1, shared={"EV": e}, max_tasks_per_worker=1)
+    try:
+        del e
+        gc.collect()
+        # Each task runs in a fresh interpreter, which loads shared= again.
+        for _ in range(3):
+            assert ex.submit(helpers.shared_value, "EV").result(timeout=LONG).is_set() is False
+    finally:
+        ex.shutdown()

@@ -35,7 +35,7 @@ from collections import deque
 from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 from concurrent.futures import _base
 
-from . import _native
+from . import _event, _native
 
 __all__ = [
     "InterpreterPoolExecutor",
@@ -543,15 +543,21 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
             "initargs": tuple(initargs),
         }
         init_source = "import sys\nsys.path[:] = " + repr([p for p in sys.path if isinstance(p, str)])
-        r = _native.pool_new(
-            max_workers,
-            self._thread_name_prefix,
-            init_source,
-            cfg,
-            max_tasks_per_worker,
-            kill_grace,
-            bool(isolated),
-        )
+        # Events in `shared=` are loaded at every worker start: their
+        # pickles' references are held until the pool has stopped.
+        _event._collecting.tokens = self._event_tokens = []
+        try:
+            r = _native.pool_new(
+                max_workers,
+                self._thread_name_prefix,
+                init_source,
+                cfg,
+                max_tasks_per_worker,
+                kill_grace,
+                bool(isolated),
+            )
+        finally:
+            _event._collecting.tokens = None
         if isinstance(r, tuple):
             _, message, tb = r
             self._broken = (
@@ -567,6 +573,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
     # -- submission --
 
     _unlogged = None
+    _event_tokens = ()
 
     def _log_broken(self):
         text, self._unlogged = self._unlogged, None
@@ -727,6 +734,10 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         self._log_broken()
         if self._pool is not None:
             _native.pool_shutdown(self._pool, bool(wait), bool(cancel_futures))
+            if wait:
+                tokens, self._event_tokens = self._event_tokens, []
+                for t in tokens:
+                    _native.unshare(t)
 
     def __exit__(self, exc_type, exc_val, exc_tb):
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and self._pool is not None:
