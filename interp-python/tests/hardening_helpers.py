@@ -14,3 +14,29 @@ def set_event(e):
 
 def wait_event(e, timeout):
     return e.wait(timeout)
+
+
+class BadReduce(Exception):
+    def __reduce__(self):
+        raise RuntimeError("no reduce for you")
+
+
+class KwOnly(Exception):
+    def __init__(self, msg, *, code):
+        super().__init__(msg)
+        self.code = code
+
+    def __reduce__(self):
+        raise TypeError("not picklable either")
+
+
+def raise_bad_reduce():
+    raise BadReduce("bad", 1)
+
+
+def raise_kw_only():
+    raise KwOnly("m", code=7)
+
+
+def raise_exit(code):
+    raise SystemExit(code)

@@ -381,3 +381,125 @@ def test_an_event_in_shared_reaches_every_worker_start():
             assert ex.submit(helpers.shared_value, "EV").result(timeout=LONG).is_set() is False
     finally:
         ex.shutdown()
+
+
+def test_a_running_main_lane_task_is_running_and_cannot_be_cancelled():
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    ran = []
+
+    def plain():
+        started.set()
+        release.wait(LONG)
+        ran.append("finished")
+        return "done"
+
+    with interp.InterpreterThreadPoolExecutor(2) as ex:
+        f = ex.submit(plain)
+        assert started.wait(LONG)
+        assert f.running() is True
+        assert f.cancel() is False
+        assert not f.cancelled()
+        release.set()
+        assert f.result(timeout=LONG) == "done"
+    assert ran == ["finished"]
+
+
+def test_a_queued_main_lane_task_cancelled_never_runs():
+    import threading
+
+    release = threading.Event()
+    ran = []
+    with interp.InterpreterThreadPoolExecutor(1) as ex:
+        blocker = ex.submit(release.wait, LONG)
+        f = ex.submit(ran.append, "ran")
+        assert f.cancel() is True and f.cancelled()
+        release.set()
+        assert blocker.result(timeout=LONG) is True
+    assert ran == []
+
+
+def test_shutdown_wait_from_a_main_lane_task_raises_instead_of_hanging():
+    ex = interp.InterpreterThreadPoolExecutor(2)
+
+    def stopper():
+        ex.shutdown(wait=True)
+        return "returned"
+
+    f = ex.submit(stopper)
+    with pytest.raises(RuntimeError, match="cannot join current thread"):
+        f.result(timeout=LONG)
+    ex.shutdown()
+
+
+def test_an_unpicklable_exception_keeps_its_args_and_attributes(ex):
+    import hardening_helpers as hh
+
+    e = ex.submit(hh.raise_bad_reduce).exception(timeout=LONG)
+    assert type(e) is hh.BadReduce and e.args == ("bad", 1), (type(e), e.args)
+    e = ex.submit(hh.raise_kw_only).exception(timeout=LONG)
+    assert type(e) is hh.KwOnly and e.args == ("m",) and e.code == 7, (type(e), e.args, vars(e))
+
+
+@pytest.mark.parametrize("code", [None, 0, 3, "7", "bye"])
+def test_system_exit_keeps_its_exact_code(ex, code):
+    import hardening_helpers as hh
+
+    e = ex.submit(hh.raise_exit, code).exception(timeout=LONG)
+    assert isinstance(e, interp.TaskExit) and type(e.exception) is SystemExit, e
+    assert e.exception.code == code and type(e.exception.code) is type(code), e.exception.code
+
+
+def test_python_dash_m_script_with_relative_imports_runs_its_functions(tmp_path):
+    import os
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "util.py").write_text("def double(x):\n    return 2 * x\n")
+    (pkg / "script.py").write_text(
+        "from .util import double\n"
+        "import interp\n"
+        "def work(x):\n"
+        "    return double(x)\n"
+        "if __name__ == '__main__':\n"
+        "    with interp.InterpreterPoolExecutor(2) as ex:\n"
+        "        print(list(ex.map(work, range(4))), flush=True)\n"
+    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run(
+        [sys.executable, "-m", "pkg.script"], capture_output=True, text=True, timeout=LONG, env=env, cwd=str(tmp_path)
+    )
+    clean_exit(r)
+    assert r.stdout.strip() == "[0, 2, 4, 6]", (r.stdout, r.stderr)
+
+
+def test_a_task_cancelled_while_the_script_loads_does_not_poison_the_worker(tmp_path):
+    # The script's top level (no __main__ guard for the worker part) spins
+    # on its first load in a worker; the task is cancelled there. The next
+    # task must load the script again, not fail with the cached Cancelled.
+    r = run_script(
+        tmp_path,
+        """
+        import os, time, interp
+        FLAG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loading")
+        if interp.interpreter_id() != 0 and not os.path.exists(FLAG):
+            open(FLAG, "w").close()
+            while True:
+                pass
+        def work(x):
+            return 2 * x
+        if interp.interpreter_id() == 0:
+            with interp.InterpreterPoolExecutor(1) as ex:
+                f = ex.submit(work, 1)
+                deadline = time.monotonic() + 60
+                while not os.path.exists(FLAG) and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                f.cancel()
+                print(ex.submit(work, 2).result(timeout=60), flush=True)
+        """,
+    )
+    clean_exit(r)
+    assert r.stdout.strip() == "4", (r.stdout, r.stderr)

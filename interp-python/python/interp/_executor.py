@@ -110,12 +110,17 @@ def _with_traceback(exc, tb):
     return exc
 
 
-def _from_parts(module, qualname, message, tb):
+_EXIT_CODE = "\0interp-exit-code:"  # as interp._worker.EXIT_CODE
+
+
+def _from_parts(module, qualname, message, tb, parts=None):
     if (module, qualname) == ("builtins", "SystemExit"):
-        # Recycles its worker, so it travels as text: rebuild the code.
-        try:
-            code = int(message)
-        except ValueError:
+        # Recycles its worker, so it travels as text: its code as repr.
+        if message.startswith(_EXIT_CODE):
+            import ast
+
+            code = ast.literal_eval(message[len(_EXIT_CODE) :])
+        else:
             code = message or None
         return _guard(_with_traceback(SystemExit(code), tb))
     typ = sys.modules.get(module)
@@ -126,10 +131,22 @@ def _from_parts(module, qualname, message, tb):
         typ = None
     exc = None
     if isinstance(typ, type) and issubclass(typ, BaseException):
-        try:
-            exc = typ(message)
-        except Exception:
-            exc = None
+        if parts is not None:
+            # Its args (and attributes) without calling its constructor,
+            # which may take other arguments (keyword-only ones, say).
+            try:
+                args, attrs = pickle.loads(parts)
+                exc = typ.__new__(typ, *args)
+                exc.args = args
+                if attrs:
+                    exc.__dict__.update(attrs)
+            except Exception:
+                exc = None
+        if exc is None:
+            try:
+                exc = typ(message)
+            except Exception:
+                exc = None
     if exc is None:
         name = qualname if module == "builtins" else f"{module}.{qualname}"
         exc = RemoteError(f"{name}: {message}")
@@ -137,7 +154,7 @@ def _from_parts(module, qualname, message, tb):
     return _guard(_with_traceback(exc, tb))
 
 
-def _rebuild(tb, pickled, module, qualname, message):
+def _rebuild(tb, pickled, module, qualname, message, parts=None):
     exc = None
     if pickled is not None:
         try:
@@ -145,7 +162,7 @@ def _rebuild(tb, pickled, module, qualname, message):
         except Exception:
             exc = None
     if not isinstance(exc, BaseException):
-        return _from_parts(module, qualname, message, tb)
+        return _from_parts(module, qualname, message, tb, parts)
     return _guard(_with_traceback(exc, tb))
 
 
@@ -618,7 +635,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         f = _InterpFuture()
-        f._task = _native.submit_main(self._pool, f, fn, args, kwargs or None)
+        f._task = _native.submit_main(self._pool, f, _run_in_lane, (self, f, fn, args, kwargs), None)
         return f
 
     def _submit_chunk(self, target, chunk, star, timeout=None):
@@ -732,6 +749,15 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         with self._shutdown_lock:
             self._shutdown = True
         self._log_broken()
+        if wait and getattr(_lane, "executor", None) is self:
+            # As ThreadPoolExecutor (its join of the current thread raises):
+            # a task of this executor would wait for itself forever.
+            if self._pool is not None:
+                _native.pool_shutdown(self._pool, False, bool(cancel_futures))
+            raise RuntimeError(
+                "cannot join current thread: shutdown(wait=True) was called from a task running on "
+                "this executor, which would wait for itself; use shutdown(wait=False) there"
+            )
         if self._pool is not None:
             _native.pool_shutdown(self._pool, bool(wait), bool(cancel_futures))
             if wait:
@@ -747,6 +773,26 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         else:
             self.shutdown(wait=True)
         return False
+
+
+# The executor whose main-lane task this thread runs now.
+_lane = threading.local()
+
+
+def _run_in_lane(ex, f, fn, args, kwargs):
+    # A main-lane task (pool thread, main interpreter): its future enters
+    # RUNNING first (so cancel() then returns False, as with a thread pool),
+    # or the call is skipped when it was cancelled meanwhile.
+    try:
+        if not f.set_running_or_notify_cancel():
+            return None
+    except RuntimeError:
+        return None  # completed already (cancelled and notified)
+    _lane.executor = ex
+    try:
+        return fn(*args, **kwargs) if kwargs else fn(*args)
+    finally:
+        _lane.executor = None
 
 
 def _chunk_result(f, timeout):
