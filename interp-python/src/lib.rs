@@ -337,6 +337,7 @@ unsafe extern "C" fn m_pool_new(
             Err(PoolError::Init(e)) => {
                 let (msg, tb) = match &e {
                     Error::Python(pe) => (pe.to_string(), pe.traceback.clone()),
+                    Error::Runtime(m) => (m.clone(), String::new()),
                     other => (other.to_string(), String::new()),
                 };
                 Ok(py
