@@ -165,11 +165,6 @@ unsafe extern "C" fn pool_capsule_drop(cap: *mut PyObject) {
 /// Shuts down a pool nobody can submit to any more once every outstanding
 /// task has finished (`shutdown(wait=True)` semantics, without the
 /// shutdown timeout running while tasks are still working), then drops it.
-/// The pool's shutdown timeout: a century, i.e. `shutdown(wait=True)` waits
-/// for running tasks (added to an `Instant`, so not `Duration::MAX`).
-const SHUTDOWN_WAITS_FOR_TASKS: std::time::Duration =
-    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
-
 fn retire(h: Arc<PoolHandle>) {
     let tasks: Vec<interp_pool::Task> = h
         .pending()
@@ -311,10 +306,6 @@ unsafe extern "C" fn m_pool_new(
             // Every worker ready (or the first failure known) when the
             // constructor returns, as a thread pool's threads are.
             .wait_for_all_workers(true)
-            // `shutdown(wait=True)` waits for running tasks however long they
-            // take, as ThreadPoolExecutor's does (the pool's default, 10 s,
-            // would interrupt them); Ctrl-C and cancel_futures still interrupt.
-            .shutdown_timeout(SHUTDOWN_WAITS_FOR_TASKS)
             .interpreter_config(if isolated {
                 InterpreterConfig::isolated()
             } else {
