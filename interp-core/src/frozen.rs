@@ -362,6 +362,17 @@ impl Frozen {
     pub fn ptr_eq(&self, other: &Frozen) -> bool {
         std::ptr::eq(self.node, other.node)
     }
+
+    /// Whether this is the only handle to the whole tree (no other handle
+    /// to it, or to any of its nodes, lives).
+    pub(crate) fn is_only_handle(&self) -> bool {
+        Arc::strong_count(&self.root) == 1
+    }
+
+    /// The address of this handle's node: unique among live nodes.
+    pub(crate) fn node_addr(&self) -> usize {
+        self.node as usize
+    }
 }
 
 impl PartialEq for Frozen {

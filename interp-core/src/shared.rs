@@ -261,6 +261,15 @@ impl<T: ?Sized + SharedData> Shared<T> {
         self.ptr.as_ptr() as usize
     }
 
+    /// Whether this is the only handle to the data (no other clone lives).
+    /// A handle that is the only one cannot gain clones except through
+    /// itself, so a `true` stays true while the caller holds it.
+    pub(crate) fn is_unique(&self) -> bool {
+        // Acquire: pairs with the Release of other handles' drops, as in
+        // `Arc::get_mut`.
+        self.header().refs.load(Ordering::Acquire) == 1
+    }
+
     fn header(&self) -> &Header {
         // SAFETY: the header lives as long as any handle.
         unsafe { self.ptr.as_ref() }

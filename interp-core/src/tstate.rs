@@ -39,6 +39,9 @@ pub(crate) struct Shared {
     /// Mirrors `SharedState::closed` (set under the lock) so that thread
     /// caches can prune entries without taking any lock.
     pub(crate) closed: AtomicBool,
+    /// The interpreter's materialization cache (see `materialize`); off for
+    /// the main interpreter.
+    pub(crate) cache: crate::materialize::InterpCache,
 }
 
 // SAFETY: `raw` is an opaque handle that is only passed to CPython while the
@@ -63,6 +66,7 @@ impl Shared {
             is_main,
             state: Mutex::new(SharedState::default()),
             closed: AtomicBool::new(false),
+            cache: crate::materialize::InterpCache::new(!is_main),
         })
     }
 
@@ -175,6 +179,31 @@ pub(crate) fn register(shared: &Arc<Shared>, ts: TsPtr) {
             tstate: ts,
         });
     });
+}
+
+/// Runs `f` with the record of the interpreter whose thread state (one
+/// interp made, on this thread) is attached; `None` when nothing is
+/// attached or the attached thread state is not one of interp's (a thread
+/// started by `threading`, a host's thread state). `f` must not enter or
+/// leave interpreters.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
+    let current = sys::current_thread_state();
+    if current.is_null() {
+        return None;
+    }
+    CACHE
+        .try_with(|c| {
+            let c = c.borrow();
+            // A closed interpreter's entry may name a deleted thread state
+            // whose address was reused: skip closed ones.
+            let e = c
+                .entries
+                .iter()
+                .find(|e| e.tstate.0 == current && !e.shared.closed.load(Ordering::Acquire))?;
+            Some(f(&e.shared))
+        })
+        .ok()
+        .flatten()
 }
 
 /// Forgets this thread's entry for `shared` (its thread state was deleted).

@@ -648,6 +648,17 @@ pub(crate) fn from_python_no_pickle(obj: &Bound<'_>) -> Result<Value> {
 }
 
 fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
+    // The materialization cache (materialize.rs): an immutable object this
+    // interpreter converted (or made) before gives the same Value.
+    if let Some(v) = crate::materialize::value_for(obj) {
+        return Ok(v);
+    }
+    let v = from_python_obj(obj, depth, ctx)?;
+    crate::materialize::made_value(obj, &v);
+    Ok(v)
+}
+
+fn from_python_obj<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
     let allow_pickle = ctx.allow_pickle;
     let py = obj.py();
     let p = obj.as_ptr();
@@ -875,6 +886,11 @@ fn to_python_at<'py>(
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
+    // The materialization cache (materialize.rs): an immutable value this
+    // interpreter made before arrives as the same object.
+    if let Some(o) = crate::materialize::object_for(py, v) {
+        return Ok(o);
+    }
     let key = container_key(v);
     if let Some(k) = key {
         if let Some(o) = memo.as_ref().and_then(|m| m.get(&k)) {
@@ -885,6 +901,7 @@ fn to_python_at<'py>(
     if let Some(k) = key {
         memo.get_or_insert_with(HashMap::new).insert(k, o.clone());
     }
+    crate::materialize::made_object(py, v, &o);
     Ok(o)
 }
 

@@ -614,7 +614,7 @@ unsafe extern "C" fn m_freeze(_m: *mut PyObject, obj: *mut PyObject) -> *mut PyO
         // SAFETY: METH_O passes a valid borrowed object.
         let obj = unsafe { borrowed(py, obj) };
         let frozen = Frozen::from_value(&obj.to_value()?)?;
-        Ok(Some(py.value(&Value::Frozen(frozen))?.into_ptr()))
+        Ok(Some(new_frozen_proxy(py, &frozen)?.into_ptr()))
     })
 }
 
