@@ -33,9 +33,10 @@
 //! the calling thread; the objects it holds never leave that interpreter.
 //! The main interpreter has no cache.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use interp_sys as sys;
@@ -244,19 +245,10 @@ fn frozenset_bytes(n: usize) -> usize {
     }
 }
 
-/// Estimated bytes of the Python objects `v` becomes (each distinct
-/// container counted once; sub-values that are entries already counted by
-/// their entry's size without a walk), or `None` when anything in it is
-/// mutable or not plain data.
-fn measure(v: &Value, inner: &Inner, seen: &mut HashSet<usize>, depth: usize) -> Option<usize> {
-    if depth > MAX_DEPTH {
-        return None;
-    }
-    if depth > 0 {
-        if let Some(e) = key_of(v).and_then(|k| inner.entries.get(&k)) {
-            return Some(e.bytes);
-        }
-    }
+/// Estimated bytes of the object `v` itself becomes (not counting its
+/// items), or `None` when it is mutable or not plain data (a list, dict,
+/// set, pickled object, buffer, channel or frozen tree).
+fn own_bytes(v: &Value) -> Option<usize> {
     Some(match v {
         Value::None | Value::Bool(_) => 0,
         Value::Int(n) => int_bytes(*n),
@@ -265,22 +257,8 @@ fn measure(v: &Value, inner: &Inner, seen: &mut HashSet<usize>, depth: usize) ->
         Value::Complex { .. } => 32,
         Value::Str(s) => str_bytes(s),
         Value::Bytes(b) => bytes_bytes(b.len()),
-        Value::Tuple(items) | Value::FrozenSet(items) => {
-            if !seen.insert(items.addr()) {
-                return Some(0);
-            }
-            let own = if matches!(v, Value::Tuple(_)) {
-                tuple_bytes(items.len())
-            } else {
-                frozenset_bytes(items.len())
-            };
-            let mut total = own;
-            for item in items.iter() {
-                total = total.saturating_add(measure(item, inner, seen, depth + 1)?);
-            }
-            total
-        }
-        // Mutable, or shared by reference already.
+        Value::Tuple(items) => tuple_bytes(items.len()),
+        Value::FrozenSet(items) => frozenset_bytes(items.len()),
         _ => return None,
     })
 }
@@ -443,6 +421,10 @@ pub(crate) struct InterpCache {
     /// fast "nothing cached" check of every lookup.
     entries: AtomicUsize,
     bytes: AtomicUsize,
+    /// `config.min_bytes`, read before the lock is taken.
+    min_bytes: AtomicUsize,
+    /// Enabled and `config.max_entries > 0`: lookups and tallies run.
+    on: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
     inserts: AtomicU64,
@@ -463,6 +445,8 @@ impl InterpCache {
             }),
             entries: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
+            min_bytes: AtomicUsize::new(CacheConfig::DEFAULT.min_bytes),
+            on: AtomicBool::new(enabled),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             inserts: AtomicU64::new(0),
@@ -503,6 +487,9 @@ impl InterpCache {
         let mut out = Vec::new();
         let mut inner = self.lock();
         inner.config = config;
+        self.min_bytes.store(config.min_bytes, Ordering::Relaxed);
+        self.on
+            .store(self.enabled && config.max_entries > 0, Ordering::Relaxed);
         inner.sweep(&mut out);
         if inner.config.max_entries == 0 {
             let keys: Vec<Key> = inner.entries.keys().copied().collect();
@@ -522,6 +509,9 @@ impl InterpCache {
         let mut inner = self.lock();
         debug_assert!(inner.entries.is_empty());
         inner.config = config;
+        self.min_bytes.store(config.min_bytes, Ordering::Relaxed);
+        self.on
+            .store(self.enabled && config.max_entries > 0, Ordering::Relaxed);
     }
 
     /// Takes every entry out (the interpreter is closing). Call attached,
@@ -535,8 +525,14 @@ impl InterpCache {
             inner.remove(&k, &mut out);
         }
         inner.config.max_entries = 0;
+        self.on.store(false, Ordering::Relaxed);
         self.publish(&inner);
         out
+    }
+
+    /// Whether the cache is in use (cheap, lock-free).
+    fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
     }
 
     /// Whether a lookup can find anything (cheap, lock-free).
@@ -600,33 +596,33 @@ impl InterpCache {
         })
     }
 
-    /// Offers `obj`, just made from (or converted to) `owner`, under `key`.
-    /// Kept when `owner` is plain immutable data of at least `min_bytes`
-    /// (any size for a frozen tree) that fits the bounds.
-    fn insert(&self, key: Key, owner: Owner, obj: &Bound<'_>, from_object: bool) -> Released {
+    /// Whether a value of `bytes` (estimated) is worth an entry.
+    fn worth(&self, bytes: usize) -> bool {
+        self.enabled && bytes >= self.min_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Offers `obj`, just made from (or converted to) `owner`, under `key`,
+    /// `bytes` its estimated size; kept when it fits the bounds.
+    fn insert(
+        &self,
+        key: Key,
+        owner: Owner,
+        obj: &Bound<'_>,
+        bytes: usize,
+        from_object: bool,
+    ) -> Released {
         let mut out = Vec::new();
         if !self.enabled {
             return out;
         }
         let mut inner = self.lock();
         let cfg = inner.config;
-        if cfg.max_entries == 0 || inner.entries.contains_key(&key) {
-            return out;
-        }
         let addr = obj.as_ptr() as usize;
-        let bytes = match &owner {
-            Owner::Value(v) => {
-                if inner.by_object.contains_key(&addr) {
-                    return out;
-                }
-                match measure(v, &inner, &mut HashSet::new(), 0) {
-                    Some(b) if b >= cfg.min_bytes => b,
-                    _ => return out,
-                }
-            }
-            Owner::Frozen(f) => measure_node(f.node(), 0),
-        };
-        if bytes > cfg.max_bytes {
+        if cfg.max_entries == 0
+            || bytes > cfg.max_bytes
+            || inner.entries.contains_key(&key)
+            || (matches!(owner, Owner::Value(_)) && inner.by_object.contains_key(&addr))
+        {
             return out;
         }
         inner.sweep(&mut out);
@@ -684,43 +680,167 @@ fn with_cache<R>(f: impl FnOnce(&InterpCache) -> R) -> Option<R> {
 
 // ---- hooks for the conversions ----------------------------------------------
 
-/// Value -> Python: the object this interpreter made for `v` before, if
-/// cached (a new reference).
-pub(crate) fn object_for<'py>(py: Python<'py>, v: &Value) -> Option<Bound<'py>> {
-    let key = candidate(v)?;
-    let (found, out) = with_cache(|c| c.object(py, key))?;
-    release(py, out);
-    found
+thread_local! {
+    /// How many candidates (values or objects) this thread is converting
+    /// now, one inside the other: only the outermost is looked up and
+    /// offered, so the rows of a grid are never looked up one by one.
+    static CONVERTING: Cell<u32> = const { Cell::new(0) };
+    /// While the outermost candidate converts: the estimated bytes of the
+    /// objects made inside it so far, and whether all of them are plain
+    /// immutable data. Tallied as the conversion goes (every value passes
+    /// through the hooks), so deciding whether to cache needs no walk.
+    static TALLY: Cell<(usize, bool)> = const { Cell::new((0, true)) };
 }
 
-/// Value -> Python: offers `obj`, just made from `v`, to the cache.
-pub(crate) fn made_object(py: Python<'_>, v: &Value, obj: &Bound<'_>) {
-    let Some(key) = candidate(v) else { return };
-    if let Some(out) = with_cache(|c| c.insert(key, Owner::Value(v.clone()), obj, false)) {
-        release(py, out);
+/// Counts `v` (not its items, which are counted on their own) into the
+/// tally of the candidate being converted.
+fn tally(v: &Value) {
+    TALLY.with(|t| {
+        let (bytes, plain) = t.get();
+        t.set(match own_bytes(v) {
+            Some(n) => (bytes.saturating_add(n), plain),
+            None => (bytes, false),
+        })
+    });
+}
+
+/// What a lookup found: the cached object or value, or a ticket to offer
+/// what the conversion makes (dropping it unoffered, e.g. on an error, is
+/// fine).
+pub(crate) enum Found<T> {
+    Cached(T),
+    Missing(Ticket),
+}
+
+/// The right to offer a conversion's result under `key` (`None`: not a
+/// candidate, or inside another candidate's conversion).
+pub(crate) struct Ticket {
+    key: Option<Key>,
+}
+
+impl Ticket {
+    const NONE: Ticket = Ticket { key: None };
+
+    /// A ticket for `key`: this thread now converts a candidate, whose
+    /// tally starts empty.
+    fn outermost(key: Key) -> Ticket {
+        CONVERTING.with(|c| c.set(c.get() + 1));
+        TALLY.with(|t| t.set((0, true)));
+        Ticket { key: Some(key) }
+    }
+
+    /// Ends the outermost candidate's conversion: its key and its tally
+    /// with `v` itself counted, when it is plain data worth an entry.
+    fn finish(&mut self, v: &Value) -> Option<(Key, usize)> {
+        let key = self.key.take()?;
+        CONVERTING.with(|c| c.set(c.get() - 1));
+        let (inside, plain) = TALLY.with(|t| t.get());
+        let bytes = inside.saturating_add(own_bytes(v)?);
+        plain.then_some((key, bytes))
+    }
+
+    /// Value -> Python: offers `obj`, just made from `v`, to the cache.
+    #[inline]
+    pub(crate) fn made_object(mut self, py: Python<'_>, v: &Value, obj: &Bound<'_>) {
+        if self.key.is_none() {
+            return;
+        }
+        let Some((key, bytes)) = self.finish(v) else {
+            return;
+        };
+        let out = with_cache(|c| {
+            c.worth(bytes)
+                .then(|| c.insert(key, Owner::Value(v.clone()), obj, bytes, false))
+        });
+        if let Some(Some(out)) = out {
+            release(py, out);
+        }
+    }
+
+    /// Python -> Value: offers `obj`, just converted to `v`, to the cache
+    /// (it then lives while the object does).
+    #[inline]
+    pub(crate) fn made_value(mut self, obj: &Bound<'_>, v: &Value) {
+        if self.key.is_none() {
+            if nested() {
+                tally(v);
+            }
+            return;
+        }
+        let Some((_, bytes)) = self.finish(v) else {
+            return;
+        };
+        let Some(key) = key_of(v) else { return };
+        let out = with_cache(|c| {
+            c.worth(bytes)
+                .then(|| c.insert(key, Owner::Value(v.clone()), obj, bytes, true))
+        });
+        if let Some(Some(out)) = out {
+            release(obj.py(), out);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    #[inline]
+    fn drop(&mut self) {
+        if self.key.take().is_some() {
+            CONVERTING.with(|c| c.set(c.get() - 1));
+        }
+    }
+}
+
+/// Whether a candidate's conversion is in progress on this thread.
+#[inline]
+fn nested() -> bool {
+    CONVERTING.with(|c| c.get() > 0)
+}
+
+/// Value -> Python: the object this interpreter made for `v` before, if
+/// cached (a new reference), else a ticket to offer the one made now.
+#[inline]
+pub(crate) fn object_for<'py>(py: Python<'py>, v: &Value) -> Found<Bound<'py>> {
+    if nested() {
+        tally(v);
+        return Found::Missing(Ticket::NONE);
+    }
+    match candidate(v) {
+        None => Found::Missing(Ticket::NONE),
+        Some(key) => lookup_object(py, key),
+    }
+}
+
+fn lookup_object(py: Python<'_>, key: Key) -> Found<Bound<'_>> {
+    match with_cache(|c| c.is_on().then(|| c.object(py, key))).flatten() {
+        None => Found::Missing(Ticket::NONE),
+        Some((found, out)) => {
+            release(py, out);
+            match found {
+                Some(o) => Found::Cached(o),
+                None => Found::Missing(Ticket::outermost(key)),
+            }
+        }
     }
 }
 
 /// Python -> Value: the value `obj` was made from, or converted to, before
-/// in this interpreter, if cached.
-pub(crate) fn value_for(obj: &Bound<'_>) -> Option<Value> {
-    if !object_candidate(obj) {
-        return None;
+/// in this interpreter, if cached, else a ticket to offer the one made now.
+#[inline]
+pub(crate) fn value_for(obj: &Bound<'_>) -> Found<Value> {
+    if nested() || !object_candidate(obj) {
+        return Found::Missing(Ticket::NONE);
     }
-    let (found, out) = with_cache(|c| c.value(obj.as_ptr() as usize))?;
-    release(obj.py(), out);
-    found
-}
-
-/// Python -> Value: offers `obj`, just converted to `v`, to the cache (it
-/// then lives while the object does).
-pub(crate) fn made_value(obj: &Bound<'_>, v: &Value) {
-    if !object_candidate(obj) {
-        return;
-    }
-    let Some(key) = key_of(v) else { return };
-    if let Some(out) = with_cache(|c| c.insert(key, Owner::Value(v.clone()), obj, true)) {
-        release(obj.py(), out);
+    let addr = obj.as_ptr() as usize;
+    match with_cache(|c| c.is_on().then(|| c.value(addr))).flatten() {
+        None => Found::Missing(Ticket::NONE),
+        Some((found, out)) => {
+            release(obj.py(), out);
+            match found {
+                Some(v) => Found::Cached(v),
+                // The value's key is known only once it is made.
+                None => Found::Missing(Ticket::outermost((addr, Kind::Tuple))),
+            }
+        }
     }
 }
 
@@ -739,7 +859,8 @@ pub(crate) fn frozen_object<'py>(
         }
     }
     let o = build()?;
-    if let Some(out) = with_cache(|c| c.insert(key, Owner::Frozen(f.clone()), &o, false)) {
+    let bytes = measure_node(f.node(), 0);
+    if let Some(out) = with_cache(|c| c.insert(key, Owner::Frozen(f.clone()), &o, bytes, false)) {
         release(py, out);
     }
     Ok(o)
@@ -861,9 +982,8 @@ mod tests {
                 .unwrap()
                 .as_i64()
                 .unwrap() as usize;
-            let inner = InterpCache::new(true);
-            let got = measure(&v, &inner.lock(), &mut HashSet::new(), 0).unwrap();
-            assert_eq!(got, want, "{expr}");
+            // (The bools in the tuple are immortal singletons: 0 bytes.)
+            assert_eq!(own_bytes(&v), Some(want), "{expr}");
         }
     }
 }

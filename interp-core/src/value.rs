@@ -650,11 +650,12 @@ pub(crate) fn from_python_no_pickle(obj: &Bound<'_>) -> Result<Value> {
 fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
     // The materialization cache (materialize.rs): an immutable object this
     // interpreter converted (or made) before gives the same Value.
-    if let Some(v) = crate::materialize::value_for(obj) {
-        return Ok(v);
-    }
+    let ticket = match crate::materialize::value_for(obj) {
+        crate::materialize::Found::Cached(v) => return Ok(v),
+        crate::materialize::Found::Missing(ticket) => ticket,
+    };
     let v = from_python_obj(obj, depth, ctx)?;
-    crate::materialize::made_value(obj, &v);
+    ticket.made_value(obj, &v);
     Ok(v)
 }
 
@@ -888,9 +889,10 @@ fn to_python_at<'py>(
     }
     // The materialization cache (materialize.rs): an immutable value this
     // interpreter made before arrives as the same object.
-    if let Some(o) = crate::materialize::object_for(py, v) {
-        return Ok(o);
-    }
+    let ticket = match crate::materialize::object_for(py, v) {
+        crate::materialize::Found::Cached(o) => return Ok(o),
+        crate::materialize::Found::Missing(ticket) => ticket,
+    };
     let key = container_key(v);
     if let Some(k) = key {
         if let Some(o) = memo.as_ref().and_then(|m| m.get(&k)) {
@@ -901,7 +903,7 @@ fn to_python_at<'py>(
     if let Some(k) = key {
         memo.get_or_insert_with(HashMap::new).insert(k, o.clone());
     }
-    crate::materialize::made_object(py, v, &o);
+    ticket.made_object(py, v, &o);
     Ok(o)
 }
 

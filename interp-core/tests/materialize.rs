@@ -118,6 +118,14 @@ fn mutable_data_is_never_cached() {
     }
     call(&i, "keep", &t);
     assert_eq!(call(&i, "same", &t), Value::Bool(false));
+    // A list deep inside (a grid whose last row holds one) is found too.
+    let mut rows: Vec<Value> = (0..64)
+        .map(|r| grid(1, 64, 1000 + r * 64).as_seq().unwrap()[0].clone())
+        .collect();
+    rows.push(Value::tuple([Value::Int(1), Value::list([Value::Int(0)])]));
+    let deep = Value::tuple(rows);
+    call(&i, "keep", &deep);
+    assert_eq!(call(&i, "same", &deep), Value::Bool(false));
     // Nor a pickled object, e.g. a bytearray; mutated, it is never stale
     // when passed again.
     let ba = i.eval("bytearray(b'x' * 5000)").unwrap();
@@ -400,6 +408,10 @@ fn rss_stays_flat_over_ten_thousand_distinct_grids() {
     eprintln!("RSS growth over 9,000 distinct 32x32 grids: {growth} KiB; {s:?}");
     assert!(s.entries <= 2, "{s:?}");
     assert_eq!(s.inserts, 10_000, "{s:?}");
+    assert_eq!(
+        s.misses, 10_000,
+        "only the grid is looked up, not its rows: {s:?}"
+    );
     assert!(
         growth < 64 * 1024,
         "RSS grew {growth} KiB: entries outlive their values"

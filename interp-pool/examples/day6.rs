@@ -1,0 +1,225 @@
+//! Day-6 benchmark from Rust: the blog's grid passed per call, four ways,
+//! next to the grid handed over once (`prepare_main`) and a serial loop in
+//! one interpreter, with the materialization cache on and off — one run,
+//! medians of several interleaved repetitions.
+//!
+//! `cargo run --release -p interp-pool --example day6 -- [--candidates N] [--reps N] [--workers N]`
+//! (`scripts/example.sh -p interp-pool day6 ...`). The grid is the one
+//! `interp-python/bench/day6.py` generates (seed 2024, 130x130, a path of
+//! about 5,000 cells), made by that generator inside an interpreter; the
+//! work is `interp-python/bench/day6_work.py`.
+//!
+//! Variants (each rep builds the pool, maps every candidate, drops the pool):
+//!
+//! - `serial`: one interpreter, a Python loop over the candidates;
+//! - `tuple per call`: `map(solve_candidate, (start, node, grid))`, the grid
+//!   a plain tuple `Value` in every item (the blog's naive code);
+//! - `tuple per call, cache off`: the same with `CacheConfig::OFF` (before);
+//! - `Frozen per call`: the grid a `Frozen` in every item;
+//! - `prepare_main`: the grid handed over once per worker, `solve_node(node)`.
+//!
+//! Then element access `grid[r][c]`: a native tuple vs a `Frozen` grid
+//! arrived in the interpreter vs the `interp.Frozen` proxy `freeze` returns.
+
+use std::time::Instant;
+
+use interp_core::{
+    CacheConfig, Frozen, Interpreter, InterpreterConfig, Runtime, RuntimeConfig, Value,
+};
+use interp_pool::{Call, Pool};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} needs a number"))
+        })
+        .unwrap_or(default)
+}
+
+struct Problem {
+    start: Value,
+    grid: Value,
+    nodes: Vec<Value>,
+}
+
+fn pool(workers: usize, cache: CacheConfig) -> Pool {
+    Pool::builder()
+        .workers(workers)
+        .interpreter_config(InterpreterConfig::isolated().cache(cache))
+        .init_source("import day6_work")
+        .build()
+        .expect("pool")
+}
+
+fn count(results: impl Iterator<Item = Result<Value, interp_pool::TaskError>>) -> i64 {
+    results
+        .map(|r| r.expect("task") == Value::Bool(true))
+        .filter(|&hit| hit)
+        .count() as i64
+}
+
+const CHUNK: usize = 16;
+
+fn per_call(p: &Problem, workers: usize, grid: &Value, cache: CacheConfig) -> i64 {
+    let pool = pool(workers, cache);
+    let items = p
+        .nodes
+        .iter()
+        .map(|n| Value::tuple([p.start.clone(), n.clone(), grid.clone()]));
+    count(
+        pool.map(Call::new("day6_work", "solve_candidate"), items)
+            .chunk_size(CHUNK),
+    )
+}
+
+fn prepared(p: &Problem, workers: usize) -> i64 {
+    let pool = Pool::builder()
+        .workers(workers)
+        .prepare_main("GRID", p.grid.clone())
+        .prepare_main("START", p.start.clone())
+        .init_call(Call::new("day6_work", "use_main"))
+        .build()
+        .expect("pool");
+    count(
+        pool.map(
+            Call::new("day6_work", "solve_node"),
+            p.nodes.iter().cloned(),
+        )
+        .chunk_size(CHUNK),
+    )
+}
+
+fn serial(p: &Problem) -> i64 {
+    let i = Interpreter::new().expect("interpreter");
+    i.prepare_main([
+        ("grid", p.grid.clone()),
+        ("start", p.start.clone()),
+        ("nodes", Value::tuple(p.nodes.iter().cloned())),
+    ])
+    .expect("prepare");
+    i.exec("import day6_work").expect("import");
+    i.eval("sum(1 for n in nodes if day6_work.solve(start, n, grid))")
+        .expect("serial")
+        .as_i64()
+        .expect("int")
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let candidates = arg("--candidates", 1500);
+    let reps = arg("--reps", 3);
+    let workers = arg("--workers", 2);
+    let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../interp-python/bench");
+    Runtime::init_with(RuntimeConfig::new().python_path(bench))?;
+
+    let t = Instant::now();
+    let gen = Interpreter::new()?;
+    gen.exec("import day6\nstart, grid, path = day6.generate(2024)")?;
+    let start = gen.eval("start")?;
+    let grid = gen.eval("grid")?;
+    let path = gen.eval("path")?;
+    drop(gen);
+    let nodes: Vec<Value> = path.as_seq().expect("path")[1..]
+        .iter()
+        .take(candidates)
+        .cloned()
+        .collect();
+    let frozen = Value::Frozen(Frozen::from_value(&grid)?);
+    let p = Problem { start, grid, nodes };
+    eprintln!(
+        "grid ready in {:.2} s: {} candidates, {workers} workers, {reps} reps",
+        t.elapsed().as_secs_f64(),
+        p.nodes.len()
+    );
+
+    type Variant<'a> = (&'a str, Box<dyn Fn() -> i64 + 'a>);
+    let variants: Vec<Variant> = vec![
+        ("serial (one interpreter)", Box::new(|| serial(&p))),
+        (
+            "tuple per call, cache off (before)",
+            Box::new(|| per_call(&p, workers, &p.grid, CacheConfig::OFF)),
+        ),
+        (
+            "tuple per call (cache on)",
+            Box::new(|| per_call(&p, workers, &p.grid, CacheConfig::DEFAULT)),
+        ),
+        (
+            "Frozen per call",
+            Box::new(|| per_call(&p, workers, &frozen, CacheConfig::DEFAULT)),
+        ),
+        (
+            "prepare_main once per worker",
+            Box::new(|| prepared(&p, workers)),
+        ),
+    ];
+    let mut times = vec![Vec::new(); variants.len()];
+    let mut answer = None;
+    for rep in 0..reps {
+        for (k, (name, run)) in variants.iter().enumerate() {
+            let t = Instant::now();
+            let loops = run();
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!("rep {rep}: {name}: {secs:.3} s ({loops} loops)");
+            times[k].push(secs);
+            match answer {
+                None => answer = Some(loops),
+                Some(a) => assert_eq!(a, loops, "{name} disagrees on the loop count"),
+            }
+        }
+    }
+    let serial_s = median(times[0].clone());
+    let prepared_s = median(times[variants.len() - 1].clone());
+    println!(
+        "day 6, {} candidates, {workers} workers, median of {reps} (pool start and shutdown included)",
+        p.nodes.len()
+    );
+    println!("| grid passed | time | vs serial | vs prepare_main |");
+    println!("| --- | --- | --- | --- |");
+    for (k, (name, _)) in variants.iter().enumerate() {
+        let s = median(times[k].clone());
+        println!(
+            "| {name} | {s:.3} s | {:.2}x | {:.3}x the time |",
+            serial_s / s,
+            s / prepared_s
+        );
+    }
+
+    // Element access: grid[r][c] over the whole grid, ns per read.
+    let i = Interpreter::new()?;
+    i.prepare_main([("native", p.grid.clone()), ("arrived", frozen.clone())])?;
+    i.exec(
+        "import interp, time\nproxy = interp.freeze(native)\n\
+         def scan(g):\n    n = len(g)\n    t = time.perf_counter()\n    s = 0\n    for _ in range(20):\n        for r in range(n):\n            row = r\n            for c in range(n):\n                if g[row][c]:\n                    s += 1\n    return (time.perf_counter() - t) / (20 * n * n) * 1e9",
+    )?;
+    let mut access: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    for _ in 0..reps.max(3) {
+        for (k, name) in ["native", "arrived", "proxy"].iter().enumerate() {
+            let ns = i.eval(&format!("scan({name})"))?.as_f64().expect("float");
+            access[k].push(ns);
+        }
+    }
+    let native = median(access[0].clone());
+    println!("\nelement access grid[r][c], median of {}", reps.max(3));
+    println!("| grid | ns per read | vs native tuple |");
+    println!("| --- | --- | --- |");
+    for (k, name) in [
+        "native tuple",
+        "Frozen arrived in the interpreter (real tuples)",
+        "interp.freeze() proxy (rows real tuples)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let ns = median(access[k].clone());
+        println!("| {name} | {ns:.1} | {:.2}x |", ns / native);
+    }
+    Ok(())
+}
