@@ -229,6 +229,11 @@ pub struct WorkerStats {
     pub busy: Duration,
     /// Whether it runs a task now.
     pub running: bool,
+    /// The materialization cache of its current interpreter (all zero
+    /// while it restarts): values passed again found as the objects made
+    /// before, and what the cache holds. See
+    /// [`Interpreter::cache_stats`].
+    pub cache: interp_core::CacheStats,
 }
 
 /// A snapshot of the pool's state.
@@ -1424,6 +1429,13 @@ impl Pool {
                     running: slots
                         .get(i)
                         .is_some_and(|s| !s.task.load(Ordering::Relaxed).is_null()),
+                    cache: slots
+                        .get(i)
+                        .and_then(|s| {
+                            let interp = s.interp.lock().unwrap_or_else(|e| e.into_inner());
+                            interp.as_ref().map(|i| i.cache_stats())
+                        })
+                        .unwrap_or_default(),
                 })
                 .collect(),
         }
