@@ -95,7 +95,7 @@ static MODULE_METHODS: Def<[sys::PyMethodDef; 5]> = Def::new([
     method!(c"interpreter_id", sys::PyMethodDefPointer { PyCFunction: m_interpreter_id }, sys::METH_NOARGS,
         c"interpreter_id()\n--\n\nThe id of the interpreter running this code (0 is the main one)."),
     method!(c"freeze", sys::PyMethodDefPointer { PyCFunction: m_freeze }, sys::METH_O,
-        c"freeze(obj)\n--\n\nA read-only interp.Frozen copy of obj (None, bool, int, float, str, bytes, tuple, list, dict), shared by reference with every interpreter it is sent to."),
+        c"freeze(obj)\n--\n\nA read-only interp.Frozen copy of obj (None, bool, int, float, str, bytes, tuple, list, dict), shared by reference with every interpreter it is sent to: tuples arrive there as real tuples (built once per interpreter), dicts as read-only interp.Frozen proxies."),
     method!(c"set_pickle_fallback", sys::PyMethodDefPointer { PyCFunction: m_set_pickle }, sys::METH_O,
         c"set_pickle_fallback(enabled)\n--\n\nWhether objects of other types may cross interpreters pickled (default True). When False, sending them raises TypeError."),
     method!(c"pickle_fallback", sys::PyMethodDefPointer { PyCFunction: m_get_pickle }, sys::METH_NOARGS,
