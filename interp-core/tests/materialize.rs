@@ -90,18 +90,25 @@ fn equal_but_distinct_values_are_distinct_entries() {
 }
 
 #[test]
-fn one_allocation_as_tuple_and_as_list_gives_a_tuple_and_a_list() {
+fn one_allocation_as_tuple_frozenset_and_list_gives_each_its_type() {
     let i = interp(CacheConfig::DEFAULT);
     let Value::Tuple(items) = grid(1, 5000, 1000).as_seq().unwrap()[0].clone() else {
         unreachable!()
     };
     let t = Value::Tuple(items.clone());
+    let f = Value::FrozenSet(items.clone());
     let l = Value::List(items);
+    i.exec("def kind(x):\n    return type(x).__name__").unwrap();
     call(&i, "keep", &t);
     assert_eq!(call(&i, "same", &t), Value::Bool(true));
-    i.exec("def kind(x):\n    return type(x).__name__").unwrap();
-    assert_eq!(call(&i, "kind", &l), Value::str("list"));
-    assert_eq!(call(&i, "same", &l), Value::Bool(false));
+    for (v, name) in [(&f, "frozenset"), (&l, "list")] {
+        assert_eq!(call(&i, "kind", v), Value::str(name));
+        assert_eq!(call(&i, "same", v), Value::Bool(false));
+    }
+    // The frozenset is cached on its own; the list never is.
+    call(&i, "keep", &f);
+    assert_eq!(call(&i, "same", &f), Value::Bool(true));
+    assert_eq!(i.cache_stats().entries, 2, "{:?}", i.cache_stats());
 }
 
 #[test]
