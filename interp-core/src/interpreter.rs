@@ -315,8 +315,7 @@ impl Interpreter {
 
     /// Counters of this interpreter's materialization cache: how many
     /// values (and results) were found in it, how much it holds. Reads
-    /// atomics: never waits for the interpreter. All zero for the main
-    /// interpreter, which has no cache.
+    /// atomics: never waits for the interpreter.
     ///
     /// A value qualifies when it is deeply immutable (`None`, `bool`,
     /// `int`, `float`, `complex`, `str`, `bytes`, and `tuple`/`frozenset`

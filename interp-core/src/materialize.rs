@@ -29,9 +29,12 @@
 //! bytes, least recently used first out.
 //!
 //! **Threads.** An interpreter's cache lives in its record and is only used
-//! while one of interp's thread states for that interpreter is attached on
-//! the calling thread; the objects it holds never leave that interpreter.
-//! The main interpreter has no cache.
+//! while that interpreter is attached on the calling thread (through one of
+//! interp's thread states, or any thread state of the main interpreter, so
+//! that a Python host's calls into interp use the main interpreter's cache);
+//! the objects it holds never leave that interpreter. The main
+//! interpreter's cache is released when interp finalizes Python; under a
+//! host that finalizes it, its objects are left to the finalization.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -414,8 +417,6 @@ impl Inner {
 
 /// One interpreter's materialization cache (in its record, see `tstate`).
 pub(crate) struct InterpCache {
-    /// False for the main interpreter.
-    enabled: bool,
     inner: Mutex<Inner>,
     /// Mirrors of the state for lock-free reads: `entries` is also the
     /// fast "nothing cached" check of every lookup.
@@ -432,9 +433,8 @@ pub(crate) struct InterpCache {
 }
 
 impl InterpCache {
-    pub(crate) fn new(enabled: bool) -> InterpCache {
+    pub(crate) fn new() -> InterpCache {
         InterpCache {
-            enabled,
             inner: Mutex::new(Inner {
                 config: CacheConfig::DEFAULT,
                 entries: HashMap::new(),
@@ -446,7 +446,7 @@ impl InterpCache {
             entries: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             min_bytes: AtomicUsize::new(CacheConfig::DEFAULT.min_bytes),
-            on: AtomicBool::new(enabled),
+            on: AtomicBool::new(true),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             inserts: AtomicU64::new(0),
@@ -488,8 +488,7 @@ impl InterpCache {
         let mut inner = self.lock();
         inner.config = config;
         self.min_bytes.store(config.min_bytes, Ordering::Relaxed);
-        self.on
-            .store(self.enabled && config.max_entries > 0, Ordering::Relaxed);
+        self.on.store(config.max_entries > 0, Ordering::Relaxed);
         inner.sweep(&mut out);
         if inner.config.max_entries == 0 {
             let keys: Vec<Key> = inner.entries.keys().copied().collect();
@@ -510,8 +509,7 @@ impl InterpCache {
         debug_assert!(inner.entries.is_empty());
         inner.config = config;
         self.min_bytes.store(config.min_bytes, Ordering::Relaxed);
-        self.on
-            .store(self.enabled && config.max_entries > 0, Ordering::Relaxed);
+        self.on.store(config.max_entries > 0, Ordering::Relaxed);
     }
 
     /// Takes every entry out (the interpreter is closing). Call attached,
@@ -537,7 +535,7 @@ impl InterpCache {
 
     /// Whether a lookup can find anything (cheap, lock-free).
     fn maybe_holds(&self) -> bool {
-        self.enabled && self.entries.load(Ordering::Relaxed) > 0
+        self.is_on() && self.entries.load(Ordering::Relaxed) > 0
     }
 
     /// Counts a lookup; every [`SWEEP_EVERY`]th also sweeps.
@@ -558,7 +556,7 @@ impl InterpCache {
     /// it finds. Counts a hit or a miss.
     fn lookup<T>(&self, find: impl FnOnce(&mut Inner, u64) -> Option<T>) -> (Option<T>, Released) {
         let mut out = Vec::new();
-        if !self.enabled {
+        if !self.is_on() {
             return (None, out);
         }
         if !self.maybe_holds() {
@@ -598,7 +596,7 @@ impl InterpCache {
 
     /// Whether a value of `bytes` (estimated) is worth an entry.
     fn worth(&self, bytes: usize) -> bool {
-        self.enabled && bytes >= self.min_bytes.load(Ordering::Relaxed)
+        self.is_on() && bytes >= self.min_bytes.load(Ordering::Relaxed)
     }
 
     /// Offers `obj`, just made from (or converted to) `owner`, under `key`,
@@ -612,7 +610,7 @@ impl InterpCache {
         from_object: bool,
     ) -> Released {
         let mut out = Vec::new();
-        if !self.enabled {
+        if !self.is_on() {
             return out;
         }
         let mut inner = self.lock();

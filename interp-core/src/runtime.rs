@@ -470,6 +470,8 @@ impl Runtime {
         // closed under its lock so no cache touches them afterwards.
         let rc = unsafe {
             sys::attach(ts.0);
+            // The main interpreter is attached: its cached objects go first.
+            crate::materialize::clear(&shared.cache);
             sys::Py_FinalizeEx()
         };
         drop(st);

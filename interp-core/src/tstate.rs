@@ -39,8 +39,7 @@ pub(crate) struct Shared {
     /// Mirrors `SharedState::closed` (set under the lock) so that thread
     /// caches can prune entries without taking any lock.
     pub(crate) closed: AtomicBool,
-    /// The interpreter's materialization cache (see `materialize`); off for
-    /// the main interpreter.
+    /// The interpreter's materialization cache (see `materialize`).
     pub(crate) cache: crate::materialize::InterpCache,
 }
 
@@ -66,7 +65,7 @@ impl Shared {
             is_main,
             state: Mutex::new(SharedState::default()),
             closed: AtomicBool::new(false),
-            cache: crate::materialize::InterpCache::new(!is_main),
+            cache: crate::materialize::InterpCache::new(),
         })
     }
 
@@ -181,17 +180,20 @@ pub(crate) fn register(shared: &Arc<Shared>, ts: TsPtr) {
     });
 }
 
-/// Runs `f` with the record of the interpreter whose thread state (one
-/// interp made, on this thread) is attached; `None` when nothing is
-/// attached or the attached thread state is not one of interp's (a thread
-/// started by `threading`, a host's thread state). `f` must not enter or
-/// leave interpreters.
+/// Runs `f` with the record of the interpreter attached on this thread:
+/// found by its thread state (one interp made, on this thread), or, for a
+/// thread state interp did not make (a host's, a thread started by
+/// `threading`), the main interpreter's record when the main interpreter is
+/// the attached one. `None` when nothing is attached or the attached
+/// interpreter is a subinterpreter interp did not make. `f` must not enter
+/// or leave interpreters.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
     let current = sys::current_thread_state();
     if current.is_null() {
         return None;
     }
-    CACHE
+    let mut f = Some(f);
+    let found = CACHE
         .try_with(|c| {
             let c = c.borrow();
             // A closed interpreter's entry may name a deleted thread state
@@ -200,10 +202,18 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
                 .entries
                 .iter()
                 .find(|e| e.tstate.0 == current && !e.shared.closed.load(Ordering::Acquire))?;
-            Some(f(&e.shared))
+            Some(f.take().expect("called once")(&e.shared))
         })
         .ok()
-        .flatten()
+        .flatten();
+    if found.is_some() {
+        return found;
+    }
+    let main = crate::runtime::Runtime::get()?.main().shared();
+    // SAFETY: `current` is the live thread state attached on this thread.
+    let attached = unsafe { sys::thread_state_interpreter(current) };
+    (attached == main.raw && !main.closed.load(Ordering::Acquire))
+        .then(|| f.take().expect("called once")(main))
 }
 
 /// Forgets this thread's entry for `shared` (its thread state was deleted).

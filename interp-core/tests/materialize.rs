@@ -378,13 +378,21 @@ fn threads_sharing_an_interpreter_see_correct_objects() {
 }
 
 #[test]
-fn the_main_interpreter_has_no_cache() {
+fn the_main_interpreter_has_its_own_cache() {
     let main = interp_core::Runtime::init().unwrap().main();
     let g = grid(64, 64, 1000);
     main.exec(HELPERS).unwrap();
+    let before = main.cache_stats();
     call(main, "keep", &g);
-    assert_eq!(call(main, "same", &g), Value::Bool(false));
-    assert_eq!(main.cache_stats(), CacheStats::default());
+    assert_eq!(call(main, "same", &g), Value::Bool(true));
+    assert_eq!(main.cache_stats().hits, before.hits + 1);
+    // Objects of the main interpreter never reach a subinterpreter.
+    let i = interp(CacheConfig::DEFAULT);
+    call(&i, "keep", &g);
+    assert_eq!(call(&i, "same", &g), Value::Bool(true));
+    i.exec("import interp\nassert interp.interpreter_id() != 0")
+        .unwrap();
+    main.exec("kept = None").unwrap();
 }
 
 fn rss_kib() -> u64 {
