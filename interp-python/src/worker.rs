@@ -212,6 +212,7 @@ fn cancelled_error() -> Error {
         message: String::new(),
         traceback: String::new(),
         hint: None,
+        import_name: None,
     }))
 }
 
@@ -269,6 +270,7 @@ fn failure<'py>(py: Python<'py>, exc: &Bound<'py>) -> Failure {
             message: text(4),
             traceback: text(0),
             hint: None,
+            import_name: None,
         });
     }
     Failure::Payload(payload)
