@@ -369,10 +369,15 @@ impl Frozen {
         std::ptr::eq(self.node, other.node)
     }
 
-    /// Whether this is the only handle to the whole tree (no other handle
-    /// to it, or to any of its nodes, lives).
-    pub(crate) fn is_only_handle(&self) -> bool {
-        Arc::strong_count(&self.root) == 1
+    /// How many handles to the tree (to it or any of its nodes) live, this
+    /// one included: a snapshot, as `Arc::strong_count`.
+    pub(crate) fn strong_count(&self) -> usize {
+        Arc::strong_count(&self.root)
+    }
+
+    /// The address of the tree's allocation (shared by all its handles).
+    pub(crate) fn root_addr(&self) -> usize {
+        Arc::as_ptr(&self.root) as usize
     }
 
     /// The address of this handle's node: unique among live nodes.

@@ -7,7 +7,9 @@
 //! `frozenset` of those, nested — and big enough: a `tuple` or `frozenset`
 //! of at least [`MIN_ITEMS`] items, or a `str`, `bytes` or big `int`, whose
 //! Python objects come to at least [`CacheConfig::min_bytes`] (estimated).
-//! Anything holding a `list`, `dict`, `set`, pickled object, buffer, channel
+//! Only the outermost such value of a conversion is looked up and offered:
+//! the rows of a grid are not, the grid is, and so is a grid inside a
+//! per-call argument tuple too small to be a candidate. Anything holding a `list`, `dict`, `set`, pickled object, buffer, channel
 //! or `Frozen` is never cached: the receiver could change it, or it is
 //! shared by reference already. Frozen tuple trees are cached too (at any
 //! size): they arrive as real tuples, built once per interpreter.
@@ -40,7 +42,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use interp_sys as sys;
 
@@ -50,8 +52,8 @@ use crate::tstate;
 use crate::value::{Value, MAX_DEPTH};
 
 /// The fewest items a `tuple` or `frozenset` needs to be looked up in (and
-/// offered to) the cache. Smaller ones convert in well under a microsecond,
-/// and every lookup costs about 40 ns; their items are still looked up on
+/// offered to) the cache. Smaller ones convert in about a microsecond, a
+/// lookup costs tens of nanoseconds; their items are still looked up on
 /// their own.
 pub const MIN_ITEMS: usize = 32;
 
@@ -87,7 +89,9 @@ pub struct CacheConfig {
     pub max_entries: usize,
     /// Values whose Python objects come to fewer bytes (estimated) are not
     /// cached (Frozen trees always are). Default 16 KiB: converting that
-    /// much takes a few microseconds, a hit about 0.1 µs.
+    /// much takes about 15 µs, a hit well under 1 µs
+    /// (`examples/cache.rs`); smaller values save little for the entry
+    /// they take.
     pub min_bytes: usize,
 }
 
@@ -305,14 +309,45 @@ enum Owner {
 }
 
 impl Owner {
-    /// Whether something besides the cache holds the data.
-    fn held_elsewhere(&self) -> bool {
+    /// The address of the allocation the handle keeps alive, and how many
+    /// handles to it live now.
+    fn handles(&self) -> (usize, usize) {
         match self {
-            Owner::Value(Value::Tuple(a) | Value::FrozenSet(a)) => !a.is_unique(),
-            Owner::Value(Value::Str(s)) => !s.is_unique(),
-            Owner::Value(Value::Bytes(b) | Value::BigInt(b)) => !b.is_unique(),
-            Owner::Value(_) => false,
-            Owner::Frozen(f) => !f.is_only_handle(),
+            Owner::Value(Value::Tuple(a) | Value::FrozenSet(a)) => (a.addr(), a.strong_count()),
+            Owner::Value(Value::Str(s)) => (s.addr(), s.strong_count()),
+            Owner::Value(Value::Bytes(b) | Value::BigInt(b)) => (b.addr(), b.strong_count()),
+            // Never made (entries hold the kinds above).
+            Owner::Value(_) => (0, 0),
+            Owner::Frozen(f) => (f.root_addr(), f.strong_count()),
+        }
+    }
+}
+
+/// The handles to shared data that interp itself holds, by allocation
+/// address: the entries of every interpreter's cache, and `interp.Frozen`
+/// proxies (which hold their tree). Data whose handles are all of these is
+/// used by nobody: a value held by two interpreters' caches must not look
+/// alive to each because of the other, nor a frozen tree because of the
+/// proxies inside the tuples materialized from it.
+static INTERNAL: LazyLock<Mutex<HashMap<usize, usize>>> = LazyLock::new(Default::default);
+
+fn internal() -> MutexGuard<'static, HashMap<usize, usize>> {
+    // Plain counters, consistent after every statement: ignore poisoning.
+    INTERNAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records one more internal handle to the allocation at `addr`.
+pub(crate) fn hold(addr: usize) {
+    *internal().entry(addr).or_default() += 1;
+}
+
+/// Forgets one internal handle to the allocation at `addr`.
+pub(crate) fn unhold(addr: usize) {
+    let mut map = internal();
+    if let Some(n) = map.get_mut(&addr) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&addr);
         }
     }
 }
@@ -331,13 +366,19 @@ struct Entry {
 }
 
 impl Entry {
-    fn alive(&self) -> bool {
+    /// Whether the entry's key is still in use: its object used by Python
+    /// (made from an object), or its data held by anything but interp's own
+    /// handles (`internal`, a snapshot of [`INTERNAL`]). Counts read while
+    /// other threads change them can only make an entry die early (a later
+    /// miss) or live until the next sweep.
+    fn alive(&self, internal: &HashMap<usize, usize>) -> bool {
         if self.from_object {
             // SAFETY: attached to the owning interpreter (callers); the
             // entry's reference keeps the object valid.
             unsafe { sys::Py_REFCNT(self.obj.0.as_ptr()) > 1 }
         } else {
-            self.owner.held_elsewhere()
+            let (addr, handles) = self.owner.handles();
+            handles > internal.get(&addr).copied().unwrap_or(0)
         }
     }
 }
@@ -366,6 +407,7 @@ impl Inner {
         if self.by_object.get(&(e.obj.0.as_ptr() as usize)) == Some(key) {
             self.by_object.remove(&(e.obj.0.as_ptr() as usize));
         }
+        unhold(e.owner.handles().0);
         self.bytes -= e.bytes;
         out.push((e.obj, e.owner));
         true
@@ -374,12 +416,14 @@ impl Inner {
     /// Removes the entries whose value (or object) only the cache holds.
     fn sweep(&mut self, out: &mut Released) {
         self.lookups = 0;
-        let dead: Vec<Key> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| !e.alive())
-            .map(|(k, _)| *k)
-            .collect();
+        let dead: Vec<Key> = {
+            let internal = internal();
+            self.entries
+                .iter()
+                .filter(|(_, e)| !e.alive(&internal))
+                .map(|(k, _)| *k)
+                .collect()
+        };
         for k in dead {
             self.remove(&k, out);
         }
@@ -627,6 +671,7 @@ impl InterpCache {
         let evicted = inner.make_room(1, bytes, &mut out);
         let stamp = inner.tick();
         let index = matches!(owner, Owner::Value(_));
+        hold(owner.handles().0);
         inner.entries.insert(
             key,
             Entry {
@@ -655,8 +700,12 @@ impl Drop for InterpCache {
         // Entries left here belong to an interpreter that ended without
         // `clear` (abandoned, or the process is exiting): its objects are
         // gone or unreachable, so their references are left alone (`Obj`
-        // has no drop glue). The values are ordinary Rust data and are
-        // freed with the maps.
+        // has no drop glue). The values are ordinary Rust data, freed with
+        // the maps; their internal handles are forgotten.
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        for e in inner.entries.values() {
+            unhold(e.owner.handles().0);
+        }
     }
 }
 
@@ -900,7 +949,7 @@ mod tests {
         i.call("__main__", "keep", &[Value::Tuple(a.clone())], &[])
             .unwrap();
         // The entry holds the allocation: it cannot be reused meanwhile.
-        assert!(!a.is_unique());
+        assert_eq!(a.strong_count(), 2);
         drop(a);
         assert_eq!(i.cache_stats().entries, 1);
         // A sweep finds only the cache holding it and frees it.
@@ -951,10 +1000,10 @@ mod tests {
             panic!()
         };
         assert_eq!(i.cache_stats().entries, 2);
-        assert!(!a.is_unique() && !t.is_unique());
+        assert!(a.strong_count() > 1 && t.strong_count() > 1);
         drop(i);
         assert!(
-            a.is_unique() && t.is_unique(),
+            a.strong_count() == 1 && t.strong_count() == 1,
             "the cache let go of both values"
         );
     }

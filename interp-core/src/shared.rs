@@ -261,13 +261,11 @@ impl<T: ?Sized + SharedData> Shared<T> {
         self.ptr.as_ptr() as usize
     }
 
-    /// Whether this is the only handle to the data (no other clone lives).
-    /// A handle that is the only one cannot gain clones except through
-    /// itself, so a `true` stays true while the caller holds it.
-    pub(crate) fn is_unique(&self) -> bool {
-        // Acquire: pairs with the Release of other handles' drops, as in
-        // `Arc::get_mut`.
-        self.header().refs.load(Ordering::Acquire) == 1
+    /// How many handles to the data live (this one included), as
+    /// `Arc::strong_count`: a snapshot, which other threads may change.
+    pub(crate) fn strong_count(&self) -> usize {
+        // Acquire: pairs with the Release of other handles' drops.
+        self.header().refs.load(Ordering::Acquire)
     }
 
     fn header(&self) -> &Header {

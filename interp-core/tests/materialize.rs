@@ -338,6 +338,45 @@ fn an_entry_dies_with_its_value() {
 }
 
 #[test]
+fn entries_in_several_interpreters_die_together_with_their_value() {
+    let (i, j) = (interp(CacheConfig::DEFAULT), interp(CacheConfig::DEFAULT));
+    let g = grid(64, 64, 1000);
+    call(&i, "keep", &g);
+    call(&j, "keep", &g);
+    // Both caches hold the value: neither may count the other as a user.
+    drop(g);
+    call(&i, "keep", &grid(64, 64, 5000)); // inserts sweep
+    call(&j, "keep", &grid(64, 64, 5000));
+    assert_eq!(i.cache_stats().entries, 1, "{:?}", i.cache_stats());
+    assert_eq!(j.cache_stats().entries, 1, "{:?}", j.cache_stats());
+}
+
+#[test]
+fn a_frozen_tree_holding_dicts_dies_with_its_last_handle() {
+    // The tuple arrives with a proxy for the dict inside, and the proxy holds
+    // the tree: the entry must not count it as a user.
+    let i = interp(CacheConfig::DEFAULT);
+    let tree = Value::tuple([
+        Value::dict([(Value::str("k"), Value::Int(1))]),
+        grid(10, 10, 1000),
+    ]);
+    let f = Frozen::from_value(&tree).unwrap();
+    call(&i, "keep", &Value::Frozen(f.clone()));
+    assert_eq!(
+        call(&i, "same", &Value::Frozen(f.clone())),
+        Value::Bool(true)
+    );
+    i.exec(
+        "assert type(kept) is tuple and kept[0]['k'] == 1 and type(kept[0]).__name__ == 'Frozen'",
+    )
+    .unwrap();
+    assert_eq!(i.cache_stats().entries, 1);
+    drop(f);
+    call(&i, "keep", &grid(64, 64, 5000)); // an insert sweeps
+    assert_eq!(i.cache_stats().entries, 1, "{:?}", i.cache_stats());
+}
+
+#[test]
 fn results_die_with_their_object() {
     let i = interp(CacheConfig::DEFAULT);
     i.exec("T = tuple(range(1000, 6000))\ndef t():\n    return T")
