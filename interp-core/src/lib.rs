@@ -76,7 +76,7 @@ pub use channel::{Channel, RecvError, SendError};
 pub use error::{Error, PyException, Result};
 pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
-pub use materialize::{CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};
+pub use materialize::{is_cached, CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};
 pub use module::{python_module, set_module_name};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};

@@ -891,6 +891,21 @@ pub(crate) fn value_for(obj: &Bound<'_>) -> Found<Value> {
     }
 }
 
+/// Whether `obj` is in the attached interpreter's materialization cache as
+/// the object of a value (made from one passed in, or converted to one
+/// before): then it is plain immutable data — `None`, `bool`, `int`,
+/// `float`, `complex`, `str`, `bytes`, and tuples and frozensets of those —
+/// with nothing inside that a conversion would treat specially (a buffer,
+/// say), and converting it again costs O(1). A query: it counts no hit and
+/// leaves the entry's place in the LRU order alone.
+pub fn is_cached(obj: &Bound<'_>) -> bool {
+    if !object_candidate(obj) {
+        return false;
+    }
+    let addr = obj.as_ptr() as usize;
+    with_cache(|c| c.maybe_holds() && c.lock().by_object.contains_key(&addr)).unwrap_or(false)
+}
+
 /// A frozen tuple tree as native objects: made by `build` the first time
 /// this interpreter sees the tree, the cached object after that.
 pub(crate) fn frozen_object<'py>(

@@ -67,6 +67,17 @@ fn the_same_value_arrives_as_the_same_object() {
         s.bytes > 130 * 130 * 28,
         "the grid's ints are counted: {s:?}"
     );
+    // is_cached: the kept object is the grid's; an equal new one is not.
+    i.enter(|py| {
+        assert!(interp_core::is_cached(&py.eval("kept").unwrap()));
+        assert!(!interp_core::is_cached(
+            &py.eval("tuple(map(tuple, kept))").unwrap()
+        ));
+        assert!(
+            !interp_core::is_cached(&py.eval("kept[0]").unwrap()),
+            "rows are not entries"
+        );
+    });
     // A clone is the same value (the same shared data).
     assert_eq!(call(&i, "same", &g), Value::Bool(true));
     // Another interpreter makes its own object.

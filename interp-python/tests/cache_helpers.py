@@ -37,3 +37,7 @@ def table():
 
 def kind(x):
     return type(x).__name__
+
+
+def second_first_byte(pair):
+    return pair[1][0], type(pair[1]).__name__

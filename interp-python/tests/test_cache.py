@@ -78,6 +78,15 @@ def test_mutable_data_is_never_cached(ex1):
     assert ex1.submit(h.first_byte, ba).result(LONG) == ord("b"), "never stale"
 
 
+def test_a_buffer_next_to_a_cached_grid_is_still_shared(ex1):
+    g = grid()
+    ex1.submit(h.keep, g).result(LONG)
+    ba = bytearray(b"a" * 100)
+    assert ex1.submit(h.second_first_byte, (g, ba)).result(LONG) == (ord("a"), "memoryview")
+    ba[0] = ord("c")
+    assert ex1.submit(h.second_first_byte, (g, ba)).result(LONG) == (ord("c"), "memoryview")
+
+
 def test_a_result_returned_again_is_the_same_object(ex1):
     r1 = ex1.submit(h.table).result(LONG)
     r2 = ex1.submit(h.table).result(LONG)
