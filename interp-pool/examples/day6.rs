@@ -89,10 +89,16 @@ fn per_call(p: &Problem, workers: usize, grid: &Value, cache: CacheConfig) -> i6
         .nodes
         .iter()
         .map(|n| Value::tuple([p.start.clone(), n.clone(), grid.clone()]));
-    count(
+    let loops = count(
         pool.map(Call::new("day6_work", "solve_candidate"), items)
             .chunk_size(CHUNK),
-    )
+    );
+    if std::env::var_os("DAY6_CACHE_STATS").is_some() {
+        for w in pool.stats().workers {
+            eprintln!("  worker {}: {} tasks, cache {:?}", w.index, w.tasks, w.cache);
+        }
+    }
+    loops
 }
 
 fn prepared(p: &Problem, workers: usize) -> i64 {
