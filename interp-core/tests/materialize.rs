@@ -482,3 +482,36 @@ fn rss_stays_flat_over_ten_thousand_distinct_grids() {
         "RSS grew {growth} KiB: entries outlive their values"
     );
 }
+
+#[test]
+fn rss_with_a_full_cache_stays_within_the_bound() {
+    // 150 distinct grids of about 620 KB of Python objects each, all kept
+    // alive on the Rust side (built before the measurement starts), passed
+    // once each: the cache may keep only 32 MiB of them.
+    let bound = 32 << 20;
+    let i = interp(CacheConfig {
+        max_bytes: bound,
+        max_entries: 100_000,
+        ..CacheConfig::DEFAULT
+    });
+    let grids: Vec<Value> = (0..150)
+        .map(|k| grid(130, 130, 1000 + k * 20_000))
+        .collect();
+    call(&i, "keep", &grid(130, 130, 0)); // warm up the interpreter
+    i.exec("kept = None").unwrap();
+    let before = rss_kib();
+    for g in &grids {
+        assert_eq!(call(&i, "keep", g), Value::Int(130));
+    }
+    i.exec("kept = None").unwrap();
+    let growth = rss_kib().saturating_sub(before);
+    let s = i.cache_stats();
+    eprintln!("RSS growth with a full 32 MiB cache: {growth} KiB; {s:?}");
+    assert!(s.bytes <= bound && s.evictions > 0, "{s:?}");
+    // Unbounded, the grids' objects would take about 90 MiB.
+    assert!(
+        (growth as usize) < (bound >> 10) * 3 / 2,
+        "RSS grew {growth} KiB, over the cache's {} KiB bound",
+        bound >> 10
+    );
+}

@@ -95,7 +95,10 @@ fn per_call(p: &Problem, workers: usize, grid: &Value, cache: CacheConfig) -> i6
     );
     if std::env::var_os("DAY6_CACHE_STATS").is_some() {
         for w in pool.stats().workers {
-            eprintln!("  worker {}: {} tasks, cache {:?}", w.index, w.tasks, w.cache);
+            eprintln!(
+                "  worker {}: {} tasks, cache {:?}",
+                w.index, w.tasks, w.cache
+            );
         }
     }
     loops
