@@ -23,11 +23,14 @@
 //! another made at the same address.
 //!
 //! **Lifetime.** An entry made from a value dies when that value is dropped
-//! on the Rust side (only the entry still holds it); one made from an object
-//! (a result) dies when the object dies in Python (only the entry still
-//! holds it). Dead entries are swept lazily: on every insert and every
-//! [`SWEEP_EVERY`] lookups, and all entries are released when the
-//! interpreter closes. The cache is bounded by entries and by estimated
+//! on the Rust side; one made from an object (a result) dies when the object
+//! dies in Python. The entry holds strong handles (no weak counts or
+//! allocation ids are needed): it is dead when its data has no handles but
+//! interp's own — the entries of every interpreter's cache and the
+//! `interp.Frozen` proxies, counted per allocation in [`INTERNAL`] — or its
+//! object no reference but the entry's. Dead entries are swept lazily: on
+//! every insert and every [`SWEEP_EVERY`] lookups, and all entries are
+//! released when the interpreter closes. The cache is bounded by entries and by estimated
 //! bytes, least recently used first out.
 //!
 //! **Threads.** An interpreter's cache lives in its record and is only used
