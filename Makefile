@@ -1,6 +1,6 @@
 # Every target but install/uninstall bootstraps CPython 3.14 first (cached in
 # ~/.cache/interp).
-.PHONY: demo test measure bench-sharing bench-pool bench-python bootstrap capi header dist install uninstall python test-python bench-python-tiny
+.PHONY: demo test measure bench-sharing bench-pool bench-python bootstrap capi header dist install uninstall python test-python
 demo:
 	@scripts/example.sh demo
 test:
@@ -33,9 +33,8 @@ python:
 	@scripts/python.sh
 test-python:
 	@scripts/python.sh test
+# The day-6 workload and tiny tasks, interp against the standard library's
+# executors (interp-python/bench/day6.py; BENCH_ARGS=--quick for a short run,
+# INTERP_PYTHON=/path/python to run it with a Python that has interp).
 bench-python:
-	@PY=$${INTERP_PYTHON:-target/pyenv/3.14/bin/python}; \
-	if [ -z "$${INTERP_PYTHON:-}" ] && ! "$$PY" -c 'import interp' 2>/dev/null; then scripts/python.sh; fi; \
-	"$$PY" interp-python/bench/day6.py $(BENCH_ARGS)
-bench-python-tiny:
-	@scripts/python.sh bench
+	@scripts/python.sh bench $(BENCH_ARGS)

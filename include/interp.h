@@ -100,6 +100,13 @@ typedef enum interp_status_t {
    * A bug in interp (a caught Rust panic); the message says where.
    */
   INTERP_ERR_PANIC = 12,
+  /**
+   * Memory for data of a size the caller gave (a `str`, `bytes`, `int`
+   * or container made from C data, a shared buffer, an int's decimal
+   * text) could not be had; the message names what and how big. Nothing
+   * was made; the process goes on.
+   */
+  INTERP_ERR_OUT_OF_MEMORY = 13,
 } interp_status_t;
 
 /**
@@ -618,10 +625,16 @@ enum interp_status_t interp_value_int64(int64_t n,
 
 /**
  * New `int` of any size from decimal text (`"-123456789012345678901234567890"`,
- * NUL-terminated; an optional sign, then digits, single `_` separators
- * between digits allowed, surrounding whitespace ignored). At most
- * `INTERP_INT_MAX_DIGITS` digits (`INTERP_ERR_INVALID_ARGUMENT` beyond:
- * use `interp_value_int_from_bytes` for bigger ints). Subquadratic time.
+ * NUL-terminated UTF-8): an optional sign (`+` or `-`), then the ASCII
+ * digits `0`-`9`, single `_` separators between digits allowed.
+ * Surrounding whitespace is ignored: the Unicode `White_Space` characters
+ * (space, `\t\n\v\f\r`, U+0085, U+00A0, U+3000, ...), the ones Python's
+ * `int(text)` strips. Unlike `int(text)`, other Unicode decimal digits
+ * (Arabic-Indic `"١٢"`, fullwidth `"１２"`, ...) are refused
+ * (`INTERP_ERR_INVALID_ARGUMENT`). At most `INTERP_INT_MAX_DIGITS` digits
+ * (`INTERP_ERR_INVALID_ARGUMENT` beyond: use `interp_value_int_from_bytes`
+ * for bigger ints). Subquadratic time; `INTERP_ERR_OUT_OF_MEMORY` when its
+ * working memory cannot be had.
  */
 enum interp_status_t interp_value_int_from_decimal(const char *text,
                                                    struct interp_value_t **out,
@@ -631,7 +644,8 @@ enum interp_status_t interp_value_int_from_decimal(const char *text,
  * New `int` of any size from `len` little-endian bytes, as Python's
  * `int.from_bytes(data, "little", signed=bool(is_signed))`: two's
  * complement when `is_signed` is non-zero, else an unsigned magnitude.
- * Linear time, no size limit beyond memory; `len` 0 is 0.
+ * Linear time, no size limit beyond memory (`INTERP_ERR_OUT_OF_MEMORY`
+ * when the copy cannot be allocated); `len` 0 is 0.
  */
 enum interp_status_t interp_value_int_from_bytes(const void *data,
                                                  size_t len,
@@ -642,9 +656,13 @@ enum interp_status_t interp_value_int_from_bytes(const void *data,
 /**
  * The bytes of any `int`: little-endian two's complement, shortest form
  * (as `n.to_bytes(length, "little", signed=True)` with the smallest
- * `length`; one byte for 0). Stores the length in `*len` always, and the
- * bytes in `buf` when they fit (`*len <= cap`): call with `cap` 0 (and
- * `buf` NULL) to learn the size. Linear time, no size limit.
+ * `length`; one byte for 0). Linear time, no size limit.
+ *
+ * Stores the length in `*len` always (for an int). With `buf` NULL (and
+ * `cap` 0) that is all: a size query, `INTERP_OK`. Otherwise the bytes go
+ * to `buf` when they fit (`*len <= cap`); when they do not, nothing is
+ * written to `buf` and the call fails with `INTERP_ERR_INVALID_ARGUMENT`
+ * ("buffer too small"), `*len` telling the size needed.
  */
 enum interp_status_t interp_value_int_to_bytes(const struct interp_value_t *v,
                                                void *buf,
@@ -662,7 +680,8 @@ enum interp_status_t interp_value_double(double x,
 /**
  * New `str` from UTF-8 text of `len` bytes (not necessarily
  * NUL-terminated; embedded NULs are kept). Invalid UTF-8 is
- * `INTERP_ERR_INVALID_ARGUMENT`.
+ * `INTERP_ERR_INVALID_ARGUMENT`; `INTERP_ERR_OUT_OF_MEMORY` when the copy
+ * cannot be allocated.
  */
 enum interp_status_t interp_value_str(const char *utf8_text,
                                       size_t len,
@@ -670,7 +689,8 @@ enum interp_status_t interp_value_str(const char *utf8_text,
                                       struct interp_error_t **err);
 
 /**
- * New `bytes` (copied).
+ * New `bytes` (copied; `INTERP_ERR_OUT_OF_MEMORY` when the copy cannot be
+ * allocated).
  */
 enum interp_status_t interp_value_bytes(const void *data,
                                         size_t len,
@@ -679,6 +699,7 @@ enum interp_status_t interp_value_bytes(const void *data,
 
 /**
  * New `tuple` of `n` items (borrowed; the tuple holds its own copies).
+ * `INTERP_ERR_OUT_OF_MEMORY` when room for `n` items cannot be had.
  */
 enum interp_status_t interp_value_tuple(const struct interp_value_t *const *items,
                                         size_t n,
@@ -686,7 +707,8 @@ enum interp_status_t interp_value_tuple(const struct interp_value_t *const *item
                                         struct interp_error_t **err);
 
 /**
- * New `list` of `n` items (borrowed).
+ * New `list` of `n` items (borrowed; `INTERP_ERR_OUT_OF_MEMORY` as for
+ * `interp_value_tuple`).
  */
 enum interp_status_t interp_value_list(const struct interp_value_t *const *items,
                                        size_t n,
@@ -694,7 +716,8 @@ enum interp_status_t interp_value_list(const struct interp_value_t *const *items
                                        struct interp_error_t **err);
 
 /**
- * New `dict` from `n` keys and `n` values (borrowed), in order.
+ * New `dict` from `n` keys and `n` values (borrowed), in order
+ * (`INTERP_ERR_OUT_OF_MEMORY` as for `interp_value_tuple`).
  */
 enum interp_status_t interp_value_dict(const struct interp_value_t *const *keys,
                                        const struct interp_value_t *const *vals,
@@ -728,6 +751,9 @@ enum interp_status_t interp_value_buffer_wrap(void *data,
 
 /**
  * A new zeroed shared buffer of `len` bytes (64-byte aligned), format "B".
+ * `INTERP_ERR_OUT_OF_MEMORY` when the memory cannot be had
+ * (`INTERP_ERR_INVALID_ARGUMENT` for a `len` larger than any allocation
+ * can be).
  */
 enum interp_status_t interp_value_buffer_new(size_t len,
                                              struct interp_value_t **out,
@@ -781,8 +807,10 @@ enum interp_status_t interp_value_as_int64(const struct interp_value_t *v,
 /**
  * Any `int` as decimal text, NUL-terminated, in a new string the caller
  * frees with `interp_string_free`. At most `INTERP_INT_MAX_DIGITS` digits
- * (`INTERP_ERR_INVALID_ARGUMENT` beyond: use `interp_value_int_to_bytes`).
- * Subquadratic time.
+ * (`INTERP_ERR_INVALID_ARGUMENT` beyond, refused before any work when the
+ * int's bit length alone rules it out: use `interp_value_int_to_bytes`).
+ * Subquadratic time; `INTERP_ERR_OUT_OF_MEMORY` when its working memory
+ * cannot be had.
  */
 enum interp_status_t interp_value_int_to_decimal(const struct interp_value_t *v,
                                                  char **text,

@@ -1,49 +1,121 @@
 #!/usr/bin/env bash
 # Builds the `interp` Python package (interp-python, maturin) and installs it
-# into a venv per CPython under target/pyenv/<version>, then optionally runs
-# its pytest suite there:
-#   scripts/python.sh            build + install for 3.14 (+ 3.12/3.13 where present)
-#   scripts/python.sh test       ... and run `pytest interp-python/tests` in each
-#   scripts/python.sh bench      ... 3.14 only, then the Python benchmark
-# maturin and pytest come from PyPI (pip). Each version builds in its own
-# target dir (target/python/<version>), so the workspace's own builds are not
-# invalidated by maturin's extension-module setting.
+# into a venv per CPython under target/pyenv/<version>, then optionally tests
+# or benchmarks it there:
+#
+#   scripts/python.sh [install] [X.Y...]   build + install
+#   scripts/python.sh test [X.Y...]        ... then, in each venv, pytest on
+#                                          interp-python/tests and then on the
+#                                          conformance suite (test_conformance.py,
+#                                          CPython's executor tests) on its own,
+#                                          so that its count has its own line
+#   scripts/python.sh bench [ARGS...]      3.14 only: ... then
+#                                          interp-python/bench/day6.py ARGS
+#                                          (`make bench-python`); with
+#                                          INTERP_PYTHON=/path/python, that
+#                                          Python runs it as it is (no install)
+#
+# Versions (3.12, 3.13, 3.14; scripts/find-python.sh finds them): those named,
+# else 3.14 plus 3.12/3.13 where present (a missing one is named and skipped).
+# A named version that cannot be found is an error.
+#
+# The pytest summary lines are printed at the end (and appended to the file
+# $INTERP_PYTEST_SUMMARY names, if set). maturin, pytest and numpy (tests
+# only) come from PyPI (pip), only when the venv lacks them. Each
+# version builds in its own target dir (target/python/<version>), so the
+# workspace's own builds are not invalidated by maturin's extension-module
+# setting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mode="${1:-install}"
+mode=install
+case "${1:-}" in
+  install | test | bench) mode="$1"; shift ;;
+esac
 
-PY314=$(scripts/bootstrap.sh | tail -n1)
-pythons=("3.14:$PY314")
-if [ "$mode" != bench ]; then
-  for v in 3.12 3.13; do
-    for p in ${INTERP_EXTRA_PYTHONS:-} "$HOME"/.pyenv/versions/"$v".*/bin/python"$v" "$(command -v python"$v" || true)"; do
-      [ -n "$p" ] && [ -x "$p" ] || continue
-      if [ "$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$v" ]; then
-        pythons+=("$v:$p"); break
-      fi
-    done
-  done
+versions=()
+named=1
+if [ "$mode" = bench ]; then
+  if [ -n "${INTERP_PYTHON:-}" ]; then
+    exec "$INTERP_PYTHON" interp-python/bench/day6.py "$@"
+  fi
+  versions=(3.14)
+elif [ $# -gt 0 ]; then
+  versions=("$@")
+else
+  versions=(3.14 3.12 3.13)
+  named=0
 fi
+
+pythons=()
+for v in "${versions[@]}"; do
+  case "$v" in
+    3.12 | 3.13 | 3.14) ;;
+    *) echo "scripts/python.sh: unknown version '$v' (3.12, 3.13 or 3.14)" >&2; exit 2 ;;
+  esac
+  if py=$(scripts/find-python.sh "$v"); then
+    pythons+=("$v:$py")
+  elif [ $named = 1 ]; then
+    exit 1 # asked for: find-python.sh said why
+  else
+    echo "== skipped CPython $v (see above)"
+  fi
+done
+
+# Runs pytest with ARGS in the current venv; records its last line.
+summaries=()
+pytest_run() {
+  local what="$1" out rc
+  shift
+  out=$(mktemp)
+  set +e
+  "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  # The summary line ("44 passed in 21.07s") and the skips' reasons.
+  summaries+=("CPython $full, $what: $(tail -n1 "$out" | sed 's/^=* *//; s/ *=*$//')")
+  while IFS= read -r line; do summaries+=("    $line"); done < <(grep '^SKIPPED ' "$out" || true)
+  rm -f "$out"
+  [ "$rc" = 0 ] || status=1
+}
 
 status=0
 for entry in "${pythons[@]}"; do
-  v="${entry%%:*}"; py="${entry#*:}"
+  v="${entry%%:*}"
+  py="${entry#*:}"
   venv="target/pyenv/$v"
   if [ ! -x "$venv/bin/python" ]; then
     echo "== creating $venv ($py)"
     "$py" -m venv "$venv" || { "$py" -m ensurepip >/dev/null && "$py" -m venv "$venv"; }
   fi
-  # Only reaches PyPI when they are missing.
-  "$venv/bin/python" -m pip install -q "maturin>=1.9,<2" pytest
-  echo "== pip install ./interp-python (CPython $v)"
+  full=$("$venv/bin/python" -c 'import platform; print(platform.python_version())')
+  # Reaches PyPI only when they are missing. numpy is for the tests only: a
+  # numpy array must reach a worker as a zero-copy memoryview, and a task that
+  # imports numpy must get the error that explains it (test_sharing.py).
+  if ! "$venv/bin/python" -c 'import maturin, pytest, numpy' 2>/dev/null; then
+    echo "== pip install maturin pytest numpy (CPython $full)"
+    "$venv/bin/python" -m pip install -q "maturin>=1.9,<2" pytest numpy
+  fi
+  echo "== pip install ./interp-python (CPython $full)"
   PATH="$PWD/$venv/bin:$PATH" PYO3_PYTHON="$PWD/$venv/bin/python" CARGO_TARGET_DIR="$PWD/target/python/$v" \
     "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./interp-python
   case "$mode" in
     test)
-      echo "== pytest interp-python/tests (CPython $v)"
-      "$venv/bin/python" -m pytest -q interp-python/tests || status=1 ;;
+      echo "== pytest interp-python/tests (CPython $full, $py)"
+      pytest_run "interp-python/tests without the conformance suite" \
+        interp-python/tests --ignore=interp-python/tests/test_conformance.py
+      echo "== conformance: pytest interp-python/tests/test_conformance.py (CPython $full)"
+      pytest_run "conformance (interp-python/tests/test_conformance.py)" \
+        interp-python/tests/test_conformance.py
+      ;;
     bench)
-      "$venv/bin/python" interp-python/bench/bench.py ;;
+      "$venv/bin/python" interp-python/bench/day6.py "$@"
+      ;;
   esac
 done
+if [ ${#summaries[@]} -gt 0 ]; then
+  echo "== interp-python pytest summary"
+  printf '  %s\n' "${summaries[@]}"
+  # scripts/test.sh prints these after its table.
+  [ -z "${INTERP_PYTEST_SUMMARY:-}" ] || printf '  %s\n' "${summaries[@]}" >>"$INTERP_PYTEST_SUMMARY"
+fi
 exit $status

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`): bootstraps CPython 3.14, then runs
-# formatting, lint, docs and every test of the workspace against it, then the
-# interp-sys/interp-core/interp-pool suites against CPython 3.12 and 3.13 where a
-# shared-library build of them exists on this machine.
+# formatting, lint, docs and every test of the workspace against it, the unsafe
+# code of interp_core::Shared under Miri (where nightly miri is installed), then
+# the interp-sys/interp-core/interp-pool suites against CPython 3.12 and 3.13
+# where a shared-library build of them exists on this machine, then the Python
+# package's suite (scripts/python.sh test) on 3.14, 3.12 and 3.13.
 #
 # Every suite runs even when an earlier one fails; a table at the end says how
 # each went, and the exit status is non-zero if any failed.
@@ -53,19 +55,24 @@ run "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -
 
 run "cargo test (CPython 3.14)" cargo test --workspace
 
+# Miri checks the unsafe code of interp_core::Shared (interp-core/src/shared.rs)
+# for undefined behaviour: only its pure-Rust unit tests, which call no Python
+# (Miri cannot run CPython), so this takes seconds. Needs a nightly toolchain
+# with the miri component, which a machine with only stable lacks.
+miri="cargo miri test shared::tests:: (interp-core, nightly)"
+if cargo +nightly miri --version >/dev/null 2>&1; then
+  run "$miri" cargo +nightly miri test -q -p interp-core --lib shared::tests::
+else
+  skip "$miri" "no nightly miri"
+fi
+
 for v in 3.12 3.13; do
   name="cargo test -p interp-sys -p interp-core -p interp-pool (CPython $v)"
-  cand=""
-  for p in ${INTERP_EXTRA_PYTHONS:-} "$HOME"/.pyenv/versions/"$v".*/bin/python"$v" "$(command -v python"$v" || true)"; do
-    [ -n "$p" ] && [ -x "$p" ] || continue
-    case "$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" in
-      "$v") cand="$p"; break ;;
-    esac
-  done
-  if [ -z "$cand" ]; then
-    skip "$name" "no python$v found (pyenv versions or PATH)"
+  if ! why=$(scripts/find-python.sh "$v" 2>&1 >/dev/null); then
+    skip "$name" "$why"
     continue
   fi
+  cand=$(scripts/find-python.sh "$v")
   if ! why=$(scripts/bootstrap.sh --python "$cand" 2>&1 >/dev/null); then
     skip "$name" "$why"
     continue
@@ -73,6 +80,21 @@ for v in 3.12 3.13; do
   echo "   ($cand)"
   run "$name" env PYO3_PYTHON="$cand" CARGO_TARGET_DIR="target/py$v" \
     cargo test -p interp-sys -p interp-core -p interp-pool
+done
+
+# The Python package: built with maturin into a venv per version
+# (target/pyenv/<version>; maturin and pytest from PyPI when missing), then
+# its pytest suite and CPython's executor conformance tests; their pytest
+# summary lines (the conformance count among them) follow the table.
+export INTERP_PYTEST_SUMMARY="$PWD/target/pytest-summary.txt"
+mkdir -p target && : >"$INTERP_PYTEST_SUMMARY"
+for v in 3.14 3.12 3.13; do
+  name="pytest interp-python + conformance (CPython $v)"
+  if [ "$v" != 3.14 ] && ! why=$(scripts/find-python.sh "$v" 2>&1 >/dev/null); then
+    skip "$name" "$why"
+    continue
+  fi
+  run "$name" scripts/python.sh test "$v"
 done
 
 echo
@@ -83,6 +105,10 @@ for r in "${results[@]}"; do
   printf '  %-70s %-8s %s\n' "$name" "$took" "$status"
   case "$status" in FAIL*) failed=$((failed + 1)) ;; esac
 done
+if [ -s "$INTERP_PYTEST_SUMMARY" ]; then
+  echo "== interp-python pytest counts"
+  cat "$INTERP_PYTEST_SUMMARY"
+fi
 if [ "$failed" -gt 0 ]; then
   echo "== $failed of ${#results[@]} suites FAILED"
   exit 1

@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 use std::time::{Duration, Instant};
 
-use interp_core::{Channel, RecvError, SendError, Value};
+use interp_core::{Channel, RecvTimeoutError, SendTimeoutError, Value};
 
 use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
@@ -12,6 +12,7 @@ use crate::value::{interp_value_t, out_value, value};
 /// A channel of values between C threads, Rust threads and interpreters.
 /// Free with `interp_channel_free` (the channel lives on while other
 /// handles or Python objects use it).
+#[derive(Debug)]
 pub struct interp_channel_t {
     _private: [u8; 0],
 }
@@ -69,18 +70,18 @@ pub extern "C" fn interp_channel_send(
         let ch = CHANNELS.get(ch)?;
         let v = (*value(v)?).clone();
         let r = match deadline(timeout_seconds)? {
-            None => ch.send(v),
+            None => ch.send(v).map_err(SendTimeoutError::from),
             Some(d) => ch.send_timeout(v, d.saturating_duration_since(Instant::now())),
         };
         r.map_err(|e| match e {
-            SendError::Closed(_) => CError::new(
+            SendTimeoutError::Closed(_) => CError::new(
                 interp_status_t::INTERP_ERR_CLOSED,
                 "send on a closed channel",
             ),
-            SendError::Cancelled(_) => {
+            SendTimeoutError::Cancelled(_) => {
                 CError::new(interp_status_t::INTERP_ERR_CANCELLED, "send cancelled")
             }
-            _ => CError::new(
+            SendTimeoutError::Timeout(_) => CError::new(
                 interp_status_t::INTERP_PENDING,
                 "the channel stayed full until the timeout",
             ),
@@ -102,20 +103,20 @@ pub extern "C" fn interp_channel_recv(
         need_out(out_v, "out_v")?;
         let ch = CHANNELS.get(ch)?;
         let r = match deadline(timeout_seconds)? {
-            None => ch.recv(),
+            None => ch.recv().map_err(RecvTimeoutError::from),
             Some(d) => ch.recv_timeout(d.saturating_duration_since(Instant::now())),
         };
         match r {
             Ok(v) => out_value(out_v, v, "out_v"),
-            Err(RecvError::Closed) => Err(CError::new(
+            Err(RecvTimeoutError::Closed) => Err(CError::new(
                 interp_status_t::INTERP_ERR_CLOSED,
                 "the channel is closed and empty",
             )),
-            Err(RecvError::Cancelled) => Err(CError::new(
+            Err(RecvTimeoutError::Cancelled) => Err(CError::new(
                 interp_status_t::INTERP_ERR_CANCELLED,
                 "receive cancelled",
             )),
-            Err(_) => Err(CError::new(
+            Err(RecvTimeoutError::Timeout) => Err(CError::new(
                 interp_status_t::INTERP_PENDING,
                 "nothing arrived before the timeout",
             )),

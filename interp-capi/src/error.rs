@@ -4,7 +4,7 @@ use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null;
 
-use interp_core::Error;
+use interp_core::{panic_message, Error};
 use interp_pool::{PoolError, TaskError};
 
 use crate::handle::Registry;
@@ -44,12 +44,18 @@ pub enum interp_status_t {
     INTERP_ERR_RUNTIME = 11,
     /// A bug in interp (a caught Rust panic); the message says where.
     INTERP_ERR_PANIC = 12,
+    /// Memory for data of a size the caller gave (a `str`, `bytes`, `int`
+    /// or container made from C data, a shared buffer, an int's decimal
+    /// text) could not be had; the message names what and how big. Nothing
+    /// was made; the process goes on.
+    INTERP_ERR_OUT_OF_MEMORY = 13,
 }
 
 use interp_status_t::*;
 
 /// An error: status, message, and for Python exceptions the type name and
 /// formatted traceback. Owned by the caller; free with `interp_error_free`.
+#[derive(Debug)]
 pub struct interp_error_t {
     _private: [u8; 0],
 }
@@ -84,6 +90,18 @@ impl CError {
     pub(crate) fn invalid(message: impl Into<String>) -> CError {
         CError::new(INTERP_ERR_INVALID_ARGUMENT, message)
     }
+
+    /// The message, for tests.
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
+        self.message.to_str().expect("messages are UTF-8")
+    }
+
+    /// `INTERP_ERR_OUT_OF_MEMORY`: `bytes` could not be allocated for
+    /// `what`.
+    pub(crate) fn out_of_memory(what: &str, bytes: usize) -> CError {
+        Error::OutOfMemory(format!("could not allocate {bytes} bytes for {what}")).into()
+    }
 }
 
 impl From<Error> for CError {
@@ -97,6 +115,7 @@ impl From<Error> for CError {
             },
             Error::Conversion(m) => CError::new(INTERP_ERR_CONVERSION, m),
             Error::InvalidArgument(m) => CError::new(INTERP_ERR_INVALID_ARGUMENT, m),
+            e @ Error::OutOfMemory(_) => CError::new(INTERP_ERR_OUT_OF_MEMORY, e.to_string()),
             other => CError::new(INTERP_ERR_RUNTIME, other.to_string()),
         }
     }
@@ -145,14 +164,12 @@ pub(crate) fn ffi(
     f: impl FnOnce() -> Result<(), CError>,
 ) -> interp_status_t {
     let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
         Err(CError::new(
             INTERP_ERR_PANIC,
-            format!("interp bug: a Rust panic was caught at the C boundary: {msg}"),
+            format!(
+                "interp bug: a Rust panic was caught at the C boundary: {}",
+                panic_message(&p)
+            ),
         ))
     });
     match r {
@@ -166,7 +183,8 @@ pub(crate) fn ffi(
         Err(e) => {
             let status = e.status;
             if !err.is_null() {
-                // SAFETY: as above.
+                // SAFETY: the caller passes a writable `interp_error_t **`
+                // (NULL excluded above).
                 unsafe { *err = ERRORS.insert(e) };
             }
             status
@@ -270,7 +288,7 @@ pub extern "C" fn interp_error_free(err: *mut interp_error_t) -> interp_status_t
 /// or `"unknown status"`.
 #[no_mangle]
 pub extern "C" fn interp_status_name(status: std::ffi::c_int) -> *const c_char {
-    const NAMES: [&std::ffi::CStr; 13] = [
+    const NAMES: [&std::ffi::CStr; 14] = [
         c"INTERP_OK",
         c"INTERP_ERR_PYTHON",
         c"INTERP_ERR_INVALID_ARGUMENT",
@@ -284,6 +302,7 @@ pub extern "C" fn interp_status_name(status: std::ffi::c_int) -> *const c_char {
         c"INTERP_ERR_WORKER_LOST",
         c"INTERP_ERR_RUNTIME",
         c"INTERP_ERR_PANIC",
+        c"INTERP_ERR_OUT_OF_MEMORY",
     ];
     usize::try_from(status)
         .ok()

@@ -1,6 +1,11 @@
 //! Validated handles: the pointers C sees are tagged, generation-checked
 //! keys into per-type registries, never addresses. A NULL, freed, foreign or
 //! wrong-type handle is reported as `INTERP_ERR_INVALID_HANDLE`.
+//!
+//! A handle's 64 bits: the registry's tag (8), the slot's generation (24),
+//! the slot's index (32). Freeing a handle bumps its slot's generation, so
+//! a stale handle never matches the slot's next object; a slot whose
+//! generations run out is retired.
 
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
@@ -43,7 +48,7 @@ impl<T, H> Registry<T, H> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slab<T>> {
         // Entries are only pushed/replaced: poisoning leaves them consistent.
-        self.slab.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.slab)
     }
 
     fn encode(&self, index: u32, generation: u32) -> *mut H {
@@ -57,7 +62,7 @@ impl<T, H> Registry<T, H> {
         if h.is_null() {
             return Err(CError::invalid_handle(format!("NULL {} handle", self.what)));
         }
-        if (bits >> 56) as u8 != self.tag || (bits >> 32) & !GEN_MASK & 0xff != 0 {
+        if (bits >> 56) as u8 != self.tag {
             return Err(CError::invalid_handle(format!(
                 "{h:p} is not an {} handle (a foreign pointer, or a handle of another type)",
                 self.what
@@ -124,5 +129,113 @@ impl<T, H> Registry<T, H> {
         e.generation += 1;
         slab.free.push(i as u32);
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::interp_status_t::INTERP_ERR_INVALID_HANDLE;
+
+    /// The handle type of the test registries.
+    struct Thing;
+
+    fn registry(tag: u8) -> Registry<String, Thing> {
+        Registry::new(tag, "interp_thing_t")
+    }
+
+    /// The message of an invalid-handle error.
+    #[track_caller]
+    fn refused<T: std::fmt::Debug>(r: Result<T, CError>) -> String {
+        match r {
+            Err(e) if e.status == INTERP_ERR_INVALID_HANDLE => e.message().to_owned(),
+            other => panic!("expected INTERP_ERR_INVALID_HANDLE, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn handles_carry_tag_generation_and_index() {
+        let r = registry(0x5a);
+        let a = r.insert("a".into());
+        let b = r.insert("b".into());
+        assert_eq!(a as usize as u64, 0x5a00_0001_0000_0000, "{a:p}");
+        assert_eq!(b as usize as u64, 0x5a00_0001_0000_0001, "{b:p}");
+        assert_eq!(*r.get(a).unwrap(), "a");
+        assert_eq!(*r.get(b).unwrap(), "b");
+        for (index, generation) in [(0, 1), (u32::MAX, GEN_MASK as u32), (7, 0x12_3456)] {
+            let h = r.encode(index, generation);
+            assert_eq!(r.decode(h).unwrap(), (index as usize, generation), "{h:p}");
+        }
+    }
+
+    #[test]
+    fn null_foreign_and_other_type_handles_are_refused() {
+        let r = registry(1);
+        let other = registry(2);
+        let mine = r.insert("mine".into());
+        let theirs = other.insert("theirs".into());
+        assert_eq!(
+            refused(r.get(std::ptr::null())),
+            "NULL interp_thing_t handle"
+        );
+        let msg = refused(r.get(theirs));
+        assert!(
+            msg.ends_with(
+                "is not an interp_thing_t handle (a foreign pointer, or a handle of another type)"
+            ),
+            "{msg}"
+        );
+        // An address, as a foreign pointer would be: its top byte is no tag.
+        let local = 0u8;
+        let foreign = (&local as *const u8).cast::<Thing>();
+        assert!(refused(r.get(foreign)).contains("is not an interp_thing_t handle"));
+        assert_eq!(*r.get(mine).unwrap(), "mine");
+    }
+
+    #[test]
+    fn freed_handles_stay_invalid_after_their_slot_is_reused() {
+        let r = registry(3);
+        let old = r.insert("old".into());
+        assert_eq!(*r.remove(old).unwrap(), "old");
+        assert!(refused(r.get(old)).ends_with("is a freed or unknown interp_thing_t handle"));
+        assert!(refused(r.remove(old)).ends_with("(double free?)"));
+        let new = r.insert("new".into());
+        assert_eq!(
+            new as usize as u64,
+            old as usize as u64 + (1 << 32),
+            "the slot is reused with the next generation"
+        );
+        assert!(refused(r.get(old)).ends_with("is a freed or unknown interp_thing_t handle"));
+        assert_eq!(*r.get(new).unwrap(), "new");
+        // An index beyond every slot.
+        assert!(refused(r.get(r.encode(99, 1)))
+            .ends_with("is a freed or unknown interp_thing_t handle"));
+    }
+
+    #[test]
+    fn a_slot_out_of_generations_is_retired() {
+        let r = registry(4);
+        let h = r.insert("last".into());
+        r.lock().entries[0].generation = GEN_MASK as u32;
+        let last = r.encode(0, GEN_MASK as u32);
+        assert_eq!(*r.get(last).unwrap(), "last");
+        assert_eq!(*r.remove(last).unwrap(), "last");
+        let next = r.insert("next".into());
+        assert_eq!(
+            r.decode(next).unwrap(),
+            (1, 1),
+            "a new slot, not the retired one"
+        );
+        assert!(refused(r.get(last)).ends_with("is a freed or unknown interp_thing_t handle"));
+        assert!(refused(r.get(h)).ends_with("is a freed or unknown interp_thing_t handle"));
+    }
+
+    #[test]
+    fn the_object_outlives_its_handle_while_referenced() {
+        let r = registry(5);
+        let h = r.insert("kept".into());
+        let kept = r.get(h).unwrap();
+        drop(r.remove(h).unwrap());
+        assert_eq!(*kept, "kept");
     }
 }

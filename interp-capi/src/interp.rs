@@ -45,6 +45,7 @@ pub extern "C" fn interp_runtime_init(err: *mut *mut interp_error_t) -> interp_s
 
 /// Runtime options for `interp_runtime_init_with`. Create with
 /// `interp_runtime_config_new`, free with `interp_runtime_config_free`.
+#[derive(Debug)]
 pub struct interp_runtime_config_t {
     _private: [u8; 0],
 }
@@ -88,7 +89,7 @@ pub extern "C" fn interp_runtime_config_add_python_path(
     ffi(err, || {
         let c = RUNTIME_CONFIGS.get(config)?;
         let dir = path_from_c(dir, "dir")?;
-        let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = crate::lock(&c);
         *c = std::mem::take(&mut *c).python_path(dir);
         Ok(())
     })
@@ -154,7 +155,7 @@ pub extern "C" fn interp_runtime_init_with(
             return Runtime::init().map(drop).map_err(CError::from);
         }
         let c = RUNTIME_CONFIGS.get(config)?;
-        let c = c.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let c = crate::lock(&c).clone();
         Runtime::init_with(c).map(drop).map_err(CError::from)
     })
 }
@@ -171,6 +172,7 @@ pub extern "C" fn interp_runtime_finalize(err: *mut *mut interp_error_t) -> inte
 
 /// One interpreter, used from any thread. Free with `interp_interpreter_free`
 /// (which ends it).
+#[derive(Debug)]
 pub struct interp_interpreter_t {
     _private: [u8; 0],
 }

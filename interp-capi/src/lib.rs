@@ -10,6 +10,7 @@
 //! point catches panics, and errors carry Python exceptions as strings.
 
 #![allow(non_camel_case_types)]
+#![warn(missing_debug_implementations)]
 // Every exported function is a C entry point whose pointer arguments follow
 // the contracts documented in the header (and are validated where they can
 // be: NULL, handles, UTF-8, lengths). Marking them all `unsafe` would only
@@ -37,3 +38,9 @@ pub use error::*;
 pub use interp::*;
 pub use pool::*;
 pub use value::*;
+
+/// Locks `m`, ignoring poisoning: every mutex of this crate guards data that
+/// a panic leaves consistent (whole values replaced, entries pushed).
+pub(crate) fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -17,12 +17,14 @@ use crate::value::{cstr, interp_value_t, new_value, values};
 
 /// A pool of worker threads, each owning an isolated interpreter. Free with
 /// `interp_pool_free` (which shuts it down).
+#[derive(Debug)]
 pub struct interp_pool_t {
     _private: [u8; 0],
 }
 
 /// A submitted task (a future). Free with `interp_task_free`; freeing does
 /// not cancel the task.
+#[derive(Debug)]
 pub struct interp_task_t {
     _private: [u8; 0],
 }
@@ -34,6 +36,7 @@ pub(crate) static TASKS: Registry<Task, interp_task_t> = Registry::new(4, "inter
 /// you need. Strings and arrays are borrowed for the duration of
 /// `interp_pool_new`.
 #[repr(C)]
+#[derive(Debug)]
 pub struct interp_pool_options_t {
     /// Number of workers; 0: one per core.
     pub workers: usize,

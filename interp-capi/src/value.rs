@@ -9,6 +9,7 @@ use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
 use crate::handle::Registry;
 
 /// An interpreter-independent Python value. Free with `interp_value_free`.
+#[derive(Debug)]
 pub struct interp_value_t {
     _private: [u8; 0],
 }
@@ -110,9 +111,10 @@ pub(crate) fn values(
     let hs = handles(items, n, what)?;
     let mut out = Vec::new();
     out.try_reserve_exact(n).map_err(|_| {
-        CError::invalid(format!(
-            "out of memory: could not allocate room for {n} values (`{what}`)"
-        ))
+        CError::out_of_memory(
+            &format!("{n} values (`{what}`)"),
+            n.saturating_mul(std::mem::size_of::<Value>()),
+        )
     })?;
     for h in hs {
         out.push((*value(*h)?).clone());
@@ -235,10 +237,16 @@ pub extern "C" fn interp_value_int64(
 }
 
 /// New `int` of any size from decimal text (`"-123456789012345678901234567890"`,
-/// NUL-terminated; an optional sign, then digits, single `_` separators
-/// between digits allowed, surrounding whitespace ignored). At most
-/// `INTERP_INT_MAX_DIGITS` digits (`INTERP_ERR_INVALID_ARGUMENT` beyond:
-/// use `interp_value_int_from_bytes` for bigger ints). Subquadratic time.
+/// NUL-terminated UTF-8): an optional sign (`+` or `-`), then the ASCII
+/// digits `0`-`9`, single `_` separators between digits allowed.
+/// Surrounding whitespace is ignored: the Unicode `White_Space` characters
+/// (space, `\t\n\v\f\r`, U+0085, U+00A0, U+3000, ...), the ones Python's
+/// `int(text)` strips. Unlike `int(text)`, other Unicode decimal digits
+/// (Arabic-Indic `"١٢"`, fullwidth `"１２"`, ...) are refused
+/// (`INTERP_ERR_INVALID_ARGUMENT`). At most `INTERP_INT_MAX_DIGITS` digits
+/// (`INTERP_ERR_INVALID_ARGUMENT` beyond: use `interp_value_int_from_bytes`
+/// for bigger ints). Subquadratic time; `INTERP_ERR_OUT_OF_MEMORY` when its
+/// working memory cannot be had.
 #[no_mangle]
 pub extern "C" fn interp_value_int_from_decimal(
     text: *const c_char,
@@ -253,7 +261,8 @@ pub extern "C" fn interp_value_int_from_decimal(
 /// New `int` of any size from `len` little-endian bytes, as Python's
 /// `int.from_bytes(data, "little", signed=bool(is_signed))`: two's
 /// complement when `is_signed` is non-zero, else an unsigned magnitude.
-/// Linear time, no size limit beyond memory; `len` 0 is 0.
+/// Linear time, no size limit beyond memory (`INTERP_ERR_OUT_OF_MEMORY`
+/// when the copy cannot be allocated); `len` 0 is 0.
 #[no_mangle]
 pub extern "C" fn interp_value_int_from_bytes(
     data: *const c_void,
@@ -273,12 +282,8 @@ pub extern "C" fn interp_value_int_from_bytes(
         // An unsigned magnitude with its top bit set: one more byte for the
         // sign.
         let mut v = Vec::new();
-        v.try_reserve_exact(len + 1).map_err(|_| {
-            CError::invalid(format!(
-                "out of memory: could not allocate {} bytes for an int",
-                len + 1
-            ))
-        })?;
+        v.try_reserve_exact(len + 1)
+            .map_err(|_| CError::out_of_memory("an int", len + 1))?;
         v.extend_from_slice(b);
         v.push(0);
         Ok(Value::try_int_from_le_bytes(&v)?)
@@ -287,9 +292,13 @@ pub extern "C" fn interp_value_int_from_bytes(
 
 /// The bytes of any `int`: little-endian two's complement, shortest form
 /// (as `n.to_bytes(length, "little", signed=True)` with the smallest
-/// `length`; one byte for 0). Stores the length in `*len` always, and the
-/// bytes in `buf` when they fit (`*len <= cap`): call with `cap` 0 (and
-/// `buf` NULL) to learn the size. Linear time, no size limit.
+/// `length`; one byte for 0). Linear time, no size limit.
+///
+/// Stores the length in `*len` always (for an int). With `buf` NULL (and
+/// `cap` 0) that is all: a size query, `INTERP_OK`. Otherwise the bytes go
+/// to `buf` when they fit (`*len <= cap`); when they do not, nothing is
+/// written to `buf` and the call fails with `INTERP_ERR_INVALID_ARGUMENT`
+/// ("buffer too small"), `*len` telling the size needed.
 #[no_mangle]
 pub extern "C" fn interp_value_int_to_bytes(
     v: *const interp_value_t,
@@ -307,12 +316,21 @@ pub extern "C" fn interp_value_int_to_bytes(
         let bytes = val
             .int_to_le_bytes()
             .ok_or_else(|| kind_error("an int", &val))?;
-        if bytes.len() <= cap {
-            // SAFETY: `buf` is writable for `cap` bytes (non-NULL, checked
-            // above) and cannot overlap the value's own bytes.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
+        out(len, bytes.len(), "len")?;
+        if buf.is_null() {
+            return Ok(());
         }
-        out(len, bytes.len(), "len")
+        if bytes.len() > cap {
+            return Err(CError::invalid(format!(
+                "buffer too small: the int needs {} bytes, `cap` is {cap} (`*len` has the size; \
+                 pass `buf` NULL to ask for it alone)",
+                bytes.len()
+            )));
+        }
+        // SAFETY: `buf` is writable for `cap` bytes (non-NULL, checked
+        // above) and cannot overlap the value's own bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
+        Ok(())
     })
 }
 
@@ -328,7 +346,8 @@ pub extern "C" fn interp_value_double(
 
 /// New `str` from UTF-8 text of `len` bytes (not necessarily
 /// NUL-terminated; embedded NULs are kept). Invalid UTF-8 is
-/// `INTERP_ERR_INVALID_ARGUMENT`.
+/// `INTERP_ERR_INVALID_ARGUMENT`; `INTERP_ERR_OUT_OF_MEMORY` when the copy
+/// cannot be allocated.
 #[no_mangle]
 pub extern "C" fn interp_value_str(
     utf8_text: *const c_char,
@@ -341,7 +360,8 @@ pub extern "C" fn interp_value_str(
     })
 }
 
-/// New `bytes` (copied).
+/// New `bytes` (copied; `INTERP_ERR_OUT_OF_MEMORY` when the copy cannot be
+/// allocated).
 #[no_mangle]
 pub extern "C" fn interp_value_bytes(
     data: *const c_void,
@@ -355,6 +375,7 @@ pub extern "C" fn interp_value_bytes(
 }
 
 /// New `tuple` of `n` items (borrowed; the tuple holds its own copies).
+/// `INTERP_ERR_OUT_OF_MEMORY` when room for `n` items cannot be had.
 #[no_mangle]
 pub extern "C" fn interp_value_tuple(
     items: *const *const interp_value_t,
@@ -367,7 +388,8 @@ pub extern "C" fn interp_value_tuple(
     })
 }
 
-/// New `list` of `n` items (borrowed).
+/// New `list` of `n` items (borrowed; `INTERP_ERR_OUT_OF_MEMORY` as for
+/// `interp_value_tuple`).
 #[no_mangle]
 pub extern "C" fn interp_value_list(
     items: *const *const interp_value_t,
@@ -380,7 +402,8 @@ pub extern "C" fn interp_value_list(
     })
 }
 
-/// New `dict` from `n` keys and `n` values (borrowed), in order.
+/// New `dict` from `n` keys and `n` values (borrowed), in order
+/// (`INTERP_ERR_OUT_OF_MEMORY` as for `interp_value_tuple`).
 #[no_mangle]
 pub extern "C" fn interp_value_dict(
     keys: *const *const interp_value_t,
@@ -492,6 +515,9 @@ pub unsafe extern "C" fn interp_value_buffer_wrap(
 }
 
 /// A new zeroed shared buffer of `len` bytes (64-byte aligned), format "B".
+/// `INTERP_ERR_OUT_OF_MEMORY` when the memory cannot be had
+/// (`INTERP_ERR_INVALID_ARGUMENT` for a `len` larger than any allocation
+/// can be).
 #[no_mangle]
 pub extern "C" fn interp_value_buffer_new(
     len: usize,
@@ -615,8 +641,10 @@ pub extern "C" fn interp_value_as_int64(
 
 /// Any `int` as decimal text, NUL-terminated, in a new string the caller
 /// frees with `interp_string_free`. At most `INTERP_INT_MAX_DIGITS` digits
-/// (`INTERP_ERR_INVALID_ARGUMENT` beyond: use `interp_value_int_to_bytes`).
-/// Subquadratic time.
+/// (`INTERP_ERR_INVALID_ARGUMENT` beyond, refused before any work when the
+/// int's bit length alone rules it out: use `interp_value_int_to_bytes`).
+/// Subquadratic time; `INTERP_ERR_OUT_OF_MEMORY` when its working memory
+/// cannot be had.
 #[no_mangle]
 pub extern "C" fn interp_value_int_to_decimal(
     v: *const interp_value_t,

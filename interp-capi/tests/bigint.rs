@@ -248,8 +248,8 @@ fn small_ints_as_bytes_match_python_conventions() {
         ok(interp_value_free(v), "free");
         ok(interp_value_free(back), "free");
     }
-    // Empty input is 0, unsigned 0xff is 255, a too-small buffer only
-    // reports the size.
+    // Empty input is 0, unsigned 0xff is 255, a too-small buffer is an
+    // error that reports the size needed (and writes nothing).
     let zero = from_bytes(&[], true);
     let mut n = -1i64;
     ok(interp_value_as_int64(zero, &mut n, null_mut()), "as_int64");
@@ -259,9 +259,20 @@ fn small_ints_as_bytes_match_python_conventions() {
     assert_eq!(n, 255);
     let mut buf = [0xaau8; 1];
     let mut len = 0usize;
-    ok(
-        interp_value_int_to_bytes(v255, buf.as_mut_ptr().cast(), 1, &mut len, null_mut()),
-        "to_bytes",
+    let mut err = null_mut();
+    assert_eq!(
+        interp_value_int_to_bytes(v255, buf.as_mut_ptr().cast(), 1, &mut len, &mut err),
+        interp_status_t::INTERP_ERR_INVALID_ARGUMENT,
+        "to_bytes into a buffer too small"
+    );
+    // SAFETY: a live error, its message a C string it owns.
+    let msg = unsafe { CStr::from_ptr(interp_error_message(err)) }
+        .to_string_lossy()
+        .into_owned();
+    ok(interp_error_free(err), "free");
+    assert!(
+        msg.contains("buffer too small: the int needs 2 bytes, `cap` is 1"),
+        "{msg}"
     );
     assert_eq!((len, buf), (2, [0xaa]), "needs 2 bytes; nothing written");
     ok(interp_value_free(zero), "free");

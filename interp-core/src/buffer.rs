@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{no_memory, Error, Result};
 
 /// Alignment of memory that interp allocates for buffers.
 pub const BUFFER_ALIGN: usize = 64;
@@ -112,11 +112,12 @@ enum Owner {
 }
 
 // SAFETY: the memory is plain bytes owned by this struct (or by the foreign
-// owner until `release` runs); access from several threads is the
-// documented, unsynchronized shared-memory model, and the bytes are only
-// touched through raw pointers or atomics.
+// owner, whose release closure is Send, until `release` runs): any thread
+// may free it.
 unsafe impl Send for Memory {}
-// SAFETY: as above.
+// SAFETY: `&Memory` reaches the bytes only through raw pointers or atomics;
+// access from several threads is the documented, unsynchronized
+// shared-memory model.
 unsafe impl Sync for Memory {}
 
 impl Drop for Memory {
@@ -222,14 +223,15 @@ impl SharedBuffer {
     /// be had.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `len` is too large to allocate.
+    /// [`Error::InvalidArgument`] when `len` is larger than any allocation
+    /// can be (over `isize::MAX`), [`Error::OutOfMemory`] when the allocator
+    /// refuses it.
     pub fn try_zeroed(len: usize) -> Result<SharedBuffer> {
         let layout = Layout::from_size_align(len.max(1), BUFFER_ALIGN)
             .map_err(|_| Error::InvalidArgument(format!("a buffer of {len} bytes is too large")))?;
         // SAFETY: the layout has a non-zero size.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).ok_or_else(|| {
-            Error::InvalidArgument(format!("could not allocate a buffer of {len} bytes"))
-        })?;
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+            .ok_or_else(|| no_memory("a shared buffer", len))?;
         Ok(SharedBuffer {
             mem: Arc::new(Memory {
                 ptr,

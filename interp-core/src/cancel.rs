@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::sync::lock;
+
 /// A cancellation flag that wakes blocked waits. Cheap to clone; all clones
 /// share one state.
 #[derive(Clone)]
@@ -62,7 +64,7 @@ impl CancelToken {
 
     /// Cancels: every wait under this token, now or later, fails. Idempotent.
     pub fn cancel(&self) {
-        let mut wake = self.inner.wake.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wake = lock(&self.inner.wake);
         self.inner.cancelled.store(true, Ordering::Release);
         if let Some((tx, _)) = wake.as_mut() {
             tx.take();
@@ -97,7 +99,7 @@ impl CancelToken {
     /// A receiver that becomes ready (disconnected) when the token is
     /// cancelled: add it to a `select!` to make a wait cancellable.
     pub(crate) fn waker(&self) -> Receiver<()> {
-        let mut wake = self.inner.wake.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wake = lock(&self.inner.wake);
         let (_, rx) = wake.get_or_insert_with(|| {
             let (tx, rx) = crossbeam_channel::bounded(0);
             // Already cancelled: hand out a receiver that is ready at once.

@@ -12,70 +12,205 @@ use crate::cancel;
 use crate::tstate::Detached;
 use crate::value::Value;
 
-/// Why a send failed. The value comes back with the error.
+/// Why [`Channel::send`] failed. The value comes back with the error.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendError {
     /// The channel was closed.
     Closed(Value),
-    /// The channel stayed full until the timeout.
-    Timeout(Value),
-    /// The channel is full (from `try_send`).
-    Full(Value),
     /// The current [`CancelToken`](crate::CancelToken) was cancelled.
     Cancelled(Value),
+}
+
+/// Why [`Channel::try_send`] failed. The value comes back with the error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrySendError {
+    /// The channel is full.
+    Full(Value),
+    /// The channel was closed.
+    Closed(Value),
+}
+
+/// Why [`Channel::send_timeout`] failed. The value comes back with the error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendTimeoutError {
+    /// The channel stayed full until the timeout.
+    Timeout(Value),
+    /// The channel was closed.
+    Closed(Value),
+    /// The current [`CancelToken`](crate::CancelToken) was cancelled.
+    Cancelled(Value),
+}
+
+/// Why [`Channel::recv`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    /// The channel is closed and every value sent before the close was
+    /// received.
+    Closed,
+    /// The current [`CancelToken`](crate::CancelToken) was cancelled.
+    Cancelled,
+}
+
+/// Why [`Channel::try_recv`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing is waiting.
+    Empty,
+    /// The channel is closed and every value sent before the close was
+    /// received.
+    Closed,
+}
+
+/// Why [`Channel::recv_timeout`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived before the timeout.
+    Timeout,
+    /// The channel is closed and every value sent before the close was
+    /// received.
+    Closed,
+    /// The current [`CancelToken`](crate::CancelToken) was cancelled.
+    Cancelled,
 }
 
 impl SendError {
     /// The value that was not sent.
     pub fn into_inner(self) -> Value {
         match self {
-            SendError::Closed(v)
-            | SendError::Timeout(v)
-            | SendError::Full(v)
-            | SendError::Cancelled(v) => v,
+            SendError::Closed(v) | SendError::Cancelled(v) => v,
         }
     }
 }
 
+impl TrySendError {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> Value {
+        match self {
+            TrySendError::Full(v) | TrySendError::Closed(v) => v,
+        }
+    }
+
+    /// Whether the send failed because the channel is full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySendError::Full(_))
+    }
+}
+
+impl SendTimeoutError {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> Value {
+        match self {
+            SendTimeoutError::Timeout(v)
+            | SendTimeoutError::Closed(v)
+            | SendTimeoutError::Cancelled(v) => v,
+        }
+    }
+
+    /// Whether the send timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout(_))
+    }
+}
+
+impl From<SendError> for SendTimeoutError {
+    fn from(e: SendError) -> SendTimeoutError {
+        match e {
+            SendError::Closed(v) => SendTimeoutError::Closed(v),
+            SendError::Cancelled(v) => SendTimeoutError::Cancelled(v),
+        }
+    }
+}
+
+impl TryRecvError {
+    /// Whether nothing was waiting (the channel is still open).
+    pub fn is_empty(&self) -> bool {
+        *self == TryRecvError::Empty
+    }
+}
+
+impl RecvTimeoutError {
+    /// Whether the receive timed out.
+    pub fn is_timeout(&self) -> bool {
+        *self == RecvTimeoutError::Timeout
+    }
+}
+
+impl From<RecvError> for RecvTimeoutError {
+    fn from(e: RecvError) -> RecvTimeoutError {
+        match e {
+            RecvError::Closed => RecvTimeoutError::Closed,
+            RecvError::Cancelled => RecvTimeoutError::Cancelled,
+        }
+    }
+}
+
+const SEND_CLOSED: &str = "send on a closed channel";
+const SEND_CANCELLED: &str = "send cancelled";
+const RECV_CLOSED: &str = "the channel is closed and empty";
+const RECV_CANCELLED: &str = "receive cancelled";
+
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SendError::Closed(_) => "send on a closed channel",
-            SendError::Timeout(_) => "send timed out: the channel stayed full",
-            SendError::Full(_) => "the channel is full",
-            SendError::Cancelled(_) => "send cancelled",
+            SendError::Closed(_) => SEND_CLOSED,
+            SendError::Cancelled(_) => SEND_CANCELLED,
         })
     }
 }
 
-impl std::error::Error for SendError {}
+impl fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrySendError::Full(_) => "the channel is full",
+            TrySendError::Closed(_) => SEND_CLOSED,
+        })
+    }
+}
 
-/// Why a receive failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecvError {
-    /// The channel is closed and every value sent before the close was
-    /// received.
-    Closed,
-    /// Nothing arrived before the timeout.
-    Timeout,
-    /// Nothing is waiting (from `try_recv`).
-    Empty,
-    /// The current [`CancelToken`](crate::CancelToken) was cancelled.
-    Cancelled,
+impl fmt::Display for SendTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendTimeoutError::Timeout(_) => "send timed out: the channel stayed full",
+            SendTimeoutError::Closed(_) => SEND_CLOSED,
+            SendTimeoutError::Cancelled(_) => SEND_CANCELLED,
+        })
+    }
 }
 
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            RecvError::Closed => "the channel is closed and empty",
-            RecvError::Timeout => "receive timed out",
-            RecvError::Empty => "the channel is empty",
-            RecvError::Cancelled => "receive cancelled",
+            RecvError::Closed => RECV_CLOSED,
+            RecvError::Cancelled => RECV_CANCELLED,
         })
     }
 }
 
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRecvError::Empty => "the channel is empty",
+            TryRecvError::Closed => RECV_CLOSED,
+        })
+    }
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecvTimeoutError::Timeout => "receive timed out",
+            RecvTimeoutError::Closed => RECV_CLOSED,
+            RecvTimeoutError::Cancelled => RECV_CANCELLED,
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+impl std::error::Error for TrySendError {}
+impl std::error::Error for SendTimeoutError {}
 impl std::error::Error for RecvError {}
+impl std::error::Error for TryRecvError {}
+impl std::error::Error for RecvTimeoutError {}
 
 /// Retries `attempt` briefly before the caller parks: a value or slot that
 /// appears within a few microseconds is taken without a sleep and wake-up
@@ -234,24 +369,20 @@ impl Channel {
     /// wake up; values already sent remain receivable. Idempotent.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        self.inner
-            .close_tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        crate::sync::lock(&self.inner.close_tx).take();
     }
 
     /// Sends without blocking.
     ///
     /// # Errors
-    /// [`SendError::Full`] or [`SendError::Closed`], with the value.
-    pub fn try_send(&self, value: Value) -> Result<(), SendError> {
+    /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the value.
+    pub fn try_send(&self, value: Value) -> Result<(), TrySendError> {
         if self.is_closed() {
-            return Err(SendError::Closed(value));
+            return Err(TrySendError::Closed(value));
         }
         self.inner.tx.try_send(value).map_err(|e| match e {
-            crossbeam_channel::TrySendError::Full(v) => SendError::Full(v),
-            crossbeam_channel::TrySendError::Disconnected(v) => SendError::Closed(v),
+            crossbeam_channel::TrySendError::Full(v) => TrySendError::Full(v),
+            crossbeam_channel::TrySendError::Disconnected(v) => TrySendError::Closed(v),
         })
     }
 
@@ -260,29 +391,37 @@ impl Channel {
     /// # Errors
     /// [`SendError::Closed`] or [`SendError::Cancelled`], with the value.
     pub fn send(&self, value: Value) -> Result<(), SendError> {
-        self.send_deadline(value, None)
+        self.send_deadline(value, None).map_err(|e| match e {
+            SendTimeoutError::Closed(v) => SendError::Closed(v),
+            SendTimeoutError::Cancelled(v) => SendError::Cancelled(v),
+            SendTimeoutError::Timeout(_) => unreachable!("a send without a deadline timed out"),
+        })
     }
 
     /// Sends, blocking at most `timeout` while the channel is full.
     ///
     /// # Errors
-    /// As [`send`](Self::send), plus [`SendError::Timeout`].
-    pub fn send_timeout(&self, value: Value, timeout: Duration) -> Result<(), SendError> {
+    /// [`SendTimeoutError::Timeout`], [`SendTimeoutError::Closed`] or
+    /// [`SendTimeoutError::Cancelled`], with the value.
+    pub fn send_timeout(&self, value: Value, timeout: Duration) -> Result<(), SendTimeoutError> {
         self.send_deadline(value, Some(Instant::now() + timeout))
     }
 
+    /// Sends, blocking until `deadline` (`None`: no limit) while the channel
+    /// is full.
     pub(crate) fn send_deadline(
         &self,
         value: Value,
         deadline: Option<Instant>,
-    ) -> Result<(), SendError> {
+    ) -> Result<(), SendTimeoutError> {
         let mut pending = Some(value);
         let done = spin(|| match self.try_send(pending.take().unwrap()) {
-            Err(SendError::Full(v)) => {
+            Ok(()) => Some(Ok(())),
+            Err(TrySendError::Full(v)) => {
                 pending = Some(v);
                 None
             }
-            other => Some(other),
+            Err(TrySendError::Closed(v)) => Some(Err(SendTimeoutError::Closed(v))),
         });
         if let Some(r) = done {
             return r;
@@ -290,34 +429,36 @@ impl Channel {
         let value = pending.take().unwrap();
         let (cancel, token) = cancel::current_waker();
         if token.as_ref().is_some_and(|t| t.is_cancelled()) {
-            return Err(SendError::Cancelled(value));
+            return Err(SendTimeoutError::Cancelled(value));
         }
         let _detached = Detached::new();
         let timeout = deadline.map_or(crossbeam_channel::never(), crossbeam_channel::at);
         let inner = &self.inner;
         if self.is_closed() {
-            return Err(SendError::Closed(value));
+            return Err(SendTimeoutError::Closed(value));
         }
         // Values are cheap to clone (reference-counted); the clone offered
         // to `send` is dropped if another branch wins.
         select! {
-            send(inner.tx, value.clone()) -> r => r.map_err(|e| SendError::Closed(e.into_inner())),
-            recv(inner.close_rx) -> _ => Err(SendError::Closed(value)),
-            recv(cancel) -> _ => Err(SendError::Cancelled(value)),
-            recv(timeout) -> _ => Err(SendError::Timeout(value)),
+            send(inner.tx, value.clone()) -> r => {
+                r.map_err(|e| SendTimeoutError::Closed(e.into_inner()))
+            },
+            recv(inner.close_rx) -> _ => Err(SendTimeoutError::Closed(value)),
+            recv(cancel) -> _ => Err(SendTimeoutError::Cancelled(value)),
+            recv(timeout) -> _ => Err(SendTimeoutError::Timeout(value)),
         }
     }
 
     /// Receives without blocking.
     ///
     /// # Errors
-    /// [`RecvError::Empty`], or [`RecvError::Closed`] once closed and
+    /// [`TryRecvError::Empty`], or [`TryRecvError::Closed`] once closed and
     /// drained.
-    pub fn try_recv(&self) -> Result<Value, RecvError> {
+    pub fn try_recv(&self) -> Result<Value, TryRecvError> {
         match self.inner.rx.try_recv() {
             Ok(v) => Ok(v),
-            Err(_) if self.is_closed() => Err(RecvError::Closed),
-            Err(_) => Err(RecvError::Empty),
+            Err(_) if self.is_closed() => Err(TryRecvError::Closed),
+            Err(_) => Err(TryRecvError::Empty),
         }
     }
 
@@ -327,28 +468,38 @@ impl Channel {
     /// # Errors
     /// [`RecvError::Closed`] or [`RecvError::Cancelled`].
     pub fn recv(&self) -> Result<Value, RecvError> {
-        self.recv_deadline(None)
+        self.recv_deadline(None).map_err(|e| match e {
+            RecvTimeoutError::Closed => RecvError::Closed,
+            RecvTimeoutError::Cancelled => RecvError::Cancelled,
+            RecvTimeoutError::Timeout => unreachable!("a receive without a deadline timed out"),
+        })
     }
 
     /// Receives, blocking at most `timeout`.
     ///
     /// # Errors
-    /// As [`recv`](Self::recv), plus [`RecvError::Timeout`].
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Value, RecvError> {
+    /// [`RecvTimeoutError::Timeout`], [`RecvTimeoutError::Closed`] or
+    /// [`RecvTimeoutError::Cancelled`].
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Value, RecvTimeoutError> {
         self.recv_deadline(Some(Instant::now() + timeout))
     }
 
-    pub(crate) fn recv_deadline(&self, deadline: Option<Instant>) -> Result<Value, RecvError> {
+    /// Receives, blocking until `deadline` (`None`: no limit).
+    pub(crate) fn recv_deadline(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Value, RecvTimeoutError> {
         let done = spin(|| match self.try_recv() {
-            Err(RecvError::Empty) => None,
-            other => Some(other),
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
         });
         if let Some(r) = done {
             return r;
         }
         let (cancel, token) = cancel::current_waker();
         if token.as_ref().is_some_and(|t| t.is_cancelled()) {
-            return Err(RecvError::Cancelled);
+            return Err(RecvTimeoutError::Cancelled);
         }
         let _detached = Detached::new();
         let timeout = deadline.map_or(crossbeam_channel::never(), crossbeam_channel::at);
@@ -358,10 +509,10 @@ impl Channel {
                 recv(inner.rx) -> r => if let Ok(v) = r { return Ok(v) },
                 recv(inner.close_rx) -> _ => {
                     // Closed: drain what was sent before the close.
-                    return inner.rx.try_recv().map_err(|_| RecvError::Closed);
+                    return inner.rx.try_recv().map_err(|_| RecvTimeoutError::Closed);
                 },
-                recv(cancel) -> _ => return Err(RecvError::Cancelled),
-                recv(timeout) -> _ => return Err(RecvError::Timeout),
+                recv(cancel) -> _ => return Err(RecvTimeoutError::Cancelled),
+                recv(timeout) -> _ => return Err(RecvTimeoutError::Timeout),
             }
         }
     }

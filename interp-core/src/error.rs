@@ -1,10 +1,29 @@
-//! Errors of interp-core.
+//! Errors of interp-core: [`Error`], [`PyException`], and the messages
+//! for memory that could not be had and for caught panics.
 
+use std::any::Any;
 use std::fmt;
+
+/// The exceptions interp acts on, recognised by their type object when the
+/// exception is taken out of its interpreter (not by name): a subclass
+/// counts as its base, as `except` would match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ExceptionKind {
+    /// Any other exception.
+    #[default]
+    Other,
+    /// `interp.Cancelled` (the interp module's own type, whatever name the
+    /// module is registered under): how a cancel or timeout interrupts
+    /// running Python code.
+    Cancelled,
+    /// `SystemExit`: a pool recycles the worker's interpreter after it.
+    SystemExit,
+}
 
 /// A Python exception, copied out of the interpreter that raised it: plain
 /// strings, so it can travel to any thread or interpreter.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PyException {
     /// `type(exc).__module__` (`"builtins"` for built-in exceptions).
     pub module: String,
@@ -21,6 +40,11 @@ pub struct PyException {
     /// For an `ImportError` (or `ModuleNotFoundError`), its `name`: the
     /// module that could not be imported, when Python set it.
     pub import_name: Option<String>,
+    /// Whether it is one of the exceptions interp acts on, from its type
+    /// (see [`is_cancelled`](Self::is_cancelled),
+    /// [`is_system_exit`](Self::is_system_exit)). An exception made by hand
+    /// (not taken from an interpreter) says here what it stands for.
+    pub kind: ExceptionKind,
 }
 
 impl PyException {
@@ -39,6 +63,17 @@ impl PyException {
     /// [`type_name`](Self::type_name)). Subclasses do not match.
     pub fn is(&self, name: &str) -> bool {
         self.qualname == name || self.type_name() == name
+    }
+
+    /// Whether it is an `interp.Cancelled` (or a subclass): an interruption
+    /// by a cancel or a timeout, or a cancelled channel wait.
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ExceptionKind::Cancelled
+    }
+
+    /// Whether it is a `SystemExit` (or a subclass).
+    pub fn is_system_exit(&self) -> bool {
+        self.kind == ExceptionKind::SystemExit
     }
 }
 
@@ -73,6 +108,12 @@ pub enum Error {
     Runtime(String),
     /// CPython refused to create an interpreter.
     Create(String),
+    /// Memory for data of a size given by the caller (a `str`, `bytes`,
+    /// `int` or container made from Rust or C data, a shared buffer) could
+    /// not be had. The message names what and how big. A Python object too
+    /// big to copy out of its interpreter is an [`Error::Conversion`]
+    /// instead.
+    OutOfMemory(String),
 }
 
 impl Error {
@@ -93,6 +134,7 @@ impl fmt::Display for Error {
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::Runtime(m) => write!(f, "runtime error: {m}"),
             Error::Create(m) => write!(f, "could not create interpreter: {m}"),
+            Error::OutOfMemory(m) => write!(f, "out of memory: {m}"),
         }
     }
 }
@@ -101,3 +143,76 @@ impl std::error::Error for Error {}
 
 /// `Result<T, interp_core::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A size in bytes for messages: `"500.0 MiB (524288000 bytes)"`.
+pub(crate) fn size_text(bytes: usize) -> String {
+    format!(
+        "{:.1} MiB ({bytes} bytes)",
+        bytes as f64 / (1024.0 * 1024.0)
+    )
+}
+
+/// [`Error::OutOfMemory`] naming what could not be allocated and its size.
+pub(crate) fn no_memory(what: &str, bytes: usize) -> Error {
+    Error::OutOfMemory(format!(
+        "could not allocate {} for {what}",
+        size_text(bytes)
+    ))
+}
+
+/// "out of memory: ..." naming what could not be allocated and its size
+/// (the text of [`no_memory`], for errors of another kind).
+pub(crate) fn out_of_memory(what: &str, bytes: usize) -> String {
+    no_memory(what, bytes).to_string()
+}
+
+/// The text of a caught panic: its payload when that is a string (as
+/// `panic!` makes it), else a placeholder. Shared by every boundary that
+/// catches panics (Python callbacks, pool workers, the C API).
+///
+/// Takes the `Box` that [`std::panic::catch_unwind`] returns: a
+/// `&dyn Any` made from `&Box<dyn Any>` would be the box itself, and never
+/// downcast to the string inside.
+#[allow(clippy::borrowed_box)]
+pub fn panic_message(payload: &Box<dyn Any + Send>) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-string panic payload"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_in_mib_and_bytes() {
+        assert_eq!(size_text(0), "0.0 MiB (0 bytes)");
+        assert_eq!(size_text(524_288_000), "500.0 MiB (524288000 bytes)");
+        let e = no_memory("a str", 3 << 20);
+        assert_eq!(
+            e,
+            Error::OutOfMemory("could not allocate 3.0 MiB (3145728 bytes) for a str".into())
+        );
+        assert_eq!(
+            out_of_memory("a str", 3 << 20),
+            "out of memory: could not allocate 3.0 MiB (3145728 bytes) for a str"
+        );
+    }
+
+    #[test]
+    fn panic_messages_come_from_str_and_string_payloads() {
+        // (The panics below print their messages: the panic hook is global,
+        // and replacing it would hide other tests' panics.)
+        let caught = |f: fn()| std::panic::catch_unwind(f).unwrap_err();
+        let literal = caught(|| panic!("a literal"));
+        let formatted = caught(|| panic!("formatted {}", 42));
+        let other = caught(|| std::panic::panic_any(7_u8));
+        assert_eq!(panic_message(&literal), "a literal");
+        assert_eq!(panic_message(&formatted), "formatted 42");
+        assert_eq!(panic_message(&other), "a non-string panic payload");
+    }
+}

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::materialize::{self, CacheConfig, CacheStats};
 use crate::runtime::{runtime, Runtime};
 use crate::scope::Python;
-use crate::tstate::{self, Attached, Detached, Shared, TsPtr};
+use crate::tstate::{self, Attached, Detached, InterpRecord, TsPtr};
 use crate::value::Value;
 
 /// How a subinterpreter is configured (CPython's `PyInterpreterConfig`).
@@ -137,14 +137,14 @@ impl InterpreterConfig {
 /// Dropping it (or [`close`](Interpreter::close)) ends a subinterpreter;
 /// handles to the main interpreter never end it.
 pub struct Interpreter {
-    shared: Arc<Shared>,
+    record: Arc<InterpRecord>,
 }
 
 impl std::fmt::Debug for Interpreter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Interpreter")
-            .field("id", &self.shared.id)
-            .field("main", &self.shared.is_main)
+            .field("id", &self.record.id)
+            .field("main", &self.record.is_main)
             .finish()
     }
 }
@@ -177,11 +177,11 @@ impl Interpreter {
             unsafe { sys::new_interpreter(&raw_cfg) }.map_err(|e| Error::Create(e.to_string()))?;
         // SAFETY: `ts` is the new interpreter's attached thread state.
         let raw = unsafe { sys::thread_state_interpreter(ts) };
-        let shared = Shared::new(raw, false);
-        shared.cache.set_initial_config(config.cache);
+        let record = InterpRecord::new(raw, false);
+        record.cache.set_initial_config(config.cache);
         let ts = TsPtr(ts);
-        shared.lock().tstates.push(ts);
-        tstate::register(&shared, ts);
+        record.lock().tstates.push(ts);
+        tstate::register(&record, ts);
         // Subinterpreters build sys.path from the runtime's config, which
         // does not hold python_path (see RuntimeConfig::python_path).
         let (dirs, at) = rt.python_path_insertion();
@@ -193,35 +193,35 @@ impl Interpreter {
         unsafe { sys::detach() };
         drop(detached);
         rt.interpreter_opened();
-        let interp = Interpreter { shared };
+        let interp = Interpreter { record };
         // On failure `interp` is dropped, which ends it.
         added?;
         Ok(interp)
     }
 
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> Interpreter {
-        Interpreter { shared }
+    pub(crate) fn from_record(record: Arc<InterpRecord>) -> Interpreter {
+        Interpreter { record }
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    pub(crate) fn record(&self) -> &Arc<InterpRecord> {
+        &self.record
     }
 
     /// CPython's id of this interpreter (0 is the main interpreter). Ids are
     /// never reused within a process.
     pub fn id(&self) -> i64 {
-        self.shared.id
+        self.record.id
     }
 
     /// How many thread states interp has made for this interpreter that are
     /// still alive: one per OS thread that has entered it and not exited.
     pub fn thread_states(&self) -> usize {
-        self.shared.lock().tstates.len()
+        self.record.lock().tstates.len()
     }
 
     /// Whether this is the main interpreter.
     pub fn is_main(&self) -> bool {
-        self.shared.is_main
+        self.record.is_main
     }
 
     /// Enters the interpreter on the current thread and runs `f` with a
@@ -240,7 +240,7 @@ impl Interpreter {
     where
         F: for<'py> FnOnce(Python<'py>) -> R + Send,
     {
-        let _attached = Attached::enter(&self.shared).expect(
+        let _attached = Attached::enter(&self.record).expect(
             "interp: the Python runtime was finalized; this interpreter can no longer be entered",
         );
         // SAFETY: this thread's thread state for the interpreter is attached
@@ -325,12 +325,12 @@ impl Interpreter {
     /// object returned again converts to the same [`Value`] (the same
     /// shared data), both without a copy.
     pub fn cache_stats(&self) -> CacheStats {
-        self.shared.cache.stats()
+        self.record.cache.stats()
     }
 
     /// The bounds of this interpreter's materialization cache.
     pub fn cache_config(&self) -> CacheConfig {
-        self.shared.cache.config()
+        self.record.cache.config()
     }
 
     /// Changes the bounds of this interpreter's materialization cache,
@@ -338,7 +338,7 @@ impl Interpreter {
     /// [`CacheConfig::OFF`] empties and disables it. Enters the
     /// interpreter.
     pub fn set_cache_config(&self, config: CacheConfig) {
-        self.enter(|py| materialize::configure(py, &self.shared.cache, config));
+        self.enter(|py| materialize::configure(py, &self.record.cache, config));
     }
 
     /// Ends the interpreter: runs its `atexit` hooks, waits for threads it
@@ -349,14 +349,14 @@ impl Interpreter {
     }
 
     fn end(&self) {
-        if self.shared.is_main {
+        if self.record.is_main {
             return;
         }
         let detached = Detached::new();
-        let Some(own) = tstate::thread_state_for(&self.shared) else {
+        let Some(own) = tstate::thread_state_for(&self.record) else {
             return;
         };
-        let mut st = self.shared.lock();
+        let mut st = self.record.lock();
         // SAFETY: nothing is attached on this thread (Detached); `own` is
         // this thread's thread state for the interpreter. We own the
         // interpreter handle, so no other thread is inside `enter` for it;
@@ -369,13 +369,13 @@ impl Interpreter {
             for t in st.tstates.iter().filter(|t| **t != own) {
                 sys::delete_thread_state(t.0);
             }
-            self.shared.mark_closed(&mut st);
+            self.record.mark_closed(&mut st);
             // `own` is attached: the cached objects are this interpreter's.
-            materialize::clear(&self.shared.cache);
+            materialize::clear(&self.record.cache);
             sys::end_interpreter(own.0);
         }
         drop(st);
-        tstate::forget(&self.shared);
+        tstate::forget(&self.record);
         drop(detached);
         if let Some(rt) = Runtime::get() {
             rt.interpreter_closed();

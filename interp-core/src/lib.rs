@@ -55,10 +55,67 @@
 //! one), and a crate that depends on interp needs a one-line `build.rs` so
 //! its binaries find libpython: see the README's "Depending on interp",
 //! which also has longer examples of everything here.
+//!
+//! # Where things live
+//!
+//! Each file has one concern; the layers build bottom-up.
+//!
+//! - Foundations, no Python objects: `error.rs` ([`Error`],
+//!   [`PyException`], the texts for memory that could not be had,
+//!   [`panic_message`]); `sync.rs` (the poison-tolerant `lock()`);
+//!   `shared.rs` ([`Shared`], the fallibly allocated storage of values);
+//!   `cancel.rs` ([`CancelToken`]).
+//! - Thread states: `tstate.rs` — one per (OS thread, interpreter), made on
+//!   first entry; each interpreter's `InterpRecord` lists them; the
+//!   `Attached` and `Detached` guards switch them.
+//! - The data that crosses interpreters: `value.rs` ([`Value`]: equality,
+//!   hashing, accessors), `buffer.rs` ([`SharedBuffer`]), `channel.rs`
+//!   ([`Channel`]) and `frozen.rs` ([`Frozen`]). None touches a Python
+//!   object. They form one recursive type (a `Value` holds channels and
+//!   frozen trees; a channel carries `Value`s, a frozen tree is built from
+//!   them), so `value.rs` and the other three import each other.
+//! - Python objects: `scope.rs` ([`Python`], [`Bound`]: lifetime-branded
+//!   access to an entered interpreter's objects; its pending exception
+//!   copied out as an [`Error`]).
+//! - The `interp` Python module, `module/`: its definition and loading
+//!   (`mod.rs`), per-interpreter state (`state.rs`), functions
+//!   (`functions.rs`), the three types (`buffer_type.rs`,
+//!   `channel_type.rs`, `frozen_type.rs`), objects carrying a Rust handle
+//!   (`handle.rs`), calls from CPython into Rust (`trampoline.rs`: errors
+//!   raised as exceptions, panics caught), argument parsing (`args.rs`)
+//!   and the static tables' builders (`defs.rs`).
+//! - Conversion, `conversion/`: `Value` to a Python object (`to_python.rs`)
+//!   and back (`from_python.rs`), behind [`Python::value`] and
+//!   [`Bound::to_value`]. It depends on the data types and on `module/`;
+//!   none of them imports it (the module's methods convert through those
+//!   two methods).
+//! - The runtime and its interpreters: `runtime.rs` ([`Runtime`],
+//!   [`RuntimeConfig`]: start or attach, `python_path`, finalize) and
+//!   `interpreter.rs` ([`Interpreter`], [`InterpreterConfig`]: create,
+//!   enter, call, close). The runtime owns the main interpreter, and
+//!   creating an interpreter starts the runtime: these two import each
+//!   other.
+//!
+//! The invariants:
+//! - A `PyObject*` is touched only with its interpreter attached on the
+//!   current thread: under a [`Python`] token (whose brand every [`Bound`]
+//!   carries), or in a callback CPython makes with the interpreter attached
+//!   (the trampolines assume a token there). No `PyObject*` crosses
+//!   interpreters; a [`Value`] does, copied or sharing Rust data by
+//!   reference.
+//! - A thread state belongs to the OS thread that made it and is attached
+//!   only there. It is deleted when that thread exits (unless it is its
+//!   interpreter's last) or when the interpreter closes, under the record's
+//!   lock, so no thread's cache uses it afterwards.
+//! - Entering switches thread states; nothing waits for a record lock while
+//!   holding a GIL (closing and thread exit take the lock, then a GIL).
+
+#![warn(missing_debug_implementations)]
 
 mod buffer;
 mod cancel;
 mod channel;
+mod conversion;
 mod error;
 mod frozen;
 mod interpreter;
@@ -67,13 +124,16 @@ mod module;
 mod runtime;
 mod scope;
 mod shared;
+mod sync;
 mod tstate;
 mod value;
 
 pub use buffer::{Element, SharedBuffer, BUFFER_ALIGN};
 pub use cancel::CancelToken;
-pub use channel::{Channel, RecvError, SendError};
-pub use error::{Error, PyException, Result};
+pub use channel::{
+    Channel, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use error::{panic_message, Error, ExceptionKind, PyException, Result};
 pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
 pub use materialize::{is_cached, CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};

@@ -725,7 +725,7 @@ fn release(_py: Python<'_>, out: Released) {
 /// Runs `f` on the attached interpreter's cache (none for the main
 /// interpreter or a thread state interp did not make).
 fn with_cache<R>(f: impl FnOnce(&InterpCache) -> R) -> Option<R> {
-    tstate::with_current(|shared| f(&shared.cache))
+    tstate::with_current(|record| f(&record.cache))
 }
 
 // ---- hooks for the conversions ----------------------------------------------

@@ -1,7 +1,8 @@
-//! The process-wide CPython runtime.
+//! The process-wide CPython runtime: start or attach, configuration,
+//! `python_path`, finalize.
 
 use std::ffi::CString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -10,7 +11,8 @@ use interp_sys as sys;
 use crate::error::{Error, Result};
 use crate::interpreter::Interpreter;
 use crate::scope::Python;
-use crate::tstate::{self, Shared, TsPtr, FINALIZED};
+use crate::sync::lock;
+use crate::tstate::{self, InterpRecord, TsPtr, FINALIZED};
 
 /// How the runtime initializes CPython.
 ///
@@ -320,71 +322,56 @@ impl Runtime {
     /// Initializes CPython with `config` and returns the main interpreter,
     /// its GIL released.
     fn initialize(config: &RuntimeConfig) -> Result<Interpreter> {
-        // SAFETY: PyConfig is plain data initialized by
-        // PyConfig_InitIsolatedConfig before any other use, and cleared on
-        // every path below. Python is not initialized (checked by `start`)
-        // and OnceLock guarantees a single initializer.
-        unsafe {
-            let mut cfg: sys::PyConfig = std::mem::zeroed();
-            sys::PyConfig_InitIsolatedConfig(&mut cfg);
-            cfg.install_signal_handlers = config.install_signal_handlers as _;
-            cfg.use_environment = config.use_environment as _;
-            let home = config.resolved_home();
-            let cfgp: *mut sys::PyConfig = &mut cfg;
-            let set = |field: *mut *mut libc::wchar_t, value: &std::ffi::OsStr, what: &str| {
-                // The raw bytes: CPython decodes them as it decodes file names.
-                let c = CString::new(value.as_encoded_bytes()).map_err(|_| {
-                    Error::InvalidArgument(format!("{what} contains a NUL byte: {value:?}"))
-                })?;
-                sys::check_status(sys::PyConfig_SetBytesString(cfgp, field, c.as_ptr()))
-                    .map_err(|e| Error::Runtime(format!("could not set {what}: {e}")))
-            };
-            // `import interp` in every interpreter (multi-phase init).
-            if sys::PyImport_AppendInittab(
+        let mut cfg = IsolatedConfig::new();
+        cfg.set_flags(config);
+        let home = config.resolved_home();
+        // `import interp` in every interpreter (multi-phase init).
+        // SAFETY: Python is not initialized (checked by `start`, and
+        // OnceLock runs one initializer): the inittab may still be extended.
+        let registered = unsafe {
+            sys::PyImport_AppendInittab(
                 crate::module::module_name_c().as_ptr(),
                 Some(crate::module::init_module),
-            ) < 0
-            {
-                sys::PyConfig_Clear(cfgp);
-                return Err(Error::Runtime(
-                    "could not register the interp module".into(),
-                ));
-            }
-            let result = (|| {
-                set(&raw mut (*cfgp).home, home.as_os_str(), "home")?;
-                // python_path is not given to getpath (`pythonpath_env` is
-                // read only with use_environment, and `module_search_paths`
-                // would replace the standard library's paths): it is
-                // inserted into sys.path once Python runs (`init_with`), and
-                // into every subinterpreter interp creates (which copies the
-                // main config).
-                sys::check_status(sys::Py_InitializeFromConfig(cfgp)).map_err(|e| {
-                    Error::Runtime(format!(
-                        "CPython failed to initialize: {e}. Its standard library was looked for under \
-                         home = {}; set RuntimeConfig::home to the prefix of a CPython {} installation.",
-                        home.display(),
-                        sys::PYTHON_VERSION
-                    ))
-                })
-            })();
-            sys::PyConfig_Clear(cfgp);
-            result?;
-            // The main thread state is attached: register it as this thread's
-            // main-interpreter thread state, then release the main GIL.
-            let ts = TsPtr(sys::current_thread_state());
-            let shared = Shared::new(sys::PyInterpreterState_Main(), true);
-            shared.lock().tstates.push(ts);
-            tstate::register(&shared, ts);
-            sys::detach();
-            Ok(Interpreter::from_shared(shared))
+            )
+        } >= 0;
+        if !registered {
+            return Err(Error::Runtime(
+                "could not register the interp module".into(),
+            ));
         }
+        cfg.set_home(&home)?;
+        // python_path is not given to getpath (`pythonpath_env` is read only
+        // with use_environment, and `module_search_paths` would replace the
+        // standard library's paths): it is inserted into sys.path once
+        // Python runs (`init_with`), and into every subinterpreter interp
+        // creates (which copies the main config).
+        cfg.initialize().map_err(|e| {
+            Error::Runtime(format!(
+                "CPython failed to initialize: {e}. Its standard library was looked for under \
+                 home = {}; set RuntimeConfig::home to the prefix of a CPython {} installation.",
+                home.display(),
+                sys::PYTHON_VERSION
+            ))
+        })?;
+        drop(cfg);
+        // The main thread state is attached: register it as this thread's
+        // main-interpreter thread state, then release the main GIL.
+        let ts = TsPtr(sys::current_thread_state());
+        // SAFETY: Python is initialized; reading the main interpreter.
+        let record = InterpRecord::new(unsafe { sys::PyInterpreterState_Main() }, true);
+        record.lock().tstates.push(ts);
+        tstate::register(&record, ts);
+        // SAFETY: `ts` is attached on this thread (Py_InitializeFromConfig
+        // left it so).
+        unsafe { sys::detach() };
+        Ok(Interpreter::from_record(record))
     }
 
     fn attach_to_host() -> Interpreter {
         // SAFETY: Python is initialized; PyInterpreterState_Main only reads
         // runtime state.
-        let shared = Shared::new(unsafe { sys::PyInterpreterState_Main() }, true);
-        Interpreter::from_shared(shared)
+        let record = InterpRecord::new(unsafe { sys::PyInterpreterState_Main() }, true);
+        Interpreter::from_record(record)
     }
 
     /// The main interpreter. Use it for code that must run there: extension
@@ -442,7 +429,7 @@ impl Runtime {
     /// first: finalizing under them would pull their memory away), or when
     /// interp did not initialize Python itself (the host finalizes it).
     pub fn finalize(&self) -> Result<()> {
-        let _g = self.finalize_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = lock(&self.finalize_lock);
         if !self.owned {
             return Err(Error::Runtime(
                 "Python was initialized by the host process; the host must finalize it".into(),
@@ -457,25 +444,25 @@ impl Runtime {
                 "{live} subinterpreter(s) still open; close (drop) them before finalizing"
             )));
         }
-        let shared = self.main.shared();
+        let record = self.main.record();
         let _detached = tstate::Detached::new();
-        let ts = tstate::thread_state_for(shared)
+        let ts = tstate::thread_state_for(record)
             .ok_or_else(|| Error::Runtime("the main interpreter is gone".into()))?;
-        let mut st = shared.lock();
-        shared.mark_closed(&mut st);
+        let mut st = record.lock();
+        record.mark_closed(&mut st);
         FINALIZED.store(true, Ordering::Release);
         // SAFETY: `ts` is this thread's main-interpreter thread state and
         // nothing is attached here (Detached). Py_FinalizeEx deletes every
-        // thread state of the main interpreter; the Shared record is marked
+        // thread state of the main interpreter; the InterpRecord is marked
         // closed under its lock so no cache touches them afterwards.
         let rc = unsafe {
             sys::attach(ts.0);
             // The main interpreter is attached: its cached objects go first.
-            crate::materialize::clear(&shared.cache);
+            crate::materialize::clear(&record.cache);
             sys::Py_FinalizeEx()
         };
         drop(st);
-        tstate::forget(shared);
+        tstate::forget(record);
         std::mem::forget(_detached);
         if rc != 0 {
             return Err(Error::Runtime(
@@ -483,6 +470,58 @@ impl Runtime {
             ));
         }
         Ok(())
+    }
+}
+
+/// A `PyConfig` from `PyConfig_InitIsolatedConfig`, cleared on drop.
+struct IsolatedConfig(Box<sys::PyConfig>);
+
+impl IsolatedConfig {
+    fn new() -> Self {
+        // SAFETY: PyConfig is plain C data, for which all-zero bytes are a
+        // valid (if meaningless) value.
+        let mut cfg = Box::new(unsafe { std::mem::zeroed::<sys::PyConfig>() });
+        // SAFETY: `cfg` is writable; InitIsolatedConfig fills every field
+        // and needs no runtime.
+        unsafe { sys::PyConfig_InitIsolatedConfig(&mut *cfg) };
+        IsolatedConfig(cfg)
+    }
+
+    /// The settings that are plain flags.
+    fn set_flags(&mut self, config: &RuntimeConfig) {
+        self.0.install_signal_handlers = config.install_signal_handlers as _;
+        self.0.use_environment = config.use_environment as _;
+    }
+
+    /// `home`, as bytes that CPython decodes as it decodes file names.
+    fn set_home(&mut self, home: &Path) -> Result<()> {
+        let c = CString::new(home.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::InvalidArgument(format!("home contains a NUL byte: {home:?}")))?;
+        let cfg: *mut sys::PyConfig = &mut *self.0;
+        // SAFETY: `cfg` was initialized by `new`; `home` is one of its
+        // string fields; SetBytesString copies the C string.
+        let status = unsafe { sys::PyConfig_SetBytesString(cfg, &raw mut (*cfg).home, c.as_ptr()) };
+        // SAFETY: `status` is a PyStatus just returned.
+        unsafe { sys::check_status(status) }
+            .map_err(|e| Error::Runtime(format!("could not set home: {e}")))
+    }
+
+    /// `Py_InitializeFromConfig`: on success the main interpreter's thread
+    /// state is attached on this thread.
+    fn initialize(&mut self) -> std::result::Result<(), sys::StatusError> {
+        // SAFETY: Python is not initialized (`Runtime::initialize`'s
+        // contract) and the config was initialized by `new`.
+        let status = unsafe { sys::Py_InitializeFromConfig(&*self.0) };
+        // SAFETY: `status` is a PyStatus just returned.
+        unsafe { sys::check_status(status) }
+    }
+}
+
+impl Drop for IsolatedConfig {
+    fn drop(&mut self) {
+        // SAFETY: the config was initialized by `new`; Clear frees its
+        // strings and leaves it empty.
+        unsafe { sys::PyConfig_Clear(&mut *self.0) };
     }
 }
 
@@ -587,5 +626,5 @@ pub(crate) fn runtime() -> Result<&'static Runtime> {
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Runtime>();
-    is::<Arc<Shared>>();
+    is::<Arc<InterpRecord>>();
 }

@@ -1,4 +1,5 @@
-//! Scoped, lifetime-branded access to the objects of an entered interpreter.
+//! Scoped, lifetime-branded access to the objects of an entered interpreter,
+//! and its pending exception copied out as an [`Error`].
 //!
 //! [`Python<'py>`] is a zero-sized token proving that a thread state of one
 //! interpreter is attached on this thread for the lifetime `'py`. Objects are
@@ -7,6 +8,10 @@
 //! gets a fresh one (a higher-ranked closure), so the compiler rejects an
 //! object that outlives its scope, is sent to another thread, or is used
 //! under another interpreter's scope.
+//!
+//! Converting objects to and from [`Value`](crate::Value)
+//! ([`Python::value`], [`Bound::to_value`]) is `conversion/`, which builds
+//! on this module.
 //!
 //! ```compile_fail
 //! # use interp_core::Interpreter;
@@ -43,8 +48,7 @@ use std::ptr::NonNull;
 use interp_sys as sys;
 
 use crate::cancel;
-use crate::error::{Error, PyException, Result};
-use crate::value::{self, Value};
+use crate::error::{no_memory, size_text, Error, ExceptionKind, PyException, Result};
 
 /// A token for the interpreter entered on this thread, valid for `'py`.
 /// `Copy`, zero-sized, neither `Send` nor `Sync`.
@@ -159,6 +163,20 @@ impl<'py> Python<'py> {
     pub fn clear_interrupt(self) {
         // SAFETY: attached; NULL clears a pending async exception.
         unsafe { sys::set_async_exc(sys::current_thread_ident(), std::ptr::null_mut()) };
+    }
+
+    /// Clears the pending exception if it is a `MemoryError`, and says
+    /// whether it was.
+    fn clear_memory_error(self) -> bool {
+        // SAFETY: attached (token); only reading and clearing the error
+        // indicator.
+        unsafe {
+            let matched = sys::PyErr_ExceptionMatches(sys::PyExc_MemoryError) != 0;
+            if matched {
+                sys::PyErr_Clear();
+            }
+            matched
+        }
     }
 
     /// Takes the pending Python exception and turns it into an [`Error`].
@@ -289,14 +307,6 @@ impl<'py> Python<'py> {
         }
     }
 
-    /// Makes a Python object from a [`Value`] (the inverse of
-    /// [`Bound::to_value`]). A pickled function or class whose module is
-    /// not found here fails with `ModuleNotFoundError`, with a hint as for
-    /// [`lookup`](Self::lookup).
-    pub fn value(self, v: &Value) -> Result<Bound<'py>> {
-        value::to_python(self, v).map_err(|e| module_not_found_hint(self, e, None))
-    }
-
     /// A tuple of the given objects.
     pub fn tuple(self, items: &[Bound<'py>]) -> Result<Bound<'py>> {
         // SAFETY: attached; PyTuple_New gives a fresh tuple whose slots we
@@ -308,6 +318,14 @@ impl<'py> Python<'py> {
             }
             Ok(t)
         }
+    }
+}
+
+impl std::fmt::Debug for Python<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Python")
+            .field("interpreter_id", &self.interpreter_id())
+            .finish()
     }
 }
 
@@ -429,25 +447,6 @@ impl<'py> Bound<'py> {
         }
     }
 
-    /// `self(*args, **kwargs)` with arguments given as [`Value`]s.
-    pub fn call_values(&self, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Bound<'py>> {
-        let py = self.py;
-        let args = args
-            .iter()
-            .map(|v| py.value(v))
-            .collect::<Result<Vec<_>>>()?;
-        let kwargs = kwargs
-            .iter()
-            .map(|(k, v)| Ok((*k, py.value(v)?)))
-            .collect::<Result<Vec<_>>>()?;
-        self.call(&args, &kwargs)
-    }
-
-    /// Converts the object into an interpreter-independent [`Value`].
-    pub fn to_value(&self) -> Result<Value> {
-        value::from_python(self)
-    }
-
     /// `repr(self)`.
     pub fn repr(&self) -> Result<String> {
         // SAFETY: attached; valid object.
@@ -465,8 +464,8 @@ impl<'py> Bound<'py> {
     /// The UTF-8 form of a `str` object, borrowed from the object (no
     /// copy), or `None` with an exception set: `TypeError` for an object
     /// that is not a `str`, `UnicodeEncodeError` for lone surrogates,
-    /// `MemoryError`.
-    fn utf8(&self) -> Option<&str> {
+    /// `MemoryError` (a non-ASCII `str` makes its UTF-8 form on first use).
+    pub(crate) fn utf8(&self) -> Option<&str> {
         let mut len: sys::Py_ssize_t = 0;
         // SAFETY: attached; AsUTF8AndSize type-checks and returns NULL with
         // an exception on failure; else valid UTF-8, cached in the object,
@@ -483,9 +482,14 @@ impl<'py> Bound<'py> {
         }
     }
 
-    /// The contents of a `str` object as UTF-8.
+    /// The contents of a `str` object as UTF-8, copied fallibly.
     pub(crate) fn str_contents(&self) -> Result<String> {
-        self.str_utf8().map(str::to_owned)
+        let s = self.str_utf8()?;
+        let mut out = String::new();
+        out.try_reserve_exact(s.len())
+            .map_err(|_| no_memory("the text of a str", s.len()))?;
+        out.push_str(s);
+        Ok(out)
     }
 
     /// The UTF-8 of a `str` object, borrowed from the object (no copy).
@@ -505,29 +509,53 @@ impl<'py> Bound<'py> {
     /// (lone surrogates) escaped as `\udcff` (`backslashreplace`): for text
     /// that is shown rather than round-tripped (exception messages,
     /// tracebacks, type names).
+    ///
+    /// Text too big for the memory left is not an error but a placeholder
+    /// naming its size (see [`display_copy`]): a huge exception message
+    /// must not abort the process, nor hide the exception.
     pub(crate) fn str_contents_escaped(&self) -> Result<String> {
         if let Some(s) = self.utf8() {
-            return Ok(s.to_owned());
+            return Ok(display_copy(s));
         }
-        // SAFETY: attached; `utf8` left an exception set. Only a
-        // UnicodeEncodeError (lone surrogates) is handled here; TypeError
-        // and MemoryError are reported.
-        unsafe {
-            if sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) == 0 {
-                return Err(self.py.take_error());
-            }
-            sys::PyErr_Clear();
-            let b = self.py.from_owned_ptr(sys::PyUnicode_AsEncodedString(
+        // `utf8` left an exception set. A MemoryError (making the UTF-8
+        // form) gives a placeholder and a UnicodeEncodeError (lone
+        // surrogates) is escaped; a TypeError is reported.
+        if self.py.clear_memory_error() {
+            return Ok(no_memory_for_text(self));
+        }
+        // SAFETY: attached; `utf8` left an exception set.
+        if unsafe { sys::PyErr_ExceptionMatches(sys::PyExc_UnicodeEncodeError) } == 0 {
+            return Err(self.py.take_error());
+        }
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() };
+        // SAFETY: attached; `self` is a str; AsEncodedString returns a new
+        // reference or NULL with an exception set.
+        let escaped = unsafe {
+            sys::PyUnicode_AsEncodedString(
                 self.as_ptr(),
                 c"utf-8".as_ptr(),
                 c"backslashreplace".as_ptr(),
-            ))?;
+            )
+        };
+        let Some(b) = NonNull::new(escaped).map(|ptr| Bound { ptr, py: self.py }) else {
+            if self.py.clear_memory_error() {
+                return Ok(no_memory_for_text(self));
+            }
+            return Err(self.py.take_error());
+        };
+        // SAFETY: attached; `b` is a bytes object, whose Size bytes of data
+        // live as long as it.
+        let bytes = unsafe {
             let data = sys::PyBytes_AsString(b.as_ptr()).cast::<u8>();
-            let n = sys::PyBytes_Size(b.as_ptr()) as usize;
-            // Valid UTF-8 by construction; lossy only to avoid an unchecked
-            // conversion.
-            Ok(String::from_utf8_lossy(std::slice::from_raw_parts(data, n)).into_owned())
-        }
+            std::slice::from_raw_parts(data, sys::PyBytes_Size(b.as_ptr()) as usize)
+        };
+        // Valid UTF-8 by construction (checked anyway: no unchecked
+        // conversion).
+        Ok(match std::str::from_utf8(bytes) {
+            Ok(s) => display_copy(s),
+            Err(_) => "<text that is not UTF-8>".into(),
+        })
     }
 
     /// `type(self).__qualname__`.
@@ -579,6 +607,48 @@ impl std::fmt::Debug for Bound<'_> {
 
 const REFUSES_SUBINTERPRETERS: &str = "does not support loading in subinterpreters";
 
+/// How much of a text too big to copy [`display_copy`] keeps (bytes).
+const DISPLAY_PREFIX: usize = 4096;
+
+/// A copy of `s`, for display, allocated fallibly: when the memory for the
+/// whole of it cannot be had, its start (up to [`DISPLAY_PREFIX`] bytes)
+/// and a note naming its size.
+pub(crate) fn display_copy(s: &str) -> String {
+    let mut out = String::new();
+    if out.try_reserve_exact(s.len()).is_ok() {
+        out.push_str(s);
+        return out;
+    }
+    cut_short(s)
+}
+
+/// The start of `s` (up to [`DISPLAY_PREFIX`] bytes) and a note that the
+/// whole, of the size named, could not be copied.
+fn cut_short(s: &str) -> String {
+    let mut end = s.len().min(DISPLAY_PREFIX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}... [cut short: the whole text, {}, could not be copied: out of memory]",
+        &s[..end],
+        size_text(s.len())
+    )
+}
+
+/// The placeholder for a `str` object whose UTF-8 form Python could not
+/// make for lack of memory.
+fn no_memory_for_text(s: &Bound<'_>) -> String {
+    // SAFETY: attached; `s` is a str (its UTF-8 form was asked for);
+    // GetLength only reads it.
+    let chars = unsafe { sys::PyUnicode_GetLength(s.as_ptr()) };
+    if chars < 0 {
+        // SAFETY: attached.
+        unsafe { sys::PyErr_Clear() };
+    }
+    format!("<a str of {chars} characters: out of memory converting it to UTF-8>")
+}
+
 fn take_error(py: Python<'_>) -> Error {
     // SAFETY: attached; GetRaisedException returns a new reference or NULL.
     let exc = match unsafe { NonNull::new(sys::PyErr_GetRaisedException()) } {
@@ -606,20 +676,35 @@ fn take_error(py: Python<'_>) -> Error {
         clear();
         "<exception str() failed>".into()
     });
+    // The message may be huge (and the memory nearly gone): the one-line
+    // forms below copy it fallibly.
+    let one_line = |name: &str| {
+        let mut line = String::new();
+        match line.try_reserve_exact(name.len() + message.len() + 3) {
+            Ok(()) => {
+                line.push_str(name);
+                line.push_str(": ");
+                line.push_str(&message);
+                line.push('\n');
+                line
+            }
+            Err(_) => format!("{name}: {}\n", cut_short(&message)),
+        }
+    };
+    let kind = kind_of(py, &exc);
     // An `interp.Cancelled` under a cancelled token is the interruption its
     // canceller asked for (a pool's cancel or timeout): the canceller reports
     // it as such and has no use for where it landed. Formatting a traceback
     // imports `traceback` on an interpreter's first error (about 35 ms, 1.7 s
     // under valgrind), time the canceller would wait for, so skip it.
-    let traceback =
-        if module == "interp" && qualname == "Cancelled" && cancel::current_is_cancelled() {
-            format!("{module}.{qualname}: {message}\n")
-        } else {
-            format_traceback(py, &exc).unwrap_or_else(|_| {
-                clear();
-                format!("{qualname}: {message}\n")
-            })
-        };
+    let traceback = if kind == ExceptionKind::Cancelled && cancel::current_is_cancelled() {
+        one_line(&format!("{module}.{qualname}"))
+    } else {
+        format_traceback(py, &exc).unwrap_or_else(|_| {
+            clear();
+            one_line(&qualname)
+        })
+    };
     // SAFETY: attached; `exc` is a live exception and PyExc_ImportError a
     // valid exception type.
     let import_name =
@@ -655,7 +740,21 @@ fn take_error(py: Python<'_>) -> Error {
         traceback,
         hint,
         import_name,
+        kind,
     }))
+}
+
+/// Which of the exceptions interp acts on `exc` is, from its type.
+fn kind_of(py: Python<'_>, exc: &Bound<'_>) -> ExceptionKind {
+    if crate::module::is_cancelled(py, exc) {
+        return ExceptionKind::Cancelled;
+    }
+    // SAFETY: attached; `exc` is a live exception and PyExc_SystemExit a
+    // valid exception type.
+    if unsafe { sys::PyErr_GivenExceptionMatches(exc.as_ptr(), sys::PyExc_SystemExit) } != 0 {
+        return ExceptionKind::SystemExit;
+    }
+    ExceptionKind::Other
 }
 
 /// Adds a hint to the `ModuleNotFoundError` raised while importing
@@ -668,7 +767,7 @@ fn take_error(py: Python<'_>) -> Error {
 /// the hint says where the parent was found and that it lacks the
 /// submodule (or is not a package). For a function's module only the module
 /// itself and its parent packages get a hint, not the modules it imports.
-fn module_not_found_hint(py: Python<'_>, e: Error, wanted: Option<&str>) -> Error {
+pub(crate) fn module_not_found_hint(py: Python<'_>, e: Error, wanted: Option<&str>) -> Error {
     let Error::Python(mut x) = e else { return e };
     if !x.is("ModuleNotFoundError") || x.hint.is_some() {
         return Error::Python(x);
@@ -800,5 +899,25 @@ mod smallvec_lite {
                 Args::Heap(v) => v.len(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_cut_short_keeps_whole_characters_and_names_the_size() {
+        // 3-byte characters: the kept start ends on a character boundary.
+        let text = "\u{20ac}".repeat(3000);
+        let cut = cut_short(&text);
+        let (start, note) = cut.split_once("... [").unwrap();
+        assert_eq!(start.len(), 4095);
+        assert!(text.starts_with(start));
+        assert_eq!(
+            note,
+            "cut short: the whole text, 0.0 MiB (9000 bytes), could not be copied: out of memory]"
+        );
+        assert_eq!(display_copy(&text), text);
     }
 }

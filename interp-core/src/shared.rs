@@ -15,6 +15,8 @@ use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{self, AtomicUsize, Ordering};
 
+use crate::error::{no_memory, Error};
+
 mod sealed {
     pub trait Sealed {}
     impl<T> Sealed for [T] {}
@@ -124,11 +126,13 @@ pub struct Shared<T: ?Sized + SharedData> {
     _owns: PhantomData<Box<T>>,
 }
 
-// SAFETY: the data is immutable once built and the count is atomic, so
-// sharing or sending a handle is sound exactly when it is for `Arc<T>`: the
-// items must be Send + Sync (the last handle may drop them on any thread).
+// SAFETY: as for `Arc<T>`: a handle sent to another thread reads the
+// immutable items that other handles may read at the same time (Sync), and
+// may be the last one, which drops them there (Send); the count is atomic.
 unsafe impl<T: ?Sized + SharedData> Send for Shared<T> where T::Item: Send + Sync {}
-// SAFETY: as above.
+// SAFETY: as for `Arc<T>`: `&Shared` reads the immutable items from any
+// thread (Sync) and can clone a handle that another thread drops last
+// (Send); the count is atomic.
 unsafe impl<T: ?Sized + SharedData> Sync for Shared<T> where T::Item: Send + Sync {}
 
 /// An allocation being filled: items `0..init` are initialized; on drop
@@ -314,21 +318,15 @@ impl<I> Shared<[I]> {
     ///
     /// # Errors
     /// The first error of `make` (what was built is dropped), or
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the
-    /// size when the memory cannot be had.
-    pub fn try_from_fn<E: From<crate::Error>>(
+    /// [`Error::OutOfMemory`](crate::Error::OutOfMemory) naming the size
+    /// when the memory cannot be had.
+    pub fn try_from_fn<E: From<Error>>(
         len: usize,
         make: impl FnMut(usize) -> Result<I, E>,
     ) -> Result<Self, E> {
         Self::try_build(
             len,
-            |e| {
-                crate::Error::InvalidArgument(crate::value::out_of_memory(
-                    &format!("{len} items"),
-                    e.bytes,
-                ))
-                .into()
-            },
+            |e| no_memory(&format!("{len} items"), e.bytes).into(),
             make,
         )
     }
@@ -375,11 +373,18 @@ impl<T: ?Sized + SharedData> Drop for Shared<T> {
         // their reads of the items happen before the items are dropped.
         atomic::fence(Ordering::Acquire);
         let len = self.header().len;
-        let data = self.items().as_ptr().cast_mut();
         // SAFETY: this was the last handle: nobody else can reach the items,
         // which are initialized, owned, and were allocated (with the header)
-        // with the layout for `len` items.
+        // with the layout for `len` items. The pointer to them derives from
+        // the allocation's own pointer (never from a shared borrow such as
+        // `items()`), so dropping them may write through it.
         unsafe {
+            let data = self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(data_offset::<T::Item>())
+                .cast::<T::Item>();
             ptr::drop_in_place(ptr::slice_from_raw_parts_mut(data, len));
             alloc::dealloc(
                 self.ptr.as_ptr().cast(),
@@ -409,13 +414,24 @@ impl<T: ?Sized + SharedData> Borrow<T> for Shared<T> {
     }
 }
 
+/// Compares the data, also for two handles to the same data: for a `T` that
+/// is only `PartialEq` (floats: NaN) the data need not equal itself.
 impl<T: ?Sized + SharedData + PartialEq> PartialEq for Shared<T> {
     fn eq(&self, other: &Self) -> bool {
-        Shared::ptr_eq(self, other) || **self == **other
+        **self == **other
     }
 }
 
 impl<T: ?Sized + SharedData + Eq> Eq for Shared<T> {}
+
+impl<T: ?Sized + SharedData + Eq> Shared<T> {
+    /// `a == b`, answered without comparing when both are the same data:
+    /// sound only because `T: Eq` (its data equals itself), as for
+    /// `Arc<T: Eq>`.
+    pub(crate) fn eq_fast(a: &Self, b: &Self) -> bool {
+        Shared::ptr_eq(a, b) || a == b
+    }
+}
 
 impl<T: ?Sized + SharedData + Hash> Hash for Shared<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -585,11 +601,37 @@ mod tests {
     }
 
     #[test]
+    fn equality_compares_the_data_even_for_the_same_handle() {
+        // Floats are only PartialEq: NaN is not equal to itself, so neither
+        // is a slice holding it, even through two handles to the same data
+        // (as for Arc<[f64]>).
+        let nan: Shared<[f64]> = vec![1.0, f64::NAN].into();
+        let same = nan.clone();
+        assert!(Shared::ptr_eq(&nan, &same));
+        assert!(nan != same, "a NaN slice compared equal to itself");
+        let plain: Shared<[f64]> = vec![1.0, 2.0].into();
+        assert_eq!(plain, plain.clone());
+        // Eq data may take the shortcut, and agrees with ==.
+        let a: Shared<str> = "abc".into();
+        assert!(Shared::eq_fast(&a, &a.clone()));
+        assert!(Shared::eq_fast(&a, &"abc".into()));
+        assert!(!Shared::eq_fast(&a, &"abd".into()));
+    }
+
+    #[test]
     fn a_refused_allocation_is_an_error() {
         // More than isize::MAX bytes can never be allocated.
         let r = Shared::<[u64]>::try_build(usize::MAX / 4, |e| e, |_| Ok(0));
         assert_eq!(r.err(), Some(NoMemory { bytes: usize::MAX }));
         let r = Shared::<[u8]>::try_build(isize::MAX as usize - 8, |e| e, |_| Ok(0));
         assert!(r.is_err());
+        // The public constructor says out of memory (not a bad argument).
+        let r = Shared::<[u64]>::try_from_fn(usize::MAX / 4, |_| Ok::<_, crate::Error>(0));
+        match r {
+            Err(crate::Error::OutOfMemory(m)) => {
+                assert!(m.contains(&format!("for {} items", usize::MAX / 4)), "{m}")
+            }
+            other => panic!("expected Error::OutOfMemory, got {other:?}"),
+        }
     }
 }

@@ -1,10 +1,10 @@
 //! Thread states: one per (OS thread, interpreter), made on first entry and
 //! reused for every later one.
 //!
-//! Each interpreter has a [`Shared`] record listing the thread states made
+//! Each interpreter has an [`InterpRecord`] listing the thread states made
 //! for it. Each OS thread has a cache (a thread-local) mapping interpreter id
 //! to its thread state there. The two are kept consistent under
-//! `Shared::state`'s lock:
+//! `InterpRecord::state`'s lock:
 //! - entering creates and registers a thread state at most once per thread;
 //! - closing an interpreter deletes every registered thread state and marks
 //!   the record closed, so caches on other threads never touch them again;
@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use interp_sys as sys;
 
+use crate::sync;
+
 /// Set once the runtime is finalized: every thread state is gone then.
 pub(crate) static FINALIZED: AtomicBool = AtomicBool::new(false);
 
@@ -27,64 +29,67 @@ pub(crate) static FINALIZED: AtomicBool = AtomicBool::new(false);
 pub(crate) struct TsPtr(pub(crate) *mut sys::PyThreadState);
 // SAFETY: the pointer is only dereferenced by CPython calls made under the
 // rules documented in this module (attach on the creating thread; delete
-// under the interpreter's GIL and the Shared lock).
+// under the interpreter's GIL and its record's lock).
 unsafe impl Send for TsPtr {}
 
 /// Per-interpreter bookkeeping shared by its handle and by thread caches.
-pub(crate) struct Shared {
+pub(crate) struct InterpRecord {
     pub(crate) id: i64,
     pub(crate) raw: *mut sys::PyInterpreterState,
     pub(crate) is_main: bool,
-    pub(crate) state: Mutex<SharedState>,
-    /// Mirrors `SharedState::closed` (set under the lock) so that thread
+    pub(crate) state: Mutex<RecordState>,
+    /// Mirrors `RecordState::closed` (set under the lock) so that thread
     /// caches can prune entries without taking any lock.
     pub(crate) closed: AtomicBool,
     /// The interpreter's materialization cache (see `materialize`).
     pub(crate) cache: crate::materialize::InterpCache,
 }
 
-// SAFETY: `raw` is an opaque handle that is only passed to CPython while the
-// rules of this module hold; all mutable bookkeeping is behind a Mutex.
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
+// SAFETY: `raw` is an opaque handle, only passed to CPython under the rules
+// of this module, whichever thread holds the record; the other fields are
+// Send.
+unsafe impl Send for InterpRecord {}
+// SAFETY: through `&InterpRecord`, `id`, `raw` and `is_main` are only read (set at
+// construction), and the mutable bookkeeping is behind the Mutex and the
+// atomic.
+unsafe impl Sync for InterpRecord {}
 
 #[derive(Default)]
-pub(crate) struct SharedState {
+pub(crate) struct RecordState {
     pub(crate) closed: bool,
     pub(crate) tstates: Vec<TsPtr>,
 }
 
-impl Shared {
-    pub(crate) fn new(raw: *mut sys::PyInterpreterState, is_main: bool) -> Arc<Shared> {
+impl InterpRecord {
+    pub(crate) fn new(raw: *mut sys::PyInterpreterState, is_main: bool) -> Arc<InterpRecord> {
         // SAFETY: `raw` is live (just created or the main interpreter).
         let id = unsafe { sys::interpreter_id(raw) };
-        Arc::new(Shared {
+        Arc::new(InterpRecord {
             id,
             raw,
             is_main,
-            state: Mutex::new(SharedState::default()),
+            state: Mutex::new(RecordState::default()),
             closed: AtomicBool::new(false),
             cache: crate::materialize::InterpCache::new(),
         })
     }
 
     /// Marks the record closed; call with the lock held (`st`).
-    pub(crate) fn mark_closed(&self, st: &mut SharedState) {
+    pub(crate) fn mark_closed(&self, st: &mut RecordState) {
         st.closed = true;
         st.tstates.clear();
         self.closed.store(true, Ordering::Release);
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, SharedState> {
-        // A panic while holding this lock leaves consistent data (every
-        // mutation is a single push/retain/flag store): ignore poisoning.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> MutexGuard<'_, RecordState> {
+        // Every mutation is a single push/retain/flag store: a panic while
+        // holding the lock leaves consistent data.
+        sync::lock(&self.state)
     }
 }
 
 struct Entry {
-    shared: Arc<Shared>,
+    record: Arc<InterpRecord>,
     tstate: TsPtr,
 }
 
@@ -101,7 +106,7 @@ impl Drop for Cache {
             if FINALIZED.load(Ordering::Acquire) {
                 return;
             }
-            let mut st = e.shared.lock();
+            let mut st = e.record.lock();
             if st.closed {
                 continue;
             }
@@ -135,36 +140,36 @@ thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
-/// This thread's thread state for `shared`, created and registered on first
+/// This thread's thread state for `record`, created and registered on first
 /// use. Returns `None` when the interpreter is closed.
-pub(crate) fn thread_state_for(shared: &Arc<Shared>) -> Option<TsPtr> {
+pub(crate) fn thread_state_for(record: &Arc<InterpRecord>) -> Option<TsPtr> {
     let found = CACHE.with(|c| {
         c.borrow()
             .entries
             .iter()
-            .find(|e| e.shared.id == shared.id)
+            .find(|e| e.record.id == record.id)
             .map(|e| e.tstate)
     });
     if let Some(ts) = found {
         return Some(ts);
     }
-    let mut st = shared.lock();
+    let mut st = record.lock();
     if st.closed {
         return None;
     }
     // SAFETY: the interpreter is open (checked under the lock that `close`
     // takes before deleting it); PyThreadState_New needs no GIL.
-    let ts = TsPtr(unsafe { sys::new_thread_state(shared.raw) });
+    let ts = TsPtr(unsafe { sys::new_thread_state(record.raw) });
     assert!(!ts.0.is_null(), "PyThreadState_New failed (out of memory)");
     st.tstates.push(ts);
     drop(st);
-    register(shared, ts);
+    register(record, ts);
     Some(ts)
 }
 
-/// Records `ts` (already registered in `shared`) as this thread's thread
+/// Records `ts` (already registered in `record`) as this thread's thread
 /// state for that interpreter.
-pub(crate) fn register(shared: &Arc<Shared>, ts: TsPtr) {
+pub(crate) fn register(record: &Arc<InterpRecord>, ts: TsPtr) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         // Drop entries of closed interpreters: their thread states are gone.
@@ -172,9 +177,9 @@ pub(crate) fn register(shared: &Arc<Shared>, ts: TsPtr) {
         // another interpreter's record here could invert the lock order
         // "record, then GIL" that close and thread exit follow.)
         c.entries
-            .retain(|e| !e.shared.closed.load(Ordering::Acquire));
+            .retain(|e| !e.record.closed.load(Ordering::Acquire));
         c.entries.push(Entry {
-            shared: shared.clone(),
+            record: record.clone(),
             tstate: ts,
         });
     });
@@ -187,7 +192,7 @@ pub(crate) fn register(shared: &Arc<Shared>, ts: TsPtr) {
 /// the attached one. `None` when nothing is attached or the attached
 /// interpreter is a subinterpreter interp did not make. `f` must not enter
 /// or leave interpreters.
-pub(crate) fn with_current<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
+pub(crate) fn with_current<R>(f: impl FnOnce(&InterpRecord) -> R) -> Option<R> {
     let current = sys::current_thread_state();
     if current.is_null() {
         return None;
@@ -201,24 +206,24 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
             let e = c
                 .entries
                 .iter()
-                .find(|e| e.tstate.0 == current && !e.shared.closed.load(Ordering::Acquire))?;
-            Some(f.take().expect("called once")(&e.shared))
+                .find(|e| e.tstate.0 == current && !e.record.closed.load(Ordering::Acquire))?;
+            Some(f.take().expect("called once")(&e.record))
         })
         .ok()
         .flatten();
     if found.is_some() {
         return found;
     }
-    let main = crate::runtime::Runtime::get()?.main().shared();
+    let main = crate::runtime::Runtime::get()?.main().record();
     // SAFETY: `current` is the live thread state attached on this thread.
     let attached = unsafe { sys::thread_state_interpreter(current) };
     (attached == main.raw && !main.closed.load(Ordering::Acquire))
         .then(|| f.take().expect("called once")(main))
 }
 
-/// Forgets this thread's entry for `shared` (its thread state was deleted).
-pub(crate) fn forget(shared: &Shared) {
-    let _ = CACHE.try_with(|c| c.borrow_mut().entries.retain(|e| e.shared.id != shared.id));
+/// Forgets this thread's entry for `record` (its thread state was deleted).
+pub(crate) fn forget(record: &InterpRecord) {
+    let _ = CACHE.try_with(|c| c.borrow_mut().entries.retain(|e| e.record.id != record.id));
 }
 
 /// Restores the previously attached thread state when dropped (also on
@@ -229,15 +234,15 @@ pub(crate) struct Attached {
 }
 
 impl Attached {
-    /// Attaches this thread's thread state for `shared`, detaching whatever
+    /// Attaches this thread's thread state for `record`, detaching whatever
     /// thread state was attached before. Re-entrant: when a thread state of
     /// the same interpreter is already attached, nothing changes.
     ///
     /// Returns `None` when the interpreter is closed.
-    pub(crate) fn enter(shared: &Arc<Shared>) -> Option<Attached> {
+    pub(crate) fn enter(record: &Arc<InterpRecord>) -> Option<Attached> {
         let prev = sys::current_thread_state();
         // SAFETY: `prev` is the live, attached thread state of this thread.
-        if !prev.is_null() && unsafe { sys::thread_state_interpreter(prev) } == shared.raw {
+        if !prev.is_null() && unsafe { sys::thread_state_interpreter(prev) } == record.raw {
             return Some(Attached {
                 prev,
                 switched: false,
@@ -250,7 +255,7 @@ impl Attached {
             // SAFETY: `prev` is attached on this thread.
             unsafe { sys::detach() };
         }
-        let Some(ts) = thread_state_for(shared) else {
+        let Some(ts) = thread_state_for(record) else {
             if !prev.is_null() {
                 // SAFETY: `prev` was attached here just before; nothing is
                 // attached now.

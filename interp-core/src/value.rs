@@ -1,4 +1,6 @@
-//! Values that cross interpreters.
+//! [`Value`], the data that crosses interpreters: the type, its equality,
+//! hashing and accessors (converting it to and from Python objects is
+//! `conversion/`).
 
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
@@ -6,36 +8,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use interp_sys as sys;
-
 use crate::buffer::SharedBuffer;
 use crate::channel::Channel;
-use crate::error::{Error, Result};
+use crate::error::{no_memory, Error, Result};
 use crate::frozen::Frozen;
-use crate::module;
-use crate::scope::{Bound, Python};
 use crate::shared::Shared;
 
 /// How deep a [`Value`] may nest (containers inside containers). Deeper
 /// input, or a container that contains itself, is refused with
 /// [`Error::Conversion`] rather than overflowing the stack.
 pub const MAX_DEPTH: usize = 200;
-
-/// A size in bytes for messages: `"500.0 MiB (524288000 bytes)"`.
-pub(crate) fn size_text(bytes: usize) -> String {
-    format!(
-        "{:.1} MiB ({bytes} bytes)",
-        bytes as f64 / (1024.0 * 1024.0)
-    )
-}
-
-/// "out of memory: ..." naming what could not be allocated and its size.
-pub(crate) fn out_of_memory(what: &str, bytes: usize) -> String {
-    format!(
-        "out of memory: could not allocate {} for {what}",
-        size_text(bytes)
-    )
-}
 
 /// Little-endian two's complement bytes without redundant sign extension.
 fn minimal_le(bytes: &[u8]) -> &[u8] {
@@ -158,23 +140,21 @@ impl Value {
     /// `str` from text, copied fallibly.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
-    /// had.
+    /// [`Error::OutOfMemory`] naming the size when the memory cannot be had.
     pub fn try_str(s: &str) -> Result<Value> {
         Shared::try_copy(s)
             .map(Value::Str)
-            .map_err(|_| Error::InvalidArgument(out_of_memory("a str", s.len())))
+            .map_err(|_| no_memory("a str", s.len()))
     }
 
     /// `bytes` from a byte slice, copied fallibly.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
-    /// had.
+    /// [`Error::OutOfMemory`] naming the size when the memory cannot be had.
     pub fn try_bytes(b: &[u8]) -> Result<Value> {
         Shared::try_copy(b)
             .map(Value::Bytes)
-            .map_err(|_| Error::InvalidArgument(out_of_memory("a bytes value", b.len())))
+            .map_err(|_| no_memory("a bytes value", b.len()))
     }
 
     /// An `int` from little-endian two's complement bytes; normalized to
@@ -189,14 +169,13 @@ impl Value {
     /// As [`int_from_le_bytes`](Self::int_from_le_bytes), copying fallibly.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the size when the memory cannot be
-    /// had.
+    /// [`Error::OutOfMemory`] naming the size when the memory cannot be had.
     pub fn try_int_from_le_bytes(bytes: &[u8]) -> Result<Value> {
         match int_from_le(bytes) {
             Ok(n) => Ok(Value::Int(n)),
             Err(minimal) => Shared::try_copy(minimal)
                 .map(Value::BigInt)
-                .map_err(|_| Error::InvalidArgument(out_of_memory("an int", minimal.len()))),
+                .map_err(|_| no_memory("an int", minimal.len())),
         }
     }
 
@@ -213,14 +192,18 @@ impl Value {
     }
 
     /// As [`int_from_le_bytes`](Self::int_from_le_bytes), reusing `bytes`
-    /// without a copy when they are already minimal.
-    fn int_from_le_shared(bytes: Shared<[u8]>) -> Result<Value> {
+    /// without a copy when they are already minimal; `too_big` makes the
+    /// error when a minimal copy cannot be allocated.
+    pub(crate) fn int_from_le_shared(
+        bytes: Shared<[u8]>,
+        too_big: impl FnOnce(usize) -> Error,
+    ) -> Result<Value> {
         match int_from_le(&bytes) {
             Ok(n) => Ok(Value::Int(n)),
             Err(minimal) if minimal.len() == bytes.len() => Ok(Value::BigInt(bytes)),
             Err(minimal) => Shared::try_copy(minimal)
                 .map(Value::BigInt)
-                .map_err(|_| too_big("an int", minimal.len())),
+                .map_err(|_| too_big(minimal.len())),
         }
     }
 
@@ -228,7 +211,7 @@ impl Value {
     /// reference (the same [`Shared`] data) is measured once, so this is linear in the
     /// number of distinct containers.
     pub fn depth(&self) -> usize {
-        fn go(v: &Value, memo: &mut HashMap<usize, usize>) -> usize {
+        fn go(v: &Value, memo: &mut HashMap<ContainerKey, usize>) -> usize {
             let Some(key) = container_key(v) else {
                 return 0;
             };
@@ -352,18 +335,18 @@ impl PartialEq for Value {
             (None, None) => true,
             (Bool(a), Bool(b)) => a == b,
             (Int(a), Int(b)) => a == b,
-            (BigInt(a), BigInt(b)) => a == b,
+            (BigInt(a), BigInt(b)) => Shared::eq_fast(a, b),
             (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
             (Complex { re: a, im: b }, Complex { re: c, im: d }) => {
                 a.to_bits() == c.to_bits() && b.to_bits() == d.to_bits()
             }
-            (Str(a), Str(b)) => a == b,
-            (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => a == b,
-            (Tuple(a), Tuple(b)) | (List(a), List(b)) => Shared::ptr_eq(a, b) || a == b,
+            (Str(a), Str(b)) => Shared::eq_fast(a, b),
+            (Bytes(a), Bytes(b)) | (Pickled(a), Pickled(b)) => Shared::eq_fast(a, b),
+            (Tuple(a), Tuple(b)) | (List(a), List(b)) => Shared::eq_fast(a, b),
             (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => {
                 Shared::ptr_eq(a, b) || same_elements(a, b)
             }
-            (Dict(a), Dict(b)) => Shared::ptr_eq(a, b) || a == b,
+            (Dict(a), Dict(b)) => Shared::eq_fast(a, b),
             (Buffer(a), Buffer(b)) => a == b,
             (Channel(a), Channel(b)) => a == b,
             (Frozen(a), Frozen(b)) => a == b,
@@ -584,416 +567,197 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-// ---- Python -> Value ------------------------------------------------------
+/// What identifies a container: the address of its items, and its kind
+/// (the same items may back a tuple and a list, which are different
+/// objects).
+pub(crate) type ContainerKey = (usize, std::mem::Discriminant<Value>);
 
-const TOO_BIG_HINT: &str =
-    "(an interp.SharedBuffer passes big data between interpreters without a copy)";
-
-/// A Python object too big to copy out of the interpreter.
-fn too_big(what: &str, bytes: usize) -> Error {
-    Error::Conversion(format!(
-        "cannot copy {what} of {} out of the interpreter: out of memory {TOO_BIG_HINT}",
-        size_text(bytes)
-    ))
-}
-
-/// A container with too many items to copy out of the interpreter
-/// (`values_per_item` values each).
-fn too_many(what: &str, items: usize, values_per_item: usize) -> Error {
-    let bytes = items.saturating_mul(values_per_item * std::mem::size_of::<Value>());
-    Error::Conversion(format!(
-        "cannot copy a {what} of {items} items, {}, out of the interpreter: out of memory \
-         {TOO_BIG_HINT}",
-        size_text(bytes)
-    ))
-}
-
-fn too_deep() -> Error {
-    Error::Conversion(format!(
-        "value nested deeper than {MAX_DEPTH} levels (or a container that contains itself); \
-         flatten it or pass it as a pickled/bytes payload"
-    ))
-}
-
-/// State of one Python -> Value conversion: the pickle policy, and the
-/// containers already converted (a container reached twice — a DAG — is
-/// converted once and shared; the memo keeps the objects alive, so their
-/// addresses cannot be reused during the conversion).
-struct FromCtx<'py> {
-    allow_pickle: bool,
-    memo: Option<HashMap<usize, (Bound<'py>, Value)>>,
-}
-
-pub(crate) fn from_python(obj: &Bound<'_>) -> Result<Value> {
-    from_python_at(
-        obj,
-        0,
-        &mut FromCtx {
-            allow_pickle: true,
-            memo: None,
-        },
-    )
-}
-
-/// As [`from_python`], but objects that would travel pickled are refused.
-pub(crate) fn from_python_no_pickle(obj: &Bound<'_>) -> Result<Value> {
-    from_python_at(
-        obj,
-        0,
-        &mut FromCtx {
-            allow_pickle: false,
-            memo: None,
-        },
-    )
-}
-
-fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
-    // The materialization cache (materialize.rs): an immutable object this
-    // interpreter converted (or made) before gives the same Value.
-    let ticket = match crate::materialize::value_for(obj) {
-        crate::materialize::Found::Cached(v) => return Ok(v),
-        crate::materialize::Found::Missing(ticket) => ticket,
+/// The [`ContainerKey`] of a tuple, list, dict, set or frozenset; `None`
+/// for other values.
+pub(crate) fn container_key(v: &Value) -> Option<ContainerKey> {
+    let addr = match v {
+        Value::Tuple(a) | Value::List(a) | Value::Set(a) | Value::FrozenSet(a) => a.addr(),
+        Value::Dict(d) => d.addr(),
+        _ => return None,
     };
-    let v = from_python_obj(obj, depth, ctx)?;
-    ticket.made_value(obj, &v);
-    Ok(v)
-}
-
-fn from_python_obj<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
-    let allow_pickle = ctx.allow_pickle;
-    let py = obj.py();
-    let p = obj.as_ptr();
-    // SAFETY: (whole block) attached (brand); `p` is a valid object;
-    // type checks precede the type-specific accessors; borrowed items are
-    // turned into owned `Bound`s before any call that could run Python code.
-    unsafe {
-        if obj.is_none() {
-            return Ok(Value::None);
-        }
-        if sys::PyBool_Check(p) != 0 {
-            return Ok(Value::Bool(p == sys::Py_True()));
-        }
-        if sys::PyLong_CheckExact(p) != 0 {
-            let mut overflow = 0;
-            let n = sys::PyLong_AsLongLongAndOverflow(p, &mut overflow);
-            if overflow == 0 {
-                if n == -1 && !sys::PyErr_Occurred().is_null() {
-                    return Err(py.take_error());
-                }
-                return Ok(Value::Int(n));
-            }
-            return big_int_from_python(obj);
-        }
-        if sys::PyFloat_CheckExact(p) != 0 {
-            return Ok(Value::Float(sys::PyFloat_AsDouble(p)));
-        }
-        if sys::PyComplex_CheckExact(p) != 0 {
-            return Ok(Value::Complex {
-                re: sys::PyComplex_RealAsDouble(p),
-                im: sys::PyComplex_ImagAsDouble(p),
-            });
-        }
-        if sys::PyUnicode_CheckExact(p) != 0 {
-            return match obj.str_utf8() {
-                Ok(s) => Shared::try_copy(s)
-                    .map(Value::Str)
-                    .map_err(|_| too_big("a str", s.len())),
-                // Lone surrogates: not UTF-8; kept exact through pickle.
-                Err(_) => {
-                    sys::PyErr_Clear();
-                    pickle(obj, allow_pickle)
-                }
-            };
-        }
-        if sys::PyBytes_CheckExact(p) != 0 {
-            return copy_bytes(obj, "a bytes object").map(Value::Bytes);
-        }
-        let is_tuple = sys::PyTuple_CheckExact(p) != 0;
-        let is_list = sys::PyList_CheckExact(p) != 0;
-        let is_dict = sys::PyDict_CheckExact(p) != 0;
-        let is_set = sys::PySet_CheckExact(p) != 0;
-        let is_frozen = sys::PyFrozenSet_CheckExact(p) != 0;
-        if !(is_tuple || is_list || is_dict || is_set || is_frozen) {
-            if let Some(v) = module::shared_value(py, obj) {
-                return Ok(v);
-            }
-            return pickle(obj, allow_pickle);
-        }
-        if depth >= MAX_DEPTH {
-            return Err(too_deep());
-        }
-        if let Some((_, v)) = ctx.memo.as_ref().and_then(|m| m.get(&(p as usize))) {
-            return Ok(v.clone());
-        }
-        let v = from_python_container(py, obj, depth, ctx, is_tuple, is_list, is_dict, is_set)?;
-        ctx.memo
-            .get_or_insert_with(HashMap::new)
-            .insert(p as usize, (obj.clone(), v.clone()));
-        Ok(v)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn from_python_container<'py>(
-    py: Python<'py>,
-    obj: &Bound<'py>,
-    depth: usize,
-    ctx: &mut FromCtx<'py>,
-    is_tuple: bool,
-    is_list: bool,
-    is_dict: bool,
-    is_set: bool,
-) -> Result<Value> {
-    let p = obj.as_ptr();
-    // SAFETY: (whole block) attached; `p` is a container of the checked
-    // type; borrowed items become owned `Bound`s before any call that could
-    // run Python code.
-    unsafe {
-        if is_dict {
-            // Snapshot the items: converting an element may run Python code
-            // (pickling) that mutates the dict.
-            let items = py.from_owned_ptr(sys::PyDict_Items(p))?;
-            let n = sys::PyList_GET_SIZE(items.as_ptr()) as usize;
-            let pairs = Shared::try_build(
-                n,
-                |_| too_many("dict", n, 2),
-                |i| {
-                    let pair = py.from_borrowed_ptr(sys::PyList_GET_ITEM(items.as_ptr(), i as _));
-                    let k = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 0));
-                    let v = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(pair.as_ptr(), 1));
-                    Ok((
-                        from_python_at(&k, depth + 1, ctx)?,
-                        from_python_at(&v, depth + 1, ctx)?,
-                    ))
-                },
-            )?;
-            return Ok(Value::Dict(pairs));
-        }
-        // Sequences and sets: a snapshot as a tuple (list and set contents
-        // could change while elements are converted).
-        let snapshot = if is_tuple {
-            obj.clone()
-        } else {
-            py.from_owned_ptr(sys::PySequence_Tuple(p))?
-        };
-        let n = sys::PyTuple_GET_SIZE(snapshot.as_ptr()) as usize;
-        let items = Shared::try_build(
-            n,
-            |_| too_many(&obj.type_name(), n, 1),
-            |i| {
-                let item = py.from_borrowed_ptr(sys::PyTuple_GET_ITEM(snapshot.as_ptr(), i as _));
-                from_python_at(&item, depth + 1, ctx)
-            },
-        )?;
-        Ok(if is_tuple {
-            Value::Tuple(items)
-        } else if is_list {
-            Value::List(items)
-        } else if is_set {
-            Value::Set(items)
-        } else {
-            Value::FrozenSet(items)
-        })
-    }
-}
-
-fn big_int_from_python(obj: &Bound<'_>) -> Result<Value> {
-    let py = obj.py();
-    let bits = obj.getattr("bit_length")?.call(&[], &[])?.to_value()?;
-    let bits = bits
-        .as_i64()
-        .ok_or_else(|| Error::Conversion("int.bit_length() is not an int".into()))?;
-    let len = py.value(&Value::Int(bits / 8 + 1))?;
-    let little = py.str("little")?;
-    let signed = py.value(&Value::Bool(true))?;
-    let b = obj
-        .getattr("to_bytes")?
-        .call(&[len, little], &[("signed", signed)])?;
-    Value::int_from_le_shared(copy_bytes(&b, "an int")?)
-}
-
-/// A copy of the contents of a `bytes` object, allocated fallibly (`what`
-/// names the object in errors).
-fn copy_bytes(b: &Bound<'_>, what: &str) -> Result<Shared<[u8]>> {
-    let p = b.as_ptr();
-    // SAFETY: attached (brand); the type is checked before the accessors;
-    // the data stays valid while `b` holds the (immutable) object.
-    unsafe {
-        if sys::PyBytes_CheckExact(p) == 0 {
-            return Err(Error::Conversion(format!(
-                "{what}: expected bytes, got a '{}' object",
-                b.type_name()
-            )));
-        }
-        let data = sys::PyBytes_AsString(p).cast::<u8>();
-        let len = sys::PyBytes_Size(p) as usize;
-        Shared::try_copy(std::slice::from_raw_parts(data, len)).map_err(|_| too_big(what, len))
-    }
-}
-
-fn pickle(obj: &Bound<'_>, allow: bool) -> Result<Value> {
-    let py = obj.py();
-    if !allow || !module::pickle_allowed(py) {
-        return Err(Error::Conversion(format!(
-            "cannot send a '{}' object to another interpreter: it is not one of the natively shared \
-             types (None, bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset, \
-             SharedBuffer, Channel, Frozen) and the pickle fallback is off \
-             (interp.set_pickle_fallback(True) turns it on)",
-            obj.type_name()
-        )));
-    }
-    let dumps = py.lookup("pickle", "dumps")?;
-    let protocol = py.value(&Value::Int(5))?;
-    match dumps.call(&[obj.clone(), protocol], &[]) {
-        Ok(b) => copy_bytes(
-            &b,
-            &format!("the pickle of a '{}' object", obj.type_name()),
-        )
-        .map(Value::Pickled),
-        Err(e) => Err(Error::Conversion(format!(
-            "cannot send a '{}' object to another interpreter: it is not one of the natively shared \
-             types (None, bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset) and \
-             pickling it failed: {e}",
-            obj.type_name()
-        ))),
-    }
-}
-
-// ---- Value -> Python ------------------------------------------------------
-
-pub(crate) fn to_python<'py>(py: Python<'py>, v: &Value) -> Result<Bound<'py>> {
-    to_python_at(py, v, 0, &mut None)
-}
-
-/// Containers already made in one Value -> Python conversion, by the
-/// address of their shared items: a sub-value reached twice (the same
-/// [`Shared`] data) becomes one object, as pickle does.
-type ToMemo<'py> = Option<HashMap<usize, Bound<'py>>>;
-
-fn container_key(v: &Value) -> Option<usize> {
-    match v {
-        Value::Tuple(a) | Value::List(a) | Value::Set(a) | Value::FrozenSet(a) => Some(a.addr()),
-        Value::Dict(d) => Some(d.addr()),
-        _ => None,
-    }
-}
-
-fn to_python_at<'py>(
-    py: Python<'py>,
-    v: &Value,
-    depth: usize,
-    memo: &mut ToMemo<'py>,
-) -> Result<Bound<'py>> {
-    if depth > MAX_DEPTH {
-        return Err(too_deep());
-    }
-    // The materialization cache (materialize.rs): an immutable value this
-    // interpreter made before arrives as the same object.
-    let ticket = match crate::materialize::object_for(py, v) {
-        crate::materialize::Found::Cached(o) => return Ok(o),
-        crate::materialize::Found::Missing(ticket) => ticket,
-    };
-    let key = container_key(v);
-    if let Some(k) = key {
-        if let Some(o) = memo.as_ref().and_then(|m| m.get(&k)) {
-            return Ok(o.clone());
-        }
-    }
-    let o = to_python_fresh(py, v, depth, memo)?;
-    if let Some(k) = key {
-        memo.get_or_insert_with(HashMap::new).insert(k, o.clone());
-    }
-    ticket.made_object(py, v, &o);
-    Ok(o)
-}
-
-fn to_python_fresh<'py>(
-    py: Python<'py>,
-    v: &Value,
-    depth: usize,
-    memo: &mut ToMemo<'py>,
-) -> Result<Bound<'py>> {
-    // SAFETY: (whole block) attached (brand); every constructor returns a
-    // new reference or NULL with an exception, which `from_owned_ptr`
-    // handles; SET_ITEM fills fresh tuples/lists exactly once (stealing).
-    unsafe {
-        match v {
-            Value::None => Ok(py.none()),
-            Value::Bool(b) => {
-                Ok(py.from_borrowed_ptr(if *b { sys::Py_True() } else { sys::Py_False() }))
-            }
-            Value::Int(n) => py.from_owned_ptr(sys::PyLong_FromLongLong(*n)),
-            Value::BigInt(bytes) => {
-                let int_type = py.from_borrowed_ptr((&raw mut sys::PyLong_Type).cast());
-                let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth, memo)?;
-                let little = py.str("little")?;
-                let signed = py.value(&Value::Bool(true))?;
-                int_type
-                    .getattr("from_bytes")?
-                    .call(&[b, little], &[("signed", signed)])
-            }
-            Value::Float(x) => py.from_owned_ptr(sys::PyFloat_FromDouble(*x)),
-            Value::Complex { re, im } => py.from_owned_ptr(sys::PyComplex_FromDoubles(*re, *im)),
-            Value::Str(s) => py.str(s),
-            Value::Bytes(b) => py.from_owned_ptr(sys::PyBytes_FromStringAndSize(
-                b.as_ptr().cast(),
-                b.len() as sys::Py_ssize_t,
-            )),
-            Value::Tuple(items) => {
-                let t = py.from_owned_ptr(sys::PyTuple_New(items.len() as sys::Py_ssize_t))?;
-                for (i, item) in items.iter().enumerate() {
-                    let o = to_python_at(py, item, depth + 1, memo)?;
-                    sys::PyTuple_SET_ITEM(t.as_ptr(), i as sys::Py_ssize_t, o.into_ptr());
-                }
-                Ok(t)
-            }
-            Value::List(items) => {
-                let l = py.from_owned_ptr(sys::PyList_New(items.len() as sys::Py_ssize_t))?;
-                for (i, item) in items.iter().enumerate() {
-                    let o = to_python_at(py, item, depth + 1, memo)?;
-                    sys::PyList_SET_ITEM(l.as_ptr(), i as sys::Py_ssize_t, o.into_ptr());
-                }
-                Ok(l)
-            }
-            Value::Dict(items) => {
-                let d = py.from_owned_ptr(sys::PyDict_New())?;
-                for (k, v) in items.iter() {
-                    let k = to_python_at(py, k, depth + 1, memo)?;
-                    let v = to_python_at(py, v, depth + 1, memo)?;
-                    if sys::PyDict_SetItem(d.as_ptr(), k.as_ptr(), v.as_ptr()) < 0 {
-                        return Err(py.take_error());
-                    }
-                }
-                Ok(d)
-            }
-            Value::Set(items) | Value::FrozenSet(items) => {
-                let s = py.from_owned_ptr(sys::PySet_New(std::ptr::null_mut()))?;
-                for item in items.iter() {
-                    let o = to_python_at(py, item, depth + 1, memo)?;
-                    if sys::PySet_Add(s.as_ptr(), o.as_ptr()) < 0 {
-                        return Err(py.take_error());
-                    }
-                }
-                if matches!(v, Value::FrozenSet(_)) {
-                    py.from_owned_ptr(sys::PyFrozenSet_New(s.as_ptr()))
-                } else {
-                    Ok(s)
-                }
-            }
-            Value::Buffer(b) => module::buffer_to_python(py, b),
-            Value::Channel(c) => module::channel_to_python(py, c),
-            Value::Frozen(f) => module::frozen_to_python(py, f),
-            Value::Pickled(bytes) => {
-                let loads = py.lookup("pickle", "loads")?;
-                let b = to_python_at(py, &Value::Bytes(bytes.clone()), depth, memo)?;
-                loads.call(&[b], &[])
-            }
-        }
-    }
+    Some((addr, std::mem::discriminant(v)))
 }
 
 #[allow(dead_code)]
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Value>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_of(v: &Value) -> u64 {
+        let mut h = DefaultHasher::new();
+        v.hash(&mut h);
+        h.finish()
+    }
+
+    /// `a == b`, and (as `Hash` must agree with `==`) equal hashes.
+    #[track_caller]
+    fn assert_same(a: &Value, b: &Value) {
+        assert!(a == b, "expected {a:?} == {b:?}");
+        assert_eq!(
+            hash_of(a),
+            hash_of(b),
+            "{a:?} == {b:?} but their hashes differ"
+        );
+    }
+
+    #[track_caller]
+    fn assert_differ(a: &Value, b: &Value) {
+        assert!(a != b, "expected {a:?} != {b:?}");
+    }
+
+    #[test]
+    fn floats_compare_by_bit_pattern() {
+        assert_same(&Value::Float(f64::NAN), &Value::Float(f64::NAN));
+        assert_differ(&Value::Float(f64::NAN), &Value::Float(-f64::NAN));
+        assert_differ(&Value::Float(0.0), &Value::Float(-0.0));
+        assert_same(&Value::Float(-0.0), &Value::Float(-0.0));
+        let c = |re, im| Value::Complex { re, im };
+        assert_same(&c(f64::NAN, 1.0), &c(f64::NAN, 1.0));
+        assert_differ(&c(0.0, 1.0), &c(-0.0, 1.0));
+        assert_differ(&c(1.0, 0.0), &c(1.0, -0.0));
+        // No numeric coercion: 1, 1.0 and True are different values.
+        assert_differ(&Value::Int(1), &Value::Float(1.0));
+        assert_differ(&Value::Int(1), &Value::Bool(true));
+    }
+
+    #[test]
+    fn containers_compare_by_kind_and_dicts_by_order() {
+        let items = || [Value::Int(1), Value::str("a")];
+        assert_same(&Value::tuple(items()), &Value::tuple(items()));
+        assert_differ(&Value::tuple(items()), &Value::list(items()));
+        let ab = Value::dict([(Value::str("a"), 1.into()), (Value::str("b"), 2.into())]);
+        let ba = Value::dict([(Value::str("b"), 2.into()), (Value::str("a"), 1.into())]);
+        assert_differ(&ab, &ba);
+        assert_eq!(ab.get(&Value::str("b")), Some(&Value::Int(2)));
+        assert_eq!(ab.get(&Value::str("c")), None);
+    }
+
+    #[test]
+    fn sets_compare_regardless_of_order_but_count_elements() {
+        let set = |v: &[i64]| Value::Set(v.iter().map(|&n| Value::Int(n)).collect());
+        let frozen = |v: &[i64]| Value::FrozenSet(v.iter().map(|&n| Value::Int(n)).collect());
+        assert_same(&set(&[1, 2, 3]), &set(&[3, 1, 2]));
+        assert_same(&frozen(&[1, 2]), &frozen(&[2, 1]));
+        assert_differ(&set(&[1, 1, 2]), &set(&[1, 2, 2]));
+        assert_differ(&set(&[1, 2]), &set(&[1, 2, 3]));
+        assert_differ(&set(&[1, 2]), &frozen(&[1, 2]));
+    }
+
+    #[test]
+    fn shared_objects_compare_as_their_types_do() {
+        let ch = Channel::unbounded();
+        assert_same(&ch.clone().into(), &ch.clone().into());
+        assert_differ(&ch.into(), &Channel::unbounded().into());
+        let data = || Value::tuple([1.into(), Value::dict([("k".into(), 2.into())])]);
+        let a = Frozen::from_value(&data()).unwrap();
+        let b = Frozen::from_value(&data()).unwrap();
+        assert_same(&a.clone().into(), &b.into());
+        assert_differ(
+            &a.into(),
+            &Frozen::from_value(&Value::tuple([])).unwrap().into(),
+        );
+    }
+
+    #[test]
+    fn ints_are_normalized_to_64_bits_when_they_fit() {
+        assert_eq!(Value::from(u64::MAX >> 1), Value::Int(i64::MAX));
+        assert_eq!(
+            Value::int_from_le_bytes(&[0xff, 0xff, 0xff]),
+            Value::Int(-1)
+        );
+        assert_eq!(
+            Value::int_from_le_bytes(&[0x80, 0, 0, 0, 0]),
+            Value::Int(128)
+        );
+        // u64::MAX needs a ninth byte for the sign; redundant ones are dropped.
+        let minimal = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0];
+        let big = Value::from(u64::MAX);
+        assert_eq!(big, Value::BigInt(minimal[..].into()));
+        let padded = [&minimal[..], &[0, 0]].concat();
+        assert_same(&big, &Value::int_from_le_bytes(&padded));
+        assert_eq!(big.int_to_le_bytes().as_deref(), Some(&minimal[..]));
+        let min = Value::from(i128::MIN);
+        assert_eq!(
+            min.int_to_le_bytes().as_deref(),
+            Some(&i128::MIN.to_le_bytes()[..])
+        );
+        assert_eq!(
+            Value::Int(-1).int_to_le_bytes().as_deref(),
+            Some(&[0xff][..])
+        );
+        assert_eq!(Value::Int(0).int_to_le_bytes().as_deref(), Some(&[0][..]));
+        assert_eq!(
+            Value::Int(255).int_to_le_bytes().as_deref(),
+            Some(&[0xff, 0][..])
+        );
+        assert_eq!(Value::None.int_to_le_bytes(), None);
+    }
+
+    #[test]
+    fn depth_counts_container_levels() {
+        assert_eq!(Value::Int(1).depth(), 0);
+        assert_eq!(Value::list([]).depth(), 1);
+        let nested = Value::list([Value::tuple([Value::dict([(1.into(), Value::list([]))])])]);
+        assert_eq!(nested.depth(), 4);
+        // Dict keys count too.
+        let key = Value::dict([(Value::tuple([Value::tuple([])]), 1.into())]);
+        assert_eq!(key.depth(), 3);
+    }
+
+    #[test]
+    fn depth_measures_shared_sub_values_once() {
+        // Each level holds the one below twice: 150 levels, 2^150 paths.
+        let mut v = Value::list([]);
+        for _ in 1..150 {
+            v = Value::list([v.clone(), v]);
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(v.depth()));
+        // A generous bound, only so that a regression fails instead of
+        // hanging (walking every path would take forever).
+        let depth = rx.recv_timeout(std::time::Duration::from_secs(120));
+        assert_eq!(depth, Ok(150));
+    }
+
+    #[test]
+    fn containers_are_keyed_by_their_items_and_kind() {
+        let items: Shared<[Value]> = [Value::Int(1)].into();
+        let tuple = Value::Tuple(items.clone());
+        let key = container_key(&tuple);
+        assert_eq!(key.map(|k| k.0), Some(items.addr()));
+        assert_eq!(container_key(&tuple.clone()), key, "clones share the key");
+        let list = Value::List(items.clone());
+        assert_ne!(
+            container_key(&list),
+            key,
+            "the same items as a list are another object"
+        );
+        assert_eq!(container_key(&list).map(|k| k.0), Some(items.addr()));
+        let elsewhere = Value::Tuple([Value::Int(1)].into());
+        assert_ne!(
+            container_key(&elsewhere),
+            key,
+            "equal items elsewhere are another object"
+        );
+        let dict = Value::dict([(1.into(), 2.into())]);
+        assert!(container_key(&dict).is_some(), "{dict:?} has no key");
+        for scalar in [
+            Value::None,
+            Value::Int(1),
+            Value::str("s"),
+            Value::bytes(b"b"),
+        ] {
+            assert_eq!(container_key(&scalar), None, "{scalar:?}");
+        }
+    }
 }

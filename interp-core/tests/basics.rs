@@ -198,3 +198,15 @@ fn main_interpreter_is_reachable_and_never_closed() {
     assert_eq!(rt.python_version().0, 3);
     assert!(rt.python_version().1 >= 12);
 }
+
+#[test]
+fn the_token_and_objects_print_for_debugging() {
+    let interp = Interpreter::new().unwrap();
+    let id = interp.id();
+    let (token, object) = interp.enter(|py| {
+        let obj = py.eval("[1, 'a']").unwrap();
+        (format!("{py:?}"), format!("{obj:?}"))
+    });
+    assert_eq!(token, format!("Python {{ interpreter_id: {id} }}"));
+    assert_eq!(object, "[1, 'a']");
+}

@@ -291,3 +291,53 @@ fn a_keyword_that_is_not_utf8_is_named_escaped_in_interp_calls() {
         e.message
     );
 }
+
+#[test]
+fn exception_kinds_come_from_the_type_not_the_name() {
+    let i = Interpreter::new().unwrap();
+    i.exec(
+        "import interp\n\
+         class Stop(SystemExit):\n    pass\n\
+         class Cancelled(Exception):\n    pass\n\
+         Cancelled.__module__ = 'interp'\n\
+         def raise_(e):\n    raise e\n",
+    )
+    .unwrap();
+    let raised = |expr: &str| exc(i.eval(&format!("raise_({expr})")).map(|_| Value::None));
+
+    let real = raised("interp.Cancelled('stop')");
+    assert!(real.is_cancelled() && !real.is_system_exit(), "{real:?}");
+    // A class that only borrows the name is not interp's Cancelled (a match
+    // on `module == "interp" && qualname == "Cancelled"` would take it).
+    let impostor = raised("Cancelled('not ours')");
+    assert_eq!(
+        (impostor.module.as_str(), impostor.qualname.as_str()),
+        ("interp", "Cancelled")
+    );
+    assert!(!impostor.is_cancelled(), "{impostor:?}");
+
+    let exit = raised("SystemExit(3)");
+    assert!(exit.is_system_exit() && !exit.is_cancelled(), "{exit:?}");
+    // A subclass exits as its base does.
+    let sub = raised("Stop()");
+    assert_eq!(sub.qualname, "Stop");
+    assert!(sub.is_system_exit(), "{sub:?}");
+
+    let other = raised("ValueError('x')");
+    assert!(
+        !other.is_system_exit() && !other.is_cancelled(),
+        "{other:?}"
+    );
+}
+
+#[test]
+fn an_interpreter_that_never_loaded_interp_has_no_cancelled() {
+    // Recognising Cancelled must not import the module as a side effect.
+    let i = Interpreter::new().unwrap();
+    let e = exc(i.eval("1/0"));
+    assert!(!e.is_cancelled(), "{e:?}");
+    assert_eq!(
+        i.eval("'interp' in __import__('sys').modules").unwrap(),
+        Value::Bool(false)
+    );
+}

@@ -4,7 +4,25 @@
 
 use std::time::{Duration, Instant};
 
-use interp_core::{Channel, Error, Interpreter, SharedBuffer, Value};
+use interp_core::{Channel, Error, Interpreter, Shared, SharedBuffer, Value};
+
+#[test]
+fn a_non_module_under_the_modules_name_is_named_in_the_error() {
+    let i = Interpreter::new().unwrap();
+    i.exec("import sys\nsys.modules['interp'] = 42").unwrap();
+    match i.prepare_main([("ch", Channel::unbounded().into())]) {
+        Err(Error::Runtime(m)) => assert!(
+            m.contains("sys.modules['interp'] is not interp's own module"),
+            "{m}"
+        ),
+        other => panic!("expected the runtime error naming sys.modules['interp'], got {other:?}"),
+    }
+    // No exception is left pending: the interpreter goes on as before.
+    assert_eq!(
+        i.eval("sys.exc_info()[0] is None and 1 + 1").unwrap(),
+        Value::Int(2)
+    );
+}
 
 #[test]
 fn a_shadowed_interp_module_is_an_error_not_a_crash() {
@@ -45,13 +63,23 @@ fn huge_allocations_are_errors() {
     let i = Interpreter::new().unwrap();
     i.exec("import interp").unwrap();
     for (src, ty) in [
-        ("interp.SharedBuffer(2**62)", "ValueError"),
+        // 4 EiB: a size the allocator refuses, as bytearray(2**62) does.
+        ("interp.SharedBuffer(2**62)", "MemoryError"),
+        // More than isize::MAX bytes: no allocation can be that big.
+        ("interp.SharedBuffer(2**63)", "ValueError"),
         ("interp.Channel(2**50)", "ValueError"),
     ] {
         let e = i.exec(src).unwrap_err();
         assert_eq!(e.exception().unwrap().type_name(), ty, "{src}: {e}");
     }
-    assert!(SharedBuffer::try_zeroed(usize::MAX / 2).is_err());
+    match SharedBuffer::try_zeroed(1 << 62) {
+        Err(Error::OutOfMemory(m)) => assert!(m.contains("(4611686018427387904 bytes)"), "{m}"),
+        other => panic!("expected an out-of-memory error, got {other:?}"),
+    }
+    assert!(matches!(
+        SharedBuffer::try_zeroed(usize::MAX / 2),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -77,6 +105,32 @@ fn shared_structure_converts_once_and_stays_shared() {
         "took {:?}",
         start.elapsed()
     );
+}
+
+#[test]
+fn the_same_items_as_different_containers_keep_their_types() {
+    // One Shared slice behind a list, a tuple, a set and a frozenset: four
+    // different objects (the memo of one conversion is keyed by kind too);
+    // the same kind twice is still one object.
+    let items: Shared<[Value]> = vec![Value::Int(1), Value::Int(2)].into();
+    let v = Value::tuple([
+        Value::List(items.clone()),
+        Value::Tuple(items.clone()),
+        Value::Set(items.clone()),
+        Value::FrozenSet(items.clone()),
+        Value::List(items),
+    ]);
+    let i = Interpreter::new().unwrap();
+    i.prepare_main([("v", v)]).unwrap();
+    let got = i
+        .eval("([type(x).__name__ for x in v], v[0] is v[4], v[0] is v[1])")
+        .unwrap();
+    let want = Value::tuple([
+        Value::list(["list", "tuple", "set", "frozenset", "list"].map(Value::from)),
+        Value::Bool(true),
+        Value::Bool(false),
+    ]);
+    assert_eq!(got, want);
 }
 
 #[test]

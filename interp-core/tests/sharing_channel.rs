@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use interp_core::{CancelToken, Channel, Interpreter, RecvError, SendError, Value};
+use interp_core::{
+    CancelToken, Channel, Interpreter, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
+    TryRecvError, TrySendError, Value,
+};
 
 #[test]
 fn ping_pong_between_two_interpreters() {
@@ -116,7 +119,7 @@ fn close_wakes_waiters_and_keeps_what_was_sent() {
         vec![0.into(), 1.into(), 2.into()]
     );
     assert_eq!(ch.recv(), Err(RecvError::Closed));
-    assert_eq!(ch.try_recv(), Err(RecvError::Closed));
+    assert_eq!(ch.try_recv(), Err(TryRecvError::Closed));
 
     // A blocked receiver and a blocked sender are woken by close.
     let empty = Channel::unbounded();
@@ -154,18 +157,18 @@ fn timeouts_and_empty() {
     let t = Instant::now();
     assert_eq!(
         ch.recv_timeout(Duration::from_millis(30)),
-        Err(RecvError::Timeout)
+        Err(RecvTimeoutError::Timeout)
     );
     assert!(t.elapsed() >= Duration::from_millis(30));
-    assert_eq!(ch.try_recv(), Err(RecvError::Empty));
+    assert_eq!(ch.try_recv(), Err(TryRecvError::Empty));
     ch.send(1.into()).unwrap();
     assert!(matches!(
         ch.try_send(2.into()),
-        Err(SendError::Full(Value::Int(2)))
+        Err(TrySendError::Full(Value::Int(2)))
     ));
     assert!(matches!(
         ch.send_timeout(2.into(), Duration::from_millis(10)),
-        Err(SendError::Timeout(_))
+        Err(SendTimeoutError::Timeout(_))
     ));
     let i = Interpreter::new().unwrap();
     i.prepare_main([
@@ -208,6 +211,32 @@ fn cancellation_wakes_a_blocked_receive() {
     // Outside the token's scope the channel works as before.
     ch.send(1.into()).unwrap();
     assert_eq!(ch.recv(), Ok(Value::Int(1)));
+}
+
+#[test]
+fn cancellation_wakes_a_blocked_send_and_gives_the_value_back() {
+    // A rendezvous channel nobody receives from: every send blocks until
+    // the token is cancelled (before or after the send starts waiting).
+    let ch = Channel::bounded(0);
+    let token = CancelToken::new();
+    std::thread::scope(|s| {
+        let send = s.spawn(|| token.scope(|| ch.send(1.into())));
+        let send_timeout =
+            s.spawn(|| token.scope(|| ch.send_timeout(2.into(), Duration::from_secs(600))));
+        token.cancel();
+        assert_eq!(
+            send.join().unwrap(),
+            Err(SendError::Cancelled(Value::Int(1)))
+        );
+        assert_eq!(
+            send_timeout.join().unwrap(),
+            Err(SendTimeoutError::Cancelled(Value::Int(2)))
+        );
+    });
+    assert_eq!(
+        ch.try_send(3.into()).map_err(TrySendError::into_inner),
+        Err(Value::Int(3))
+    );
 }
 
 #[test]

@@ -18,6 +18,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Tasks per second of `run`, which computes `f(i)` (the identity) for
+/// `i` in `0..n` and returns the sum: the median of [`RUNS`] runs.
+fn throughput(
+    n: i64,
+    mut run: impl FnMut() -> Result<i64, Box<dyn std::error::Error>>,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let mut thr = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let sum = run()?;
+        thr.push(n as f64 / t.elapsed().as_secs_f64());
+        assert_eq!(sum, n * (n - 1) / 2);
+    }
+    Ok(median(thr))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workers: usize = std::env::args()
         .nth(1)
@@ -67,9 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Throughput via submit.
     let n = 100_000i64;
-    let mut thr = Vec::new();
-    for _ in 0..RUNS {
-        let t = Instant::now();
+    let submit_tps = throughput(n, || {
         let tasks: Vec<_> = (0..n)
             .map(|i| pool.submit(call.clone().arg(i)))
             .collect::<Result<_, _>>()?;
@@ -77,10 +91,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for task in &tasks {
             sum += task.wait()?.as_i64().unwrap();
         }
-        thr.push(n as f64 / t.elapsed().as_secs_f64());
-        assert_eq!(sum, n * (n - 1) / 2);
-    }
-    let submit_tps = median(thr);
+        Ok(sum)
+    })?;
     println!(
         "  throughput via submit (100k tasks):   {:>9.0} tasks/s",
         submit_tps
@@ -88,9 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Throughput via map.
     let m = 1_000_000i64;
-    let mut thr = Vec::new();
-    for _ in 0..RUNS {
-        let t = Instant::now();
+    let map_tps = throughput(m, || {
         let mut sum = 0i64;
         for r in pool
             .map(call.clone(), (0..m).map(Value::Int))
@@ -98,10 +108,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         {
             sum += r?.as_i64().unwrap();
         }
-        thr.push(m as f64 / t.elapsed().as_secs_f64());
-        assert_eq!(sum, m * (m - 1) / 2);
-    }
-    let map_tps = median(thr);
+        Ok(sum)
+    })?;
     println!(
         "  throughput via map (1M inputs):       {:>9.0} tasks/s",
         map_tps

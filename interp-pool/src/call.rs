@@ -1,11 +1,11 @@
-//! [`Call`]: what a task runs.
+//! [`Call`]: what a task runs (the function, its arguments, a timeout).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use interp_core::Value;
 
-use crate::PoolError;
+use crate::error::PoolError;
 
 /// The function a call targets.
 #[derive(Clone, Debug)]
@@ -112,5 +112,59 @@ impl Call {
             Target::Named { module, qualname } => format!("{module}:{qualname}"),
             Target::Callable(v) => format!("<callable {}>", v.type_name()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_splits_module_and_qualname_at_the_first_colon() {
+        let c = Call::parse("pkg.mod:Outer.method").unwrap();
+        assert!(
+            matches!(&c.target, Target::Named { module, qualname }
+                if &**module == "pkg.mod" && &**qualname == "Outer.method"),
+            "{c:?}"
+        );
+        assert_eq!(c.describe(), "pkg.mod:Outer.method");
+        // Only the first colon separates: the rest is the qualname's.
+        assert_eq!(Call::parse("m:a:b").unwrap().describe(), "m:a:b");
+    }
+
+    #[test]
+    fn parse_refuses_a_target_without_both_sides() {
+        for bad in ["", "json", ":dumps", "json:", ":"] {
+            match Call::parse(bad) {
+                Err(PoolError::InvalidArgument(m)) => assert!(
+                    m.contains(&format!("{bad:?}")) && m.contains("module:qualname"),
+                    "{bad:?}: {m}"
+                ),
+                other => panic!("{bad:?} must be refused, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn arguments_keep_their_order_and_repeated_keywords() {
+        let c = Call::new("m", "f")
+            .arg(1)
+            .args([Value::Int(2), Value::Int(3)])
+            .kwarg("x", 4)
+            .kwarg("x", 5)
+            .timeout(Duration::from_secs(1));
+        assert_eq!(c.args, [1, 2, 3].map(Value::from));
+        let kw: Vec<(&str, &Value)> = c.kwargs.iter().map(|(k, v)| (&**k, v)).collect();
+        assert_eq!(kw, [("x", &Value::Int(4)), ("x", &Value::Int(5))]);
+        assert_eq!(c.timeout, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_callable_call_is_described_by_its_type() {
+        let c = Call::callable(Value::Int(1));
+        assert_eq!(
+            c.describe(),
+            format!("<callable {}>", Value::Int(1).type_name())
+        );
     }
 }

@@ -59,40 +59,36 @@
 //! returns) and replaced, so the pool keeps its capacity and still shuts
 //! down.
 
+#![deny(unsafe_code)]
+
+// Each module uses only modules of lower layers (no import circle): see
+// `layering::LAYERS` below, checked by its test, and ARCHITECTURE.md. The
+// only `unsafe` code is in `handoff`.
+mod builder;
 mod call;
+mod error;
+mod execute;
+#[allow(unsafe_code)]
+mod handoff;
+mod map;
 mod pool;
+mod registry;
+mod shutdown;
+mod stats;
+mod supervisor;
+mod sync;
 mod task;
+mod wait;
+mod worker;
 
-use std::fmt;
-
+pub use builder::PoolBuilder;
 pub use call::Call;
-pub use pool::{Map, MapUnordered, Pool, PoolBuilder, PoolStats, ShutdownReport, WorkerStats};
-pub use task::{as_completed, wait, Task, TaskError, WaitMode, WaitResult};
-
-/// Errors of pool operations (task failures are [`TaskError`]s).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PoolError {
-    /// The pool was shut down; it accepts no more tasks.
-    Shutdown,
-    /// A worker's interpreter could not be created, or the initializer
-    /// failed (the error carries the Python exception).
-    Init(interp_core::Error),
-    /// A bad argument; the message says which.
-    InvalidArgument(String),
-}
-
-impl fmt::Display for PoolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PoolError::Shutdown => f.write_str("the pool was shut down and accepts no more tasks"),
-            PoolError::Init(e) => write!(f, "a pool worker could not start: {e}"),
-            PoolError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for PoolError {}
+pub use error::{PoolError, TaskError};
+pub use map::{Map, MapUnordered};
+pub use pool::Pool;
+pub use stats::{PoolStats, ShutdownReport, WorkerStats};
+pub use task::Task;
+pub use wait::{as_completed, wait, WaitMode, WaitResult};
 
 /// The README's Rust examples, compiled and run as doctests (here, where
 /// both interp-core and interp-pool are available).
@@ -106,4 +102,86 @@ fn _assert_send_sync() {
     is::<Pool>();
     is::<Task>();
     is::<Call>();
+    is::<PoolError>();
+    is::<TaskError>();
+}
+
+#[cfg(test)]
+mod layering {
+    /// The crate's modules by layer, lowest first: a module may use those of
+    /// lower layers only.
+    const LAYERS: &[&[&str]] = &[
+        &["sync", "handoff", "error"],
+        &["call", "stats"],
+        &["task", "builder"],
+        &["wait", "registry", "execute"],
+        &["worker", "supervisor", "map"],
+        &["shutdown"],
+        &["pool"],
+    ];
+
+    fn layer(module: &str) -> Option<usize> {
+        LAYERS.iter().position(|l| l.contains(&module))
+    }
+
+    /// Every `crate::module` a source file names, outside comments.
+    fn uses(source: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for line in source.lines().map(str::trim) {
+            if line.starts_with("//") {
+                continue;
+            }
+            let mut rest = line;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                if let Some(group) = rest.strip_prefix('{') {
+                    // `use crate::{a, b::c};`
+                    let group = &group[..group.find('}').unwrap_or(group.len())];
+                    found.extend(
+                        group
+                            .split(',')
+                            .map(|m| m.split("::").next().unwrap_or_default().trim().to_owned()),
+                    );
+                } else {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    // A lower-case segment followed by `::` is a module.
+                    if !name.is_empty() && rest[name.len()..].starts_with("::") {
+                        found.push(name);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn modules_use_only_lower_layers() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+        let modules: Vec<&str> = lib
+            .lines()
+            .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
+            .collect();
+        assert!(modules.len() > 10, "modules of lib.rs: {modules:?}");
+        for module in modules {
+            let at = layer(module).unwrap_or_else(|| panic!("add module {module} to LAYERS"));
+            let text = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
+            for used in uses(&text) {
+                assert!(
+                    layer(&used).is_some_and(|l| l < at),
+                    "{module}.rs uses crate::{used}, which is not in a lower layer: {LAYERS:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_check_sees_plain_and_grouped_uses() {
+        let text =
+            "use crate::a::B;\n// crate::c::D\nuse crate::{e, f::G};\nlet x = crate::h::i();";
+        assert_eq!(uses(text), ["a", "e", "f", "h"]);
+    }
 }

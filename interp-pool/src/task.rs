@@ -1,4 +1,5 @@
-//! Tasks and their futures.
+//! The task state machine ([`TaskState`]: queued, running, done, or claimed
+//! by a cancel) and its public handle, [`Task`].
 
 use std::fmt;
 use std::future::Future;
@@ -9,72 +10,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use interp_core::{CancelToken, Error, PyException, Python, Value};
+use interp_core::{CancelToken, Error, Python, Value};
 
 use crate::call::Call;
-use crate::pool::Shared;
-
-/// Why a task produced no value.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum TaskError {
-    /// The Python code raised: type, message and traceback.
-    Python(Box<PyException>),
-    /// The result (or an argument) could not cross interpreters.
-    Conversion(String),
-    /// Cancelled (before it ran, or interrupted while running).
-    Cancelled,
-    /// Interrupted because it ran longer than its [`Call::timeout`].
-    TimedOut,
-    /// A Rust closure (`submit_with`, `submit_blocking`) panicked; the
-    /// worker survived.
-    Panicked(String),
-    /// A Rust closure returned an error.
-    Failed(String),
-    /// The worker running it had to be replaced: the task ignored
-    /// interruption past the pool's kill grace, or left its interpreter
-    /// unusable.
-    WorkerLost(String),
-    /// The pool shut down before the task ran.
-    Shutdown,
-}
-
-impl fmt::Display for TaskError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskError::Python(e) => write!(f, "{e}"),
-            TaskError::Conversion(m) => write!(f, "conversion error: {m}"),
-            TaskError::Cancelled => f.write_str("task cancelled"),
-            TaskError::TimedOut => f.write_str("task timed out and was interrupted"),
-            TaskError::Panicked(m) => write!(f, "task panicked: {m}"),
-            TaskError::Failed(m) => write!(f, "task failed: {m}"),
-            TaskError::WorkerLost(m) => write!(f, "worker lost: {m}"),
-            TaskError::Shutdown => f.write_str("the pool shut down before the task ran"),
-        }
-    }
-}
-
-impl std::error::Error for TaskError {}
-
-impl TaskError {
-    /// The Python exception, for [`TaskError::Python`].
-    pub fn exception(&self) -> Option<&PyException> {
-        match self {
-            TaskError::Python(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<Error> for TaskError {
-    fn from(e: Error) -> TaskError {
-        match e {
-            Error::Python(e) => TaskError::Python(e),
-            Error::Conversion(m) => TaskError::Conversion(m),
-            other => TaskError::Failed(other.to_string()),
-        }
-    }
-}
+use crate::error::TaskError;
+use crate::sync::{lock, unpoison};
 
 /// What a task produces.
 pub(crate) enum Output {
@@ -83,6 +23,7 @@ pub(crate) enum Output {
     Chunk(Vec<Result<Value, TaskError>>),
 }
 
+/// How a task ended.
 pub(crate) type Outcome = Result<Output, TaskError>;
 
 /// A Rust closure run inside a worker's interpreter.
@@ -101,41 +42,77 @@ pub(crate) enum Work {
     Main(Call),
 }
 
+/// What a task needs from the pool that runs it (the registry provides
+/// it). Held weakly: a task outlives its pool.
+pub(crate) trait Host: Send + Sync {
+    /// Counts a task cancelled before it ran.
+    fn count_cancelled_queued(&self);
+    /// Interrupts `task`, which a worker may be running.
+    fn interrupt(&self, task: &Arc<TaskState>);
+}
+
+/// [`TaskState::status`]: waiting in the queue.
 const QUEUED: u8 = 0;
+/// [`TaskState::status`]: a worker started it.
 const RUNNING: u8 = 1;
+/// [`TaskState::status`]: its outcome is recorded.
 const DONE: u8 = 2;
-/// Claimed by `cancel` while queued: no worker may start it.
+/// [`TaskState::status`]: claimed by `cancel` while queued: no worker may
+/// start it.
 const CLAIMED: u8 = 3;
 
+/// Who is told when the task is done.
 enum Notify {
     Waker(Waker),
     Channel(Sender<usize>, usize),
 }
 
+impl Notify {
+    fn fire(self) {
+        match self {
+            Notify::Waker(w) => w.wake(),
+            Notify::Channel(tx, i) => {
+                let _ = tx.send(i);
+            }
+        }
+    }
+}
+
 /// The state shared by a task's handles and the worker running it.
+///
+/// `status` goes QUEUED → RUNNING (a worker's [`start`](Self::start)) or
+/// QUEUED → CLAIMED (a [`cancel`](Self::cancel) before it ran), then → DONE
+/// when [`complete`](Self::complete) records the outcome (the first one
+/// wins: the worker, a cancel, the supervisor giving up on its worker, or
+/// a shutdown).
 pub(crate) struct TaskState {
-    pub(crate) id: u64,
+    id: u64,
     status: AtomicU8,
-    pub(crate) work: Mutex<Option<Work>>,
-    pub(crate) timeout: Option<Duration>,
+    work: Mutex<Option<Work>>,
+    timeout: Option<Duration>,
     result: Mutex<Option<Outcome>>,
     cond: Condvar,
     sleepers: AtomicUsize,
     notify: Mutex<Vec<Notify>>,
     /// Runs in the main interpreter (the main lane).
-    pub(crate) main_lane: bool,
+    main_lane: bool,
     cancel_requested: AtomicBool,
-    pub(crate) timed_out: AtomicBool,
+    timed_out: AtomicBool,
     /// Index + 1 of the worker running it (0: none).
-    pub(crate) worker: AtomicUsize,
-    pub(crate) token: CancelToken,
-    pool: Weak<Shared>,
+    worker: AtomicUsize,
+    token: CancelToken,
+    pool: Weak<dyn Host>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl TaskState {
-    pub(crate) fn new(work: Work, timeout: Option<Duration>, pool: Weak<Shared>) -> Arc<TaskState> {
+    /// A queued task of the pool `pool`.
+    pub(crate) fn new(
+        work: Work,
+        timeout: Option<Duration>,
+        pool: Weak<dyn Host>,
+    ) -> Arc<TaskState> {
         let main_lane = matches!(work, Work::Main(_));
         Arc::new(TaskState {
             main_lane,
@@ -155,6 +132,21 @@ impl TaskState {
         })
     }
 
+    /// Its timeout, counted from when a worker starts it.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Whether it runs in the main interpreter.
+    pub(crate) fn is_main_lane(&self) -> bool {
+        self.main_lane
+    }
+
+    /// The index of the worker that started it.
+    pub(crate) fn worker(&self) -> Option<usize> {
+        self.worker.load(Ordering::SeqCst).checked_sub(1)
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.status.load(Ordering::Acquire) == DONE
     }
@@ -163,27 +155,64 @@ impl TaskState {
         self.status.load(Ordering::Acquire) == RUNNING
     }
 
+    /// Whether a cancel (or its timeout) asked it to stop.
     pub(crate) fn cancel_requested(&self) -> bool {
-        // SeqCst: pairs with the worker's store of its running task (the
-        // worker stores that, then loads this; `cancel` stores this, then
-        // loads that).
+        // SeqCst: pairs with the worker's publication of its running task
+        // (the worker publishes, then loads this; `cancel` stores this,
+        // then checks the publication: see handoff.rs).
         self.cancel_requested.load(Ordering::SeqCst)
     }
 
-    /// Claims a queued task for worker `index`; false when it was already
-    /// cancelled or completed.
-    pub(crate) fn start(&self, index: usize) -> bool {
+    /// Claims the task for worker `index`, which has published it as its
+    /// running task, and takes its work. `None` when a cancel claimed it
+    /// first (it is complete then); an error when it was cancelled after
+    /// all (the worker completes it with that error).
+    pub(crate) fn start(&self, index: usize) -> Option<Result<Work, TaskError>> {
         self.worker.store(index + 1, Ordering::SeqCst);
         self.status
             .compare_exchange(QUEUED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+            .ok()?;
+        Some(match lock(&self.work).take() {
+            None => Err(TaskError::Cancelled),
+            Some(_) if self.cancel_requested() => Err(self.cancel_error()),
+            Some(work) => Ok(work),
+        })
+    }
+
+    /// Runs `f` with the task's cancel token as this thread's current one,
+    /// so that a cancel wakes the channel waits `f` makes.
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.token.scope(f)
+    }
+
+    /// The error of a task stopped by its timeout or by a cancel.
+    pub(crate) fn cancel_error(&self) -> TaskError {
+        if self.timed_out.load(Ordering::Acquire) {
+            TaskError::TimedOut
+        } else {
+            TaskError::Cancelled
+        }
+    }
+
+    /// Maps the `interp.Cancelled` raised by an interruption (asked for by
+    /// a cancel, or by a shutdown when `pool_closed`) to the task's
+    /// cancellation error; other errors pass through.
+    pub(crate) fn classify(&self, e: TaskError, pool_closed: bool) -> TaskError {
+        match e {
+            TaskError::Python(x)
+                if x.is_cancelled() && (self.cancel_requested() || pool_closed) =>
+            {
+                self.cancel_error()
+            }
+            other => other,
+        }
     }
 
     /// Records the outcome (the first one wins) and wakes every waiter.
     /// Returns whether this call completed the task.
     pub(crate) fn complete(&self, outcome: Outcome) -> bool {
         {
-            let mut slot = self.result.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = lock(&self.result);
             if slot.is_some() {
                 return false;
             }
@@ -191,47 +220,28 @@ impl TaskState {
             self.status.store(DONE, Ordering::SeqCst);
         }
         if self.sleepers.load(Ordering::Acquire) > 0 {
-            let _g = self.result.lock().unwrap_or_else(|e| e.into_inner());
+            let _g = lock(&self.result);
             self.cond.notify_all();
         }
         // Always under the lock `add_notify` takes (which re-checks DONE):
         // a listener is either drained here or fired by `add_notify`.
-        let pending: Vec<Notify> = self
-            .notify
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-            .collect();
+        let pending: Vec<Notify> = lock(&self.notify).drain(..).collect();
         for n in pending {
-            match n {
-                Notify::Waker(w) => w.wake(),
-                Notify::Channel(tx, i) => {
-                    let _ = tx.send(i);
-                }
-            }
+            n.fire();
         }
         true
     }
 
     /// Clones the outcome (None while pending).
-    pub(crate) fn outcome(&self) -> Option<Result<Output, TaskError>> {
+    fn outcome(&self) -> Option<Outcome> {
         if !self.is_done() {
             return None;
         }
-        let slot = self.result.lock().unwrap_or_else(|e| e.into_inner());
-        slot.as_ref().map(|r| match r {
+        lock(&self.result).as_ref().map(|r| match r {
             Ok(Output::Value(v)) => Ok(Output::Value(v.clone())),
             Ok(Output::Chunk(items)) => Ok(Output::Chunk(items.clone())),
             Err(e) => Err(e.clone()),
         })
-    }
-
-    /// Takes the outcome out (for single-consumer paths like `map`).
-    pub(crate) fn take_outcome(&self) -> Option<Outcome> {
-        if !self.is_done() {
-            return None;
-        }
-        self.result.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Blocks until done or `deadline`; true when done.
@@ -250,24 +260,20 @@ impl TaskState {
                 std::thread::yield_now();
             }
         }
-        let mut slot = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = lock(&self.result);
         self.sleepers.fetch_add(1, Ordering::AcqRel);
         let done = loop {
             if slot.is_some() || self.is_done() {
                 break true;
             }
             match deadline {
-                None => slot = self.cond.wait(slot).unwrap_or_else(|e| e.into_inner()),
+                None => slot = unpoison(self.cond.wait(slot)),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         break false;
                     }
-                    slot = self
-                        .cond
-                        .wait_timeout(slot, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    slot = unpoison(self.cond.wait_timeout(slot, d - now)).0;
                 }
             }
         };
@@ -276,15 +282,10 @@ impl TaskState {
     }
 
     fn add_notify(&self, n: Notify) {
-        let mut list = self.notify.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = lock(&self.notify);
         if self.is_done() {
             drop(list);
-            match n {
-                Notify::Waker(w) => w.wake(),
-                Notify::Channel(tx, i) => {
-                    let _ = tx.send(i);
-                }
-            }
+            n.fire();
             return;
         }
         if let Notify::Waker(w) = &n {
@@ -300,8 +301,8 @@ impl TaskState {
 
     /// Cancels: a queued task completes as cancelled at once; a running one
     /// is interrupted (its blocking waits wake, and the pool raises
-    /// `interp.Cancelled` in its interpreter). Returns false when the task
-    /// had already finished.
+    /// `interp.Cancelled` in its interpreter). `timed_out`: the cancel is
+    /// its timeout's. Returns false when the task had already finished.
     pub(crate) fn cancel(self: &Arc<Self>, timed_out: bool) -> bool {
         if self.is_done() {
             return false;
@@ -309,6 +310,8 @@ impl TaskState {
         if timed_out {
             self.timed_out.store(true, Ordering::Release);
         }
+        // SeqCst, then the host checks the worker's publication: see
+        // `cancel_requested`.
         self.cancel_requested.store(true, Ordering::SeqCst);
         self.token.cancel();
         // A queued task is claimed here, so no worker can start it after.
@@ -317,12 +320,11 @@ impl TaskState {
             .compare_exchange(QUEUED, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            let err = if timed_out {
+            self.complete(Err(if timed_out {
                 TaskError::TimedOut
             } else {
                 TaskError::Cancelled
-            };
-            self.complete(Err(err));
+            }));
             if let Some(pool) = self.pool.upgrade() {
                 pool.count_cancelled_queued();
             }
@@ -382,7 +384,7 @@ impl TaskState {
 /// ```
 #[derive(Clone)]
 pub struct Task {
-    pub(crate) state: Arc<TaskState>,
+    state: Arc<TaskState>,
 }
 
 impl fmt::Debug for Task {
@@ -394,7 +396,7 @@ impl fmt::Debug for Task {
     }
 }
 
-fn value_of(o: Result<Output, TaskError>) -> Result<Value, TaskError> {
+fn value_of(o: Outcome) -> Result<Value, TaskError> {
     match o? {
         Output::Value(v) => Ok(v),
         Output::Chunk(items) => items
@@ -405,6 +407,11 @@ fn value_of(o: Result<Output, TaskError>) -> Result<Value, TaskError> {
 }
 
 impl Task {
+    /// The handle of a submitted task.
+    pub(crate) fn new(state: Arc<TaskState>) -> Task {
+        Task { state }
+    }
+
     /// A process-unique id.
     pub fn id(&self) -> u64 {
         self.state.id
@@ -455,6 +462,17 @@ impl Task {
         self.state.cancel(false)
     }
 
+    /// Waits for the outcome and takes it out, for the only holder of the
+    /// task (a `map` chunk's: it hands no handle out), which saves a copy of
+    /// the results.
+    pub(crate) fn take_outcome(&self) -> Outcome {
+        self.state.block(None);
+        lock(&self.state.result)
+            .take()
+            .unwrap_or(Err(TaskError::Shutdown))
+    }
+
+    /// Sends `index` on `tx` when the task is done (at once if it is).
     pub(crate) fn add_listener(&self, tx: Sender<usize>, index: usize) {
         self.state.add_notify(Notify::Channel(tx, index));
     }
@@ -473,70 +491,4 @@ impl Future for Task {
             None => Poll::Pending,
         }
     }
-}
-
-/// What [`wait`] waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaitMode {
-    /// Every task finished.
-    All,
-    /// At least one task finished.
-    Any,
-    /// Every task finished, or one failed.
-    FirstException,
-}
-
-/// The split [`wait`] returns: indices into the slice it was given.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WaitResult {
-    /// Tasks that finished.
-    pub done: Vec<usize>,
-    /// Tasks still pending.
-    pub pending: Vec<usize>,
-}
-
-/// Waits for `tasks` as `mode` says, at most `timeout` (`None`: no limit),
-/// like `concurrent.futures.wait`.
-pub fn wait(tasks: &[Task], mode: WaitMode, timeout: Option<Duration>) -> WaitResult {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let (tx, rx) = crossbeam_channel::unbounded();
-    for (i, t) in tasks.iter().enumerate() {
-        t.add_listener(tx.clone(), i);
-    }
-    drop(tx);
-    let satisfied = |tasks: &[Task]| {
-        let done: Vec<bool> = tasks.iter().map(Task::is_done).collect();
-        match mode {
-            WaitMode::All => done.iter().all(|d| *d),
-            WaitMode::Any => tasks.is_empty() || done.iter().any(|d| *d),
-            WaitMode::FirstException => {
-                done.iter().all(|d| *d)
-                    || tasks.iter().any(|t| matches!(t.try_result(), Some(Err(_))))
-            }
-        }
-    };
-    while !satisfied(tasks) {
-        let got = match deadline {
-            None => rx.recv().ok(),
-            Some(d) => rx.recv_deadline(d).ok(),
-        };
-        if got.is_none() {
-            break;
-        }
-    }
-    let (done, pending) = (0..tasks.len()).partition(|&i| tasks[i].is_done());
-    WaitResult { done, pending }
-}
-
-/// Yields tasks as they finish (each once), like
-/// `concurrent.futures.as_completed`.
-pub fn as_completed(tasks: &[Task]) -> impl Iterator<Item = Task> + '_ {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    for (i, t) in tasks.iter().enumerate() {
-        t.add_listener(tx.clone(), i);
-    }
-    drop(tx);
-    rx.into_iter()
-        .take(tasks.len())
-        .map(move |i| tasks[i].clone())
 }

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use interp_core::{Channel, Frozen, SharedBuffer, Value};
 use interp_pool::{Call, Pool, PoolError, TaskError};
 
+mod common;
+use common::*;
+
 const INIT: &str = r#"
 import time, sys, interp
 def spin():
@@ -40,30 +43,17 @@ fn pool(workers: usize) -> interp_pool::PoolBuilder {
     Pool::builder().workers(workers).init_source(INIT)
 }
 
-/// A kill grace for tests that must see an interruption land: on a loaded
-/// machine (or under valgrind) that can take seconds, and this is only an
-/// upper bound, never waited out when the interruption lands.
-const LAND: Duration = Duration::from_secs(60);
-
 #[test]
 fn cancel_interrupts_running_bytecode_and_the_worker_stays_usable() {
     let p = pool(1).kill_grace(LAND).build().unwrap();
     let t = p.submit(Call::new("__main__", "spin")).unwrap();
-    while !t.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_running(&t);
     assert!(t.cancel());
     assert_eq!(
         t.wait_timeout(Duration::from_secs(20)),
         Some(Err(TaskError::Cancelled))
     );
-    assert_eq!(
-        p.submit(Call::new("__main__", "ident").arg(5))
-            .unwrap()
-            .wait()
-            .unwrap(),
-        Value::Int(5)
-    );
+    assert_serves(&p, 5);
     let w = &p.stats().workers[0];
     assert_eq!((w.cancelled, w.replaced, w.tasks), (1, 0, 2), "{w:?}");
     assert!(!t.cancel(), "cancelling a finished task does nothing");
@@ -76,9 +66,7 @@ fn cancel_wakes_a_task_blocked_in_a_channel() {
     let t = p
         .submit(Call::new("__main__", "wait_on").arg(ch.clone()))
         .unwrap();
-    while !t.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_running(&t);
     let start = Instant::now();
     t.cancel();
     assert_eq!(
@@ -128,22 +116,14 @@ fn a_task_that_ignores_interruption_costs_that_task_not_the_pool() {
     let t = p
         .submit(Call::new("__main__", "stubborn").arg(stop.clone()))
         .unwrap();
-    while !t.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_running(&t);
     t.cancel();
     match t.wait_timeout(Duration::from_secs(20)) {
         Some(Err(TaskError::WorkerLost(m))) => assert!(m.contains("replaced"), "{m}"),
         other => panic!("expected WorkerLost, got {other:?}"),
     }
     // A replacement worker serves new tasks.
-    assert_eq!(
-        p.submit(Call::new("__main__", "ident").arg(9))
-            .unwrap()
-            .wait()
-            .unwrap(),
-        Value::Int(9)
-    );
+    assert_serves(&p, 9);
     assert_eq!(p.stats().workers[0].replaced, 1);
     stop.send("bye".into()).unwrap(); // lets the abandoned thread end
 }
@@ -165,13 +145,7 @@ fn a_blocking_c_call_past_the_kill_grace_is_abandoned_and_shutdown_still_works()
         t.wait_timeout(Duration::from_secs(20)),
         Some(Err(TaskError::WorkerLost(_)))
     ));
-    assert_eq!(
-        p.submit(Call::new("__main__", "ident").arg(1))
-            .unwrap()
-            .wait()
-            .unwrap(),
-        Value::Int(1)
-    );
+    assert_serves(&p, 1);
     let start = Instant::now();
     let report = p.shutdown(true, true);
     assert!(report.abandoned.is_empty(), "{report:?}");
@@ -204,25 +178,30 @@ fn max_tasks_per_worker_recycles_and_reruns_the_initializer() {
 
 #[test]
 fn system_exit_fails_the_task_and_recycles_the_worker() {
-    let p = pool(1).build().unwrap();
-    let before = p
-        .submit(Call::new("__main__", "interp_id"))
-        .unwrap()
-        .wait()
+    let p = pool(1)
+        .init_source(format!(
+            "{INIT}\nclass Stop(SystemExit):\n    pass\ndef stop():\n    raise Stop(4)\n"
+        ))
+        .build()
         .unwrap();
-    let e = p
-        .submit(Call::new("__main__", "exit_now"))
-        .unwrap()
-        .wait()
-        .unwrap_err();
-    assert_eq!(e.exception().unwrap().type_name(), "SystemExit");
-    let after = p
-        .submit(Call::new("__main__", "interp_id"))
-        .unwrap()
-        .wait()
-        .unwrap();
-    assert_ne!(before, after, "the worker got a fresh interpreter");
-    assert_eq!(p.stats().workers[0].recycles, 1);
+    let id = || {
+        p.submit(Call::new("__main__", "interp_id"))
+            .unwrap()
+            .wait()
+            .unwrap()
+    };
+    // A subclass of SystemExit exits as SystemExit does.
+    for (f, type_name, recycles) in [("exit_now", "SystemExit", 1), ("stop", "__main__.Stop", 2)] {
+        let before = id();
+        let e = p
+            .submit(Call::new("__main__", f))
+            .unwrap()
+            .wait()
+            .unwrap_err();
+        assert_eq!(e.exception().unwrap().type_name(), type_name);
+        assert_ne!(before, id(), "{f}: the worker got a fresh interpreter");
+        assert_eq!(p.stats().workers[0].recycles, recycles, "{f}");
+    }
 }
 
 #[test]
@@ -297,13 +276,7 @@ fn submit_with_runs_rust_in_the_worker_and_survives_panics() {
         Err(TaskError::Panicked(m)) => assert!(m.contains("bug in a closure")),
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        p.submit(Call::new("__main__", "ident").arg(2))
-            .unwrap()
-            .wait()
-            .unwrap(),
-        Value::Int(2)
-    );
+    assert_serves(&p, 2);
 }
 
 #[test]
@@ -319,9 +292,7 @@ fn one_pool_serves_interpreter_thread_and_main_lanes() {
             Ok(Value::str("io done"))
         })
         .unwrap();
-    while !io.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_running(&io);
     // ...while the other worker keeps running interpreter tasks.
     for i in 0..50 {
         assert_eq!(
@@ -521,14 +492,7 @@ fn cancelling_a_task_formats_no_traceback() {
         .build()
         .unwrap();
     let t = p.submit(Call::new("__main__", "spin")).unwrap();
-    while !t.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    t.cancel();
-    assert_eq!(
-        t.wait_timeout(Duration::from_secs(30)),
-        Some(Err(TaskError::Cancelled))
-    );
+    assert_eq!(cancel_when_running(&t), Some(Err(TaskError::Cancelled)));
     let t = p
         .submit(Call::new("__main__", "spin").timeout(Duration::from_millis(20)))
         .unwrap();

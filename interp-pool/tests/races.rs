@@ -7,21 +7,24 @@ use std::time::{Duration, Instant};
 use interp_core::{Channel, Value};
 use interp_pool::{Call, Pool, PoolError, TaskError};
 
-/// A kill grace for tests that must see an interruption land: on a loaded
-/// machine (or under valgrind) that can take seconds, and this is only an
-/// upper bound, never waited out when the interruption lands.
-const LAND: Duration = Duration::from_secs(60);
+mod common;
+use common::*;
 
 const INIT: &str = "import time\ndef spin():\n    while True:\n        pass\ndef ident(x):\n    return x\ndef sleep(s):\n    time.sleep(s)\n    return s\n";
 
-#[test]
-fn cancelling_right_after_submit_never_loses_the_worker() {
-    let p = Pool::builder()
+/// A pool of one worker that waits for interruptions to land.
+fn one_worker() -> Pool {
+    Pool::builder()
         .workers(1)
         .init_source(INIT)
         .kill_grace(LAND)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn cancelling_right_after_submit_never_loses_the_worker() {
+    let p = one_worker();
     for i in 0..1500 {
         let t = p.submit(Call::new("__main__", "spin")).unwrap();
         // Cancel at varying moments around the worker picking the task up.
@@ -57,9 +60,7 @@ fn shutdown_with_a_stuck_worker_still_resolves_queued_tasks() {
         .build()
         .unwrap();
     let stuck = p.submit(Call::new("__main__", "sleep").arg(3.0)).unwrap();
-    while !stuck.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_running(&stuck);
     let queued = p.submit(Call::new("__main__", "ident").arg(2)).unwrap();
     let start = Instant::now();
     let report = p.shutdown(true, false);
@@ -145,34 +146,16 @@ fn a_pool_that_loses_every_worker_fails_work_instead_of_hanging() {
 
 #[test]
 fn main_lane_tasks_can_be_cancelled_without_losing_the_worker() {
-    let p = Pool::builder()
-        .workers(1)
-        .init_source(INIT)
-        .kill_grace(LAND)
-        .build()
-        .unwrap();
+    let p = one_worker();
     interp_core::Runtime::get()
         .unwrap()
         .main()
         .exec("def main_spin():\n    while True:\n        pass\n")
         .unwrap();
     let t = p.submit_main(Call::new("__main__", "main_spin")).unwrap();
-    while !t.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    t.cancel();
-    assert_eq!(
-        t.wait_timeout(Duration::from_secs(20)),
-        Some(Err(TaskError::Cancelled))
-    );
+    assert_eq!(cancel_when_running(&t), Some(Err(TaskError::Cancelled)));
     assert_eq!(p.stats().workers[0].replaced, 0);
-    assert_eq!(
-        p.submit(Call::new("__main__", "ident").arg(3))
-            .unwrap()
-            .wait()
-            .unwrap(),
-        Value::Int(3)
-    );
+    assert_serves(&p, 3);
 }
 
 #[test]

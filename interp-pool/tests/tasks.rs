@@ -6,7 +6,10 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use interp_core::Value;
-use interp_pool::{as_completed, wait, Call, Pool, PoolError, TaskError, WaitMode};
+use interp_pool::{as_completed, wait, Call, Pool, PoolError, Task, TaskError, WaitMode};
+
+mod common;
+use common::*;
 
 const INIT: &str = r#"
 import time, interp
@@ -40,6 +43,12 @@ fn pool(workers: usize) -> Pool {
         .unwrap()
 }
 
+/// Submits `slow(x, secs)`: `x` after `secs` seconds of `time.sleep`.
+fn submit_slow(p: &Pool, x: impl Into<Value>, secs: f64) -> Task {
+    p.submit(Call::new("__main__", "slow").arg(x).arg(secs))
+        .unwrap()
+}
+
 #[test]
 fn submit_wait_and_friends() {
     let p = pool(2);
@@ -68,9 +77,7 @@ fn submit_wait_and_friends() {
             .unwrap(),
         Value::Int(6)
     );
-    let slow = p
-        .submit(Call::new("__main__", "slow").arg("x").arg(0.3))
-        .unwrap();
+    let slow = submit_slow(&p, "x", 0.3);
     assert_eq!(slow.try_result(), None);
     assert_eq!(slow.wait_timeout(Duration::from_millis(10)), None);
     assert_eq!(
@@ -106,18 +113,14 @@ fn errors_keep_type_message_and_traceback() {
         "{}",
         x.traceback
     );
-    let e = p
-        .submit(Call::new("no_such_module", "f"))
-        .unwrap()
-        .wait()
-        .unwrap_err();
-    assert_eq!(e.exception().unwrap().type_name(), "ModuleNotFoundError");
-    let e = p
-        .submit(Call::new("__main__", "no_such_function"))
-        .unwrap()
-        .wait()
-        .unwrap_err();
-    assert_eq!(e.exception().unwrap().type_name(), "AttributeError");
+    assert_eq!(
+        raised(&p, Call::new("no_such_module", "f")),
+        "ModuleNotFoundError"
+    );
+    assert_eq!(
+        raised(&p, Call::new("__main__", "no_such_function")),
+        "AttributeError"
+    );
     match p
         .submit(Call::new("__main__", "unshareable"))
         .unwrap()
@@ -137,13 +140,7 @@ fn errors_keep_type_message_and_traceback() {
         Err(PoolError::InvalidArgument(_))
     ));
     // The worker is fine after all that.
-    assert_eq!(
-        p.submit(Call::new("__main__", "ident").arg(1))
-            .unwrap()
-            .wait()
-            .unwrap(),
-        Value::Int(1)
-    );
+    assert_serves(&p, 1);
 }
 
 #[test]
@@ -246,12 +243,8 @@ fn map_unordered_yields_every_index_once() {
 #[test]
 fn wait_modes_and_as_completed() {
     let p = pool(2);
-    let fast = p
-        .submit(Call::new("__main__", "slow").arg(1).arg(0.01))
-        .unwrap();
-    let slow = p
-        .submit(Call::new("__main__", "slow").arg(2).arg(2.0))
-        .unwrap();
+    let fast = submit_slow(&p, 1, 0.01);
+    let slow = submit_slow(&p, 2, 2.0);
     let tasks = vec![slow.clone(), fast.clone()];
     let any = wait(&tasks, WaitMode::Any, None);
     assert_eq!(any.done, vec![1], "the fast one finishes first");
@@ -261,9 +254,7 @@ fn wait_modes_and_as_completed() {
     assert_eq!((all.done.len(), all.pending.len()), (2, 0));
 
     let bad = p.submit(Call::new("__main__", "boom").arg("x")).unwrap();
-    let long = p
-        .submit(Call::new("__main__", "slow").arg(3).arg(5.0))
-        .unwrap();
+    let long = submit_slow(&p, 3, 5.0);
     let r = wait(
         &[long.clone(), bad],
         WaitMode::FirstException,
@@ -310,9 +301,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 #[test]
 fn tasks_are_futures() {
     let p = pool(2);
-    let a = p
-        .submit(Call::new("__main__", "slow").arg(1).arg(0.05))
-        .unwrap();
+    let a = submit_slow(&p, 1, 0.05);
     let b = p.submit(Call::new("__main__", "ident").arg(2)).unwrap();
     let sum =
         block_on(async { a.await.unwrap().as_i64().unwrap() + b.await.unwrap().as_i64().unwrap() });
@@ -334,9 +323,7 @@ fn submit_after_shutdown_is_a_clear_error() {
 #[test]
 fn shutdown_runs_or_cancels_what_is_queued() {
     let p = pool(1);
-    let blocker = p
-        .submit(Call::new("__main__", "slow").arg(0).arg(0.2))
-        .unwrap();
+    let blocker = submit_slow(&p, 0, 0.2);
     let queued: Vec<_> = (0..5)
         .map(|i| p.submit(Call::new("__main__", "ident").arg(i)).unwrap())
         .collect();
@@ -358,15 +345,11 @@ fn shutdown_runs_or_cancels_what_is_queued() {
         .kill_grace(Duration::from_secs(60))
         .build()
         .unwrap();
-    let blocker = p
-        .submit(Call::new("__main__", "slow").arg(0).arg(0.2))
-        .unwrap();
+    let blocker = submit_slow(&p, 0, 0.2);
     let queued: Vec<_> = (0..5)
         .map(|i| p.submit(Call::new("__main__", "ident").arg(i)).unwrap())
         .collect();
-    while !blocker.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_running(&blocker);
     let report = p.shutdown(true, true);
     assert!(report.abandoned.is_empty(), "{report:?}");
     assert_eq!(
@@ -378,4 +361,25 @@ fn shutdown_runs_or_cancels_what_is_queued() {
         assert_eq!(t.wait(), Err(TaskError::Cancelled));
     }
     assert_eq!(p.stats().cancelled_queued, 5);
+}
+
+#[test]
+fn handles_and_iterators_have_debug_output() {
+    let p = pool(2);
+    let text = format!("{p:?}");
+    assert!(
+        text.contains("workers: 2") && text.contains("closed: false"),
+        "{text}"
+    );
+    let m = p
+        .map(Call::new("__main__", "ident"), (0..3).map(Value::from))
+        .chunk_size(2);
+    let text = format!("{m:?}");
+    assert!(
+        text.contains("__main__:ident") && text.contains("chunk_size: 2"),
+        "{text}"
+    );
+    let u = p.map_unordered(Call::new("__main__", "ident"), std::iter::empty());
+    assert!(format!("{u:?}").starts_with("MapUnordered(Map {"), "{u:?}");
+    assert!(format!("{:?}", Pool::builder().workers(5)).contains("workers: 5"));
 }

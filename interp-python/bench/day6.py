@@ -24,7 +24,9 @@ spreads over all of them.
 Tiny task f(x) = x on a started, warmed executor: round trip (submit +
 result, median per call), submit+result throughput (submit N, then wait for
 all), and map(chunksize=1024) throughput (chunksize is ignored by
-InterpreterPoolExecutor and ThreadPoolExecutor, as CPython documents).
+InterpreterPoolExecutor and ThreadPoolExecutor, as CPython documents). interp
+gets ten to fifty times more calls per measurement than the slower executors
+(TINY_SIZES), so that each of its measurements lasts long enough to time.
 
 Prints a markdown table on stdout, a progress line per step on stderr, and
 writes JSON (default: <repo>/target/bench-python.json). Exit status 1 if the
@@ -306,6 +308,22 @@ class Problem:
 # Tiny tasks.
 
 
+# Calls per measurement: (interp, the others); --quick takes a tenth.
+TINY_SIZES = {
+    "round_trip": (20_000, 2_000),
+    "submit": (100_000, 20_000),
+    "map": (1_000_000, 20_000),
+}
+
+
+def tiny_sizes(quick):
+    """{system: {measurement: calls}} for the tiny-task benchmark."""
+    k = 10 if quick else 1
+    fast = {key: n // k for key, (n, _) in TINY_SIZES.items()}
+    slow = {key: n // k for key, (_, n) in TINY_SIZES.items()}
+    return {"IPE": slow, "ThreadPoolExecutor": slow, "interp": fast}
+
+
 def _tiny_executors(workers):
     out = []
     out.append(("IPE", (lambda: IPE(workers)) if IPE else None, None if IPE else "no InterpreterPoolExecutor before 3.14"))
@@ -427,12 +445,13 @@ def run_day6(args, problem, reps, results):
     return mismatches
 
 
-def run_tiny(args, sizes, reps, results):
+def run_tiny(args, all_sizes, reps, results):
     errors = []
     systems = _tiny_executors(args.workers)
     total = len(systems) * reps
     step = 0
     for name, make, missing in systems:
+        sizes = all_sizes[name]
         if make is None:
             results[name] = {"skipped": missing}
             progress(f"[tiny] {name}: skipped ({missing})")
@@ -506,10 +525,12 @@ def print_day6(meta, day6):
 
 
 def print_tiny(meta, tiny):
-    s = meta["tiny_sizes"]
+    counts = "; ".join(
+        f"{name} {s['round_trip']}/{s['submit']}/{s['map']}" for name, s in meta["tiny_sizes"].items()
+    )
     print(
-        f"## Tiny task f(x)=x: {meta['workers']} workers, {meta['reps']} reps; round trip over "
-        f"{s['round_trip']} calls, submit+result over {s['submit']}, map over {s['map']}\n"
+        f"## Tiny task f(x)=x: {meta['workers']} workers, {meta['reps']} reps, CPython {meta['python']}; "
+        f"calls per rep (round trip/submit+result/map): {counts}\n"
     )
     print(
         "| system | round trip µs median (min–max) | vs IPE | submit+result /s median (min–max) "
@@ -562,11 +583,7 @@ def main(argv=None):
         # An even spread along the path, so the subset keeps the mix.
         nodes = [nodes[i * len(nodes) // limit] for i in range(limit)]
     progress(f"grid ready in {time.perf_counter() - t0:.2f} s: path {len(path)} cells, {len(nodes)} candidates")
-    sizes = (
-        {"round_trip": 500, "submit": 3000, "map": 5000}
-        if args.quick
-        else {"round_trip": 2000, "submit": 20000, "map": 50000}
-    )
+    sizes = tiny_sizes(args.quick)
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),

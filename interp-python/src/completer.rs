@@ -13,13 +13,16 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Wake, Waker};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use interp_core::{Bound, Python, Runtime, Value};
 use interp_pool::{Pool, Task, TaskError};
 use interp_sys as sys;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 use sys::PyObject;
 
 use crate::util::{finalizing, MainRef};
+use std::ptr::null_mut;
 
 /// What a task's value means.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -224,6 +227,182 @@ pub(crate) static STOPPING: AtomicBool = AtomicBool::new(false);
 
 static COMPLETER: OnceLock<Sender<Arc<Rec>>> = OnceLock::new();
 
+/// How long one done-callback may run before the completer running it
+/// counts as stuck and another completer thread takes over its work.
+const STUCK_AFTER: Duration = Duration::from_millis(20);
+
+/// At most this many completer threads (each stuck one in a callback that
+/// blocks adds one).
+const MAX_COMPLETERS: usize = 64;
+
+/// An extra completer (one that took over from a stuck one) ends after
+/// this long without work.
+const EXTRA_IDLE: Duration = Duration::from_secs(1);
+
+/// The completer threads: for each, when the done-callback it runs now
+/// started (nanoseconds since [`epoch`], 0: not in a callback).
+static COMPLETERS: Mutex<Vec<Arc<AtomicU64>>> = Mutex::new(Vec::new());
+
+/// The watchdog that starts a completer when every one is stuck.
+static WATCHDOG: OnceLock<std::thread::Thread> = OnceLock::new();
+
+fn epoch() -> Instant {
+    static E: OnceLock<Instant> = OnceLock::new();
+    *E.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    (epoch().elapsed().as_nanos() as u64).max(1)
+}
+
+/// Starts a completer thread serving `rx`; `primary`: the first one,
+/// which never ends.
+fn spawn_completer(rx: Receiver<Arc<Rec>>, primary: bool) -> bool {
+    let since = Arc::new(AtomicU64::new(0));
+    let mine = since.clone();
+    let spawned = std::thread::Builder::new()
+        .name("interp-completer".into())
+        .spawn(move || completer_loop(rx, primary, &mine));
+    match spawned {
+        Ok(_) => {
+            COMPLETERS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(since);
+            true
+        }
+        Err(e) => {
+            eprintln!("interp: could not start a completer thread: {e}");
+            false
+        }
+    }
+}
+
+fn completer_loop(rx: Receiver<Arc<Rec>>, primary: bool, since: &Arc<AtomicU64>) {
+    let mut batch = Vec::with_capacity(256);
+    // A completer taking over from a stuck one first runs the callbacks
+    // that one left queued.
+    let mut callbacks_due = !primary;
+    loop {
+        let first = if primary {
+            rx.recv().ok()
+        } else {
+            match rx.recv_timeout(EXTRA_IDLE) {
+                Ok(r) => Some(r),
+                Err(_) if callbacks_due => None,
+                Err(_) => break,
+            }
+        };
+        batch.extend(first);
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        if primary && batch.is_empty() {
+            break; // the channel is gone
+        }
+        batch.retain(|r| r.needs_completion());
+        let Some(rt) = Runtime::get() else {
+            batch.clear();
+            continue;
+        };
+        if STOPPING.load(Ordering::Acquire) || finalizing() {
+            // Leaked rather than released without the GIL.
+            batch.drain(..).for_each(std::mem::forget);
+            callbacks_due = false;
+            continue;
+        }
+        if batch.is_empty() && !callbacks_due {
+            continue;
+        }
+        rt.main().enter(|py| {
+            for r in batch.drain(..) {
+                complete(py, &r, false);
+            }
+            run_deferred(py, since);
+        });
+        callbacks_due = false;
+    }
+    COMPLETERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|s| !Arc::ptr_eq(s, since));
+}
+
+/// Runs the done-callbacks queued by completions (main GIL held), marking
+/// each in `since` for the watchdog.
+fn run_deferred(py: Python<'_>, since: &AtomicU64) {
+    static NEXT: OnceLock<Option<MainRef>> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        // Kept for the main interpreter's lifetime (never released).
+        py.lookup("interp._executor", "_next_deferred")
+            .ok()
+            .map(|f| MainRef(f.into_ptr()))
+    });
+    let Some(next) = next else { return };
+    loop {
+        // SAFETY: attached (main); `next` is a live function of it; a new
+        // reference or NULL.
+        let fut = unsafe { sys::PyObject_CallNoArgs(next.0) };
+        // SAFETY: attached.
+        if fut.is_null() || fut == unsafe { sys::Py_None() } {
+            // SAFETY: attached; `fut` is NULL (error cleared) or None.
+            unsafe {
+                if fut.is_null() {
+                    sys::PyErr_Clear();
+                } else {
+                    sys::Py_DecRef(fut);
+                }
+            }
+            return;
+        }
+        since.store(now_ns(), Ordering::SeqCst);
+        if let Some(w) = WATCHDOG.get() {
+            w.unpark();
+        }
+        // SAFETY: attached; `fut` is a future we own a reference to;
+        // `_invoke_callbacks` logs what a callback raises.
+        unsafe {
+            let r = sys::PyObject_CallMethod(fut, c"_invoke_callbacks".as_ptr(), null_mut());
+            if r.is_null() {
+                sys::PyErr_Clear();
+            } else {
+                sys::Py_DecRef(r);
+            }
+            sys::Py_DecRef(fut);
+        }
+        since.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Watches the completers: when every one has been inside one
+/// done-callback for longer than [`STUCK_AFTER`], starts another, so a
+/// callback that blocks (on another future, say) delays no completion.
+fn watchdog(rx: Receiver<Arc<Rec>>) {
+    loop {
+        let stamps: Vec<u64> = COMPLETERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|s| s.load(Ordering::SeqCst))
+            .collect();
+        if stamps.iter().all(|s| *s == 0) {
+            // Woken when a callback starts (a missed wake-up costs one
+            // timeout, not a hang).
+            std::thread::park_timeout(Duration::from_secs(1));
+            continue;
+        }
+        let now = now_ns();
+        let stuck = |s: &u64| *s != 0 && now.saturating_sub(*s) >= STUCK_AFTER.as_nanos() as u64;
+        if stamps.iter().all(stuck) && stamps.len() < MAX_COMPLETERS {
+            spawn_completer(rx.clone(), false);
+        }
+        std::thread::sleep(STUCK_AFTER);
+    }
+}
+
 /// Queues a finished task for the completer thread.
 fn notify(rec: Arc<Rec>) {
     if !rec.needs_completion() {
@@ -231,37 +410,17 @@ fn notify(rec: Arc<Rec>) {
     }
     let tx = COMPLETER.get_or_init(|| {
         let (tx, rx) = crossbeam_channel::unbounded::<Arc<Rec>>();
-        let spawned = std::thread::Builder::new()
-            .name("interp-completer".into())
-            .spawn(move || {
-                let mut batch = Vec::with_capacity(256);
-                while let Ok(first) = rx.recv() {
-                    batch.push(first);
-                    while batch.len() < 4096 {
-                        match rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
-                        }
-                    }
-                    batch.retain(|r| r.needs_completion());
-                    let Some(rt) = Runtime::get() else {
-                        batch.clear();
-                        continue;
-                    };
-                    if batch.is_empty() || STOPPING.load(Ordering::Acquire) || finalizing() {
-                        // Leaked rather than released without the GIL.
-                        batch.drain(..).for_each(std::mem::forget);
-                        continue;
-                    }
-                    rt.main().enter(|py| {
-                        for r in batch.drain(..) {
-                            complete(py, &r);
-                        }
-                    });
+        let rx2 = rx.clone();
+        if spawn_completer(rx, true) {
+            match std::thread::Builder::new()
+                .name("interp-completer-watchdog".into())
+                .spawn(move || watchdog(rx2))
+            {
+                Ok(h) => {
+                    let _ = WATCHDOG.set(h.thread().clone());
                 }
-            });
-        if let Err(e) = spawned {
-            eprintln!("interp: could not start the completer thread: {e}");
+                Err(e) => eprintln!("interp: could not start the completer watchdog: {e}"),
+            }
         }
         tx
     });
@@ -285,12 +444,19 @@ use std::future::Future as _;
 
 /// Completes `rec`'s future from its finished task (no-op when already
 /// done). The main interpreter must be attached (`py`).
-pub(crate) fn complete(py: Python<'_>, rec: &Arc<Rec>) {
+///
+/// `inline`: the future's done-callbacks run now, on this thread (a caller
+/// completing its own future); otherwise they are queued, and the completer
+/// runs them once its whole batch is complete ([`run_deferred`]).
+pub(crate) fn complete(py: Python<'_>, rec: &Arc<Rec>, inline: bool) {
+    if rec.is_done() && rec.kind != Kind::Main {
+        return; // completed already: no copy of the outcome made
+    }
     let Some(outcome) = rec.task.get().and_then(Task::try_result) else {
         return; // not finished: completed later
     };
     if let Some(fut) = rec.claim(py) {
-        deliver(py, &fut, rec, outcome);
+        deliver(py, &fut, rec, outcome, inline);
     }
     rec.release_main(py);
 }
@@ -305,6 +471,7 @@ struct Names {
     set_result: MainRef,
     pending: MainRef,
     finished: MainRef,
+    task: MainRef,
 }
 
 static NAMES: OnceLock<Names> = OnceLock::new();
@@ -321,16 +488,20 @@ fn names(_py: Python<'_>) -> &'static Names {
             cbl: s(c"_cbl"),
             state: s(c"_state"),
             result: s(c"_result"),
-            set_result: s(c"set_result"),
+            set_result: s(c"_interp_set_result"),
             pending: s(c"PENDING"),
             finished: s(c"FINISHED"),
+            task: s(c"_task"),
         }
     })
 }
 
-fn finish<'py>(py: Python<'py>, fut: &Bound<'py>, code: i64, args: &[Value]) {
+fn finish<'py>(py: Python<'py>, fut: &Bound<'py>, code: i64, args: &[Value], inline: bool) {
     let r = (|| {
-        let mut a = vec![py.value(&Value::Int(code))?];
+        let mut a = vec![
+            py.value(&Value::Int(code))?,
+            py.value(&Value::Bool(inline))?,
+        ];
         for v in args {
             a.push(py.value(v)?);
         }
@@ -345,7 +516,7 @@ fn finish<'py>(py: Python<'py>, fut: &Bound<'py>, code: i64, args: &[Value]) {
 /// condition made yet, so no waiters, and no done-callbacks) is finished by
 /// setting its fields: no Python code runs, so no other thread sees it half
 /// done (the GIL is held throughout). Otherwise `set_result` does it.
-fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
+fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>, inline: bool) {
     let py = fut.py();
     let n = names(py);
     let f = fut.as_ptr();
@@ -365,8 +536,11 @@ fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
                     sys::PyErr_Clear();
                     true // completed (or cancelled) already: nothing to do
                 } else if no_callbacks {
+                    // `_task` goes: its task keeps the outcome as a value,
+                    // a second copy of the result.
                     sys::PyObject_SetAttr(f, n.result.0, obj.as_ptr()) == 0
                         && sys::PyObject_SetAttr(f, n.state.0, n.finished.0) == 0
+                        && sys::PyObject_SetAttr(f, n.task.0, sys::Py_None()) == 0
                 } else {
                     false
                 }
@@ -379,8 +553,23 @@ fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
         unsafe { sys::PyErr_Clear() };
         // Fails only if the future was completed behind our back
         // (InvalidStateError): nothing left to do then.
+        let flag = if inline {
+            // SAFETY: immortal singletons.
+            unsafe { sys::Py_True() }
+        } else {
+            // SAFETY: as above.
+            unsafe { sys::Py_False() }
+        };
         // SAFETY: attached; valid objects; a new reference or NULL.
-        let r = unsafe { sys::PyObject_CallMethodOneArg(f, n.set_result.0, obj.as_ptr()) };
+        let r = unsafe {
+            sys::PyObject_CallMethodObjArgs(
+                f,
+                n.set_result.0,
+                obj.as_ptr(),
+                flag,
+                null_mut::<PyObject>(),
+            )
+        };
         if r.is_null() {
             // SAFETY: attached.
             unsafe { sys::PyErr_Clear() };
@@ -391,9 +580,9 @@ fn finish_with<'py>(fut: &Bound<'py>, obj: Bound<'py>) {
     }
 }
 
-fn set_result<'py>(py: Python<'py>, fut: &Bound<'py>, value: &Value) {
+fn set_result<'py>(py: Python<'py>, fut: &Bound<'py>, value: &Value, inline: bool) {
     match py.value(value) {
-        Ok(obj) => finish_with(fut, obj),
+        Ok(obj) => finish_with(fut, obj, inline),
         Err(e) => finish(
             py,
             fut,
@@ -402,15 +591,23 @@ fn set_result<'py>(py: Python<'py>, fut: &Bound<'py>, value: &Value) {
                 format!("the task's result could not be rebuilt in the main interpreter: {e}")
                     .into(),
             )],
+            inline,
         ),
     }
 }
 
-fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Value, TaskError>) {
+fn deliver<'py>(
+    py: Python<'py>,
+    fut: &Bound<'py>,
+    rec: &Rec,
+    outcome: Result<Value, TaskError>,
+    inline: bool,
+) {
+    let finish = |py, fut, code, args: &[Value]| finish(py, fut, code, args, inline);
     match outcome {
         Ok(v) => match rec.kind {
             Kind::Call => match v.as_seq() {
-                Some([Value::Int(0), r]) => set_result(py, fut, r),
+                Some([Value::Int(0), r]) => set_result(py, fut, r, inline),
                 Some([Value::Int(1), Value::Tuple(p)]) => finish(py, fut, code::PAYLOAD, p),
                 _ => finish(
                     py,
@@ -419,7 +616,7 @@ fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Va
                     &[Value::str("malformed task result")],
                 ),
             },
-            Kind::Chunk => set_result(py, fut, &v),
+            Kind::Chunk => set_result(py, fut, &v, inline),
             Kind::Main => {
                 let out = rec
                     .main_out
@@ -430,14 +627,15 @@ fn deliver<'py>(py: Python<'py>, fut: &Bound<'py>, rec: &Rec, outcome: Result<Va
                     Some(Ok(r)) => {
                         // SAFETY: main GIL held; we own `r`'s reference.
                         let obj = unsafe { py.from_owned_ptr(r.0) }.expect("not NULL");
-                        finish_with(fut, obj);
+                        finish_with(fut, obj, inline);
                     }
                     Some(Err(e)) => {
                         // SAFETY: as above.
                         let exc = unsafe { py.from_owned_ptr(e.0) }.expect("not NULL");
-                        let r = py
-                            .value(&Value::Int(code::OBJECT))
-                            .and_then(|c| fut.getattr("_interp_finish")?.call(&[c, exc], &[]));
+                        let r = py.value(&Value::Int(code::OBJECT)).and_then(|c| {
+                            let flag = py.value(&Value::Bool(inline))?;
+                            fut.getattr("_interp_finish")?.call(&[c, flag, exc], &[])
+                        });
                         if let Err(e) = r {
                             eprintln!("interp: could not complete a future: {e}");
                         }

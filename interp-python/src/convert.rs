@@ -117,6 +117,16 @@ fn export(py: Python<'_>, obj: &Bound<'_>) -> Result<SharedBuffer, Error> {
         } else {
             CStr::from_ptr(view.format).to_string_lossy().into_owned()
         };
+        if holds_objects(&format) {
+            sys::PyBuffer_Release(&mut *view);
+            return Err(Error::Conversion(format!(
+                "cannot share a '{}' with a worker interpreter: its buffer holds Python object \
+                 pointers (format {format:?}), which are only valid in the main interpreter (a \
+                 worker writing them would corrupt it); pass its items as a list or tuple, or \
+                 use a numeric dtype/format",
+                obj.type_name()
+            )));
+        }
         let shape: Vec<usize> = if view.ndim <= 0 || view.shape.is_null() {
             if view.ndim == 0 {
                 Vec::new()
@@ -138,6 +148,21 @@ fn export(py: Python<'_>, obj: &Bound<'_>) -> Result<SharedBuffer, Error> {
         let sb = sb.with_layout(&format, &shape).unwrap_or(sb);
         Ok(if readonly { sb.readonly() } else { sb })
     }
+}
+
+/// Whether a `struct`-style buffer format has an `O` (Python object
+/// pointer) item anywhere, field names (`:name:`) aside: such memory is
+/// never shared with a worker.
+fn holds_objects(format: &str) -> bool {
+    let mut in_name = false;
+    for c in format.chars() {
+        match c {
+            ':' => in_name = !in_name,
+            'O' if !in_name => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether a container holds a buffer exporter somewhere inside (exact

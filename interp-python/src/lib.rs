@@ -41,7 +41,7 @@ mod worker;
 use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use interp_core::{Bound, Error, InterpreterConfig, Python, Runtime, Value};
@@ -79,7 +79,7 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 20]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 21]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
     fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated)\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback)."),
@@ -89,7 +89,7 @@ static METHODS: Def<[sys::PyMethodDef; 20]> = Def(UnsafeCell::new([
     fast(c"task_wait", m_task_wait, c"task_wait(task, timeout)\n--\n\nWaits (GIL released) and completes the future; False on timeout."),
     fast(c"task_cancel", m_task_cancel, c"task_cancel(task)\n--\n\nCancels (interrupting a running task); False when it had finished."),
     fast(c"task_running", m_task_running, c"task_running(task)\n--\n\nWhether a worker runs the task now."),
-    fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_pending)\n--\n\nShuts the pool down; the names of abandoned workers."),
+    fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_futures)\n--\n\nShuts the pool down (cancel_futures: cancels what no worker started; running tasks go on); the names of abandoned workers."),
     fast(c"pool_cancel_all", m_pool_cancel_all, c"pool_cancel_all(pool)\n--\n\nCancels every task not finished yet."),
     fast(c"pool_flush", m_pool_flush, c"pool_flush(pool)\n--\n\nCompletes the futures of every finished task now."),
     fast(c"pool_workers", m_pool_workers, c"pool_workers(pool)\n--\n\nThe number of workers."),
@@ -97,7 +97,8 @@ static METHODS: Def<[sys::PyMethodDef; 20]> = Def(UnsafeCell::new([
     fast(c"shutdown_all", m_shutdown_all, c"shutdown_all()\n--\n\nAt exit: shuts every pool down and waits for it."),
     fast(c"share", m_share, c"share(obj)\n--\n\nA process-wide token for a Channel, SharedBuffer or Frozen, to rebuild it in any interpreter (pickling)."),
     fast(c"shared", m_shared, c"shared(token)\n--\n\nThe object a token from share() stands for, in this interpreter."),
-    fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nForgets a token."),
+    fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nReleases a reference to a token (share() made the first); the last one forgets it."),
+    fast(c"retain", m_retain, c"retain(token)\n--\n\nOne more reference to a token."),
     fast(c"completion_probe", m_completion_probe, c"completion_probe()\n--\n\nFor tests: whether the completer thread is running."),
     sys::PyMethodDef::zeroed(),
 ]));
@@ -151,11 +152,34 @@ unsafe extern "C" fn pool_capsule_drop(cap: *mut PyObject) {
     }
     // SAFETY: made by `capsule` with this type; dropped once.
     let handle = unsafe { Box::from_raw(p.cast::<Arc<PoolHandle>>()) };
-    // Dropping the last handle shuts the pool down and joins its workers:
-    // never with the main GIL held.
+    // The executor was garbage-collected without shutdown(): as with a
+    // ThreadPoolExecutor, what was submitted still runs and its futures
+    // complete; then the workers stop. Never with the main GIL held (a
+    // thread of its own). Until the pool has stopped, this thread holds it,
+    // so the exit hook (`shutdown_all`, through `LIVE`) still sees it.
     let _ = std::thread::Builder::new()
         .name("interp-pool-drop".into())
-        .spawn(move || drop(handle));
+        .spawn(move || retire(*handle));
+}
+
+/// Shuts down a pool nobody can submit to any more once every outstanding
+/// task has finished (`shutdown(wait=True)` semantics, without the
+/// shutdown timeout running while tasks are still working), then drops it.
+/// The pool's shutdown timeout: a century, i.e. `shutdown(wait=True)` waits
+/// for running tasks (added to an `Instant`, so not `Duration::MAX`).
+const SHUTDOWN_WAITS_FOR_TASKS: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+
+fn retire(h: Arc<PoolHandle>) {
+    let tasks: Vec<interp_pool::Task> = h
+        .pending()
+        .iter()
+        .filter_map(|r| r.task.get().cloned())
+        .collect();
+    interp_pool::wait(&tasks, interp_pool::WaitMode::All, None);
+    drop(tasks);
+    h.pool.shutdown(true, false);
+    drop(h);
 }
 
 unsafe extern "C" fn task_capsule_drop(cap: *mut PyObject) {
@@ -287,6 +311,10 @@ unsafe extern "C" fn m_pool_new(
             // Every worker ready (or the first failure known) when the
             // constructor returns, as a thread pool's threads are.
             .wait_for_all_workers(true)
+            // `shutdown(wait=True)` waits for running tasks however long they
+            // take, as ThreadPoolExecutor's does (the pool's default, 10 s,
+            // would interrupt them); Ctrl-C and cancel_futures still interrupt.
+            .shutdown_timeout(SHUTDOWN_WAITS_FOR_TASKS)
             .interpreter_config(if isolated {
                 InterpreterConfig::isolated()
             } else {
@@ -300,7 +328,10 @@ unsafe extern "C" fn m_pool_new(
         }
         Runtime::init()?;
         // Starting creates interpreters: never with the main GIL held.
-        match py.detach(move || b.build()) {
+        let Some(built) = build_interruptibly(py, b)? else {
+            return Ok(null_mut()); // Ctrl-C: KeyboardInterrupt is set
+        };
+        match built {
             Ok(pool) => {
                 let h = Arc::new(PoolHandle {
                     pool,
@@ -315,6 +346,7 @@ unsafe extern "C" fn m_pool_new(
             Err(PoolError::Init(e)) => {
                 let (msg, tb) = match &e {
                     Error::Python(pe) => (pe.to_string(), pe.traceback.clone()),
+                    Error::Runtime(m) => (m.clone(), String::new()),
                     other => (other.to_string(), String::new()),
                 };
                 Ok(py
@@ -328,6 +360,83 @@ unsafe extern "C" fn m_pool_new(
             Err(e) => Err(pool_error(py, e)),
         }
     })
+}
+
+/// Pools being built (or, after a Ctrl-C in their constructor, shut down)
+/// on a thread of their own: the exit hook waits for them.
+static BUILDING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// One pool build's outcome, or that its caller gave up (Ctrl-C).
+#[derive(Default)]
+struct BuildSlot {
+    abandoned: bool,
+    result: Option<Result<Pool, PoolError>>,
+}
+
+/// Builds the pool on a helper thread, waiting for it with the main GIL
+/// released and signals checked: `Ok(None)` when Ctrl-C interrupted the
+/// wait (KeyboardInterrupt set); the pool, once built, is then shut down by
+/// the helper thread (the exit hook waits for that).
+fn build_interruptibly(
+    py: Python<'_>,
+    b: interp_pool::PoolBuilder,
+) -> Result<Option<Result<Pool, PoolError>>, Error> {
+    let slot = Arc::new((Mutex::new(BuildSlot::default()), Condvar::new()));
+    let s2 = slot.clone();
+    *BUILDING.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    let spawned = std::thread::Builder::new()
+        .name("interp-pool-build".into())
+        .spawn(move || {
+            let r = b.build();
+            let mut g = s2.0.lock().unwrap_or_else(|e| e.into_inner());
+            if g.abandoned {
+                drop(g);
+                if let Ok(pool) = r {
+                    pool.shutdown(true, true);
+                    drop(pool);
+                }
+            } else {
+                g.result = Some(r);
+                s2.1.notify_all();
+                drop(g);
+            }
+            let mut n = BUILDING.0.lock().unwrap_or_else(|e| e.into_inner());
+            *n -= 1;
+            BUILDING.1.notify_all();
+        });
+    if let Err(e) = spawned {
+        *BUILDING.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        return Err(Error::Runtime(format!("cannot spawn a thread: {e}")));
+    }
+    loop {
+        let s3 = slot.clone();
+        let got = py.detach(move || {
+            let g = s3.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (mut g, _) =
+                s3.1.wait_timeout_while(g, SIGNAL_CHECK, |g| g.result.is_none())
+                    .unwrap_or_else(|e| e.into_inner());
+            g.result.take()
+        });
+        if let Some(r) = got {
+            return Ok(Some(r));
+        }
+        // SAFETY: attached; runs pending signal handlers.
+        if unsafe { sys::PyErr_CheckSignals() } < 0 {
+            let mut g = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+            g.abandoned = true;
+            let late = g.result.take();
+            drop(g);
+            if let Some(Ok(pool)) = late {
+                // Built just now: shut it down, never under the main GIL
+                // (the KeyboardInterrupt stays set: only Rust runs here).
+                py.detach(move || {
+                    pool.shutdown(true, true);
+                    drop(pool);
+                });
+            }
+            return Ok(None);
+        }
+    }
 }
 
 /// Submits `rec`'s work and starts watching it; returns its capsule.
@@ -563,7 +672,7 @@ unsafe extern "C" fn m_task_wait(
                     // is set aside while Python code completes the future.
                     unsafe {
                         let pending = sys::PyErr_GetRaisedException();
-                        completer::complete(self.1, self.0);
+                        completer::complete(self.1, self.0, true);
                         if !pending.is_null() {
                             sys::PyErr_SetRaisedException(pending);
                         }
@@ -619,7 +728,7 @@ unsafe extern "C" fn m_task_cancel(
             // ignored.
             Ok(boolean(rec.abandon(py)))
         } else {
-            completer::complete(py, &rec);
+            completer::complete(py, &rec, true);
             Ok(boolean(false))
         }
     })
@@ -641,7 +750,7 @@ unsafe extern "C" fn m_task_running(
 fn flush(py: Python<'_>, h: &PoolHandle) {
     for rec in h.pending() {
         if rec.task.get().is_some_and(|t| t.is_done()) {
-            completer::complete(py, &rec);
+            completer::complete(py, &rec, true);
         }
     }
 }
@@ -710,9 +819,30 @@ unsafe extern "C" fn m_pool_shutdown(
         let h = unsafe { pool_of(get(0)?)? }.clone();
         let wait = bound(py, get(1)?).to_value()?.as_bool().unwrap_or(true);
         let cancel = bound(py, get(2)?).to_value()?.as_bool().unwrap_or(false);
+        if cancel {
+            // `concurrent.futures` semantics: what no worker has started is
+            // cancelled, what runs goes on. (The pool's own `cancel_pending`
+            // also interrupts running tasks, so it is not used here.)
+            // Closing intake first: the workers finish what they started and
+            // skip what is cancelled below, then stop.
+            h.pool.shutdown(false, false);
+            let h2 = h.clone();
+            if blocking(py, move || let_idle_workers_start(&h2))?.is_none() {
+                return Ok(null_mut());
+            }
+            for rec in h.pending() {
+                if let Some(t) = rec.task.get() {
+                    if !t.is_running() && !t.is_done() {
+                        // Completes the task as cancelled; `flush` below
+                        // marks its future.
+                        t.cancel();
+                    }
+                }
+            }
+        }
         let abandoned = if wait {
             let h2 = h.clone();
-            match blocking(py, move || h2.pool.shutdown(true, cancel))? {
+            match blocking(py, move || h2.pool.shutdown(true, false))? {
                 Some(report) => report.abandoned,
                 None => {
                     flush(py, &h);
@@ -720,13 +850,44 @@ unsafe extern "C" fn m_pool_shutdown(
                 }
             }
         } else {
-            h.pool.shutdown(false, cancel).abandoned
+            h.pool.shutdown(false, false).abandoned
         };
         flush(py, &h);
         Ok(py
             .value(&Value::list(abandoned.into_iter().map(Value::from)))?
             .into_ptr())
     })
+}
+
+/// How long `shutdown(cancel_futures=True)` waits at most for idle workers
+/// to take queued tasks: a bound that only matters if a worker never comes
+/// back (it normally takes microseconds).
+const IDLE_WORKERS_BOUND: Duration = Duration::from_secs(2);
+
+/// Before `shutdown(cancel_futures=True)` cancels what is queued: waits until
+/// every worker is running a task or nothing is queued any more, so that the
+/// tasks an idle worker would take at once run rather than being cancelled,
+/// however late the worker threads get a CPU on a busy machine (as a
+/// `ThreadPoolExecutor`'s idle threads, woken at `submit`, would have taken
+/// them). Without this, `submit` × 50 then `shutdown(cancel_futures=True)`
+/// could cancel all 50 when no worker woke in between.
+fn let_idle_workers_start(h: &PoolHandle) {
+    let deadline = Instant::now() + IDLE_WORKERS_BOUND;
+    let mut queued: Vec<Arc<Rec>> = h.pending();
+    loop {
+        queued.retain(|r| {
+            r.task
+                .get()
+                .is_some_and(|t| !t.is_running() && !t.is_done())
+        });
+        if queued.is_empty()
+            || h.pool.stats().workers.iter().all(|w| w.running)
+            || Instant::now() >= deadline
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
 }
 
 unsafe extern "C" fn m_pool_cancel_all(
@@ -767,26 +928,74 @@ unsafe extern "C" fn m_shutdown_all(
 ) -> *mut PyObject {
     entry(|py| {
         main_only("shutdown_all")?;
+        // Pools still being built (or shut down after a Ctrl-C in their
+        // constructor) have interpreters too.
+        let builds = blocking(py, || {
+            let g = BUILDING.0.lock().unwrap_or_else(|e| e.into_inner());
+            drop(
+                BUILDING
+                    .1
+                    .wait_while(g, |n| *n > 0)
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+        })?;
+        if builds.is_none() {
+            return Ok(null_mut());
+        }
         let pools: Vec<Arc<PoolHandle>> = LIVE
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
+        // Ctrl-C while waiting: what is queued is cancelled and what runs
+        // is interrupted, and the workers are still waited for (bounded by
+        // the kill grace and the shutdown timeout), since no worker
+        // interpreter may outlive this hook.
+        let mut interrupt: Option<*mut PyObject> = None;
         for h in &pools {
-            let h2 = h.clone();
-            if blocking(py, move || h2.pool.shutdown(true, false))?.is_none() {
-                return Ok(null_mut());
+            if interrupt.is_none() {
+                let h2 = h.clone();
+                if blocking(py, move || h2.pool.shutdown(true, false))?.is_none() {
+                    // SAFETY: attached; the KeyboardInterrupt is set aside
+                    // (restored below) while futures complete.
+                    interrupt = Some(unsafe { sys::PyErr_GetRaisedException() });
+                }
+            }
+            if interrupt.is_some() {
+                let h2 = h.clone();
+                py.detach(move || h2.pool.shutdown(true, true));
             }
             flush(py, h);
         }
+        if let Some(exc) = interrupt {
+            completer::STOPPING.store(true, std::sync::atomic::Ordering::Release);
+            py.detach(move || drop(pools));
+            if !exc.is_null() {
+                // SAFETY: attached; `exc` is the reference taken above.
+                unsafe { sys::PyErr_SetRaisedException(exc) };
+            }
+            return Ok(null_mut());
+        }
         completer::STOPPING.store(true, std::sync::atomic::Ordering::Release);
+        // The last reference to a pool being retired may be this one: its
+        // drop joins nothing any more, but never under the main GIL.
+        py.detach(move || drop(pools));
         Ok(none())
     })
 }
 
+/// What `shared()` and `retain()` say about a token already released.
+const GONE: &str =
+    "this shared object is gone: every interp object holding it was garbage-collected \
+                    before the pickle that refers to it was loaded";
+
 /// Shared objects handed over through pickles, by token.
-static TOKENS: Mutex<Option<(u64, std::collections::HashMap<u64, Value>)>> = Mutex::new(None);
+/// Each with a count of references (see `interp._event`): the token goes
+/// when the last is released.
+#[allow(clippy::type_complexity)]
+static TOKENS: Mutex<Option<(u64, std::collections::HashMap<u64, (Value, u64)>)>> =
+    Mutex::new(None);
 
 unsafe extern "C" fn m_share(
     _m: *mut PyObject,
@@ -806,7 +1015,7 @@ unsafe extern "C" fn m_share(
         let mut g = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
         let (next, map) = g.get_or_insert_with(Default::default);
         *next += 1;
-        map.insert(*next, v);
+        map.insert(*next, (v, 1));
         Ok(py.value(&Value::from(*next))?.into_ptr())
     })
 }
@@ -830,13 +1039,8 @@ unsafe extern "C" fn m_shared(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .and_then(|(_, m)| m.get(&token).cloned())
-            .ok_or_else(|| {
-                Error::Runtime(
-                    "this shared object is gone: the interp object it was pickled from was                      garbage-collected before the pickle was loaded"
-                        .into(),
-                )
-            })?;
+            .and_then(|(_, m)| m.get(&token).map(|(v, _)| v.clone()))
+            .ok_or_else(|| Error::Runtime(GONE.into()))?;
         Ok(py.value(&v)?.into_ptr())
     })
 }
@@ -848,14 +1052,38 @@ unsafe extern "C" fn m_unshare(
 ) -> *mut PyObject {
     entry(|py| {
         let token = token_arg(py, a, n, "unshare")?;
-        let gone = TOKENS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-            .and_then(|(_, m)| m.remove(&token));
+        let mut g = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+        let gone = g.as_mut().and_then(|(_, m)| {
+            let (_, n) = m.get_mut(&token)?;
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&token)
+            } else {
+                None
+            }
+        });
+        drop(g);
         // Dropped without the lock (a buffer's release may take a GIL).
         drop(gone);
         Ok(none())
+    })
+}
+
+unsafe extern "C" fn m_retain(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        let token = token_arg(py, a, n, "retain")?;
+        let mut g = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+        match g.as_mut().and_then(|(_, m)| m.get_mut(&token)) {
+            Some((_, n)) => {
+                *n += 1;
+                Ok(none())
+            }
+            None => Err(Error::Runtime(GONE.into())),
+        }
     })
 }
 

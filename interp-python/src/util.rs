@@ -68,6 +68,8 @@ pub(crate) fn raise(py: Python<'_>, err: Error) {
             }
             Error::Conversion(m) => (sys::PyExc_TypeError, m),
             Error::InvalidArgument(m) => (sys::PyExc_ValueError, m),
+            // Already a RuntimeError: no "runtime error: " prefix.
+            Error::Runtime(m) => (sys::PyExc_RuntimeError, m),
             other => (sys::PyExc_RuntimeError, other.to_string()),
         }
     };
@@ -198,16 +200,18 @@ pub(crate) fn seconds(
     if b.is_none() {
         return Ok(None);
     }
-    let secs = b
-        .to_value()?
-        .as_f64()
-        .filter(|s| s.is_finite())
-        .ok_or_else(|| {
-            Error::Conversion(format!(
-                "{what} must be None or a number of seconds, not '{}'",
-                b.type_name()
-            ))
-        })?;
+    let secs = b.to_value()?.as_f64().ok_or_else(|| {
+        Error::Conversion(format!(
+            "{what} must be None or a number of seconds, not '{}'",
+            b.type_name()
+        ))
+    })?;
+    if secs.is_nan() {
+        return Err(Error::InvalidArgument(format!(
+            "{what} must be a number of seconds, got nan"
+        )));
+    }
+    // `inf` is "no limit": longer than any process lives.
     if secs < 0.0 {
         return Err(Error::InvalidArgument(format!(
             "{what} must be >= 0, got {secs}"

@@ -213,6 +213,7 @@ fn cancelled_error() -> Error {
         traceback: String::new(),
         hint: None,
         import_name: None,
+        kind: interp_core::ExceptionKind::Cancelled,
     }))
 }
 
@@ -271,6 +272,7 @@ fn failure<'py>(py: Python<'py>, exc: &Bound<'py>) -> Failure {
             traceback: text(0),
             hint: None,
             import_name: None,
+            kind: interp_core::ExceptionKind::SystemExit,
         });
     }
     Failure::Payload(payload)

@@ -1,6 +1,7 @@
-"""The day-6 benchmark's own pieces: the grid generator, the solvers, the
-initializer that must really set its module's state, and one short end-to-end
-run of ``bench/day6.py`` whose variants must agree."""
+"""The Python benchmark's own pieces (``bench/day6.py``, ``make
+bench-python``): the grid generator, the solvers, the initializer that must
+really set its module's state, short end-to-end runs whose day-6 variants
+must agree, and its tiny-task section."""
 
 import json
 import os
@@ -89,25 +90,31 @@ class SolverTest(unittest.TestCase):
             day6_work.init(None, None)
 
 
-def run_bench(test, variants):
-    """Runs bench/day6.py on 40 candidates with ``variants`` (plus serial);
-    returns its JSON report and stdout after checking it succeeded."""
+def run_day6(test, *args):
+    """Runs bench/day6.py with ``args`` and one repetition; returns its JSON
+    report and stdout after checking that it succeeded."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "bench.json")
-        cmd = [sys.executable, os.path.join(BENCH, "day6.py"), "--candidates", "40", "--reps", "1",
-               "--no-tiny", "--json", out]
-        for v in variants:
-            cmd += ["--only", v]
+        cmd = [sys.executable, os.path.join(BENCH, "day6.py"), "--reps", "1", "--json", out, *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         test.assertEqual(proc.returncode, 0, proc.stderr)
         with open(out) as f:
-            report = json.load(f)
+            return json.load(f), proc.stdout
+
+
+def run_bench(test, variants):
+    """Runs bench/day6.py on 40 candidates with ``variants`` (plus serial);
+    returns its JSON report and stdout after checking it succeeded."""
+    args = ["--candidates", "40", "--no-tiny"]
+    for v in variants:
+        args += ["--only", v]
+    report, stdout = run_day6(test, *args)
     results = report["day6"]
     test.assertEqual(set(results), {"serial", *variants})
     loops = {name: entry.get("loops") for name, entry in results.items()}
     test.assertEqual(len(set(loops.values())), 1, loops)
     test.assertEqual(report["errors"], [])
-    return report, proc.stdout
+    return report, stdout
 
 
 class EndToEndTest(unittest.TestCase):
@@ -127,6 +134,32 @@ class EndToEndTest(unittest.TestCase):
         report, _ = run_bench(self, ["interp naive", "interp shared=", "interp memoryview", "interp frozen"])
         skipped = {k: v["skipped"] for k, v in report["day6"].items() if "skipped" in v}
         self.assertEqual(skipped, {})
+
+
+class TinyTest(unittest.TestCase):
+    def test_sizes(self):
+        # interp gets more calls than the slower executors; --quick a tenth.
+        full, quick = day6.tiny_sizes(False), day6.tiny_sizes(True)
+        self.assertEqual(set(full), {"IPE", "ThreadPoolExecutor", "interp"})
+        for key in ("round_trip", "submit", "map"):
+            self.assertGreater(full["interp"][key], full["IPE"][key], key)
+            self.assertEqual(full["ThreadPoolExecutor"][key], full["IPE"][key], key)
+            self.assertEqual(quick["interp"][key] * 10, full["interp"][key], key)
+
+    @unittest.skipIf(day6.interp is None, day6.INTERP_MISSING)
+    def test_tiny_table_covers_every_executor(self):
+        report, stdout = run_day6(self, "--quick", "--no-day6")
+        self.assertEqual(report["errors"], [])
+        tiny = report["tiny"]
+        expected = {"ThreadPoolExecutor", "interp"} | ({"IPE"} if day6.IPE else set())
+        measured = {name for name, e in tiny.items() if "round_trip_us" in e}
+        self.assertEqual(measured, expected, tiny)
+        for name in measured:
+            for key in ("round_trip_us", "submit_per_s", "map_per_s"):
+                self.assertGreater(tiny[name][key]["median"], 0, (name, key))
+        self.assertEqual(report["meta"]["tiny_sizes"], day6.tiny_sizes(True))
+        self.assertIn("## Tiny task", stdout)
+        self.assertIn("| interp |", stdout)
 
 
 if __name__ == "__main__":

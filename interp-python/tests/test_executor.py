@@ -105,6 +105,22 @@ def test_shutdown_cancel_futures_cancels_queued_ones():
     assert first.result() == "go"
 
 
+def test_shutdown_cancel_futures_lets_idle_workers_take_their_task_first():
+    # However late the worker threads get a CPU, each idle worker takes the
+    # next queued task before the rest is cancelled (CPython's
+    # test_cancel_futures needs at least one to run), and what runs is not
+    # interrupted.
+    e = interp.InterpreterPoolExecutor(2)
+    gate = interp.Channel()
+    fs = [e.submit(helpers.wait_on, gate) for _ in range(20)]
+    e.shutdown(wait=False, cancel_futures=True)
+    assert [f.cancelled() for f in fs] == [False] * 2 + [True] * 18, [f._state for f in fs]
+    gate.send(1)
+    gate.send(2)
+    e.shutdown(wait=True)
+    assert sorted(f.result(LONG) for f in fs[:2]) == [1, 2]
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         interp.InterpreterPoolExecutor(0)
@@ -263,3 +279,14 @@ def test_many_threads_submit_and_wait(ex):
     for t in ts:
         t.join(LONG)
     assert not errors, errors
+
+
+def test_shutdown_wait_lets_a_long_running_task_finish():
+    # ThreadPoolExecutor's shutdown(wait=True) waits however long a running
+    # task takes; the pool underneath must not interrupt it after its own
+    # default shutdown timeout (10 s), which this task outlasts.
+    ex = interp.InterpreterPoolExecutor(1)
+    f = ex.submit(helpers.sleep_then, 11.0, "finished")
+    ex.shutdown(wait=True)
+    assert f.done() and not f.cancelled(), f
+    assert f.result(0) == "finished", f.exception()

@@ -24,17 +24,30 @@ def test_exit_without_shutdown_leaves_no_subinterpreters(tmp_path):
 
 
 def test_ctrl_c_while_waiting_raises_keyboard_interrupt_and_exits_cleanly(tmp_path):
+    # "waiting" is printed once the main thread is about to block in
+    # result() (a SIGINT sent earlier would interrupt the script before its
+    # try block). A profile hook sees the call; sys._current_frames() cannot
+    # be used: it walks every interpreter's threads and crashes CPython
+    # (3.14.7) while a worker runs Python code.
     path = tmp_path / "wait.py"
     path.write_text(
-        "import sys, interp, helpers\n"
+        "import sys, threading, interp, helpers\n"
+        "entered = threading.Event()\n"
+        "def watch(frame, event, arg):\n"
+        "    if event == 'c_call' and getattr(arg, '__name__', '') == 'task_wait':\n"
+        "        entered.set()\n"
+        "def announce():\n"
+        "    print('waiting' if entered.wait(60) else 'never waited', flush=True)\n"
         "if __name__ == '__main__':\n"
         "    with interp.InterpreterPoolExecutor(1) as ex:\n"
         "        gate = interp.Channel()\n"
         "        f = ex.submit(helpers.wait_on, gate)\n"
-        "        print('waiting', flush=True)\n"
+        "        threading.Thread(target=announce, daemon=True).start()\n"
         "        try:\n"
+        "            sys.setprofile(watch)\n"
         "            f.result()\n"
         "        except KeyboardInterrupt:\n"
+        "            sys.setprofile(None)\n"
         "            print('interrupted', flush=True)\n"
         "            raise\n"
     )

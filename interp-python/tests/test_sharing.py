@@ -74,16 +74,19 @@ def test_exporter_is_released_when_the_last_view_is_gone(ex):
     data = bytearray(8)
     ex.submit(helpers.mv_sum, data).result(LONG)
     gc.collect()
+
     # While a buffer is exported a bytearray cannot be resized; once every
-    # view in the worker is gone it is released (in the main interpreter).
-    for _ in range(200):
+    # view in the worker is gone it is released (in the main interpreter, by
+    # the worker thread, which needs the main GIL: wait_until's sleeps give
+    # it up, however late that thread gets a CPU).
+    def resized():
         try:
             data.extend(b"x")
-            break
+            return True
         except BufferError:
-            ex.submit(helpers.ident, 0).result(LONG)  # let the worker drop its frame
-    else:
-        pytest.fail("the exported buffer was never released")
+            return False
+
+    wait_until(resized, "the exported buffer is released")
     assert len(data) == 9
 
 

@@ -170,6 +170,17 @@ int main(void) {
     unsigned char le[13];
     CHECK(interp_value_int_to_bytes(items[3], le, sizeof le, &nle, NULL));
     EXPECT(le[12] & 0x80); /* negative */
+    /* A buffer too small is an error, not a silent success: nothing is
+     * written, and *len still says the size needed. */
+    unsigned char small[4] = {0xAA, 0xAA, 0xAA, 0xAA};
+    nle = 0;
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT,
+                  interp_value_int_to_bytes(items[3], small, sizeof small, &nle, &err), err);
+    EXPECT_CONTAINS(interp_error_message(err), "buffer too small: the int needs 13 bytes, `cap` is 4");
+    interp_error_free(err);
+    EXPECT_EQ(nle, 13);
+    EXPECT(small[0] == 0xAA && small[1] == 0xAA && small[2] == 0xAA && small[3] == 0xAA);
+    EXPECT_STREQ(interp_status_name(INTERP_ERR_OUT_OF_MEMORY), "INTERP_ERR_OUT_OF_MEMORY");
     interp_value_t *from_le = NULL;
     CHECK(interp_value_int_from_bytes(le, nle, 1, &from_le, NULL));
     CHECK(interp_value_equal(from_le, items[3], &equal, NULL));
@@ -203,8 +214,12 @@ int main(void) {
     EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_buffer_wrap(one, 1, "B", deep_shape, 65, 0, release, one, &none, NULL), NULL);
     EXPECT_EQ(released, released_before);
     free(one);
-    /* Huge requests are errors, not aborts. */
-    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_buffer_new((size_t)1 << 62, &none, NULL), NULL);
+    /* Huge requests are errors, not aborts: memory that cannot be had is
+     * its own status, a size no allocation can have an invalid argument. */
+    EXPECT_STATUS(INTERP_ERR_OUT_OF_MEMORY, interp_value_buffer_new((size_t)1 << 62, &none, &err), err);
+    EXPECT_CONTAINS(interp_error_message(err), "out of memory: could not allocate 4398046511104.0 MiB");
+    interp_error_free(err);
+    EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_value_buffer_new((size_t)-1, &none, NULL), NULL);
     interp_channel_t *huge = NULL;
     EXPECT_STATUS(INTERP_ERR_INVALID_ARGUMENT, interp_channel_new(1, (size_t)-1, &huge, NULL), NULL);
     /* Nesting is bounded (deeper values could not be freed safely). */

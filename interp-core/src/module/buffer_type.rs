@@ -1,7 +1,7 @@
 //! The `interp.SharedBuffer` type.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::ptr::{self, null_mut};
+use std::ptr::null_mut;
 
 use interp_sys as sys;
 use sys::{PyObject, Py_ssize_t};
@@ -20,30 +20,6 @@ pub(super) static BUFFER_GETSET: Def<[sys::PyGetSetDef; 6]> = Def::new([
     getter(c"readonly", buf_readonly, c"Whether views refuse writes."),
     getset_end(),
 ]);
-
-pub(super) const fn getter(
-    name: &'static CStr,
-    f: sys::getter,
-    doc: &'static CStr,
-) -> sys::PyGetSetDef {
-    sys::PyGetSetDef {
-        name: name.as_ptr(),
-        get: Some(f),
-        set: None,
-        doc: doc.as_ptr(),
-        closure: null_mut(),
-    }
-}
-
-pub(super) const fn getset_end() -> sys::PyGetSetDef {
-    sys::PyGetSetDef {
-        name: ptr::null(),
-        get: None,
-        set: None,
-        doc: ptr::null(),
-        closure: null_mut(),
-    }
-}
 
 pub(super) static BUFFER_SLOTS: Def<[sys::PyType_Slot; 7]> = Def::new([
     sys::PyType_Slot { slot: sys::Py_tp_new, pfunc: buf_new as *mut c_void },
@@ -72,12 +48,12 @@ pub(super) unsafe extern "C" fn buf_new(
     kwargs: *mut PyObject,
 ) -> *mut PyObject {
     wrap(|py| {
-        // SAFETY: args/kwargs per CPython's tp_new contract.
+        // SAFETY: `args` is a tuple and `kwargs` a dict or NULL (tp_new).
         unsafe { check_args(args, kwargs, &["shape", "format"], "SharedBuffer")? };
-        // SAFETY: as above.
+        // SAFETY: `args` is a tuple and `kwargs` a dict or NULL (tp_new).
         let shape = unsafe { arg(py, args, kwargs, 0, c"shape") }
             .ok_or_else(|| type_error("SharedBuffer() missing required argument 'shape'".into()))?;
-        // SAFETY: as above.
+        // SAFETY: `args` is a tuple and `kwargs` a dict or NULL (tp_new).
         let format = match unsafe { arg(py, args, kwargs, 1, c"format") } {
             Some(f) => f
                 .to_value()?
@@ -89,6 +65,13 @@ pub(super) unsafe extern "C" fn buf_new(
         let dims: Vec<usize> = match shape.to_value()? {
             Value::Int(n) => vec![usize::try_from(n)
                 .map_err(|_| Error::InvalidArgument(format!("shape must be >= 0, got {n}")))?],
+            Value::BigInt(_) => {
+                return Err(Error::InvalidArgument(
+                    "shape is too large: an int beyond 64 bits (a buffer holds at most \
+                     2**63 - 1 bytes)"
+                        .into(),
+                ))
+            }
             Value::Tuple(d) | Value::List(d) => d
                 .iter()
                 .map(|x| match x {
@@ -119,43 +102,48 @@ pub(super) unsafe extern "C" fn buf_getbuffer(
     view: *mut sys::Py_buffer,
     flags: c_int,
 ) -> c_int {
-    // SAFETY: CPython passes our object and a view to fill, attached.
-    unsafe {
-        let b = handle_of::<SharedBuffer>(obj);
-        if flags & sys::PyBUF_WRITABLE == sys::PyBUF_WRITABLE && b.is_readonly() {
-            (*view).obj = null_mut();
-            set_error(
-                sys::PyExc_BufferError,
-                "this interp.SharedBuffer is read-only",
-            );
-            return -1;
-        }
-        (*view).buf = b.as_ptr().cast();
-        (*view).obj = sys::Py_NewRef(obj);
-        (*view).len = b.len() as Py_ssize_t;
-        (*view).readonly = b.is_readonly() as c_int;
-        (*view).itemsize = b.itemsize() as Py_ssize_t;
-        (*view).format = if flags & sys::PyBUF_FORMAT != 0 {
+    // SAFETY: CPython calls bf_getbuffer on our SharedBuffer objects.
+    let b = unsafe { handle_of::<SharedBuffer>(obj) };
+    if flags & sys::PyBUF_WRITABLE == sys::PyBUF_WRITABLE && b.is_readonly() {
+        // SAFETY: `view` is the Py_buffer CPython passes in to fill.
+        unsafe { (*view).obj = null_mut() };
+        // SAFETY: reading a static exception type.
+        let buffer_error = unsafe { sys::PyExc_BufferError };
+        set_error(buffer_error, "this interp.SharedBuffer is read-only");
+        return -1;
+    }
+    let asked = |flag| flags & flag == flag;
+    let filled = sys::Py_buffer {
+        buf: b.as_ptr().cast(),
+        // SAFETY: attached (slot call); a new reference to the live `obj`,
+        // which PyBuffer_Release drops.
+        obj: unsafe { sys::Py_NewRef(obj) },
+        len: b.len() as Py_ssize_t,
+        itemsize: b.itemsize() as Py_ssize_t,
+        readonly: b.is_readonly() as c_int,
+        ndim: b.raw_shape().len() as c_int,
+        format: if flags & sys::PyBUF_FORMAT != 0 {
             b.format_cstr().as_ptr() as *mut c_char
         } else {
             null_mut()
-        };
-        (*view).ndim = b.raw_shape().len() as c_int;
+        },
         // Shape and strides live in the handle, which lives as long as the
         // object that `view.obj` keeps alive.
-        (*view).shape = if flags & sys::PyBUF_ND == sys::PyBUF_ND {
+        shape: if asked(sys::PyBUF_ND) {
             b.raw_shape().as_ptr() as *mut Py_ssize_t
         } else {
             null_mut()
-        };
-        (*view).strides = if flags & sys::PyBUF_STRIDES == sys::PyBUF_STRIDES {
+        },
+        strides: if asked(sys::PyBUF_STRIDES) {
             b.raw_strides().as_ptr() as *mut Py_ssize_t
         } else {
             null_mut()
-        };
-        (*view).suboffsets = null_mut();
-        (*view).internal = null_mut();
-    }
+        },
+        suboffsets: null_mut(),
+        internal: null_mut(),
+    };
+    // SAFETY: `view` is the Py_buffer CPython passes in to fill.
+    unsafe { view.write(filled) };
     0
 }
 

@@ -117,10 +117,10 @@ pub(super) unsafe extern "C" fn ch_send(
         let value = item.to_value()?;
         match ch.send_deadline(value, deadline) {
             Ok(()) => Ok(none()),
-            Err(SendError::Closed(_)) => {
+            Err(SendTimeoutError::Closed(_)) => {
                 channel_exc(py, |s| s.closed_exc, "send on a closed interp.Channel")
             }
-            Err(SendError::Timeout(_)) | Err(SendError::Full(_)) => {
+            Err(SendTimeoutError::Timeout(_)) => {
                 set_error(
                     // SAFETY: static exception type.
                     unsafe { sys::PyExc_TimeoutError },
@@ -128,25 +128,63 @@ pub(super) unsafe extern "C" fn ch_send(
                 );
                 Ok(None)
             }
-            Err(SendError::Cancelled(_)) => channel_exc(py, |s| s.cancelled_exc, "send cancelled"),
+            Err(SendTimeoutError::Cancelled(_)) => {
+                channel_exc(py, |s| s.cancelled_exc, "send cancelled")
+            }
         }
     })
 }
 
+/// Why a receive from Python failed, whichever operation it was.
+pub(super) enum RecvFailed {
+    Closed,
+    Empty,
+    Cancelled,
+    Timeout,
+}
+
+impl From<RecvError> for RecvFailed {
+    fn from(e: RecvError) -> RecvFailed {
+        match e {
+            RecvError::Closed => RecvFailed::Closed,
+            RecvError::Cancelled => RecvFailed::Cancelled,
+        }
+    }
+}
+
+impl From<TryRecvError> for RecvFailed {
+    fn from(e: TryRecvError) -> RecvFailed {
+        match e {
+            TryRecvError::Empty => RecvFailed::Empty,
+            TryRecvError::Closed => RecvFailed::Closed,
+        }
+    }
+}
+
+impl From<RecvTimeoutError> for RecvFailed {
+    fn from(e: RecvTimeoutError) -> RecvFailed {
+        match e {
+            RecvTimeoutError::Timeout => RecvFailed::Timeout,
+            RecvTimeoutError::Closed => RecvFailed::Closed,
+            RecvTimeoutError::Cancelled => RecvFailed::Cancelled,
+        }
+    }
+}
+
 pub(super) fn recv_result(
     py: Python<'_>,
-    r: std::result::Result<Value, RecvError>,
+    r: std::result::Result<Value, impl Into<RecvFailed>>,
 ) -> Result<Option<*mut PyObject>> {
-    match r {
+    match r.map_err(Into::into) {
         Ok(v) => Ok(Some(py.value(&v)?.into_ptr())),
-        Err(RecvError::Closed) => channel_exc(
+        Err(RecvFailed::Closed) => channel_exc(
             py,
             |s| s.closed_exc,
             "the interp.Channel is closed and empty",
         ),
-        Err(RecvError::Empty) => channel_exc(py, |s| s.empty_exc, "the interp.Channel is empty"),
-        Err(RecvError::Cancelled) => channel_exc(py, |s| s.cancelled_exc, "receive cancelled"),
-        Err(RecvError::Timeout) => {
+        Err(RecvFailed::Empty) => channel_exc(py, |s| s.empty_exc, "the interp.Channel is empty"),
+        Err(RecvFailed::Cancelled) => channel_exc(py, |s| s.cancelled_exc, "receive cancelled"),
+        Err(RecvFailed::Timeout) => {
             // SAFETY: static exception type.
             set_error(unsafe { sys::PyExc_TimeoutError }, "receive timed out");
             Ok(None)

@@ -277,9 +277,7 @@ pub(super) fn dict_index(obj: *mut PyObject, key: &Bound<'_>) -> Result<Option<u
         return Ok(None);
     };
     // Keys that are not shareable data cannot be in a frozen dict.
-    Ok(value::from_python_no_pickle(key)
-        .ok()
-        .and_then(|k| d.index_of(&k)))
+    Ok(key.to_value_no_pickle().ok().and_then(|k| d.index_of(&k)))
 }
 
 pub(super) unsafe extern "C" fn fz_getitem(
@@ -502,7 +500,7 @@ pub(super) unsafe extern "C" fn fz_richcompare(
                 borrowed(py, b),
             )
         };
-        let eq = match value::from_python_no_pickle(&other) {
+        let eq = match other.to_value_no_pickle() {
             Ok(v) => f.node().eq_value(&v),
             Err(_) => false,
         };

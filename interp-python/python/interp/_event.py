@@ -1,5 +1,6 @@
 """interp.Event: a threading.Event that works across interpreters."""
 
+import threading
 import weakref
 
 from . import _native
@@ -42,6 +43,8 @@ class Event:
         returns whether it is set."""
         from . import ChannelClosed
 
+        if _in_main_thread():
+            return self._wait_interruptibly(timeout)
         try:
             self._ch.recv(timeout=timeout)
         except ChannelClosed:
@@ -49,6 +52,26 @@ class Event:
         except TimeoutError:
             return False
         return self.is_set()
+
+    def _wait_interruptibly(self, timeout):
+        # The main thread of the main interpreter waits in slices, so that
+        # its signal handlers (Ctrl-C) run between them.
+        import time
+
+        from . import ChannelClosed
+
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _SLICE if end is None else min(_SLICE, max(0.0, end - time.monotonic()))
+            try:
+                self._ch.recv(timeout=left)
+            except ChannelClosed:
+                return True
+            except TimeoutError:
+                if end is not None and time.monotonic() >= end:
+                    return False
+                continue
+            return self.is_set()
 
     def clear(self):
         """Only for an event not set yet (a no-op then): a set
@@ -60,15 +83,43 @@ class Event:
         return f"<interp.Event {'set' if self.is_set() else 'unset'}>"
 
     def __reduce__(self):
-        # Pickled as a token for its channel, valid while this event lives.
+        # Pickled as a token for its channel (`_native.share`), counted:
+        # this object holds one reference, each Event rebuilt from a token
+        # one, and each pickle one, released by its first load (a task's
+        # arguments or result are loaded once), or by the executor that
+        # collected it (a `shared=` value is loaded by every worker start).
+        # A pickle never loaded (a task cancelled before it ran) keeps its
+        # channel until the process ends.
         if self._token is None:
             self._token = _native.share(self._ch)
             weakref.finalize(self, _native.unshare, self._token)
-        return (_rebuild, (self._token,))
+        _native.retain(self._token)
+        sink = getattr(_collecting, "tokens", None)
+        if sink is not None:
+            sink.append(self._token)
+            return (_rebuild, (self._token, False))
+        return (_rebuild, (self._token, True))
 
 
-def _rebuild(token):
+# Set by the executor while pickles it keeps (its `shared=` values) are
+# made: their references are released by it, not by their first load.
+_collecting = threading.local()
+
+
+def _rebuild(token, consume=False):
     e = Event.__new__(Event)
     e._ch = _native.shared(token)
+    _native.retain(token)
     e._token = token
+    weakref.finalize(e, _native.unshare, token)
+    if consume:
+        _native.unshare(token)
     return e
+
+
+# How long one slice of a main-thread wait lasts (see _wait_interruptibly).
+_SLICE = 0.05
+
+
+def _in_main_thread():
+    return threading.current_thread() is threading.main_thread() and _native.core_module().interpreter_id() == 0

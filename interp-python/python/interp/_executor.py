@@ -25,6 +25,7 @@ import builtins
 import contextvars
 import functools
 import itertools
+import operator
 import os
 import pickle
 import sys
@@ -34,7 +35,7 @@ from collections import deque
 from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 from concurrent.futures import _base
 
-from . import _native
+from . import _event, _native
 
 __all__ = [
     "InterpreterPoolExecutor",
@@ -46,8 +47,14 @@ __all__ = [
     "WorkerLost",
 ]
 
+#: The largest ``max_workers``: each worker is an interpreter with its own
+#: thread (a few MB each), and thousands of them exhaust a machine.
+MAX_WORKERS = 1024
+
 _PENDING = _base.PENDING
+_RUNNING = _base.RUNNING
 _FINISHED = _base.FINISHED
+_CANCELLED_AND_NOTIFIED = _base.CANCELLED_AND_NOTIFIED
 LOGGER = _base.LOGGER
 
 
@@ -103,12 +110,17 @@ def _with_traceback(exc, tb):
     return exc
 
 
-def _from_parts(module, qualname, message, tb):
+_EXIT_CODE = "\0interp-exit-code:"  # as interp._worker.EXIT_CODE
+
+
+def _from_parts(module, qualname, message, tb, parts=None):
     if (module, qualname) == ("builtins", "SystemExit"):
-        # Recycles its worker, so it travels as text: rebuild the code.
-        try:
-            code = int(message)
-        except ValueError:
+        # Recycles its worker, so it travels as text: its code as repr.
+        if message.startswith(_EXIT_CODE):
+            import ast
+
+            code = ast.literal_eval(message[len(_EXIT_CODE) :])
+        else:
             code = message or None
         return _guard(_with_traceback(SystemExit(code), tb))
     typ = sys.modules.get(module)
@@ -119,10 +131,22 @@ def _from_parts(module, qualname, message, tb):
         typ = None
     exc = None
     if isinstance(typ, type) and issubclass(typ, BaseException):
-        try:
-            exc = typ(message)
-        except Exception:
-            exc = None
+        if parts is not None:
+            # Its args (and attributes) without calling its constructor,
+            # which may take other arguments (keyword-only ones, say).
+            try:
+                args, attrs = pickle.loads(parts)
+                exc = typ.__new__(typ, *args)
+                exc.args = args
+                if attrs:
+                    exc.__dict__.update(attrs)
+            except Exception:
+                exc = None
+        if exc is None:
+            try:
+                exc = typ(message)
+            except Exception:
+                exc = None
     if exc is None:
         name = qualname if module == "builtins" else f"{module}.{qualname}"
         exc = RemoteError(f"{name}: {message}")
@@ -130,7 +154,7 @@ def _from_parts(module, qualname, message, tb):
     return _guard(_with_traceback(exc, tb))
 
 
-def _rebuild(tb, pickled, module, qualname, message):
+def _rebuild(tb, pickled, module, qualname, message, parts=None):
     exc = None
     if pickled is not None:
         try:
@@ -138,7 +162,7 @@ def _rebuild(tb, pickled, module, qualname, message):
         except Exception:
             exc = None
     if not isinstance(exc, BaseException):
-        return _from_parts(module, qualname, message, tb)
+        return _from_parts(module, qualname, message, tb, parts)
     return _guard(_with_traceback(exc, tb))
 
 
@@ -241,16 +265,56 @@ class _InterpFuture(Future):
                 timeout = 0
         return Future.exception(self, timeout)
 
-    def _interp_finish(self, code, *a):
-        # Called by interp._native with the main GIL held.
+    # Completion by interp._native (main GIL held). The future's state
+    # changes and its waiters wake at once; its done-callbacks run at once
+    # when `inline` (the thread completing it is the caller's own), else
+    # they are queued for the completer to run once its whole batch is
+    # complete (so a callback that blocks never delays other completions:
+    # another completer thread takes over).
+
+    def _interp_settle(self, state, result, exception, inline):
+        with self._condition:
+            if self._state not in (_PENDING, _RUNNING):
+                return
+            self._result = result
+            self._exception = exception
+            self._state = state
+            # Its task keeps the outcome as a value: a second copy.
+            self._task = None
+            for w in self._waiters:
+                if state == _CANCELLED_AND_NOTIFIED:
+                    w.add_cancelled(self)
+                elif exception is not None:
+                    w.add_exception(self)
+                else:
+                    w.add_result(self)
+            self._condition.notify_all()
+        if self._cbl:
+            if inline:
+                self._invoke_callbacks()
+            else:
+                _deferred.append(self)
+
+    def _interp_set_result(self, result, inline):
+        self._interp_settle(_FINISHED, result, None, inline)
+
+    def _interp_finish(self, code, inline, *a):
         if code == 1:
-            if Future.cancel(self):
-                self.set_running_or_notify_cancel()
-            return
-        try:
-            self.set_exception(_make_exception(code, a))
-        except _base.InvalidStateError:
-            pass
+            self._interp_settle(_CANCELLED_AND_NOTIFIED, None, None, inline)
+        else:
+            self._interp_settle(_FINISHED, None, _make_exception(code, a), inline)
+
+
+# Futures whose done-callbacks wait for a completer (see _interp_settle).
+_deferred = deque()
+
+
+def _next_deferred():
+    """The next future whose callbacks are due, or None (for interp._native)."""
+    try:
+        return _deferred.popleft()
+    except IndexError:
+        return None
 
 
 _new_future = functools.partial(object.__new__, _InterpFuture)
@@ -442,15 +506,37 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         _check_main()
         if max_workers is None:
             count = getattr(os, "process_cpu_count", os.cpu_count)
-            max_workers = count() or 1
-        elif not isinstance(max_workers, int) or max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
+            max_workers = min(count() or 1, MAX_WORKERS)
+        else:
+            try:
+                max_workers = operator.index(max_workers)
+            except TypeError:
+                raise TypeError(
+                    f"max_workers must be an int or None, not {type(max_workers).__name__!r}"
+                ) from None
+            if max_workers <= 0:
+                raise ValueError("max_workers must be greater than 0")
+            if max_workers > MAX_WORKERS:
+                raise ValueError(
+                    f"max_workers must be at most {MAX_WORKERS} (each worker is an interpreter "
+                    f"with a thread of its own), got {max_workers}"
+                )
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
-        if max_tasks_per_worker is not None and (
-            not isinstance(max_tasks_per_worker, int) or max_tasks_per_worker <= 0
-        ):
-            raise ValueError("max_tasks_per_worker must be a positive int or None")
+        if max_tasks_per_worker is not None:
+            if isinstance(max_tasks_per_worker, bool) or not isinstance(max_tasks_per_worker, int):
+                raise TypeError(
+                    "max_tasks_per_worker must be a positive int or None, not "
+                    f"{type(max_tasks_per_worker).__name__!r}"
+                )
+            if max_tasks_per_worker <= 0:
+                raise ValueError(f"max_tasks_per_worker must be a positive int or None, got {max_tasks_per_worker}")
+            # Beyond 2**63 - 1 tasks a worker is never recycled anyway.
+            max_tasks_per_worker = min(max_tasks_per_worker, 2**63 - 1)
+        if not isinstance(thread_name_prefix, str):
+            raise TypeError(f"thread_name_prefix must be a str, not {type(thread_name_prefix).__name__!r}")
+        if "\0" in thread_name_prefix:
+            raise ValueError("thread_name_prefix must not contain a NUL character")
         if shared is not None and (
             not hasattr(shared, "items") or not all(isinstance(k, str) and k.isidentifier() for k in shared)
         ):
@@ -474,15 +560,21 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
             "initargs": tuple(initargs),
         }
         init_source = "import sys\nsys.path[:] = " + repr([p for p in sys.path if isinstance(p, str)])
-        r = _native.pool_new(
-            max_workers,
-            self._thread_name_prefix,
-            init_source,
-            cfg,
-            max_tasks_per_worker,
-            kill_grace,
-            bool(isolated),
-        )
+        # Events in `shared=` are loaded at every worker start: their
+        # pickles' references are held until the pool has stopped.
+        _event._collecting.tokens = self._event_tokens = []
+        try:
+            r = _native.pool_new(
+                max_workers,
+                self._thread_name_prefix,
+                init_source,
+                cfg,
+                max_tasks_per_worker,
+                kill_grace,
+                bool(isolated),
+            )
+        finally:
+            _event._collecting.tokens = None
         if isinstance(r, tuple):
             _, message, tb = r
             self._broken = (
@@ -498,6 +590,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
     # -- submission --
 
     _unlogged = None
+    _event_tokens = ()
 
     def _log_broken(self):
         text, self._unlogged = self._unlogged, None
@@ -542,7 +635,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         f = _InterpFuture()
-        f._task = _native.submit_main(self._pool, f, fn, args, kwargs or None)
+        f._task = _native.submit_main(self._pool, f, _run_in_lane, (self, f, fn, args, kwargs), None)
         return f
 
     def _submit_chunk(self, target, chunk, star, timeout=None):
@@ -594,7 +687,10 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
             try:
                 while fs:
                     f = fs.popleft()
-                    if more is not None and not self._shutdown:
+                    if more is not None:
+                        # After shutdown this raises RuntimeError, as
+                        # Executor.map's submit does: inputs are never
+                        # silently dropped.
                         for c in itertools.islice(more, 1):
                             fs.append(self._submit_chunk(target, c, star))
                     left = None if end is None else end - time.monotonic()
@@ -653,8 +749,21 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         with self._shutdown_lock:
             self._shutdown = True
         self._log_broken()
+        if wait and getattr(_lane, "executor", None) is self:
+            # As ThreadPoolExecutor (its join of the current thread raises):
+            # a task of this executor would wait for itself forever.
+            if self._pool is not None:
+                _native.pool_shutdown(self._pool, False, bool(cancel_futures))
+            raise RuntimeError(
+                "cannot join current thread: shutdown(wait=True) was called from a task running on "
+                "this executor, which would wait for itself; use shutdown(wait=False) there"
+            )
         if self._pool is not None:
             _native.pool_shutdown(self._pool, bool(wait), bool(cancel_futures))
+            if wait:
+                tokens, self._event_tokens = self._event_tokens, []
+                for t in tokens:
+                    _native.unshare(t)
 
     def __exit__(self, exc_type, exc_val, exc_tb):
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and self._pool is not None:
@@ -664,6 +773,26 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         else:
             self.shutdown(wait=True)
         return False
+
+
+# The executor whose main-lane task this thread runs now.
+_lane = threading.local()
+
+
+def _run_in_lane(ex, f, fn, args, kwargs):
+    # A main-lane task (pool thread, main interpreter): its future enters
+    # RUNNING first (so cancel() then returns False, as with a thread pool),
+    # or the call is skipped when it was cancelled meanwhile.
+    try:
+        if not f.set_running_or_notify_cancel():
+            return None
+    except RuntimeError:
+        return None  # completed already (cancelled and notified)
+    _lane.executor = ex
+    try:
+        return fn(*args, **kwargs) if kwargs else fn(*args)
+    finally:
+        _lane.executor = None
 
 
 def _chunk_result(f, timeout):

@@ -24,16 +24,26 @@ def _resolve(target):
     return pickle.loads(a)
 
 
-def _main_code(path, name):
+def _main_code(path, name, d):
     if name:
         import importlib.util
 
         spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot find the main module {name!r}")
+        # As runpy.run_module (multiprocessing's spawn): relative imports
+        # of a `python -m pkg.script` resolve against its package.
+        d["__spec__"] = spec
+        d["__package__"] = spec.parent
+        d["__loader__"] = spec.loader
         return spec.loader.get_code(name)
     with open(path, "rb") as f:
         return compile(f.read(), path, "exec")
+
+
+def _is_cancelled(e):
+    core = sys.modules.get("interp._core")
+    return core is not None and isinstance(e, core.Cancelled)
 
 
 def _install_main(path, name, shared):
@@ -53,8 +63,13 @@ def _install_main(path, name, shared):
         if not state["loaded"]:
             state["loaded"] = True
             try:
-                exec(_main_code(path, name), d)
+                exec(_main_code(path, name, d), d)
             except BaseException as e:  # noqa: B902 - reported on use
+                if _is_cancelled(e):
+                    # The task was interrupted, not the script broken: the
+                    # next use loads it again.
+                    state["loaded"] = False
+                    raise
                 state["error"] = e
             d.update(shared)
             if d.get("__getattr__") is __getattr__:
@@ -132,4 +147,29 @@ def pack(exc):
         text = str(exc)
     except Exception:
         text = f"<unprintable {t.__qualname__}>"
-    return (tb, data, t.__module__, t.__qualname__, text)
+    if isinstance(exc, SystemExit):
+        # Travels as text (it recycles the worker): its code exactly, when
+        # it is a literal (None, an int, a str...).
+        import ast
+
+        try:
+            r = repr(exc.code)
+            if ast.literal_eval(r) == exc.code:
+                text = EXIT_CODE + r
+        except Exception:
+            pass
+    parts = None
+    if data is None:
+        # The exception does not pickle: its args (and attributes, if they
+        # do) travel, to rebuild it without calling its constructor.
+        for state in ((exc.args, getattr(exc, "__dict__", None) or None), (exc.args, None)):
+            try:
+                parts = pickle.dumps(state, 5)
+                break
+            except Exception:
+                pass
+    return (tb, data, t.__module__, t.__qualname__, text, parts)
+
+
+#: Marks a SystemExit description whose rest is repr(code).
+EXIT_CODE = "\0interp-exit-code:"

@@ -1,0 +1,503 @@
+//! [`Registry`]: the state a pool's handle, workers, supervisor and tasks
+//! share (the queue, the worker [`Slot`]s, the counters), and the pool's
+//! life around it: start workers, take tasks, close the queue, retire
+//! workers.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use interp_core::{Error, Interpreter};
+
+use crate::builder::Config;
+use crate::error::{PoolError, TaskError};
+use crate::handoff::Handoff;
+use crate::stats::{Counters, PoolStats};
+use crate::sync::lock;
+use crate::task::{Task, TaskState, Work};
+
+/// What a worker takes from the queue: a task, or `None` to stop.
+pub(crate) type Job = Option<Arc<TaskState>>;
+
+/// Where a starting worker says whether its interpreter is ready.
+pub(crate) type Ready = Sender<Result<(), Error>>;
+
+/// A worker thread's body (the worker module's; given to
+/// [`Registry::new`] so that this module does not depend on it).
+pub(crate) type WorkerMain = fn(Arc<Registry>, Arc<Slot>, Option<Ready>);
+
+/// What the supervisor is asked to check at a deadline.
+pub(crate) enum Check {
+    /// Cancel the task as timed out, unless it is done.
+    Timeout(Weak<TaskState>),
+    /// Give up on worker `worker` if it still runs the task (it ignored
+    /// its interruption past the kill grace).
+    Kill {
+        task: Weak<TaskState>,
+        worker: usize,
+    },
+}
+
+/// What a worker thread is doing (to say why a worker that does not stop
+/// is stuck).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    /// Creating its interpreter and running the initializer.
+    Starting = 0,
+    /// Running tasks, or waiting for one.
+    Serving = 1,
+    /// Closing its interpreter (which waits for the threads started in it).
+    Closing = 2,
+}
+
+/// One worker thread's state, shared with interrupters, the supervisor and
+/// shutdown.
+pub(crate) struct Slot {
+    index: usize,
+    name: String,
+    interp: Mutex<Option<Arc<Interpreter>>>,
+    thread_ident: AtomicU64,
+    /// The task it runs: published by the worker, taken back by the worker
+    /// or by whoever gives up on the worker (handoff.rs).
+    task: Handoff<TaskState>,
+    phase: AtomicU8,
+    abandoned: AtomicBool,
+    retired: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Slot {
+    fn new(index: usize, name: String) -> Slot {
+        Slot {
+            index,
+            name,
+            interp: Mutex::new(None),
+            thread_ident: AtomicU64::new(0),
+            task: Handoff::new(),
+            phase: AtomicU8::new(Phase::Starting as u8),
+            abandoned: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// The worker's index.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The worker thread's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The task the worker runs.
+    pub(crate) fn task(&self) -> &Handoff<TaskState> {
+        &self.task
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::SeqCst) {
+            0 => Phase::Starting,
+            1 => Phase::Serving,
+            _ => Phase::Closing,
+        }
+    }
+
+    /// The worker's interpreter while it serves (interrupters clone it
+    /// briefly; the worker waits for them before closing it).
+    pub(crate) fn interp(&self) -> Option<Arc<Interpreter>> {
+        lock(&self.interp).clone()
+    }
+
+    pub(crate) fn set_interp(&self, interp: Option<Arc<Interpreter>>) {
+        *lock(&self.interp) = interp;
+    }
+
+    /// The worker thread's identifier (`threading.get_ident()`), the
+    /// target of its interruptions.
+    pub(crate) fn thread_ident(&self) -> u64 {
+        self.thread_ident.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_thread_ident(&self, ident: u64) {
+        self.thread_ident.store(ident, Ordering::SeqCst);
+    }
+
+    /// Whether the pool gave up on this worker (its thread ends on its own
+    /// if what holds it returns).
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn mark_abandoned(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the slot is gone for good ([`Registry::retire`]).
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
+
+    /// Joins the worker thread, once (a retired, not abandoned worker's
+    /// thread is ending).
+    pub(crate) fn join(&self) {
+        if let Some(h) = lock(&self.thread).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// [`Registry::stopping`]: workers start what they dequeue.
+const RUN: u8 = 0;
+/// [`Registry::stopping`]: a shutdown cancels pending work (it fails with
+/// [`TaskError::Cancelled`]).
+const CANCEL: u8 = 1;
+/// [`Registry::stopping`]: a shutdown ran out of time; what is still queued
+/// fails with [`TaskError::Shutdown`].
+const ABORT: u8 = 2;
+
+/// State shared by the pool handle, workers, supervisor and tasks.
+pub(crate) struct Registry {
+    config: Config,
+    worker_main: WorkerMain,
+    jobs_tx: Sender<Job>,
+    jobs_rx: Receiver<Job>,
+    closed: AtomicBool,
+    started: AtomicBool,
+    start_lock: Mutex<()>,
+    slots: Mutex<Vec<Arc<Slot>>>,
+    counters: Vec<Counters>,
+    /// Slots not retired yet.
+    live: AtomicUsize,
+    /// The index of each slot that retires.
+    exit_tx: Sender<usize>,
+    exit_rx: Receiver<usize>,
+    /// The supervisor's deadlines.
+    checks: Sender<(Instant, Check)>,
+    cancelled_queued: AtomicU64,
+    /// Why the pool lost every worker while open (then it refuses work).
+    broken: Mutex<Option<String>>,
+    /// [`RUN`], or how a shutdown stops pending work: [`CANCEL`] or
+    /// [`ABORT`]. Workers then fail whatever they dequeue instead of
+    /// starting it (and make no fresh interpreter).
+    stopping: AtomicU8,
+}
+
+impl Registry {
+    /// A registry without workers yet, and the receiving end of the
+    /// supervisor's deadlines.
+    pub(crate) fn new(
+        config: Config,
+        worker_main: WorkerMain,
+    ) -> (Arc<Registry>, Receiver<(Instant, Check)>) {
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+        let (checks, checks_rx) = crossbeam_channel::unbounded();
+        let (exit_tx, exit_rx) = crossbeam_channel::unbounded();
+        let registry = Arc::new(Registry {
+            counters: (0..config.workers).map(|_| Counters::default()).collect(),
+            config,
+            worker_main,
+            jobs_tx,
+            jobs_rx,
+            closed: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            start_lock: Mutex::new(()),
+            slots: Mutex::new(Vec::new()),
+            live: AtomicUsize::new(0),
+            exit_tx,
+            exit_rx,
+            checks,
+            cancelled_queued: AtomicU64::new(0),
+            broken: Mutex::new(None),
+            stopping: AtomicU8::new(RUN),
+        });
+        (registry, checks_rx)
+    }
+
+    /// The pool's settings.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Worker `index`'s counters.
+    pub(crate) fn counters(&self, index: usize) -> &Counters {
+        &self.counters[index]
+    }
+
+    /// The queue workers take jobs from.
+    pub(crate) fn jobs(&self) -> &Receiver<Job> {
+        &self.jobs_rx
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Whether the pool takes no more work (shut down, or broken).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Starts the workers (once) and waits until the first one is ready,
+    /// or all of them with `wait_for_all_workers`.
+    ///
+    /// # Errors
+    /// The first worker's failure to start: [`PoolError::Init`] (then the
+    /// pool is closed) or [`PoolError::Spawn`].
+    pub(crate) fn start(self: &Arc<Self>) -> Result<(), PoolError> {
+        if self.is_started() {
+            return Ok(());
+        }
+        let _g = lock(&self.start_lock);
+        if self.is_started() {
+            return Ok(());
+        }
+        let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
+        for i in 0..self.config.workers {
+            self.spawn_worker(i, Some(ready_tx.clone()))?;
+        }
+        drop(ready_tx);
+        // Return once one worker is ready (the first result does not wait
+        // for the slowest interpreter), unless asked to wait for all. A
+        // worker that fails later logs why and stays down.
+        let need = if self.config.wait_for_all {
+            self.config.workers
+        } else {
+            1
+        };
+        let mut ok = 0;
+        let mut first_err = None;
+        for r in ready_rx.iter() {
+            match r {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+            if ok >= need || first_err.is_some() {
+                break;
+            }
+        }
+        self.started.store(true, Ordering::Release);
+        match first_err {
+            None => Ok(()),
+            Some(e) => {
+                self.close_queue(true);
+                Err(PoolError::Init(e))
+            }
+        }
+    }
+
+    /// Starts worker `index` in a new slot (replacing the old one's).
+    ///
+    /// # Errors
+    /// [`PoolError::Spawn`] when the thread cannot be started.
+    pub(crate) fn spawn_worker(
+        self: &Arc<Self>,
+        index: usize,
+        ready: Option<Ready>,
+    ) -> Result<(), PoolError> {
+        let name = (self.config.thread_name)(index);
+        let slot = Arc::new(Slot::new(index, name.clone()));
+        {
+            let mut slots = lock(&self.slots);
+            if index < slots.len() {
+                slots[index] = slot.clone();
+            } else {
+                slots.push(slot.clone());
+            }
+        }
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let (registry, s2, main) = (self.clone(), slot.clone(), self.worker_main);
+        let mut b = std::thread::Builder::new().name(name);
+        if let Some(size) = self.config.stack_size {
+            b = b.stack_size(size);
+        }
+        match b.spawn(move || main(registry, s2, ready)) {
+            Ok(handle) => {
+                *lock(&slot.thread) = Some(handle);
+                Ok(())
+            }
+            Err(e) => {
+                self.retire(&slot);
+                Err(PoolError::Spawn(Arc::new(e)))
+            }
+        }
+    }
+
+    /// Worker `index`'s current slot.
+    pub(crate) fn slot(&self, index: usize) -> Option<Arc<Slot>> {
+        lock(&self.slots).get(index).cloned()
+    }
+
+    /// The current slots.
+    pub(crate) fn slots(&self) -> Vec<Arc<Slot>> {
+        lock(&self.slots).clone()
+    }
+
+    /// Queues `work` (starting a lazy pool's workers first).
+    ///
+    /// # Errors
+    /// [`PoolError::Shutdown`] once closed, [`PoolError::Init`] for a broken
+    /// pool, or when a lazy pool fails to start.
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        work: Work,
+        timeout: Option<Duration>,
+    ) -> Result<Task, PoolError> {
+        if self.is_closed() {
+            return Err(self.refusal());
+        }
+        if !self.is_started() {
+            self.start()?;
+        }
+        let host: Weak<Registry> = Arc::downgrade(self);
+        let state = TaskState::new(work, timeout, host);
+        self.jobs_tx
+            .send(Some(state.clone()))
+            .map_err(|_| PoolError::Shutdown)?;
+        // Raced with a shutdown whose last worker already left: nobody
+        // would ever run what was just queued.
+        if self.is_closed() && self.live.load(Ordering::SeqCst) == 0 {
+            self.drain(TaskError::Shutdown);
+        }
+        Ok(Task::new(state))
+    }
+
+    /// Why a closed pool refuses work.
+    fn refusal(&self) -> PoolError {
+        match lock(&self.broken).clone() {
+            Some(why) => PoolError::Init(Error::Runtime(why)),
+            None => PoolError::Shutdown,
+        }
+    }
+
+    /// Whether a shutdown stops pending work (workers then fail what they
+    /// dequeue with [`stopped_error`](Self::stopped_error)).
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst) != RUN
+    }
+
+    /// What pending work fails with once a shutdown stops it.
+    pub(crate) fn stopped_error(&self) -> TaskError {
+        match self.stopping.load(Ordering::SeqCst) {
+            ABORT => TaskError::Shutdown,
+            _ => TaskError::Cancelled,
+        }
+    }
+
+    /// Counts a queued task cancelled before it ran.
+    pub(crate) fn count_cancelled_queued(&self) {
+        self.cancelled_queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Asks the supervisor to check `check` at `at`.
+    pub(crate) fn schedule(&self, at: Instant, check: Check) {
+        let _ = self.checks.send((at, check));
+    }
+
+    /// Stops intake: `cancel_pending` completes queued tasks as cancelled;
+    /// then one stop message per worker.
+    pub(crate) fn close_queue(&self, cancel_pending: bool) {
+        self.closed.store(true, Ordering::SeqCst);
+        if cancel_pending {
+            self.stopping.store(CANCEL, Ordering::SeqCst);
+            while let Ok(Some(t)) = self.jobs_rx.try_recv() {
+                if t.complete(Err(TaskError::Cancelled)) {
+                    self.count_cancelled_queued();
+                }
+            }
+        }
+        self.send_stops();
+        if self.live.load(Ordering::SeqCst) == 0 {
+            self.drain(TaskError::Shutdown);
+        }
+    }
+
+    /// Queues one stop message per worker.
+    fn send_stops(&self) {
+        let n = lock(&self.slots).len();
+        for _ in 0..n {
+            let _ = self.jobs_tx.send(None);
+        }
+    }
+
+    /// A shutdown out of time: what is still queued (now or when a worker
+    /// dequeues it) fails with [`TaskError::Shutdown`] instead of running.
+    pub(crate) fn abort_queue(&self) {
+        let _ = self
+            .stopping
+            .compare_exchange(RUN, ABORT, Ordering::SeqCst, Ordering::SeqCst);
+        self.drain(TaskError::Shutdown);
+        // The drain took the stop messages too.
+        self.send_stops();
+    }
+
+    /// Completes everything still queued with `err`.
+    fn drain(&self, err: TaskError) {
+        while let Ok(job) = self.jobs_rx.try_recv() {
+            if let Some(t) = job {
+                t.complete(Err(err.clone()));
+            }
+        }
+    }
+
+    /// A worker slot is gone for good (its thread ended, or it was
+    /// abandoned). Exactly once per slot. When the last one goes: a closed
+    /// pool fails what is still queued; an open pool is broken (every
+    /// worker failed to restart its interpreter) and fails it too.
+    pub(crate) fn retire(&self, slot: &Slot) {
+        if slot.retired.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.exit_tx.send(slot.index);
+        if self.live.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return;
+        }
+        if self.is_closed() {
+            self.drain(TaskError::Shutdown);
+        } else {
+            let why = "every worker of the pool stopped: their interpreters could not be recreated (see stderr)".to_owned();
+            *lock(&self.broken) = Some(why.clone());
+            self.closed.store(true, Ordering::SeqCst);
+            self.drain(TaskError::WorkerLost(why));
+        }
+    }
+
+    /// Waits until a slot retires or `deadline` passes; false at the
+    /// deadline.
+    pub(crate) fn wait_retired(&self, deadline: Instant) -> bool {
+        self.exit_rx.recv_deadline(deadline).is_ok()
+    }
+
+    /// Counters per worker and the queue depth.
+    pub(crate) fn stats(&self) -> PoolStats {
+        let slots = self.slots();
+        PoolStats {
+            queue_depth: self.jobs_rx.len(),
+            cancelled_queued: self.cancelled_queued.load(Ordering::Relaxed),
+            workers: self
+                .counters
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let slot = slots.get(i);
+                    c.snapshot(
+                        i,
+                        slot.is_some_and(|s| s.task.is_occupied()),
+                        slot.and_then(|s| s.interp())
+                            .map(|interp| interp.cache_stats())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}

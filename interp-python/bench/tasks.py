@@ -1,5 +1,0 @@
-"""Tiny task for the benchmark (a module, so every executor finds it)."""
-
-
-def ident(x):
-    return x
