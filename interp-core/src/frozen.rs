@@ -32,12 +32,17 @@ pub(crate) struct Dict {
 /// `bytes`, tuples (lists freeze as tuples) and dicts, nested — built once
 /// and shared by reference with every interpreter.
 ///
-/// Passing a `Frozen` in a call costs O(1) whatever its size; in Python it
-/// is an `interp.Frozen` proxy with `__getitem__`, `__len__`, `__iter__`,
-/// `__contains__`, `__eq__`, `__hash__` and, for dicts,
-/// `keys`/`values`/`items`/`get`. Elements are made into Python objects
-/// lazily, on first access, and cached in that interpreter's proxy. Any
-/// attempt to mutate raises `TypeError`.
+/// Passing a `Frozen` in a call costs O(1) whatever its size once the
+/// receiving interpreter has seen it. A frozen tuple arrives as real tuples,
+/// built the first time an interpreter sees the tree and kept in its
+/// materialization cache (see [`CacheConfig`](crate::CacheConfig)), so
+/// indexing runs at native speed. A frozen dict arrives as an
+/// `interp.Frozen` proxy with `__getitem__`, `__len__`, `__iter__`,
+/// `__contains__`, `__eq__`, `__hash__`, `keys`/`values`/`items`/`get` and
+/// `thaw()`, whose elements are made lazily, on first access, and cached in
+/// the proxy (its tuples as real tuples); any attempt to mutate it raises
+/// `TypeError`. `interp.freeze(obj)` in Python returns such a proxy for a
+/// tuple too: the handle that passes the data on by reference.
 ///
 /// ```
 /// use interp_core::{Frozen, Interpreter, Value};
@@ -52,7 +57,8 @@ pub(crate) struct Dict {
 ///     assert_eq!(r, Value::Int(i64::from(k) * i64::from(k)));
 /// }
 /// interp.prepare_main([("table", table.into())])?;
-/// assert!(interp.exec("table[0] = None").is_err()); // read-only: TypeError
+/// assert!(interp.exec("table[0] = None").is_err()); // a tuple: TypeError
+/// assert_eq!(interp.eval("type(table[0]).__name__")?, Value::str("tuple"));
 /// # Ok::<(), interp_core::Error>(())
 /// ```
 #[derive(Clone)]
@@ -361,6 +367,22 @@ impl Frozen {
     /// Whether two handles point at the same node of the same tree.
     pub fn ptr_eq(&self, other: &Frozen) -> bool {
         std::ptr::eq(self.node, other.node)
+    }
+
+    /// How many handles to the tree (to it or any of its nodes) live, this
+    /// one included: a snapshot, as `Arc::strong_count`.
+    pub(crate) fn strong_count(&self) -> usize {
+        Arc::strong_count(&self.root)
+    }
+
+    /// The address of the tree's allocation (shared by all its handles).
+    pub(crate) fn root_addr(&self) -> usize {
+        Arc::as_ptr(&self.root) as usize
+    }
+
+    /// The address of this handle's node: unique among live nodes.
+    pub(crate) fn node_addr(&self) -> usize {
+        self.node as usize
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use interp_sys as sys;
 
 use crate::error::{Error, Result};
+use crate::materialize::{self, CacheConfig, CacheStats};
 use crate::runtime::{runtime, Runtime};
 use crate::scope::Python;
 use crate::tstate::{self, Attached, Detached, InterpRecord, TsPtr};
@@ -26,6 +27,7 @@ pub struct InterpreterConfig {
     allow_threads: bool,
     allow_daemon_threads: bool,
     check_multi_interp_extensions: bool,
+    cache: CacheConfig,
 }
 
 impl Default for InterpreterConfig {
@@ -45,6 +47,7 @@ impl InterpreterConfig {
             allow_threads: true,
             allow_daemon_threads: false,
             check_multi_interp_extensions: true,
+            cache: CacheConfig::DEFAULT,
         }
     }
 
@@ -59,6 +62,7 @@ impl InterpreterConfig {
             allow_threads: true,
             allow_daemon_threads: true,
             check_multi_interp_extensions: false,
+            cache: CacheConfig::DEFAULT,
         }
     }
 
@@ -87,9 +91,22 @@ impl InterpreterConfig {
         self
     }
 
+    /// Bounds of the interpreter's materialization cache, which makes a
+    /// big immutable value passed again arrive as the object made the first
+    /// time (see [`CacheConfig`]; [`CacheConfig::OFF`] turns it off).
+    pub const fn cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = cache;
+        self
+    }
+
     /// Whether the interpreter has its own GIL.
     pub const fn has_own_gil(&self) -> bool {
         self.own_gil
+    }
+
+    /// The bounds of the interpreter's materialization cache.
+    pub const fn cache_config(&self) -> CacheConfig {
+        self.cache
     }
 
     fn to_raw(self) -> sys::PyInterpreterConfig {
@@ -161,6 +178,7 @@ impl Interpreter {
         // SAFETY: `ts` is the new interpreter's attached thread state.
         let raw = unsafe { sys::thread_state_interpreter(ts) };
         let record = InterpRecord::new(raw, false);
+        record.cache.set_initial_config(config.cache);
         let ts = TsPtr(ts);
         record.lock().tstates.push(ts);
         tstate::register(&record, ts);
@@ -295,6 +313,34 @@ impl Interpreter {
         })
     }
 
+    /// Counters of this interpreter's materialization cache: how many
+    /// values (and results) were found in it, how much it holds. Reads
+    /// atomics: never waits for the interpreter.
+    ///
+    /// A value qualifies when it is deeply immutable (`None`, `bool`,
+    /// `int`, `float`, `complex`, `str`, `bytes`, and `tuple`/`frozenset`
+    /// of those) and big (see [`CacheConfig`]); a [`Frozen`](crate::Frozen)
+    /// tuple tree always does. Such a value passed again to this
+    /// interpreter arrives as the object it made the first time, and an
+    /// object returned again converts to the same [`Value`] (the same
+    /// shared data), both without a copy.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.record.cache.stats()
+    }
+
+    /// The bounds of this interpreter's materialization cache.
+    pub fn cache_config(&self) -> CacheConfig {
+        self.record.cache.config()
+    }
+
+    /// Changes the bounds of this interpreter's materialization cache,
+    /// evicting (least recently used first) what no longer fits.
+    /// [`CacheConfig::OFF`] empties and disables it. Enters the
+    /// interpreter.
+    pub fn set_cache_config(&self, config: CacheConfig) {
+        self.enter(|py| materialize::configure(py, &self.record.cache, config));
+    }
+
     /// Ends the interpreter: runs its `atexit` hooks, waits for threads it
     /// started with `threading`, deletes every thread state made for it and
     /// frees it. Same as dropping it. Does nothing for the main interpreter.
@@ -324,6 +370,8 @@ impl Interpreter {
                 sys::delete_thread_state(t.0);
             }
             self.record.mark_closed(&mut st);
+            // `own` is attached: the cached objects are this interpreter's.
+            materialize::clear(&self.record.cache);
             sys::end_interpreter(own.0);
         }
         drop(st);

@@ -119,6 +119,7 @@ mod conversion;
 mod error;
 mod frozen;
 mod interpreter;
+mod materialize;
 mod module;
 mod runtime;
 mod scope;
@@ -135,6 +136,7 @@ pub use channel::{
 pub use error::{panic_message, Error, ExceptionKind, PyException, Result};
 pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
+pub use materialize::{is_cached, CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};
 pub use module::{python_module, set_module_name};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};

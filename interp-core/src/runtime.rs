@@ -457,6 +457,8 @@ impl Runtime {
         // closed under its lock so no cache touches them afterwards.
         let rc = unsafe {
             sys::attach(ts.0);
+            // The main interpreter is attached: its cached objects go first.
+            crate::materialize::clear(&record.cache);
             sys::Py_FinalizeEx()
         };
         drop(st);

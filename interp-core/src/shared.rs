@@ -265,6 +265,13 @@ impl<T: ?Sized + SharedData> Shared<T> {
         self.ptr.as_ptr() as usize
     }
 
+    /// How many handles to the data live (this one included), as
+    /// `Arc::strong_count`: a snapshot, which other threads may change.
+    pub(crate) fn strong_count(&self) -> usize {
+        // Acquire: pairs with the Release of other handles' drops.
+        self.header().refs.load(Ordering::Acquire)
+    }
+
     fn header(&self) -> &Header {
         // SAFETY: the header lives as long as any handle.
         unsafe { self.ptr.as_ref() }

@@ -41,6 +41,8 @@ pub(crate) struct InterpRecord {
     /// Mirrors `RecordState::closed` (set under the lock) so that thread
     /// caches can prune entries without taking any lock.
     pub(crate) closed: AtomicBool,
+    /// The interpreter's materialization cache (see `materialize`).
+    pub(crate) cache: crate::materialize::InterpCache,
 }
 
 // SAFETY: `raw` is an opaque handle, only passed to CPython under the rules
@@ -68,6 +70,7 @@ impl InterpRecord {
             is_main,
             state: Mutex::new(RecordState::default()),
             closed: AtomicBool::new(false),
+            cache: crate::materialize::InterpCache::new(),
         })
     }
 
@@ -180,6 +183,42 @@ pub(crate) fn register(record: &Arc<InterpRecord>, ts: TsPtr) {
             tstate: ts,
         });
     });
+}
+
+/// Runs `f` with the record of the interpreter attached on this thread:
+/// found by its thread state (one interp made, on this thread), or, for a
+/// thread state interp did not make (a host's, a thread started by
+/// `threading`), the main interpreter's record when the main interpreter is
+/// the attached one. `None` when nothing is attached or the attached
+/// interpreter is a subinterpreter interp did not make. `f` must not enter
+/// or leave interpreters.
+pub(crate) fn with_current<R>(f: impl FnOnce(&InterpRecord) -> R) -> Option<R> {
+    let current = sys::current_thread_state();
+    if current.is_null() {
+        return None;
+    }
+    let mut f = Some(f);
+    let found = CACHE
+        .try_with(|c| {
+            let c = c.borrow();
+            // A closed interpreter's entry may name a deleted thread state
+            // whose address was reused: skip closed ones.
+            let e = c
+                .entries
+                .iter()
+                .find(|e| e.tstate.0 == current && !e.record.closed.load(Ordering::Acquire))?;
+            Some(f.take().expect("called once")(&e.record))
+        })
+        .ok()
+        .flatten();
+    if found.is_some() {
+        return found;
+    }
+    let main = crate::runtime::Runtime::get()?.main().record();
+    // SAFETY: `current` is the live thread state attached on this thread.
+    let attached = unsafe { sys::thread_state_interpreter(current) };
+    (attached == main.raw && !main.closed.load(Ordering::Acquire))
+        .then(|| f.take().expect("called once")(main))
 }
 
 /// Forgets this thread's entry for `record` (its thread state was deleted).

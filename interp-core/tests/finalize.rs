@@ -15,7 +15,16 @@ fn finalize_waits_for_interpreters_and_is_final() {
     }
     drop(a);
     assert_eq!(rt.live_interpreters(), 0);
+    // Something in the main interpreter's materialization cache: released
+    // before Python finalizes.
+    let big = Value::tuple((0..5000).map(|n| Value::Int(1000 + n)));
+    rt.main()
+        .exec("def keep(x):\n    global k\n    k = x")
+        .unwrap();
+    rt.main().call("__main__", "keep", &[big], &[]).unwrap();
+    assert_eq!(rt.main().cache_stats().entries, 1);
     rt.finalize().unwrap();
+    assert_eq!(rt.main().cache_stats().entries, 0);
     assert!(Runtime::get().is_none());
     match Interpreter::new() {
         Err(Error::Runtime(m)) => assert!(m.contains("finalized"), "{m}"),

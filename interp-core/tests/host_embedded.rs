@@ -32,6 +32,20 @@ fn attaches_to_a_runtime_the_host_initialized() {
     // The main interpreter, entered on the host's thread: re-entrant use of
     // the host's own thread state.
     assert_eq!(rt.main().eval("__name__").unwrap(), Value::str("__main__"));
+    // The main interpreter's materialization cache works under the host's
+    // thread state too: a big tuple passed again is the same object.
+    let big = Value::tuple((0..5000).map(|n| Value::Int(1000 + n)));
+    rt.main()
+        .exec("def again(x):\n    global k\n    seen = x is globals().get('k')\n    k = x\n    return seen")
+        .unwrap();
+    let again = |v: &Value| {
+        rt.main()
+            .call("__main__", "again", std::slice::from_ref(v), &[])
+            .unwrap()
+    };
+    assert_eq!(again(&big), Value::Bool(false));
+    assert_eq!(again(&big), Value::Bool(true));
+    assert_eq!(rt.main().cache_stats().hits, 1);
     drop(sub);
 
     // Every entry restored the host's thread state.

@@ -487,7 +487,16 @@ impl Registry {
                 .counters
                 .iter()
                 .enumerate()
-                .map(|(i, c)| c.snapshot(i, slots.get(i).is_some_and(|s| s.task.is_occupied())))
+                .map(|(i, c)| {
+                    let slot = slots.get(i);
+                    c.snapshot(
+                        i,
+                        slot.is_some_and(|s| s.task.is_occupied()),
+                        slot.and_then(|s| s.interp())
+                            .map(|interp| interp.cache_stats())
+                            .unwrap_or_default(),
+                    )
+                })
                 .collect(),
         }
     }

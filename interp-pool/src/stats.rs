@@ -47,7 +47,12 @@ impl Counters {
     }
 
     /// A snapshot, for worker `index` (`running`: whether it runs a task).
-    pub(crate) fn snapshot(&self, index: usize, running: bool) -> WorkerStats {
+    pub(crate) fn snapshot(
+        &self,
+        index: usize,
+        running: bool,
+        cache: interp_core::CacheStats,
+    ) -> WorkerStats {
         WorkerStats {
             index,
             tasks: self.tasks.load(Relaxed),
@@ -57,6 +62,7 @@ impl Counters {
             replaced: self.replaced.load(Relaxed),
             busy: Duration::from_nanos(self.busy_ns.load(Relaxed)),
             running,
+            cache,
         }
     }
 }
@@ -80,6 +86,11 @@ pub struct WorkerStats {
     pub busy: Duration,
     /// Whether it runs a task now.
     pub running: bool,
+    /// The materialization cache of its current interpreter (all zero
+    /// while it restarts): values passed again found as the objects made
+    /// before, and what the cache holds. See
+    /// [`Interpreter::cache_stats`](interp_core::Interpreter::cache_stats).
+    pub cache: interp_core::CacheStats,
 }
 
 /// A snapshot of the pool's state.
@@ -119,7 +130,7 @@ mod tests {
         c.recycled();
         c.replaced();
         assert_eq!(
-            c.snapshot(3, true),
+            c.snapshot(3, true, interp_core::CacheStats::default()),
             WorkerStats {
                 index: 3,
                 tasks: 4,
@@ -129,6 +140,7 @@ mod tests {
                 replaced: 1,
                 busy: ms(10),
                 running: true,
+                cache: interp_core::CacheStats::default(),
             }
         );
     }

@@ -197,6 +197,11 @@ fn holds_exporter(obj: &Bound<'_>, depth: usize) -> bool {
                 } else {
                     sys::PyList_GET_ITEM(p, i)
                 });
+                // A tuple the materialization cache holds is plain data:
+                // no walk through the grid passed again on every call.
+                if interp_core::is_cached(&item) {
+                    continue;
+                }
                 if leaf_or_nested(&item, depth) {
                     return true;
                 }
@@ -299,6 +304,11 @@ pub(crate) fn to_value(obj: &Bound<'_>, views: &mut bool) -> Result<Value, Error
         if is_exporter(p) {
             *views = true;
             return Ok(Value::Buffer(export(obj.py(), obj)?));
+        }
+        // Plain data the materialization cache holds (the caller's grid
+        // passed again): no walk, and the conversion is O(1).
+        if interp_core::is_cached(obj) {
+            return obj.to_value();
         }
         if holds_exporter(obj, 0) {
             return replace_exporters(obj, 0, views)?.to_value();

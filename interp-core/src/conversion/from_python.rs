@@ -90,6 +90,18 @@ pub(crate) fn from_python_no_pickle(obj: &Bound<'_>) -> Result<Value> {
 }
 
 fn from_python_at<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
+    // The materialization cache (materialize.rs): an immutable object this
+    // interpreter converted (or made) before gives the same Value.
+    let ticket = match crate::materialize::value_for(obj) {
+        crate::materialize::Found::Cached(v) => return Ok(v),
+        crate::materialize::Found::Missing(ticket) => ticket,
+    };
+    let v = from_python_obj(obj, depth, ctx)?;
+    ticket.made_value(obj, &v);
+    Ok(v)
+}
+
+fn from_python_obj<'py>(obj: &Bound<'py>, depth: usize, ctx: &mut FromCtx<'py>) -> Result<Value> {
     let p = obj.as_ptr();
     match kind_of(obj) {
         Kind::None => Ok(Value::None),

@@ -56,6 +56,12 @@ fn to_python_at<'py>(
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
+    // The materialization cache (materialize.rs): an immutable value this
+    // interpreter made before arrives as the same object.
+    let ticket = match crate::materialize::object_for(py, v) {
+        crate::materialize::Found::Cached(o) => return Ok(o),
+        crate::materialize::Found::Missing(ticket) => ticket,
+    };
     let key = container_key(v);
     if let Some(k) = key {
         if let Some(o) = memo.as_ref().and_then(|m| m.get(&k)) {
@@ -66,6 +72,7 @@ fn to_python_at<'py>(
     if let Some(k) = key {
         memo.get_or_insert_with(HashMap::new).insert(k, o.clone());
     }
+    ticket.made_object(py, v, &o);
     Ok(o)
 }
 

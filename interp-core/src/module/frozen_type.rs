@@ -86,11 +86,15 @@ pub(super) static FROZEN_SPEC: Def<sys::PyType_Spec> = Def::new(sys::PyType_Spec
 });
 
 /// The Python object for a frozen handle arriving in this interpreter: a
-/// plain object for a scalar, else a proxy — the same one as last time when
-/// the tree was handed over recently (see `FROZEN_CACHE`).
+/// plain object for a scalar; real tuples for a tuple, built once per
+/// interpreter and cached (see `materialize`), so that indexing runs at
+/// native speed; a proxy for a dict — the same one as last time when the
+/// tree was handed over recently (see `FROZEN_CACHE`).
 pub(crate) fn frozen_to_python<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound<'py>> {
-    if f.node().len().is_none() {
-        return py.value(&f.to_value());
+    match f.node() {
+        Node::Tuple(_) => return crate::materialize::frozen_object(py, f, || native(py, f)),
+        Node::Dict(_) => {}
+        _ => return py.value(&f.to_value()),
     }
     let key = f.node() as *const Node as usize;
     let (_m, st) = state(py)?;
@@ -117,7 +121,38 @@ pub(crate) fn frozen_to_python<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound
     Ok(proxy)
 }
 
-/// A new proxy for a container node.
+/// A frozen tuple node as a real tuple: its tuples as tuples, its dicts as
+/// proxies, its scalars as plain objects.
+fn native<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound<'py>> {
+    let Node::Tuple(nodes) = f.node() else {
+        return materialized(py, f);
+    };
+    // SAFETY: attached; PyTuple_New gives a fresh tuple whose slots are
+    // filled exactly once (SET_ITEM steals the new references); on an error
+    // part-way the unfilled slots are NULL, which tuple dealloc skips.
+    unsafe {
+        let t = py.from_owned_ptr(sys::PyTuple_New(nodes.len() as Py_ssize_t))?;
+        for (i, node) in nodes.iter().enumerate() {
+            let o = materialized(py, &f.child(node))?;
+            sys::PyTuple_SET_ITEM(t.as_ptr(), i as Py_ssize_t, o.into_ptr());
+        }
+        Ok(t)
+    }
+}
+
+/// The object a node of a frozen tree becomes inside a materialized tree or
+/// a proxy: a real tuple for a tuple, a proxy for a dict, a plain object
+/// for a scalar.
+fn materialized<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound<'py>> {
+    match f.node() {
+        Node::Tuple(_) => native(py, f),
+        Node::Dict(_) => new_frozen_proxy(py, f),
+        _ => py.value(&f.to_value()),
+    }
+}
+
+/// A new proxy for a container node (what `interp.freeze` returns: the
+/// handle that passes the tree by reference).
 pub(super) fn new_frozen_proxy<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound<'py>> {
     if f.node().len().is_none() {
         return py.value(&f.to_value());
@@ -128,6 +163,9 @@ pub(super) fn new_frozen_proxy<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound
     unsafe {
         let obj = py.from_owned_ptr(sys::PyType_GenericAlloc((*st).frozen_type.cast(), 0))?;
         let o = obj.as_ptr().cast::<FrozenObject>();
+        // A proxy's handle is interp's own: it never keeps a cache entry
+        // of the tree alive (see `materialize::INTERNAL`).
+        crate::materialize::hold(f.root_addr());
         (*o).handle = Some(Box::new(f.clone()));
         (*o).hash = -1;
         Ok(obj)
@@ -153,7 +191,7 @@ pub(super) unsafe extern "C" fn fz_new(
         }
         .ok_or_else(|| type_error("Frozen() missing required argument 'obj'".into()))?;
         let frozen = Frozen::from_value(&obj.to_value()?)?;
-        Ok(Some(py.value(&Value::Frozen(frozen))?.into_ptr()))
+        Ok(Some(new_frozen_proxy(py, &frozen)?.into_ptr()))
     })
 }
 
@@ -172,7 +210,9 @@ pub(super) unsafe extern "C" fn fz_dealloc(obj: *mut PyObject) {
                 sys::Py_DecRef(*p);
             }
         }
-        drop(o.handle.take());
+        if let Some(h) = o.handle.take() {
+            crate::materialize::unhold(h.root_addr());
+        }
         let tp = sys::Py_TYPE(obj);
         let free: sys::freefunc = std::mem::transmute(sys::PyType_GetSlot(tp, sys::Py_tp_free));
         free(obj.cast());
@@ -199,7 +239,7 @@ pub(super) fn child<'py>(
     let cache = if key { &mut o.keys } else { &mut o.children };
     let cache = cache.get_or_insert_with(|| vec![null_mut(); n].into_boxed_slice());
     if cache[i].is_null() {
-        let made = new_frozen_proxy(py, &f.child(&nodes[i]))?;
+        let made = materialized(py, &f.child(&nodes[i]))?;
         cache[i] = made.into_ptr();
     }
     // SAFETY: cache[i] is a live object of this interpreter.

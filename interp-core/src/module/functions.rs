@@ -5,6 +5,7 @@ use interp_sys as sys;
 use sys::PyObject;
 
 use super::defs::{method, Def};
+use super::frozen_type::new_frozen_proxy;
 use super::state::state_of;
 use super::trampoline::{borrowed, none, wrap};
 use crate::frozen::Frozen;
@@ -15,7 +16,7 @@ pub(super) static MODULE_METHODS: Def<[sys::PyMethodDef; 5]> = Def::new([
     method!(c"interpreter_id", sys::PyMethodDefPointer { PyCFunction: m_interpreter_id }, sys::METH_NOARGS,
         c"interpreter_id()\n--\n\nThe id of the interpreter running this code (0 is the main one)."),
     method!(c"freeze", sys::PyMethodDefPointer { PyCFunction: m_freeze }, sys::METH_O,
-        c"freeze(obj)\n--\n\nA read-only interp.Frozen copy of obj (None, bool, int, float, str, bytes, tuple, list, dict), shared by reference with every interpreter it is sent to."),
+        c"freeze(obj)\n--\n\nA read-only interp.Frozen copy of obj (None, bool, int, float, str, bytes, tuple, list, dict), shared by reference with every interpreter it is sent to: tuples arrive there as real tuples (built once per interpreter), dicts as read-only interp.Frozen proxies."),
     method!(c"set_pickle_fallback", sys::PyMethodDefPointer { PyCFunction: m_set_pickle }, sys::METH_O,
         c"set_pickle_fallback(enabled)\n--\n\nWhether objects of other types may cross interpreters pickled (default True). When False, sending them raises TypeError."),
     method!(c"pickle_fallback", sys::PyMethodDefPointer { PyCFunction: m_get_pickle }, sys::METH_NOARGS,
@@ -32,7 +33,7 @@ unsafe extern "C" fn m_freeze(_m: *mut PyObject, obj: *mut PyObject) -> *mut PyO
         // SAFETY: METH_O passes a valid borrowed object.
         let obj = unsafe { borrowed(py, obj) };
         let frozen = Frozen::from_value(&obj.to_value()?)?;
-        Ok(Some(py.value(&Value::Frozen(frozen))?.into_ptr()))
+        Ok(Some(new_frozen_proxy(py, &frozen)?.into_ptr()))
     })
 }
 
