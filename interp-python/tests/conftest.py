@@ -47,3 +47,16 @@ def wait_until(predicate, what, timeout=LONG):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
         time.sleep(0.001)
+
+
+def sigint_default():
+    """`preexec_fn` for a child that a test interrupts with SIGINT.
+
+    A shell starts background jobs (nohup, `cmd &`, some CI runners) with
+    SIGINT ignored, children inherit that, and Python then installs no
+    KeyboardInterrupt handler: the test's SIGINT would do nothing. The child
+    gets the default disposition back, as a terminal's Ctrl-C would find it.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

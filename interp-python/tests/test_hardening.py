@@ -14,7 +14,7 @@ import pytest
 
 import interp
 import helpers
-from conftest import LONG, run_script
+from conftest import LONG, run_script, sigint_default
 
 
 def clean_exit(r):
@@ -123,7 +123,7 @@ def test_ctrl_c_at_exit_stops_running_tasks_and_exits_without_leftover_interpret
     import os
 
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
-    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=sigint_default)
     try:
         assert p.stdout.readline().strip() == "exit hook"
         p.send_signal(signal.SIGINT)
@@ -282,7 +282,7 @@ def _interrupt_when_called(tmp_path, name, body):
     )
     here = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=sigint_default)
     try:
         assert p.stdout.readline().strip() == "called"
         p.send_signal(signal.SIGINT)
