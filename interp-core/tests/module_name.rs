@@ -5,15 +5,19 @@
 
 use interp_core::{python_module, set_module_name, Interpreter, SharedBuffer, Value};
 
+/// The name every test of this binary gives the module before anything else:
+/// the first use of the runtime fixes it, and the tests run in parallel.
+const NAME: &str = "interp_test_pkg._core";
+
 #[test]
 fn the_module_lives_under_the_chosen_name() {
-    set_module_name("interp_test_pkg._core").unwrap();
+    set_module_name(NAME).unwrap();
     assert!(
-        set_module_name("interp_test_pkg._core").is_ok(),
+        set_module_name(NAME).is_ok(),
         "setting the same name again is fine"
     );
     let err = set_module_name("other").unwrap_err();
-    assert!(err.to_string().contains("interp_test_pkg._core"), "{err}");
+    assert!(err.to_string().contains(NAME), "{err}");
 
     let i = Interpreter::new().unwrap();
     let buf = SharedBuffer::from_slice(&[1u8, 2, 3]);
@@ -61,6 +65,7 @@ fn the_module_lives_under_the_chosen_name() {
 
 #[test]
 fn with_attached_gives_a_token_for_the_attached_interpreter() {
+    set_module_name(NAME).unwrap();
     let i = Interpreter::new().unwrap();
     let id = i.id();
     let (inner_id, two) = i.enter(|_py| {
