@@ -74,8 +74,13 @@ pytest_run() {
   # The summary line ("44 passed in 21.07s") and the skips' reasons.
   summaries+=("CPython $full, $what: $(tail -n1 "$out" | sed 's/^=* *//; s/ *=*$//')")
   while IFS= read -r line; do summaries+=("    $line"); done < <(grep '^SKIPPED ' "$out" || true)
+  # 5: nothing collected, which is a pass only for a module that skipped
+  # itself with a reason (the conformance suite on a CPython without
+  # test.test_concurrent_futures).
+  if [ "$rc" != 0 ] && ! { [ "$rc" = 5 ] && grep -q '^SKIPPED ' "$out"; }; then
+    status=1
+  fi
   rm -f "$out"
-  [ "$rc" = 0 ] || status=1
 }
 
 status=0

@@ -31,7 +31,9 @@ def test_ctrl_c_while_waiting_raises_keyboard_interrupt_and_exits_cleanly(tmp_pa
     # (3.14.7) while a worker runs Python code.
     path = tmp_path / "wait.py"
     path.write_text(
-        "import sys, threading, interp, helpers\n"
+        "import signal, sys, threading, interp, helpers\n"
+        "# Python keeps SIGINT ignored when it started ignored (a background job).\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "entered = threading.Event()\n"
         "def watch(frame, event, arg):\n"
         "    if event == 'c_call' and getattr(arg, '__name__', '') == 'task_wait':\n"
@@ -57,7 +59,12 @@ def test_ctrl_c_while_waiting_raises_keyboard_interrupt_and_exits_cleanly(tmp_pa
     p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=sigint_default)
     assert p.stdout.readline().strip() == "waiting"
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError(f"still running 60 s after SIGINT; stdout {out!r}, stderr {err!r}") from None
     assert "interrupted" in out, (out, err)
     assert "KeyboardInterrupt" in err, err
     assert "remaining subinterpreters" not in err and "Fatal" not in err, err
