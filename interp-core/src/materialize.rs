@@ -243,8 +243,25 @@ fn tuple_bytes(n: usize) -> usize {
     if n == 0 {
         0 // the empty tuple is an immortal singleton
     } else {
-        48 + 8 * n
+        tuple_header() + 8 * n
     }
+}
+
+/// A tuple's fixed size: 3.14 added a cached hash to the header (48 bytes;
+/// 40 before). The version is the one interp-sys was built against, which
+/// is the one running (binaries link it; the extension is built per version).
+fn tuple_header() -> usize {
+    static HEADER: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *HEADER.get_or_init(|| {
+        let mut parts = interp_sys::PYTHON_VERSION.split('.');
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(3);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(14);
+        if (major, minor) >= (3, 14) {
+            48
+        } else {
+            40
+        }
+    })
 }
 
 fn frozenset_bytes(n: usize) -> usize {
