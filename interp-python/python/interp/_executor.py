@@ -698,13 +698,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
                     del f
                     # Hand each result over without keeping a reference to
                     # it here (the caller may be waiting for it to be freed).
-                    values.reverse()
-                    i = 0
-                    while values:
-                        if errors and i in errors:
-                            raise _rebuild(*errors[i])
-                        i += 1
-                        yield values.pop()
+                    yield from _chunk_items(values, errors)
             finally:
                 for f in fs:
                     f.cancel()
@@ -725,13 +719,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
                 for f in as_completed(fs, None if end is None else max(0.0, end - time.monotonic())):
                     pending.discard(f)
                     values, errors = _chunk_result(f, 0)
-                    values.reverse()
-                    i = 0
-                    while values:
-                        if errors and i in errors:
-                            raise _rebuild(*errors[i])
-                        i += 1
-                        yield values.pop()
+                    yield from _chunk_items(values, errors)
             finally:
                 for f in pending:
                     f.cancel()
@@ -793,6 +781,19 @@ def _run_in_lane(ex, f, fn, args, kwargs):
         return fn(*args, **kwargs) if kwargs else fn(*args)
     finally:
         _lane.executor = None
+
+
+def _chunk_items(values, errors):
+    """Yields a chunk's results in order, raising the error of a failed item
+    in its place. Hands each result over without keeping a reference to it
+    (the caller may be waiting for it to be freed): `values` is emptied."""
+    values.reverse()
+    i = 0
+    while values:
+        if errors and i in errors:
+            raise _rebuild(*errors[i])
+        i += 1
+        yield values.pop()
 
 
 def _chunk_result(f, timeout):
