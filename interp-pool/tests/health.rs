@@ -14,13 +14,19 @@ import time, sys, interp
 def spin():
     while True:
         pass
-def stubborn(stop):
+def stubborn(stop, ready):
     # Swallows every interruption (an async exception may land on the outer
-    # loop's back-edge too); returns only when told to.
+    # loop's back-edge too); returns only when told to. It says `ready` from
+    # inside its try blocks: an interrupt that lands before them (at the
+    # call's entry, on a busy machine) would end the task as Cancelled.
+    told = False
     while True:
         try:
             while True:
                 try:
+                    if not told:
+                        ready.send(True)
+                        told = True
                     return stop.recv(timeout=0.01)
                 except BaseException:
                     pass
@@ -112,11 +118,17 @@ fn a_task_that_ignores_interruption_costs_that_task_not_the_pool() {
         .kill_grace(Duration::from_millis(300))
         .build()
         .unwrap();
-    let stop = Channel::unbounded();
+    let (stop, ready) = (Channel::unbounded(), Channel::unbounded());
     let t = p
-        .submit(Call::new("__main__", "stubborn").arg(stop.clone()))
+        .submit(
+            Call::new("__main__", "stubborn")
+                .arg(stop.clone())
+                .arg(ready.clone()),
+        )
         .unwrap();
-    wait_running(&t);
+    // Cancel only once the task is inside its try blocks.
+    let said = ready.recv_timeout(Duration::from_secs(60));
+    assert!(said.is_ok(), "the task never said ready: {said:?}");
     t.cancel();
     match t.wait_timeout(Duration::from_secs(20)) {
         Some(Err(TaskError::WorkerLost(m))) => assert!(m.contains("replaced"), "{m}"),
