@@ -114,10 +114,8 @@
 
 mod buffer;
 mod cancel;
-mod channel;
 mod conversion;
 mod error;
-mod frozen;
 mod interpreter;
 mod materialize;
 mod module;
@@ -130,17 +128,17 @@ mod value;
 
 pub use buffer::{Element, SharedBuffer, BUFFER_ALIGN};
 pub use cancel::CancelToken;
-pub use channel::{
-    Channel, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
-};
 pub use error::{panic_message, Error, ExceptionKind, PyException, Result};
-pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
 pub use materialize::{is_cached, CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};
 pub use module::{python_module, set_module_name};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};
 pub use shared::Shared;
+pub use value::channel::{
+    Channel, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use value::frozen::Frozen;
 pub use value::{Value, MAX_DEPTH};
 
 /// The raw FFI layer, for code that needs a CPython call interp does not wrap.

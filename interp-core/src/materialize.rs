@@ -49,9 +49,9 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use interp_sys as sys;
 
-use crate::frozen::{Frozen, Node};
 use crate::scope::{Bound, Python};
 use crate::tstate;
+use crate::value::frozen::{Frozen, Node};
 use crate::value::{Value, MAX_DEPTH};
 
 /// The fewest items a `tuple` or `frozenset` needs to be looked up in (and

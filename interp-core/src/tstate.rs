@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use interp_sys as sys;
 
@@ -22,6 +22,21 @@ use crate::sync;
 
 /// Set once the runtime is finalized: every thread state is gone then.
 pub(crate) static FINALIZED: AtomicBool = AtomicBool::new(false);
+
+/// The main interpreter's record, set once by the runtime as it starts.
+static MAIN: OnceLock<Arc<InterpRecord>> = OnceLock::new();
+
+/// Records the main interpreter's record (the runtime's, when it starts;
+/// later calls change nothing).
+pub(crate) fn set_main_record(record: &Arc<InterpRecord>) {
+    let _ = MAIN.set(Arc::clone(record));
+}
+
+/// The main interpreter's record while the runtime runs: `None` before it
+/// starts and after it is finalized.
+fn main_record() -> Option<&'static Arc<InterpRecord>> {
+    MAIN.get().filter(|_| !FINALIZED.load(Ordering::Acquire))
+}
 
 /// A thread-state pointer that may be moved between threads for bookkeeping
 /// (it is only ever *attached* on the thread that made it).
@@ -214,7 +229,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&InterpRecord) -> R) -> Option<R> {
     if found.is_some() {
         return found;
     }
-    let main = crate::runtime::Runtime::get()?.main().record();
+    let main = main_record()?;
     // SAFETY: `current` is the live thread state attached on this thread.
     let attached = unsafe { sys::thread_state_interpreter(current) };
     (attached == main.raw && !main.closed.load(Ordering::Acquire))

@@ -59,8 +59,8 @@ use state::{module_clear, module_free, module_traverse, state_of};
 // What the type files take with `use super::*`.
 use {
     crate::buffer::SharedBuffer,
-    crate::channel::{Channel, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError},
-    crate::frozen::{Frozen, Node},
+    crate::value::channel::{Channel, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError},
+    crate::value::frozen::{Frozen, Node},
     crate::value::Value,
     args::{arg, check_args, deadline, type_error},
     defs::{getset_end, getter, kw, method, noargs, VARARGS_KW},

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
 
+use super::Value;
 use crate::cancel;
 use crate::tstate::Detached;
-use crate::value::Value;
 
 /// Why [`Channel::send`] failed. The value comes back with the error.
 #[derive(Debug, Clone, PartialEq)]
