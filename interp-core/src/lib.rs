@@ -67,16 +67,18 @@
 //!   `cancel.rs` ([`CancelToken`]).
 //! - Thread states: `tstate.rs` — one per (OS thread, interpreter), made on
 //!   first entry; each interpreter's `InterpRecord` lists them; the
-//!   `Attached` and `Detached` guards switch them.
-//! - The data that crosses interpreters: `value.rs` ([`Value`]: equality,
-//!   hashing, accessors), `buffer.rs` ([`SharedBuffer`]), `channel.rs`
-//!   ([`Channel`]) and `frozen.rs` ([`Frozen`]). None touches a Python
-//!   object. They form one recursive type (a `Value` holds channels and
-//!   frozen trees; a channel carries `Value`s, a frozen tree is built from
-//!   them), so `value.rs` and the other three import each other.
-//! - Python objects: `scope.rs` ([`Python`], [`Bound`]: lifetime-branded
-//!   access to an entered interpreter's objects; its pending exception
-//!   copied out as an [`Error`]).
+//!   `Attached` and `Detached` guards switch them. It also keeps the main
+//!   interpreter's record, set as the runtime starts.
+//! - The data that crosses interpreters: `value/` ([`Value`]: equality,
+//!   hashing, accessors, in `mod.rs`; [`Channel`] in `channel.rs`;
+//!   [`Frozen`] in `frozen.rs`) and `buffer.rs` ([`SharedBuffer`]). None
+//!   touches a Python object. `value/` is one recursive type (a `Value`
+//!   holds channels and frozen trees; a channel carries `Value`s, a frozen
+//!   tree is built from them and indexed by them), so its three files use
+//!   each other; nothing in it uses a module above it.
+//! - Python objects: `scope/` ([`Python`], [`Bound`]: lifetime-branded
+//!   access to an entered interpreter's objects, `mod.rs`; its pending
+//!   exception copied out as an [`Error`], with hints, `exception.rs`).
 //! - The `interp` Python module, `module/`: its definition and loading
 //!   (`mod.rs`), per-interpreter state (`state.rs`), functions
 //!   (`functions.rs`), the three types (`buffer_type.rs`,
@@ -90,11 +92,16 @@
 //!   none of them imports it (the module's methods convert through those
 //!   two methods).
 //! - The runtime and its interpreters: `runtime.rs` ([`Runtime`],
-//!   [`RuntimeConfig`]: start or attach, `python_path`, finalize) and
-//!   `interpreter.rs` ([`Interpreter`], [`InterpreterConfig`]: create,
-//!   enter, call, close). The runtime owns the main interpreter, and
-//!   creating an interpreter starts the runtime: these two import each
-//!   other.
+//!   [`RuntimeConfig`]: start or attach, `python_path`, finalize, and
+//!   [`Interpreter::new`], which starts the runtime) and `interpreter.rs`
+//!   ([`Interpreter`], [`InterpreterConfig`]: enter, call, close; the
+//!   count of live subinterpreters). `runtime.rs` uses `interpreter.rs`,
+//!   not the other way round.
+//!
+//! No module imports one that imports it back, except two known circles
+//! (ARCHITECTURE.md; `tests/tests/layering.rs` checks the rest): `tstate`
+//! holds the materialization cache that finds records through it, and
+//! `scope` tells `interp.Cancelled` by the `module`'s state.
 //!
 //! The invariants:
 //! - A `PyObject*` is touched only with its interpreter attached on the
