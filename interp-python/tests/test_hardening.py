@@ -101,38 +101,19 @@ def test_ctrl_c_at_exit_stops_running_tasks_and_exits_without_leftover_interpret
     # The exit hook waits for two tasks that never end; Ctrl-C there must
     # interrupt them and still wait for the workers (no interpreter left at
     # finalization: a crash or "remaining subinterpreters" otherwise).
-    path = tmp_path / "exit.py"
-    # "exit hook" is printed once the main thread is calling shutdown_all
-    # (a profile hook sees the call), so the SIGINT lands in its wait.
-    path.write_text(
-        "import sys, threading, interp, helpers\n"
+    # The SIGINT lands once the main thread calls shutdown_all (the exit
+    # hook), in its wait.
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        "shutdown_all",
         "ex = interp.InterpreterPoolExecutor(2)\n"
         "gate = interp.Channel()\n"
         "fs = [ex.submit(helpers.recv_then_spin, gate) for _ in range(2)]\n"
         "gate.send(None); gate.send(None)\n"
-        "entered = threading.Event()\n"
-        "def watch(frame, event, arg):\n"
-        "    if event == 'c_call' and getattr(arg, '__name__', '') == 'shutdown_all':\n"
-        "        entered.set()\n"
-        "def announce():\n"
-        "    print('exit hook' if entered.wait(60) else 'never', flush=True)\n"
-        "threading.Thread(target=announce, daemon=True).start()\n"
         "sys.setprofile(watch)\n"
-        "threading.setprofile(watch)\n"
+        "threading.setprofile(watch)\n",
     )
-    import os
-
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
-    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=sigint_default)
-    try:
-        assert p.stdout.readline().strip() == "exit hook"
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=LONG)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    assert p.returncode in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), (p.returncode, err)
+    assert rc in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), (rc, err)
     assert "remaining subinterpreters" not in err and "Fatal" not in err and "Segmentation" not in err, err
 
 

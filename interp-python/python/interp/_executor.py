@@ -35,17 +35,11 @@ from collections import deque
 from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 from concurrent.futures import _base
 
-from . import _event, _native
+from . import _EXECUTOR_NAMES, _event, _native
 
-__all__ = [
-    "InterpreterPoolExecutor",
-    "InterpreterThreadPoolExecutor",
-    "interpreter",
-    "BrokenInterpreterPool",
-    "RemoteError",
-    "TaskExit",
-    "WorkerLost",
-]
+# The names the package re-exports from here (listed there, so that
+# ``import interp`` need not import this module to know them).
+__all__ = list(_EXECUTOR_NAMES)
 
 #: The largest ``max_workers``: each worker is an interpreter with its own
 #: thread (a few MB each), and thousands of them exhaust a machine.
@@ -184,6 +178,21 @@ def _make_exception(code, a):
     return RuntimeError(a[0] if a else "task failed")
 
 
+def _made_on_first_use(name, make):
+    """A property whose value ``make()`` makes on its first read and the
+    instance keeps in its attribute ``name`` (whose class default is None).
+    ``dict.setdefault`` is atomic, so threads that race on the first read
+    agree on one value."""
+
+    def get(self):
+        value = self.__dict__.get(name)
+        if value is None:
+            value = self.__dict__.setdefault(name, make())
+        return value
+
+    return property(get)
+
+
 class _InterpFuture(Future):
     """A ``concurrent.futures.Future`` for an interp task.
 
@@ -205,27 +214,10 @@ class _InterpFuture(Future):
     def __init__(self):
         pass
 
-    @property
-    def _condition(self):
-        c = self._cond
-        if c is None:
-            # setdefault is atomic: racing threads agree on one condition.
-            c = self.__dict__.setdefault("_cond", threading.Condition())
-        return c
-
-    @property
-    def _waiters(self):
-        w = self._wl
-        if w is None:
-            w = self.__dict__.setdefault("_wl", [])
-        return w
-
-    @property
-    def _done_callbacks(self):
-        c = self._cbl
-        if c is None:
-            c = self.__dict__.setdefault("_cbl", [])
-        return c
+    # setdefault is atomic: racing threads agree on one condition and list.
+    _condition = _made_on_first_use("_cond", threading.Condition)
+    _waiters = _made_on_first_use("_wl", list)
+    _done_callbacks = _made_on_first_use("_cbl", list)
 
     def cancel(self):
         """Cancels the task: a queued one never runs; a running one is
