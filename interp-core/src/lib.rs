@@ -98,10 +98,12 @@
 //!   count of live subinterpreters). `runtime.rs` uses `interpreter.rs`,
 //!   not the other way round.
 //!
-//! No module imports one that imports it back, except two known circles
-//! (ARCHITECTURE.md; `tests/tests/layering.rs` checks the rest): `tstate`
-//! holds the materialization cache that finds records through it, and
-//! `scope` tells `interp.Cancelled` by the `module`'s state.
+//! No module imports one that imports it back (`tests/tests/layering.rs`
+//! checks it), except one known circle (ARCHITECTURE.md): `tstate`'s
+//! records hold the materialization cache, which finds the attached
+//! interpreter's record through `tstate`. `scope` tells an
+//! `interp.Cancelled` by the type in the `module`'s state through a
+//! function the module hands it when it loads, not an import.
 //!
 //! The invariants:
 //! - A `PyObject*` is touched only with its interpreter attached on the

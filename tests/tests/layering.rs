@@ -34,9 +34,6 @@ const CORE_KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     // An interpreter's record (`InterpRecord`) holds its materialization
     // cache, and the cache finds the attached interpreter's record.
     ("tstate", "materialize"),
-    // Copying a pending exception out (`take_error`) classifies an
-    // `interp.Cancelled` against the type in the module's state.
-    ("scope", "module"),
 ];
 
 fn crate_src(name: &str) -> PathBuf {

@@ -197,6 +197,8 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
 /// `module` must be our module, its interpreter attached, its state
 /// zero-filled.
 unsafe fn exec(module: *mut PyObject) -> Result<(), ()> {
+    // Before this interpreter has an `interp.Cancelled` to raise.
+    crate::scope::recognise_cancelled(is_cancelled);
     // SAFETY: `module` is ours (the contract), so its state is a ModState.
     let st = unsafe { state_of(module) };
     // SAFETY: reading static exception types.

@@ -3,6 +3,7 @@
 //! extension modules that refuse subinterpreters and for modules not found.
 
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 use interp_sys as sys;
 
@@ -109,9 +110,25 @@ pub(super) fn take_error(py: Python<'_>) -> Error {
     }))
 }
 
+/// Tells whether an exception is an `interp.Cancelled` of the attached
+/// interpreter: `module::is_cancelled`, which the `interp` module hands
+/// over when it is first loaded in an interpreter (a link upwards at run
+/// time, without an import: the module's code is built on this one). Until
+/// then no interpreter has the type, so no exception is one.
+static IS_CANCELLED: OnceLock<fn(Python<'_>, &Bound<'_>) -> bool> = OnceLock::new();
+
+/// Sets how an `interp.Cancelled` is told apart (see [`IS_CANCELLED`]);
+/// later calls change nothing.
+pub(crate) fn recognise_cancelled(is_cancelled: fn(Python<'_>, &Bound<'_>) -> bool) {
+    let _ = IS_CANCELLED.set(is_cancelled);
+}
+
 /// Which of the exceptions interp acts on `exc` is, from its type.
 fn kind_of(py: Python<'_>, exc: &Bound<'_>) -> ExceptionKind {
-    if crate::module::is_cancelled(py, exc) {
+    if IS_CANCELLED
+        .get()
+        .is_some_and(|is_cancelled| is_cancelled(py, exc))
+    {
         return ExceptionKind::Cancelled;
     }
     // SAFETY: attached; `exc` is a live exception and PyExc_SystemExit a

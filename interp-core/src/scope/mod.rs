@@ -50,7 +50,7 @@ use interp_sys as sys;
 mod exception;
 
 use crate::error::{no_memory, size_text, Error, Result};
-pub(crate) use exception::module_not_found_hint;
+pub(crate) use exception::{module_not_found_hint, recognise_cancelled};
 
 /// A token for the interpreter entered on this thread, valid for `'py`.
 /// `Copy`, zero-sized, neither `Send` nor `Sync`.
