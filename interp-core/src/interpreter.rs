@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use interp_sys as sys;
 
+use crate::cache::{self, CacheConfig, CacheStats};
+use crate::detached::Detached;
 use crate::error::Result;
-use crate::materialize::{self, CacheConfig, CacheStats};
 use crate::scope::Python;
-use crate::tstate::{self, Attached, Detached, InterpRecord};
+use crate::tstate::{self, Attached, InterpRecord};
 use crate::value::Value;
 
 /// How a subinterpreter is configured (CPython's `PyInterpreterConfig`).
@@ -305,7 +306,7 @@ impl Interpreter {
     /// [`CacheConfig::OFF`] empties and disables it. Enters the
     /// interpreter.
     pub fn set_cache_config(&self, config: CacheConfig) {
-        self.enter(|py| materialize::configure(py, &self.record.cache, config));
+        self.enter(|py| cache::configure(py, &self.record.cache, config));
     }
 
     /// Ends the interpreter: runs its `atexit` hooks, waits for threads it
@@ -338,7 +339,7 @@ impl Interpreter {
             }
             self.record.mark_closed(&mut st);
             // `own` is attached: the cached objects are this interpreter's.
-            materialize::clear(&self.record.cache);
+            cache::clear(&self.record.cache);
             sys::end_interpreter(own.0);
         }
         drop(st);

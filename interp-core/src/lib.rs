@@ -64,11 +64,8 @@
 //!   [`PyException`], the texts for memory that could not be had,
 //!   [`panic_message`]); `sync.rs` (the poison-tolerant `lock()`);
 //!   `shared.rs` ([`Shared`], the fallibly allocated storage of values);
-//!   `cancel.rs` ([`CancelToken`]).
-//! - Thread states: `tstate.rs` — one per (OS thread, interpreter), made on
-//!   first entry; each interpreter's `InterpRecord` lists them; the
-//!   `Attached` and `Detached` guards switch them. It also keeps the main
-//!   interpreter's record, set as the runtime starts.
+//!   `cancel.rs` ([`CancelToken`]); `detached.rs` (the `Detached` guard:
+//!   nothing attached for a while, around blocking waits).
 //! - The data that crosses interpreters: `value/` ([`Value`]: equality,
 //!   hashing, accessors, in `mod.rs`; [`Channel`] in `channel.rs`;
 //!   [`Frozen`] in `frozen.rs`) and `buffer.rs` ([`SharedBuffer`]). None
@@ -79,6 +76,15 @@
 //! - Python objects: `scope/` ([`Python`], [`Bound`]: lifetime-branded
 //!   access to an entered interpreter's objects, `mod.rs`; its pending
 //!   exception copied out as an [`Error`], with hints, `exception.rs`).
+//! - The materialization cache, `cache.rs`: one interpreter's cache, kept
+//!   in its record ([`CacheConfig`], [`CacheStats`], entries, eviction,
+//!   size estimates).
+//! - Thread states: `tstate.rs` — one per (OS thread, interpreter), made on
+//!   first entry; each interpreter's `InterpRecord` lists them; the
+//!   `Attached` guard switches to one. It also keeps the main
+//!   interpreter's record, set as the runtime starts.
+//! - The conversions' hooks into the attached interpreter's cache,
+//!   `materialize.rs` (and [`is_cached`]).
 //! - The `interp` Python module, `module/`: its definition and loading
 //!   (`mod.rs`), per-interpreter state (`state.rs`), functions
 //!   (`functions.rs`), the three types (`buffer_type.rs`,
@@ -99,11 +105,9 @@
 //!   not the other way round.
 //!
 //! No module imports one that imports it back (`tests/tests/layering.rs`
-//! checks it), except one known circle (ARCHITECTURE.md): `tstate`'s
-//! records hold the materialization cache, which finds the attached
-//! interpreter's record through `tstate`. `scope` tells an
-//! `interp.Cancelled` by the type in the `module`'s state through a
-//! function the module hands it when it loads, not an import.
+//! checks it). `scope` tells an `interp.Cancelled` by the type in the
+//! `module`'s state through a function the module hands it when it loads,
+//! not an import.
 //!
 //! The invariants:
 //! - A `PyObject*` is touched only with its interpreter attached on the
@@ -122,8 +126,10 @@
 #![warn(missing_debug_implementations)]
 
 mod buffer;
+mod cache;
 mod cancel;
 mod conversion;
+mod detached;
 mod error;
 mod interpreter;
 mod materialize;
@@ -136,10 +142,11 @@ mod tstate;
 mod value;
 
 pub use buffer::{Element, SharedBuffer, BUFFER_ALIGN};
+pub use cache::{CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};
 pub use cancel::CancelToken;
 pub use error::{panic_message, Error, ExceptionKind, PyException, Result};
 pub use interpreter::{Interpreter, InterpreterConfig};
-pub use materialize::{is_cached, CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};
+pub use materialize::is_cached;
 pub use module::{python_module, set_module_name};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};

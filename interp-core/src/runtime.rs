@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use interp_sys as sys;
 
+use crate::detached::Detached;
 use crate::error::{Error, Result};
 use crate::interpreter::{self, Interpreter, InterpreterConfig};
 use crate::scope::Python;
 use crate::sync::lock;
-use crate::tstate::{self, Detached, InterpRecord, TsPtr, FINALIZED};
+use crate::tstate::{self, InterpRecord, TsPtr, FINALIZED};
 
 /// How the runtime initializes CPython.
 ///
@@ -439,7 +440,7 @@ impl Runtime {
             )));
         }
         let record = self.main.record();
-        let _detached = tstate::Detached::new();
+        let _detached = Detached::new();
         let ts = tstate::thread_state_for(record)
             .ok_or_else(|| Error::Runtime("the main interpreter is gone".into()))?;
         let mut st = record.lock();
@@ -452,7 +453,7 @@ impl Runtime {
         let rc = unsafe {
             sys::attach(ts.0);
             // The main interpreter is attached: its cached objects go first.
-            crate::materialize::clear(&record.cache);
+            crate::cache::clear(&record.cache);
             sys::Py_FinalizeEx()
         };
         drop(st);

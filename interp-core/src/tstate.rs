@@ -56,8 +56,8 @@ pub(crate) struct InterpRecord {
     /// Mirrors `RecordState::closed` (set under the lock) so that thread
     /// caches can prune entries without taking any lock.
     pub(crate) closed: AtomicBool,
-    /// The interpreter's materialization cache (see `materialize`).
-    pub(crate) cache: crate::materialize::InterpCache,
+    /// The interpreter's materialization cache (see `cache`).
+    pub(crate) cache: crate::cache::InterpCache,
 }
 
 // SAFETY: `raw` is an opaque handle, only passed to CPython under the rules
@@ -85,7 +85,7 @@ impl InterpRecord {
             is_main,
             state: Mutex::new(RecordState::default()),
             closed: AtomicBool::new(false),
-            cache: crate::materialize::InterpCache::new(),
+            cache: crate::cache::InterpCache::new(),
         })
     }
 
@@ -302,35 +302,6 @@ impl Drop for Attached {
                     sys::attach(self.prev);
                 }
             }
-        }
-    }
-}
-
-/// Detaches whatever thread state is attached on this thread, and attaches it
-/// again when dropped. Used around operations that need no thread state
-/// (creating or ending an interpreter, blocking waits).
-pub(crate) struct Detached {
-    prev: *mut sys::PyThreadState,
-}
-
-impl Detached {
-    pub(crate) fn new() -> Detached {
-        let prev = sys::current_thread_state();
-        if !prev.is_null() {
-            // SAFETY: `prev` is attached on this thread.
-            unsafe { sys::detach() };
-        }
-        Detached { prev }
-    }
-}
-
-impl Drop for Detached {
-    fn drop(&mut self) {
-        if !self.prev.is_null() {
-            // SAFETY: `prev` was attached on this thread before `new`, is
-            // still live, and nothing is attached now (every operation done
-            // in between leaves no thread state attached).
-            unsafe { sys::attach(self.prev) };
         }
     }
 }

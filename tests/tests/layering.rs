@@ -4,9 +4,9 @@
 //! (outside comments and `#[cfg(test)]` modules; a name re-exported at the
 //! crate root, `crate::Pool`, counts as the module it comes from).
 //!
-//! interp-core has no import circle but the known ones it lists, and
-//! interp-pool's modules use only modules of lower layers (`POOL_LAYERS`,
-//! as ARCHITECTURE.md lists them), so it has none.
+//! interp-core has no import circle, and interp-pool's modules use only
+//! modules of lower layers (`POOL_LAYERS`, as ARCHITECTURE.md lists them),
+//! so it has none either.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,15 +25,6 @@ const POOL_LAYERS: &[&[&str]] = &[
     &["worker", "supervisor", "map"],
     &["shutdown"],
     &["pool"],
-];
-
-/// The uses in interp-core that still close a circle, each with what it
-/// needs (ARCHITECTURE.md, "Known circles"). The check leaves them out and
-/// fails when one is gone, so that this list only shrinks.
-const CORE_KNOWN_BACK_EDGES: &[(&str, &str)] = &[
-    // An interpreter's record (`InterpRecord`) holds its materialization
-    // cache, and the cache finds the attached interpreter's record.
-    ("tstate", "materialize"),
 ];
 
 fn crate_src(name: &str) -> PathBuf {
@@ -267,21 +258,13 @@ fn assert_no_circle(krate: &str, graph: &Graph) {
 }
 
 #[test]
-fn interp_core_has_no_import_circle_but_the_known_ones() {
-    let mut graph = graph(&crate_src("interp-core"));
+fn interp_core_has_no_import_circle() {
+    let graph = graph(&crate_src("interp-core"));
     assert!(
         graph.len() > 10,
         "modules of interp-core: {:?}",
         graph.keys()
     );
-    for (from, to) in CORE_KNOWN_BACK_EDGES {
-        let edges = graph.get_mut(*from).unwrap();
-        assert!(
-            edges.remove(*to).is_some(),
-            "{from} no longer uses {to}: take ({from:?}, {to:?}) out of CORE_KNOWN_BACK_EDGES; {from} uses {:?}",
-            edges.keys()
-        );
-    }
     assert_no_circle("interp-core", &graph);
 }
 

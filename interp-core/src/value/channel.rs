@@ -10,7 +10,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 
 use super::Value;
 use crate::cancel;
-use crate::tstate::Detached;
+use crate::detached::Detached;
 
 /// Why [`Channel::send`] failed. The value comes back with the error.
 #[derive(Debug, Clone, PartialEq)]
