@@ -237,25 +237,26 @@ class _InterpFuture(Future):
             return _native.task_running(t)
         return Future.running(self)
 
-    def result(self, timeout=None):
+    def _wait_task(self, timeout):
+        """Waits on the task itself (the GIL released) while the future is
+        pending; returns the timeout left for Future's own wait (0 once this
+        one timed out)."""
         t = self._task
         if t is not None and self._state == _PENDING:
             if timeout is not None and timeout < 0:
                 timeout = 0  # as Future: a deadline already past
             if not _native.task_wait(t, timeout):
                 timeout = 0
+        return timeout
+
+    def result(self, timeout=None):
+        timeout = self._wait_task(timeout)
         if self._state == _FINISHED and self._exception is None:
             return self._result  # a finished future never changes again
         return Future.result(self, timeout)
 
     def exception(self, timeout=None):
-        t = self._task
-        if t is not None and self._state == _PENDING:
-            if timeout is not None and timeout < 0:
-                timeout = 0  # as Future: a deadline already past
-            if not _native.task_wait(t, timeout):
-                timeout = 0
-        return Future.exception(self, timeout)
+        return Future.exception(self, self._wait_task(timeout))
 
     # Completion by interp._native (main GIL held). The future's state
     # changes and its waiters wake at once; its done-callbacks run at once
