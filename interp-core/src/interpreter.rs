@@ -219,9 +219,11 @@ impl Interpreter {
     /// Runs `source` as a module body in `__main__`.
     ///
     /// # Errors
-    /// [`Error::Python`](crate::Error::Python) for a syntax error or an exception raised by the
-    /// code (`SystemExit` and `KeyboardInterrupt` included: they never exit
-    /// the process); [`Error::InvalidArgument`](crate::Error::InvalidArgument) if `source` contains a NUL.
+    /// [`Error::Python`](crate::Error::Python) for a syntax error or an
+    /// exception raised by the code (`SystemExit` and `KeyboardInterrupt`
+    /// included: they never exit the process);
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if `source`
+    /// contains a NUL.
     pub fn exec(&self, source: &str) -> Result<()> {
         self.enter(|py| py.exec(source))
     }
@@ -229,8 +231,9 @@ impl Interpreter {
     /// Evaluates the expression `expr` in `__main__` and returns its value.
     ///
     /// # Errors
-    /// As [`exec`](Self::exec), plus [`Error::Conversion`](crate::Error::Conversion) if the result
-    /// cannot be turned into a [`Value`].
+    /// As [`exec`](Self::exec), plus
+    /// [`Error::Conversion`](crate::Error::Conversion) if the result cannot
+    /// be turned into a [`Value`].
     pub fn eval(&self, expr: &str) -> Result<Value> {
         self.enter(|py| py.eval(expr)?.to_value())
     }
@@ -241,9 +244,10 @@ impl Interpreter {
     /// functions defined by [`exec`](Self::exec).
     ///
     /// # Errors
-    /// [`Error::Python`](crate::Error::Python) with `ModuleNotFoundError` / `AttributeError` when
-    /// the function is not found, `TypeError` when a keyword is given twice,
-    /// or whatever the function raised. A `ModuleNotFoundError` for `module`
+    /// [`Error::Python`](crate::Error::Python) with `ModuleNotFoundError` /
+    /// `AttributeError` when the function is not found, `TypeError` when a
+    /// keyword is given twice, or whatever the function raised. A
+    /// `ModuleNotFoundError` for `module`
     /// or one of its packages carries a hint: at
     /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path)
     /// when the top-level package is not on `sys.path`, or saying where the
@@ -265,7 +269,8 @@ impl Interpreter {
     /// data handed over once, then read by every later call.
     ///
     /// # Errors
-    /// [`Error::Conversion`](crate::Error::Conversion) if a value cannot be made in this interpreter.
+    /// [`Error::Conversion`](crate::Error::Conversion) if a value cannot be
+    /// made in this interpreter.
     pub fn prepare_main<'a, I>(&self, items: I) -> Result<()>
     where
         I: IntoIterator<Item = (&'a str, Value)>,
