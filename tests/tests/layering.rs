@@ -4,7 +4,7 @@
 //! (outside comments and `#[cfg(test)]` modules; a name re-exported at the
 //! crate root, `crate::Pool`, counts as the module it comes from).
 //!
-//! interp-core has no import circle, and interp-pool's modules use only
+//! interp-core and interp-capi have no import circle, and interp-pool's modules use only
 //! modules of lower layers (`POOL_LAYERS`, as ARCHITECTURE.md lists them),
 //! so it has none either.
 
@@ -266,6 +266,17 @@ fn interp_core_has_no_import_circle() {
         graph.keys()
     );
     assert_no_circle("interp-core", &graph);
+}
+
+#[test]
+fn interp_capi_has_no_import_circle() {
+    let graph = graph(&crate_src("interp-capi"));
+    assert!(
+        graph.len() > 5,
+        "modules of interp-capi: {:?}",
+        graph.keys()
+    );
+    assert_no_circle("interp-capi", &graph);
 }
 
 #[test]
