@@ -4,7 +4,7 @@
 //! workers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use crate::builder::Config;
 use crate::error::{PoolError, TaskError};
 use crate::handoff::Handoff;
 use crate::stats::{Counters, PoolStats};
-use crate::sync::lock;
+use crate::sync::{lock, unpoison};
 use crate::task::{Task, TaskState, Work};
 
 /// What a worker takes from the queue: a task, or `None` to stop.
@@ -176,9 +176,12 @@ pub(crate) struct Registry {
     counters: Vec<Counters>,
     /// Slots not retired yet.
     live: AtomicUsize,
-    /// The index of each slot that retires.
-    exit_tx: Sender<usize>,
-    exit_rx: Receiver<usize>,
+    /// How many slots retired so far, and the condition variable that
+    /// wakes every [`wait_retired`](Self::wait_retired) when one does
+    /// (several shutdowns may wait at once: the last to leave must not
+    /// miss a retirement another one saw).
+    retirements: Mutex<u64>,
+    retired: Condvar,
     /// The supervisor's deadlines.
     checks: Sender<(Instant, Check)>,
     cancelled_queued: AtomicU64,
@@ -199,7 +202,6 @@ impl Registry {
     ) -> (Arc<Registry>, Receiver<(Instant, Check)>) {
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (checks, checks_rx) = crossbeam_channel::unbounded();
-        let (exit_tx, exit_rx) = crossbeam_channel::unbounded();
         let registry = Arc::new(Registry {
             counters: (0..config.workers).map(|_| Counters::default()).collect(),
             config,
@@ -211,8 +213,8 @@ impl Registry {
             start_lock: Mutex::new(()),
             slots: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
-            exit_tx,
-            exit_rx,
+            retirements: Mutex::new(0),
+            retired: Condvar::new(),
             checks,
             cancelled_queued: AtomicU64::new(0),
             broken: Mutex::new(None),
@@ -457,7 +459,8 @@ impl Registry {
         if slot.retired.swap(true, Ordering::SeqCst) {
             return;
         }
-        let _ = self.exit_tx.send(slot.index);
+        *lock(&self.retirements) += 1;
+        self.retired.notify_all();
         if self.live.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
@@ -471,10 +474,25 @@ impl Registry {
         }
     }
 
-    /// Waits until a slot retires or `deadline` passes; false at the
-    /// deadline.
-    pub(crate) fn wait_retired(&self, deadline: Instant) -> bool {
-        self.exit_rx.recv_deadline(deadline).is_ok()
+    /// How many slots retired so far (for [`wait_retired`](Self::wait_retired)).
+    pub(crate) fn retirements(&self) -> u64 {
+        *lock(&self.retirements)
+    }
+
+    /// Waits until more than `seen` slots have retired (`seen` read from
+    /// [`retirements`](Self::retirements) before the caller looked at the
+    /// slots) or `deadline` passes; false at the deadline. Any number of
+    /// threads may wait at once: each retirement wakes them all.
+    pub(crate) fn wait_retired(&self, seen: u64, deadline: Instant) -> bool {
+        let mut n = lock(&self.retirements);
+        while *n == seen {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            n = unpoison(self.retired.wait_timeout(n, deadline - now)).0;
+        }
+        true
     }
 
     /// Counters per worker and the queue depth.
