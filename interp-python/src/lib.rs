@@ -89,7 +89,7 @@ static METHODS: Def<[sys::PyMethodDef; 21]> = Def(UnsafeCell::new([
     fast(c"task_wait", m_task_wait, c"task_wait(task, timeout)\n--\n\nWaits (GIL released) and completes the future; False on timeout."),
     fast(c"task_cancel", m_task_cancel, c"task_cancel(task)\n--\n\nCancels (interrupting a running task); False when it had finished."),
     fast(c"task_running", m_task_running, c"task_running(task)\n--\n\nWhether a worker runs the task now."),
-    fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_futures)\n--\n\nShuts the pool down (cancel_futures: cancels what no worker started; running tasks go on); the names of abandoned workers."),
+    fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_futures)\n--\n\nShuts the pool down (cancel_futures: cancels what no worker started); with wait, waits for every task however long it runs, then for the workers; the names of abandoned workers."),
     fast(c"pool_cancel_all", m_pool_cancel_all, c"pool_cancel_all(pool)\n--\n\nCancels every task not finished yet."),
     fast(c"pool_flush", m_pool_flush, c"pool_flush(pool)\n--\n\nCompletes the futures of every finished task now."),
     fast(c"pool_workers", m_pool_workers, c"pool_workers(pool)\n--\n\nThe number of workers."),
@@ -162,10 +162,24 @@ unsafe extern "C" fn pool_capsule_drop(cap: *mut PyObject) {
         .spawn(move || retire(*handle));
 }
 
-/// Shuts down a pool nobody can submit to any more once every outstanding
-/// task has finished (`shutdown(wait=True)` semantics, without the
-/// shutdown timeout running while tasks are still working), then drops it.
+/// Shuts down a pool nobody can submit to any more, as
+/// `shutdown(wait=True)` does ([`finish`]), then drops it.
 fn retire(h: Arc<PoolHandle>) {
+    h.pool.shutdown(false, false);
+    finish(&h);
+    drop(h);
+}
+
+/// `shutdown(wait=True)` as a `ThreadPoolExecutor`'s: waits until every
+/// task submitted so far has finished, however long that takes, then for
+/// the workers to stop. The pool's own shutdown wait is not enough: past
+/// its shutdown timeout (10 s) it interrupts the tasks still running; here
+/// that timeout only bounds the workers closing their interpreters.
+///
+/// The caller closed the pool's intake first (`pool.shutdown(false, ..)`),
+/// under the main GIL where another thread could still submit, so that
+/// every task is among `h.pending()` here.
+fn finish(h: &PoolHandle) -> interp_pool::ShutdownReport {
     let tasks: Vec<interp_pool::Task> = h
         .pending()
         .iter()
@@ -173,8 +187,7 @@ fn retire(h: Arc<PoolHandle>) {
         .collect();
     interp_pool::wait(&tasks, interp_pool::WaitMode::All, None);
     drop(tasks);
-    h.pool.shutdown(true, false);
-    drop(h);
+    h.pool.shutdown(true, false)
 }
 
 unsafe extern "C" fn task_capsule_drop(cap: *mut PyObject) {
@@ -810,13 +823,14 @@ unsafe extern "C" fn m_pool_shutdown(
         let h = unsafe { pool_of(get(0)?)? }.clone();
         let wait = bound(py, get(1)?).to_value()?.as_bool().unwrap_or(true);
         let cancel = bound(py, get(2)?).to_value()?.as_bool().unwrap_or(false);
+        // Intake closed first, under the main GIL: no task can be added to
+        // those `finish` waits for. The workers finish what is queued (unless
+        // cancelled below), then stop.
+        h.pool.shutdown(false, false);
         if cancel {
             // `concurrent.futures` semantics: what no worker has started is
             // cancelled, what runs goes on. (The pool's own `cancel_pending`
             // also interrupts running tasks, so it is not used here.)
-            // Closing intake first: the workers finish what they started and
-            // skip what is cancelled below, then stop.
-            h.pool.shutdown(false, false);
             let h2 = h.clone();
             if blocking(py, move || let_idle_workers_start(&h2))?.is_none() {
                 return Ok(null_mut());
@@ -833,7 +847,7 @@ unsafe extern "C" fn m_pool_shutdown(
         }
         let abandoned = if wait {
             let h2 = h.clone();
-            match blocking(py, move || h2.pool.shutdown(true, false))? {
+            match blocking(py, move || finish(&h2))? {
                 Some(report) => report.abandoned,
                 None => {
                     flush(py, &h);
@@ -841,7 +855,7 @@ unsafe extern "C" fn m_pool_shutdown(
                 }
             }
         } else {
-            h.pool.shutdown(false, false).abandoned
+            Vec::new()
         };
         flush(py, &h);
         Ok(py
@@ -943,11 +957,15 @@ unsafe extern "C" fn m_shutdown_all(
         // is interrupted, and the workers are still waited for (bounded by
         // the kill grace and the shutdown timeout), since no worker
         // interpreter may outlive this hook.
+        // Intake closed under the main GIL first (see `finish`).
+        for h in &pools {
+            h.pool.shutdown(false, false);
+        }
         let mut interrupt: Option<*mut PyObject> = None;
         for h in &pools {
             if interrupt.is_none() {
                 let h2 = h.clone();
-                if blocking(py, move || h2.pool.shutdown(true, false))?.is_none() {
+                if blocking(py, move || finish(&h2))?.is_none() {
                     // SAFETY: attached; the KeyboardInterrupt is set aside
                     // (restored below) while futures complete.
                     interrupt = Some(unsafe { sys::PyErr_GetRaisedException() });

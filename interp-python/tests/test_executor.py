@@ -288,3 +288,16 @@ def test_many_threads_submit_and_wait(ex):
     for t in ts:
         t.join(LONG)
     assert not errors, errors
+
+
+def test_shutdown_wait_lets_a_long_running_task_finish():
+    # ThreadPoolExecutor's shutdown(wait=True) waits however long a running
+    # task takes; the pool underneath must not interrupt it after its own
+    # shutdown timeout (10 s), which this task outlasts.
+    ex = interp.InterpreterPoolExecutor(1)
+    f = ex.submit(helpers.sleep_then, 11.0, "finished")
+    queued = ex.submit(helpers.ident, "queued too")
+    ex.shutdown(wait=True)
+    assert f.done() and not f.cancelled(), f
+    assert f.result(0) == "finished", f.exception()
+    assert queued.result(0) == "queued too", queued.exception()

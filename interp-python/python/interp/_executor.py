@@ -732,8 +732,9 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """As ``Executor.shutdown``. With ``wait``, returns once every
-        worker has stopped and every future is completed; Ctrl-C interrupts
-        the wait (the workers keep stopping)."""
+        task has finished (however long it runs: nothing is interrupted),
+        every future is completed and every worker has stopped; Ctrl-C
+        interrupts the wait (the workers keep stopping)."""
         with self._shutdown_lock:
             self._shutdown = True
         self._log_broken()
