@@ -722,12 +722,15 @@ unsafe extern "C" fn m_task_cancel(
         let Some(task) = rec.task.get() else {
             return Ok(boolean(false));
         };
-        if rec.kind == Kind::Main && task.is_running() {
+        let cancelled = if rec.kind == Kind::Main {
             // Code running in the main interpreter is not interrupted (as
-            // with ThreadPoolExecutor).
-            return Ok(boolean(false));
-        }
-        if task.cancel() {
+            // with ThreadPoolExecutor): only a task no thread started yet
+            // is cancelled, atomically.
+            task.cancel_if_queued()
+        } else {
+            task.cancel()
+        };
+        if cancelled {
             // The caller marks its future cancelled; a later completion is
             // ignored.
             Ok(boolean(rec.abandon(py)))
@@ -837,11 +840,10 @@ unsafe extern "C" fn m_pool_shutdown(
             }
             for rec in h.pending() {
                 if let Some(t) = rec.task.get() {
-                    if !t.is_running() && !t.is_done() {
-                        // Completes the task as cancelled; `flush` below
-                        // marks its future.
-                        t.cancel();
-                    }
+                    // Only if no worker started it, atomically (a task
+                    // that starts meanwhile runs to its end); completes it
+                    // as cancelled, and `flush` below marks its future.
+                    t.cancel_if_queued();
                 }
             }
         }

@@ -60,6 +60,11 @@ def echo_after(gate, value):
     return value
 
 
+def note_start(started, value):
+    started.send(value)
+    return value
+
+
 class Boom(Exception):
     def __init__(self, code, detail):
         super().__init__(code, detail)
