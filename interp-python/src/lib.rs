@@ -79,7 +79,7 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 21]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 22]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
     fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated)\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback)."),
@@ -99,6 +99,7 @@ static METHODS: Def<[sys::PyMethodDef; 21]> = Def(UnsafeCell::new([
     fast(c"shared", m_shared, c"shared(token)\n--\n\nThe object a token from share() stands for, in this interpreter."),
     fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nReleases a reference to a token (share() made the first); the last one forgets it."),
     fast(c"retain", m_retain, c"retain(token)\n--\n\nOne more reference to a token."),
+    fast(c"first_time", m_first_time, c"first_time(key)\n--\n\nTrue the first time this process (any interpreter) asks about key, then False: for warnings given once per process, not once per worker."),
     fast(c"completion_probe", m_completion_probe, c"completion_probe()\n--\n\nFor tests: whether the completer thread is running."),
     sys::PyMethodDef::zeroed(),
 ]));
@@ -1095,6 +1096,29 @@ unsafe extern "C" fn m_retain(
             }
             None => Err(Error::Runtime(GONE.into())),
         }
+    })
+}
+
+/// The keys `first_time` has seen (process-wide).
+static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn m_first_time(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        // SAFETY: FASTCALL arguments.
+        let key = bound(py, unsafe { arg(a, n, 0, "first_time", 1)? }).to_value()?;
+        let Some(key) = key.as_str() else {
+            return Err(Error::Conversion("first_time(key) takes a str".into()));
+        };
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !seen.iter().any(|k| k == key);
+        if first {
+            seen.push(key.to_owned());
+        }
+        Ok(boolean(first))
     })
 }
 

@@ -439,11 +439,14 @@ def _register_exit():
 
 def _check_main():
     if _native is None or not _is_main():
-        raise RuntimeError(
+        e = RuntimeError(
             "interp executors can only be used in the main interpreter, not inside a worker. If "
             "your script creates one at import time, put that code under "
             '`if __name__ == "__main__":` (workers load the script under another name).'
         )
+        # interp._worker tells a script without that guard by this mark.
+        e._interp_executor_in_worker = True
+        raise e
 
 
 def _is_main():
