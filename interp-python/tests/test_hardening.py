@@ -332,6 +332,27 @@ def test_ctrl_c_interrupts_an_event_wait_in_the_main_thread(tmp_path):
     assert out.strip() == "interrupted", (out, err)
 
 
+@pytest.mark.parametrize("op", ["recv", "send"])
+def test_ctrl_c_interrupts_a_channel_wait_in_the_main_thread(tmp_path, op):
+    # recv() on an empty channel, send() on a full one: blocked, with the
+    # GIL released, until Ctrl-C (the channel wakes for signal handlers in
+    # the main thread; it used to ignore them until the wait ended).
+    call = "ch.recv()" if op == "recv" else "ch.send(1)"
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        op,
+        "ch = interp.Channel(0)\n"
+        "try:\n"
+        "    sys.setprofile(watch)\n"
+        f"    {call}\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.setprofile(None)\n"
+        "    print('interrupted', flush=True)\n",
+    )
+    assert rc == 0, (rc, out, err)
+    assert out.strip() == "interrupted", (out, err)
+
+
 def test_event_wait_with_a_timeout_in_the_main_thread_still_times_out():
     e = interp.Event()
     assert e.wait(0.12) is False
