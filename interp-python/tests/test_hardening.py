@@ -524,3 +524,29 @@ def test_a_task_cancelled_while_the_script_loads_does_not_poison_the_worker(tmp_
     )
     clean_exit(r)
     assert r.stdout.strip() == "4", (r.stdout, r.stderr)
+
+
+def test_a_failing_initializer_stops_the_other_workers_starting(tmp_path):
+    # One worker's initializer raises while the other two are still in
+    # theirs (blocked in a channel wait, looping): the constructor reports
+    # the error at once and the other two are interrupted. They used to run
+    # on: the constructor waited the pool's whole shutdown timeout, then
+    # abandoned them (their interpreters still alive at exit).
+    r = run_script(
+        tmp_path,
+        """
+        import interp, helpers
+        roles, started = interp.Channel(), interp.Channel()
+        for role in ("fail", "recv", "spin"):
+            roles.send(role)
+        ex = interp.InterpreterPoolExecutor(3, initializer=helpers.init_role, initargs=(roles, started))
+        try:
+            ex.submit(helpers.ident, 1)
+            print("no error", flush=True)
+        except interp.BrokenInterpreterPool as e:
+            print("broken:", "initializer failed" in str(e), flush=True)
+        """,
+    )
+    clean_exit(r)
+    assert r.stdout.strip() == "broken: True", (r.stdout, r.stderr)
+    assert "abandoned" not in r.stderr and "stuck" not in r.stderr, r.stderr
