@@ -307,10 +307,22 @@ impl Registry {
                 failed.get_or_insert(PoolError::Init(e));
             }
         };
+        // Return once one worker is ready (the first result does not wait
+        // for the slowest interpreter), unless asked to wait for all; the
+        // first report that decides it wins, as it comes. A worker that
+        // fails later logs why and stays down.
+        let need = if self.config.wait_for_all {
+            self.config.workers
+        } else {
+            1
+        };
         for i in 0..self.config.workers {
             // A worker that already failed stops the spawning.
-            while let Ok(r) = ready_rx.try_recv() {
-                heard(r, &mut ok, &mut failed);
+            while failed.is_none() && ok < need {
+                match ready_rx.try_recv() {
+                    Ok(r) => heard(r, &mut ok, &mut failed),
+                    Err(_) => break,
+                }
             }
             if failed.is_some() {
                 break;
@@ -321,14 +333,6 @@ impl Registry {
             }
         }
         drop(ready_tx);
-        // Return once one worker is ready (the first result does not wait
-        // for the slowest interpreter), unless asked to wait for all. A
-        // worker that fails later logs why and stays down.
-        let need = if self.config.wait_for_all {
-            self.config.workers
-        } else {
-            1
-        };
         while failed.is_none() && ok < need {
             match ready_rx.recv() {
                 Ok(r) => heard(r, &mut ok, &mut failed),
