@@ -313,6 +313,27 @@ def test_ctrl_c_interrupts_an_event_wait_in_the_main_thread(tmp_path):
     assert out.strip() == "interrupted", (out, err)
 
 
+@pytest.mark.parametrize("op", ["recv", "send"])
+def test_ctrl_c_interrupts_a_channel_wait_in_the_main_thread(tmp_path, op):
+    # recv() on an empty channel, send() on a full one: blocked, with the
+    # GIL released, until Ctrl-C (the channel wakes for signal handlers in
+    # the main thread; it used to ignore them until the wait ended).
+    call = "ch.recv()" if op == "recv" else "ch.send(1)"
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        op,
+        "ch = interp.Channel(0)\n"
+        "try:\n"
+        "    sys.setprofile(watch)\n"
+        f"    {call}\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.setprofile(None)\n"
+        "    print('interrupted', flush=True)\n",
+    )
+    assert rc == 0, (rc, out, err)
+    assert out.strip() == "interrupted", (out, err)
+
+
 def test_event_wait_with_a_timeout_in_the_main_thread_still_times_out():
     e = interp.Event()
     assert e.wait(0.12) is False
@@ -484,3 +505,29 @@ def test_a_task_cancelled_while_the_script_loads_does_not_poison_the_worker(tmp_
     )
     clean_exit(r)
     assert r.stdout.strip() == "4", (r.stdout, r.stderr)
+
+
+def test_a_failing_initializer_stops_the_other_workers_starting(tmp_path):
+    # One worker's initializer raises while the other two are still in
+    # theirs (blocked in a channel wait, looping): the constructor reports
+    # the error at once and the other two are interrupted. They used to run
+    # on: the constructor waited the pool's whole shutdown timeout, then
+    # abandoned them (their interpreters still alive at exit).
+    r = run_script(
+        tmp_path,
+        """
+        import interp, helpers
+        roles, started = interp.Channel(), interp.Channel()
+        for role in ("fail", "recv", "spin"):
+            roles.send(role)
+        ex = interp.InterpreterPoolExecutor(3, initializer=helpers.init_role, initargs=(roles, started))
+        try:
+            ex.submit(helpers.ident, 1)
+            print("no error", flush=True)
+        except interp.BrokenInterpreterPool as e:
+            print("broken:", "initializer failed" in str(e), flush=True)
+        """,
+    )
+    clean_exit(r)
+    assert r.stdout.strip() == "broken: True", (r.stdout, r.stderr)
+    assert "abandoned" not in r.stderr and "stuck" not in r.stderr, r.stderr

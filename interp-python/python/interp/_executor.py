@@ -432,11 +432,14 @@ def _register_exit():
 
 def _check_main():
     if _native is None or not _is_main():
-        raise RuntimeError(
+        e = RuntimeError(
             "interp executors can only be used in the main interpreter, not inside a worker. If "
             "your script creates one at import time, put that code under "
             '`if __name__ == "__main__":` (workers load the script under another name).'
         )
+        # interp._worker tells a script without that guard by this mark.
+        e._interp_executor_in_worker = True
+        raise e
 
 
 def _is_main():
@@ -725,8 +728,9 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """As ``Executor.shutdown``. With ``wait``, returns once every
-        worker has stopped and every future is completed; Ctrl-C interrupts
-        the wait (the workers keep stopping)."""
+        task has finished (however long it runs: nothing is interrupted),
+        every future is completed and every worker has stopped; Ctrl-C
+        interrupts the wait (the workers keep stopping)."""
         with self._shutdown_lock:
             self._shutdown = True
         self._log_broken()
