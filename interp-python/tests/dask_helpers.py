@@ -1,0 +1,60 @@
+"""Task functions for test_dask.py: top-level functions of an importable
+module, so that they travel to worker interpreters (and to distributed's
+worker processes) by name."""
+
+import os
+import sys
+import time
+
+import interp
+
+BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench")
+if BENCH not in sys.path:
+    sys.path.insert(0, BENCH)
+
+import day6_work  # noqa: E402
+
+# A bound that only turns a hang into a failure.
+LONG = 300
+
+
+class Boom(ValueError):
+    """Raised by ``boom``; a type of this module, so that it reaches the
+    caller (the client) as itself."""
+
+
+def inc(x):
+    return x + 1
+
+
+def add(a, b):
+    return a + b
+
+
+def where(*_):
+    """The id of the interpreter that runs the task (0: the main one)."""
+    return interp.interpreter_id()
+
+
+def boom(x):
+    raise Boom(f"boom at {x}")
+
+
+def solve_many(start, nodes, grid):
+    """How many of ``nodes`` make the guard loop (``day6_work.solve`` each)."""
+    return sum(1 for node in nodes if day6_work.solve(start, node, grid))
+
+
+def gated(path, value):
+    """Returns ``value`` once the file ``path`` exists: holds a task running
+    until the test lets it go (LONG bounds the wait)."""
+    deadline = time.monotonic() + LONG
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {LONG}s")
+        time.sleep(0.01)
+    return value
+
+
+def pid(*_):
+    return os.getpid()

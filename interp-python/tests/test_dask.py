@@ -1,0 +1,242 @@
+"""interp inside Dask (interp.dask): the local scheduler with
+``scheduler=DaskExecutor(...)`` and a ``distributed`` LocalCluster whose
+worker processes run annotated tasks on interp interpreters (InterpPlugin).
+
+Skipped, with the reason, where dask or distributed cannot be imported
+(scripts/python.sh tries ``pip install dask distributed`` in each venv)."""
+
+import os
+import sys
+import threading
+
+import pytest
+
+import interp
+
+try:
+    import dask
+except ImportError as e:  # pragma: no cover - depends on the venv
+    pytest.skip(f"dask is not installed ({e}); pip install interp[dask]", allow_module_level=True)
+
+try:
+    import distributed
+except ImportError as e:  # pragma: no cover
+    distributed = None
+    DISTRIBUTED_MISSING = f"distributed is not installed ({e}); pip install interp[dask]"
+else:
+    DISTRIBUTED_MISSING = None
+
+from interp.dask import PROFILER_OFF, DaskExecutor, InterpPlugin, check_profiler  # noqa: E402
+
+import dask_helpers as h  # noqa: E402
+
+sys.path.insert(0, h.BENCH)
+import day6  # noqa: E402  (the benchmark's grid generator)
+
+LONG = h.LONG
+
+# Off for every distributed server this process starts (and, through the
+# nannies, for its worker processes): see interp.dask.check_profiler.
+dask.config.set(PROFILER_OFF)
+
+needs_distributed = pytest.mark.skipif(distributed is None, reason=DISTRIBUTED_MISSING or "")
+
+
+@pytest.fixture
+def dex():
+    e = DaskExecutor(2)
+    yield e
+    e.shutdown(wait=True, cancel_futures=True)
+
+
+def day6_graph(nodes_per_task=40):
+    """A small day-6 problem as a graph: the grid is one dask value shared
+    by every chunk task; returns (graph, the serial answer)."""
+    start, grid, path = day6.generate(2024, size=60, target=800)
+    nodes = path[1:]
+    serial = h.solve_many(start, nodes, grid)
+    g = dask.delayed(grid, pure=True)
+    parts = [
+        dask.delayed(h.solve_many)(start, nodes[i : i + nodes_per_task], g)
+        for i in range(0, len(nodes), nodes_per_task)
+    ]
+    return dask.delayed(sum)(parts), serial
+
+
+# ---- the local scheduler ------------------------------------------------------
+
+
+def test_local_delayed_graph_runs_functions_in_interpreters(dex):
+    a = dask.delayed(h.inc)(1)
+    b = dask.delayed(h.add)(a, 10)
+    total = dask.delayed(sum)([a, b, dask.delayed(h.inc)(b)])
+    ids = [dask.delayed(h.where)(i) for i in range(8)]
+    got = dask.compute(total, ids, scheduler=dex)
+    assert got[0] == 2 + 12 + 13, got
+    assert all(i > 0 for i in got[1]), f"tasks ran in the main interpreter: ids {got[1]}"
+
+
+def test_local_day6_graph_equals_serial(dex):
+    graph, serial = day6_graph()
+    got = dask.compute(graph, scheduler=dex)[0]
+    assert got == serial, f"dask + interp counted {got} loops, serial {serial}"
+    assert serial > 0
+
+
+def test_local_containers_and_kwargs(dex):
+    a = dask.delayed(h.inc)(1)
+    d = dask.delayed(dict)(x=a, y=[a, (a, 5)])
+    assert dask.compute(d, scheduler=dex)[0] == {"x": 2, "y": [2, (2, 5)]}
+
+
+def test_local_lambdas_and_closures_travel_by_value(dex):
+    k = 7
+    closure = dask.delayed(lambda x: (x + k, h.where()))(1)
+    got = dask.compute(closure, scheduler=dex)[0]
+    assert got[0] == 8 and got[1] > 0, got
+
+
+def test_local_unpicklable_function_is_named_in_the_error(dex):
+    lock = threading.Lock()
+
+    def holds_a_lock(x):
+        with lock:
+            return x
+
+    with pytest.raises(TypeError) as info:
+        dask.compute(dask.delayed(holds_a_lock)(1), scheduler=dex)
+    msg = str(info.value)
+    assert "holds_a_lock" in msg and "top level" in msg and "cloudpickle" in msg, msg
+
+
+def test_local_exception_keeps_its_type(dex):
+    with pytest.raises(h.Boom, match="boom at 2"):
+        dask.compute(dask.delayed(h.boom)(dask.delayed(h.inc)(1)), scheduler=dex)
+
+
+def test_given_pool_is_used_and_left_running():
+    with interp.InterpreterPoolExecutor(1) as pool:
+        dex = DaskExecutor(pool=pool)
+        assert dex._max_workers == 1 and dex.pool is pool
+        assert dask.compute(dask.delayed(h.inc)(1), scheduler=dex)[0] == 2
+        dex.shutdown()
+        assert pool.submit(h.inc, 2).result(timeout=LONG) == 3
+        with pytest.raises(TypeError, match="pass max_workers"):
+            DaskExecutor(2, pool=pool)
+
+
+def test_other_callables_go_to_an_interpreter(dex):
+    assert dex.submit(h.where).result(timeout=LONG) > 0
+    assert dex.submit(lambda: h.where()).result(timeout=LONG) > 0
+
+
+# ---- distributed ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    if distributed is None:
+        pytest.skip(DISTRIBUTED_MISSING)
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=2,
+        processes=True,
+        dashboard_address=None,
+        death_timeout=LONG,
+    )
+    c = Client(cluster, timeout=LONG)
+    try:
+        c.register_plugin(InterpPlugin(max_workers=2))
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+
+
+def executors(c):
+    return c.run(lambda dask_worker: sorted(dask_worker.executors))
+
+
+@needs_distributed
+def test_cluster_workers_have_the_interp_executor(client):
+    got = executors(client)
+    assert len(got) == 2 and all("interp" in names for names in got.values()), got
+
+
+@needs_distributed
+def test_cluster_day6_graph_equals_serial_and_runs_in_interpreters(client):
+    with dask.annotate(executor="interp"):
+        graph, serial = day6_graph()
+        ids = [dask.delayed(h.where)(i) for i in range(8)]
+    plain = dask.delayed(h.where)(0)  # not annotated: the worker's own threads
+    got, got_ids, got_plain = client.compute([graph, ids, plain], sync=True)
+    assert got == serial, f"the cluster counted {got} loops, serial {serial}"
+    assert all(i > 0 for i in got_ids), f"annotated tasks ran in a main interpreter: {got_ids}"
+    assert got_plain == 0, f"an unannotated task ran in interpreter {got_plain}"
+
+
+@needs_distributed
+def test_cluster_lambda_travels_by_value(client):
+    with dask.annotate(executor="interp"):
+        k = 5
+        t = dask.delayed(lambda x: (x * k, h.where()))(3)
+    got = client.compute(t, sync=True)
+    assert got[0] == 15 and got[1] > 0, got
+
+
+@needs_distributed
+def test_cluster_exception_reaches_the_client_with_its_type(client):
+    with dask.annotate(executor="interp"):
+        t = dask.delayed(h.boom)(dask.delayed(h.inc)(41))
+    f = client.compute(t)
+    with pytest.raises(h.Boom, match="boom at 42"):
+        f.result(timeout=LONG)
+    assert isinstance(f.exception(timeout=LONG), h.Boom)
+
+
+@needs_distributed
+def test_cluster_worker_restart_does_not_lose_the_graph(client, tmp_path):
+    gate = str(tmp_path / "go")
+    with dask.annotate(executor="interp"):
+        held = [dask.delayed(h.gated)(gate, i) for i in range(4)]
+        pids = [dask.delayed(h.pid)(x) for x in held]
+        graph, serial = day6_graph()
+        total = dask.delayed(sum)(held)
+    fut_total, fut_pids, fut_graph = client.compute([total, pids, graph])
+    # Wait until a worker runs one of the held tasks, then restart it.
+    keys = {d.key for d in held}
+    victim = None
+
+    def running():
+        nonlocal victim
+        for addr, ks in client.processing().items():
+            if keys & set(ks):
+                victim = addr
+                return True
+        return False
+
+    from conftest import wait_until
+
+    wait_until(running, "a worker runs a held task", timeout=LONG)
+    old_pid = client.run(os.getpid, workers=[victim])[victim]
+    client.restart_workers([victim], timeout=LONG)
+    with open(gate, "w"):
+        pass
+    assert fut_total.result(timeout=LONG) == sum(range(4))
+    assert fut_graph.result(timeout=LONG) == serial
+    assert old_pid not in fut_pids.result(timeout=LONG), "a result came from the killed process"
+    # The scheduler installed the plugin on the restarted worker again.
+    got = executors(client)
+    assert len(got) == 2 and all("interp" in names for names in got.values()), got
+    with dask.annotate(executor="interp"):
+        assert all(i > 0 for i in client.compute([dask.delayed(h.where)(i) for i in range(4)], sync=True))
+
+
+@needs_distributed
+def test_plugin_refuses_a_worker_with_the_profiler_on():
+    with dask.config.set({"distributed.worker.profile.enabled": True}):
+        with pytest.raises(RuntimeError, match="profiler"):
+            check_profiler()
+    check_profiler()  # off (PROFILER_OFF, set above)
