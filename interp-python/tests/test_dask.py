@@ -240,3 +240,22 @@ def test_plugin_refuses_a_worker_with_the_profiler_on():
         with pytest.raises(RuntimeError, match="profiler"):
             check_profiler()
     check_profiler()  # off (PROFILER_OFF, set above)
+
+    from distributed import Client, LocalCluster
+
+    # The worker process alone has the profiler on (the nanny hands it this
+    # configuration); registering the plugin fails at the client with the
+    # reason instead of the worker aborting later.
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        config={"distributed.worker.profile.enabled": True},  # to the nanny
+    ) as cluster, Client(cluster, timeout=LONG) as c:
+        assert c.run(lambda: dask.config.get("distributed.worker.profile.enabled")) == {
+            a: True for a in c.scheduler_info()["workers"]
+        }
+        with pytest.raises(RuntimeError, match="profiler.*PROFILER_OFF"):
+            c.register_plugin(InterpPlugin(max_workers=1))
+        assert all("interp" not in names for names in executors(c).values())

@@ -159,8 +159,12 @@ class DaskExecutor(Executor):
     - ``dask.compute(..., scheduler=DaskExecutor(2))``: the local scheduler
       submits ``dask.local.batch_execute_tasks``; each task in the batch runs
       here with its function sent to an interpreter.
-    - ``distributed``: a worker submits ``_run_task``/``_run_task_simple``
-      with the task; same. Use ``InterpPlugin`` to install one per worker.
+    - ``distributed``: a worker submits ``_run_task_simple`` with the task
+      (its executors other than thread pools get no contextvars-carrying
+      lambda; this class's name must not contain "ThreadPoolExecutor",
+      which distributed tests for); same. ``InterpPlugin`` installs one per
+      worker. ``async def`` tasks never reach an executor: distributed runs
+      them on the worker's event loop.
     - Any other callable submitted is sent to an interpreter as it is.
     """
 
@@ -238,7 +242,8 @@ def check_profiler():
     this process's Dask configuration.
 
     The profiler calls ``sys._current_frames()`` every few milliseconds, and
-    on CPython 3.12-3.14 (default build) that function makes frame objects
+    on CPython 3.12 and 3.14 at least (default build; checked with 3.12.1
+    and 3.14.7) that function makes frame objects
     for the threads of *every* interpreter in the process, in the calling
     interpreter's memory; the worker interpreter later frees them with its
     own allocator and the process aborts (``free(): invalid pointer``). The
