@@ -125,6 +125,15 @@ def test_given_pool_is_used_and_left_running():
             DaskExecutor(2, pool=pool)
 
 
+def test_plain_pool_as_scheduler_runs_dask_in_the_interpreter():
+    # The README's contrast: dask.local's wrapper and the pickled task go to
+    # the interpreter; a lambda cannot be pickled there.
+    with interp.InterpreterPoolExecutor(2) as pool:
+        assert dask.compute(dask.delayed(h.inc)(1), scheduler=pool)[0] == 2
+        with pytest.raises(TypeError, match="lambda"):
+            dask.compute(dask.delayed(lambda x: x)(1), scheduler=pool)
+
+
 def test_other_callables_go_to_an_interpreter(dex):
     assert dex.submit(h.where).result(timeout=LONG) > 0
     assert dex.submit(lambda: h.where()).result(timeout=LONG) > 0
