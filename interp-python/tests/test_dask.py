@@ -30,8 +30,7 @@ from interp.dask import PROFILER_OFF, DaskExecutor, InterpPlugin, check_profiler
 
 import dask_helpers as h  # noqa: E402
 
-sys.path.insert(0, h.BENCH)
-import day6  # noqa: E402  (the benchmark's grid generator)
+import day6  # noqa: E402  (the benchmark's grid generator; dask_helpers put bench/ on sys.path)
 
 LONG = h.LONG
 

@@ -242,7 +242,7 @@ def check_profiler():
     this process's Dask configuration.
 
     The profiler calls ``sys._current_frames()`` every few milliseconds, and
-    on CPython 3.12 and 3.14 at least (default build; checked with 3.12.1
+    on CPython 3.12 to 3.14 (default build; checked with 3.12.1, 3.13.0
     and 3.14.7) that function makes frame objects
     for the threads of *every* interpreter in the process, in the calling
     interpreter's memory; the worker interpreter later frees them with its
