@@ -10,7 +10,8 @@ dask value every task depends on. Both variants run on the same cluster: one
 worker process with ``--threads`` threads; the interp variant annotates the
 tasks with ``executor="interp"`` and gets ``--threads`` interpreters. The
 cluster is started and warmed (every interpreter has run a task) before the
-timing; each figure is one ``client.compute(graph).result()``. The profiler is
+timing; each figure is one ``client.compute(graph).result()``, with the
+CPU time the worker process used meanwhile. The profiler is
 off for both (interp.dask.PROFILER_OFF: it would abort the interp worker).
 
   python dask_day6.py [--seed N] [--chunk N] [--threads N]
@@ -42,6 +43,13 @@ def where(_):
     import interp
 
     return interp.interpreter_id()
+
+
+def worker_cpu(client):
+    """CPU seconds the (one) worker process has used, all its threads and
+    interpreters included."""
+    (cpu,) = client.run(time.process_time).values()
+    return cpu
 
 
 def graph(dask, start, grid, nodes, chunk):
@@ -87,9 +95,11 @@ def main(argv=None):
             else:
                 with dask.annotate(executor=annotation):
                     g = graph(dask, start, grid, nodes, args.chunk)
+            cpu0 = worker_cpu(client)
             t = time.perf_counter()
             count = client.compute(g, sync=True)
-            results[name] = (time.perf_counter() - t, count)
+            wall = time.perf_counter() - t
+            results[name] = (wall, count, worker_cpu(client) - cpu0)
     load_after = os.getloadavg()
 
     tasks = -(-len(nodes) // args.chunk)
@@ -100,10 +110,10 @@ def main(argv=None):
     )
     print(f"  serial (this process)            {serial_s:7.2f} s  {serial} loops")
     for name, label in (("threads", "Dask's thread executor"), ("interp", f"interp ({args.threads} interpreters)")):
-        secs, count = results[name]
-        print(f"  {label:32} {secs:7.2f} s  {count} loops")
+        secs, count, cpu = results[name]
+        print(f"  {label:32} {secs:7.2f} s  {count} loops  (worker CPU {cpu:.2f} s)")
     print(f"  load average before {load_before[0]:.2f} {load_before[1]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f}")
-    bad = [name for name, (_, count) in results.items() if count != serial]
+    bad = [name for name, (_, count, _) in results.items() if count != serial]
     if bad:
         print(f"loop counts differ from serial ({serial}): {bad}", file=sys.stderr)
         return 1
