@@ -88,6 +88,21 @@ def test_local_containers_and_kwargs(dex):
     assert dask.compute(d, scheduler=dex)[0] == {"x": 2, "y": [2, (2, 5)]}
 
 
+def test_local_fused_subgraph_runs_its_functions_in_interpreters(dex):
+    # A bag's chained maps become one fused task (dask's _execute_subgraph):
+    # its inner tasks are resolved here, their functions run there (so the
+    # lambda travels by value; the fused task as a whole could not be
+    # pickled).
+    import dask.bag as db
+    from dask._task_spec import _execute_subgraph
+
+    bag = db.from_sequence(range(6), npartitions=2).map(h.inc).map(lambda x: h.where(x))
+    graph = dict(bag.__dask_optimize__(bag.__dask_graph__(), bag.__dask_keys__()))
+    assert any(getattr(t, "func", None) is _execute_subgraph for t in graph.values()), graph
+    ids = bag.compute(scheduler=dex)
+    assert len(ids) == 6 and all(i > 0 for i in ids), f"ran in the main interpreter: {ids}"
+
+
 def test_local_lambdas_and_closures_travel_by_value(dex):
     k = 7
     closure = dask.delayed(lambda x: (x + k, h.where()))(1)

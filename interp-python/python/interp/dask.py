@@ -12,7 +12,9 @@ What runs where:
 - Each task's own function and its arguments, and nothing else, cross to a
   worker interpreter of an ``interp.InterpreterPoolExecutor``; the result
   (or the exception, with its type) comes back. Arguments and results are
-  copied as interp values (pickle for types interp does not copy).
+  copied as interp values (pickle for types interp does not copy); a call
+  with an argument that neither can send (a lambda handed to ``bag.map``,
+  say) travels as a whole, pickled with ``cloudpickle``.
 - Functions found by module and qualified name (defined at the top level of
   an importable module) travel by name, as with the executor itself. All
   others -- lambdas, closures, functions a ``distributed`` client sent by
@@ -40,50 +42,83 @@ through ``interp._by_value``).
 """
 
 import copy
+import pickle
 import threading
 import weakref
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 from . import _by_value
 
 __all__ = ["DaskExecutor", "InterpPlugin", "PROFILER_OFF", "check_profiler"]
 
 
+# Functions that travel by value: their cloudpickle payloads.
 _payloads = weakref.WeakKeyDictionary()
 _payloads_lock = threading.Lock()
 
 
-def _pickle_by_value(fn, why):
-    """fn pickled by cloudpickle (cached per function object)."""
-    try:
-        with _payloads_lock:
-            payload = _payloads.get(fn)
-    except TypeError:  # not weakly referenceable
-        payload = None
-    if payload is not None:
-        return payload
+def _cloudpickle(obj, fn, why):
+    """``obj`` (``fn`` or a whole call of it) pickled by cloudpickle, or a
+    ``TypeError`` that names ``fn`` and says what to do."""
     try:
         import cloudpickle
     except ImportError:
         raise TypeError(
-            f"cannot send {fn!r} to a worker interpreter: {why}; functions that do not travel by "
-            f"name travel by value with cloudpickle, which is not installed (pip install "
-            f"interp[dask], or define the function at the top level of an importable module)"
+            f"cannot send {fn!r} to a worker interpreter: {why}. What interp cannot send travels "
+            f"by value with cloudpickle, which is not installed (pip install interp[dask]); or "
+            f"define the function at the top level of an importable module"
         ) from None
     try:
-        payload = cloudpickle.dumps(fn, protocol=5)
+        return cloudpickle.dumps(obj, protocol=5)
     except Exception as e:
         raise TypeError(
-            f"cannot send {fn!r} to a worker interpreter: {why}, and cloudpickle could not pickle "
-            f"it by value either ({type(e).__name__}: {e}). Define it at the top level of an "
-            f"importable module, or run this task on the worker's default executor."
+            f"cannot send {fn!r} to a worker interpreter: {why}; and cloudpickle could not pickle "
+            f"it by value either ({type(e).__name__}: {e}). Define the function at the top level "
+            f"of an importable module and pass it values that pickle, or leave this task on the "
+            f"worker's default executor."
         ) from e
+
+
+def _function_payload(fn):
+    """fn's by-value payload if it has been sent by value before, else None."""
+    try:
+        with _payloads_lock:
+            return _payloads.get(fn)
+    except TypeError:  # not weakly referenceable
+        return None
+
+
+def _remember_payload(fn, payload):
     try:
         with _payloads_lock:
             _payloads[fn] = payload
     except TypeError:
         pass
-    return payload
+
+
+def _unpickled(fut):
+    """A future of ``pickle.loads`` of ``fut``'s result (bytes)."""
+    out = Future()
+
+    def done(f):
+        try:
+            out.set_result(pickle.loads(f.result()))
+        except BaseException as e:
+            out.set_exception(e)
+
+    fut.add_done_callback(done)
+    return out
+
+
+def _travels(fn):
+    """Whether interp's executor sends ``fn`` itself (by name, or pickled)."""
+    from ._executor import _target
+
+    try:
+        _target(fn)
+    except TypeError:
+        return False
+    return True
 
 
 class _Remote:
@@ -193,16 +228,29 @@ class DaskExecutor(Executor):
         return self._pool
 
     def _submit_remote(self, fn, args, kwargs):
-        from ._executor import _target
-
+        """Submits ``fn(*args, **kwargs)`` to the pool: as interp sends it
+        (the function by name, arguments as interp values) where it can;
+        else the function by value (cloudpickle), arguments as interp values;
+        else (an argument interp cannot send, such as a lambda passed to
+        ``bag.map``) the whole call by value."""
+        payload = _function_payload(fn)
+        if payload is None:
+            try:
+                return self._pool.submit(fn, *args, **kwargs)
+            except TypeError as e:
+                why = str(e)
+            if _travels(fn):
+                return self._submit_call_by_value(fn, args, kwargs, why)
+            payload = _cloudpickle(fn, fn, why)
+            _remember_payload(fn, payload)
         try:
-            _target(fn)  # travels by name (or pickled as the front does)
-        except TypeError as e:
-            if not callable(fn):
-                raise
-            payload = _pickle_by_value(fn, str(e))
             return self._pool.submit(_by_value.call, payload, args, kwargs)
-        return self._pool.submit(fn, *args, **kwargs)
+        except TypeError as e:
+            return self._submit_call_by_value(fn, args, kwargs, str(e))
+
+    def _submit_call_by_value(self, fn, args, kwargs, why):
+        payload = _cloudpickle((fn, args, kwargs), fn, why)
+        return _unpickled(self._pool.submit(_by_value.call_packed, payload))
 
     def submit(self, fn, /, *args, **kwargs):
         """Runs a Dask wrapper here with its task's functions routed to the
