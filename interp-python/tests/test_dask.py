@@ -89,18 +89,31 @@ def test_local_containers_and_kwargs(dex):
 
 
 def test_local_fused_subgraph_runs_its_functions_in_interpreters(dex):
-    # A bag's chained maps become one fused task (dask's _execute_subgraph):
-    # its inner tasks are resolved here, their functions run there (so the
-    # lambda travels by value; the fused task as a whole could not be
-    # pickled).
-    import dask.bag as db
-    from dask._task_spec import _execute_subgraph
+    # A linear chain fused into one task (dask's _execute_subgraph, as array
+    # and bag optimizations make them): its inner tasks are resolved here,
+    # their functions (a lambda among them, by value) run there.
+    from dask._task_spec import _execute_subgraph, fuse_linear_task_spec
+    from dask.local import get_async
 
-    bag = db.from_sequence(range(6), npartitions=2).map(h.inc).map(lambda x: h.where(x))
-    graph = dict(bag.__dask_optimize__(bag.__dask_graph__(), bag.__dask_keys__()))
-    assert any(getattr(t, "func", None) is _execute_subgraph for t in graph.values()), graph
-    ids = bag.compute(scheduler=dex)
-    assert len(ids) == 6 and all(i > 0 for i in ids), f"ran in the main interpreter: {ids}"
+    a = dask.delayed(h.inc)(1)
+    b = dask.delayed(lambda x: x * 10)(a)
+    c = dask.delayed(h.report)(b)
+    fused = fuse_linear_task_spec(dict(c.__dask_graph__()), [c.key])
+    # One fused task (and an alias from c's key to it).
+    assert [getattr(t, "func", None) for t in fused.values()].count(_execute_subgraph) == 1, fused
+    value, where, dask_there = get_async(dex.submit, dex._max_workers, fused, c.key)
+    assert value == 20 and where > 0, (value, where)
+    assert not dask_there, "the fused task ran in the interpreter as a whole (dask imported there)"
+
+
+def test_local_function_arguments_travel_with_their_call(dex):
+    # A lambda passed as an argument cannot be sent as interp sends values:
+    # the whole call travels by value, and so does a result that holds it.
+    doubled = dask.delayed(h.lazy_map)(lambda x: x * 2, [1, 2, 3])
+    listed = dask.delayed(list)(doubled)
+    applied = dask.delayed(h.apply)(lambda: h.where())
+    got = dask.compute(listed, applied, scheduler=dex)
+    assert got[0] == [2, 4, 6] and got[1] > 0, got
 
 
 def test_local_lambdas_and_closures_travel_by_value(dex):
