@@ -80,7 +80,7 @@ def main(argv=None):
 
     results = {}
     with LocalCluster(
-        n_workers=1, threads_per_worker=args.threads, processes=True, dashboard_address=None
+        n_workers=1, threads_per_worker=args.threads, processes=True, dashboard_address=":0"
     ) as cluster, Client(cluster) as client:
         client.register_plugin(InterpPlugin(max_workers=args.threads))
         with dask.annotate(executor="interp"):

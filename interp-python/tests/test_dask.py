@@ -179,7 +179,7 @@ def client():
         n_workers=2,
         threads_per_worker=2,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port (other clusters may hold 8787)
         death_timeout=LONG,
     )
     c = Client(cluster, timeout=LONG)
@@ -286,7 +286,7 @@ def test_plugin_refuses_a_worker_with_the_profiler_on():
         n_workers=1,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port (other clusters may hold 8787)
         config={"distributed.worker.profile.enabled": True},  # to the nanny
     ) as cluster, Client(cluster, timeout=LONG) as c:
         assert c.run(lambda: dask.config.get("distributed.worker.profile.enabled")) == {
@@ -295,3 +295,25 @@ def test_plugin_refuses_a_worker_with_the_profiler_on():
         with pytest.raises(RuntimeError, match="profiler.*PROFILER_OFF"):
             c.register_plugin(InterpPlugin(max_workers=1))
         assert all("interp" not in names for names in executors(c).values())
+
+
+@needs_distributed
+def test_in_process_worker_with_the_executor_given():
+    # Worker(executor={"interp": DaskExecutor(...)}) without the plugin: the
+    # scheduler, the worker and the client all in this process.
+    import asyncio
+
+    from distributed import Client, Scheduler, Worker
+
+    async def main():
+        async with Scheduler(dashboard_address=":0") as s:
+            dex = DaskExecutor(2)
+            async with Worker(s.address, nthreads=2, executor={"interp": dex}):
+                async with Client(s.address, asynchronous=True) as c:
+                    with dask.annotate(executor="interp"):
+                        ids = [dask.delayed(h.where)(i) for i in range(4)]
+                        total = dask.delayed(h.add)(dask.delayed(h.inc)(1), 2)
+                    return await c.gather(c.compute([ids, total]))
+
+    ids, total = asyncio.run(asyncio.wait_for(main(), LONG))
+    assert total == 4 and all(i > 0 for i in ids), (ids, total)
