@@ -290,12 +290,12 @@ def check_profiler():
     this process's Dask configuration.
 
     The profiler calls ``sys._current_frames()`` every few milliseconds, and
-    on CPython 3.12 to 3.14 (default build; checked with 3.12.1, 3.13.0
-    and 3.14.7) that function makes frame objects
-    for the threads of *every* interpreter in the process, in the calling
-    interpreter's memory; the worker interpreter later frees them with its
-    own allocator and the process aborts (``free(): invalid pointer``). The
-    standard library's ``InterpreterPoolExecutor`` crashes the same way.
+    on CPython 3.12 to 3.14 (default build; checked with 3.12.1, 3.13.0 and
+    3.14.7) that function makes frame objects for the threads of *every*
+    interpreter in the process, in the calling interpreter's memory; the
+    worker interpreter later frees them with its own allocator and the
+    process aborts (``free(): invalid pointer``). The standard library's
+    ``InterpreterPoolExecutor`` crashes the same way.
     """
     import dask
 
