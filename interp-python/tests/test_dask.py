@@ -6,7 +6,6 @@ Skipped, with the reason, where dask or distributed cannot be imported
 (scripts/python.sh tries ``pip install dask distributed`` in each venv)."""
 
 import os
-import sys
 import threading
 
 import pytest
