@@ -73,3 +73,34 @@ def lazy_map(f, xs):
 def report(x):
     """``x``, this interpreter's id, and whether dask is imported here."""
     return x, interp.interpreter_id(), "dask" in sys.modules
+
+
+def started_then_gated(started_dir, gate, value):
+    """Leaves a file ``<value>`` in ``started_dir`` (the task has started),
+    then ``gated(gate, value)``."""
+    with open(os.path.join(started_dir, str(value)), "w"):
+        pass
+    return gated(gate, value)
+
+
+def run_task(task):
+    """What distributed's ``_run_task_simple`` does with a task: calls it
+    with its dependencies' data (none here)."""
+    return task({})
+
+
+def tname(x):
+    """``x``'s type name, and ``x`` (as a task received it)."""
+    return type(x).__name__, x
+
+
+def type_name(x):
+    return type(x).__name__
+
+
+def by_value_cache_size():
+    """How many by-value payloads this interpreter keeps unpickled."""
+    import interp._by_value as b
+
+    load = getattr(b, "_load_small", None) or b._load
+    return load.cache_info().currsize

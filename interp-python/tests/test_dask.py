@@ -33,9 +33,9 @@ import day6  # noqa: E402  (the benchmark's grid generator; dask_helpers put ben
 
 LONG = h.LONG
 
-# Off for every distributed server this process starts (and, through the
-# nannies, for its worker processes): see interp.dask.check_profiler.
-dask.config.set(PROFILER_OFF)
+# The profiler is turned off (PROFILER_OFF) around each distributed server
+# this process starts (and, through the nannies, for its worker processes),
+# not for the whole module: a test that forgets it fails as a user would.
 
 needs_distributed = pytest.mark.skipif(distributed is None, reason=DISTRIBUTED_MISSING or "")
 
@@ -174,13 +174,17 @@ def client():
         pytest.skip(DISTRIBUTED_MISSING)
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=2,
-        processes=True,
-        dashboard_address=":0",  # any free port (other clusters may hold 8787)
-        death_timeout=LONG,
-    )
+    with dask.config.set(PROFILER_OFF):
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            dashboard_address=":0",  # any free port (other clusters may hold 8787)
+            death_timeout=LONG,
+            # To the nannies, for the worker processes they start again
+            # (they do not keep the configuration set around their start).
+            config=PROFILER_OFF,
+        )
     c = Client(cluster, timeout=LONG)
     try:
         c.register_plugin(InterpPlugin(max_workers=2))
@@ -274,14 +278,15 @@ def test_plugin_refuses_a_worker_with_the_profiler_on():
     with dask.config.set({"distributed.worker.profile.enabled": True}):
         with pytest.raises(RuntimeError, match="profiler"):
             check_profiler()
-    check_profiler()  # off (PROFILER_OFF, set above)
+    with dask.config.set(PROFILER_OFF):
+        check_profiler()
 
     from distributed import Client, LocalCluster
 
     # The worker process alone has the profiler on (the nanny hands it this
     # configuration); registering the plugin fails at the client with the
     # reason instead of the worker aborting later.
-    with LocalCluster(
+    with dask.config.set(PROFILER_OFF), LocalCluster(
         n_workers=1,
         threads_per_worker=1,
         processes=True,
@@ -314,5 +319,345 @@ def test_in_process_worker_with_the_executor_given():
                         total = dask.delayed(h.add)(dask.delayed(h.inc)(1), 2)
                     return await c.gather(c.compute([ids, total]))
 
-    ids, total = asyncio.run(asyncio.wait_for(main(), LONG))
+    with dask.config.set(PROFILER_OFF):
+        ids, total = asyncio.run(asyncio.wait_for(main(), LONG))
     assert total == 4 and all(i > 0 for i in ids), (ids, total)
+
+
+# ---- review fixes ------------------------------------------------------------------
+
+
+def test_by_value_functions_are_sent_as_they_are_at_each_call(dex):
+    # A by-value function is pickled for every call: a closure's cells and a
+    # callable's attributes changed since the last call are seen.
+    k = 1
+    f = lambda x: x + k  # noqa: E731
+
+    class Adder:
+        def __init__(self):
+            self.k = 1
+
+        def __call__(self, x):
+            return x + self.k
+
+    a = Adder()
+    first = dask.compute(dask.delayed(f)(0), dask.delayed(a)(0), scheduler=dex)
+    k = 100
+    a.k = 100
+    second = dask.compute(dask.delayed(f)(0), dask.delayed(a)(0), scheduler=dex)
+    assert (first, second) == ((1, 1), (100, 100)), (first, second)
+
+
+def test_by_value_results_and_exceptions_keep_their_classes(dex):
+    # Classes that plain pickle cannot find by name (a local class here, a
+    # client script's class on a cluster): cloudpickle carries them back.
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    class LocalError(ValueError):
+        pass
+
+    def fail(x):
+        raise LocalError(f"bad {x}")
+
+    got = dask.compute(dask.delayed(lambda x: Point(x))(3), scheduler=dex)[0]
+    assert type(got) is Point and got.x == 3, got
+    with pytest.raises(LocalError, match="bad 4") as info:
+        dask.compute(dask.delayed(fail)(4), scheduler=dex)
+    assert "fail" in str(info.value.__cause__), f"no worker traceback: {info.value.__cause__!r}"
+    # A result that cannot be pickled at all names the function.
+    with pytest.raises(TypeError, match="result of .*lambda.*back") as info:
+        dask.compute(dask.delayed(lambda: threading.Lock())(), scheduler=dex)
+
+
+def test_shutdown_lets_accepted_wrappers_finish(tmp_path):
+    # One thread, three wrappers (as distributed submits them): two wait in
+    # the executor's queue while shutdown starts; they still run.
+    from dask._task_spec import Task
+
+    from conftest import wait_until
+
+    gate = str(tmp_path / "go")
+    for wait in (True, False):
+        ex = DaskExecutor(1)
+        futs = [ex.submit(h.run_task, Task(f"k{i}", h.gated, gate, i)) for i in range(3)]
+        wait_until(futs[0].running, "the first wrapper runs", timeout=LONG)
+        t = threading.Thread(target=ex.shutdown, kwargs={"wait": wait})
+        t.start()
+        wait_until(lambda: ex._threads._shutdown, "shutdown started", timeout=LONG)
+        with open(gate, "w"):
+            pass
+        t.join(LONG)
+        got = [f.result(timeout=LONG) for f in futs]
+        assert got == [0, 1, 2], (wait, got)
+        wait_until(lambda: ex.pool._shutdown, "the pool is shut down", timeout=LONG)
+        os.remove(gate)
+
+
+def test_shutdown_with_cancel_futures_cancels_queued_wrappers(tmp_path):
+    from dask._task_spec import Task
+
+    from conftest import wait_until
+
+    gate = str(tmp_path / "go")
+    ex = DaskExecutor(1)
+    futs = [ex.submit(h.run_task, Task(f"k{i}", h.gated, gate, i)) for i in range(3)]
+    wait_until(futs[0].running, "the first wrapper runs", timeout=LONG)
+    ex.shutdown(wait=False, cancel_futures=True)
+    with open(gate, "w"):
+        pass
+    assert futs[1].cancelled() and futs[2].cancelled(), futs
+
+
+def test_buffer_exporters_reach_the_task_as_their_type(dex):
+    import array
+
+    values = [bytearray(b"ab"), array.array("i", [1, 2])]
+    for v in values:
+        got = dask.compute(dask.delayed(h.tname)(v), scheduler=dex)[0]
+        assert got == (type(v).__name__, v), got
+    nested = dask.compute(dask.delayed(h.tname)([1, {"a": bytearray(b"x")}]), scheduler=dex)[0]
+    assert nested == ("list", [1, {"a": bytearray(b"x")}]), nested
+    # A memoryview is what it is (shared without a copy), bytes are bytes.
+    got = dask.compute(dask.delayed(h.type_name)(memoryview(b"ab")), dask.delayed(h.type_name)(b"ab"), scheduler=dex)
+    assert got == ("memoryview", "bytes"), got
+
+
+def test_numpy_values_fail_clearly_instead_of_arriving_as_memoryviews(dex):
+    np = pytest.importorskip("numpy")
+    with pytest.raises(ImportError, match=r"cannot run .*float.* leave this task on the worker's default"):
+        dask.compute(dask.delayed(float)(np.float64(1.5)), scheduler=dex)
+
+
+def test_big_by_value_payloads_are_not_kept_in_the_interpreters():
+    def make(i, size):
+        blob = bytes([i]) * size  # captured by the closure
+        return lambda: len(blob)
+
+    with DaskExecutor(1) as ex:
+        got = dask.compute([dask.delayed(make(i, 200_000))() for i in range(4)], scheduler=ex)[0]
+        assert got == [200_000] * 4, got
+        big = ex.pool.submit(h.by_value_cache_size).result(timeout=LONG)
+        dask.compute(dask.delayed(make(1, 10))(), scheduler=ex)
+        small = ex.pool.submit(h.by_value_cache_size).result(timeout=LONG)
+    assert (big, small) == (0, 1), f"payloads kept: {big} after big closures, {small} after a small one"
+
+
+def test_ctrl_c_in_the_with_block_stops_running_tasks(tmp_path):
+    # The child runs never-released tasks inside `with DaskExecutor(2)`; a
+    # SIGINT there leaves the block at once (running tasks cancelled)
+    # instead of waiting for them.
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import HERE, sigint_default, wait_until
+
+    started = tmp_path / "started"
+    started.mkdir()
+    script = tmp_path / "ctrlc.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import dask, sys
+            from interp.dask import DaskExecutor
+            import dask_helpers as h
+            try:
+                with DaskExecutor(2) as ex:
+                    dask.compute([dask.delayed(h.started_then_gated)({str(started)!r}, {str(tmp_path / "never")!r}, i)
+                                  for i in range(4)], scheduler=ex)
+            except KeyboardInterrupt:
+                print("left the block", flush=True)
+            """
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=sigint_default,
+    )
+    try:
+        wait_until(lambda: len(os.listdir(started)) == 2 or p.poll() is not None, "two tasks run", timeout=LONG)
+        assert p.poll() is None, p.communicate()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=LONG // 2)  # the tasks would wait LONG for their gate
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert "left the block" in out, (p.returncode, out, err[-2000:])
+
+
+def test_an_interpreter_thread_pool_is_refused():
+    with interp.InterpreterThreadPoolExecutor(1) as pool:
+        with pytest.raises(TypeError, match="InterpreterThreadPoolExecutor.*main interpreter"):
+            DaskExecutor(pool=pool)
+
+
+def test_executor_refuses_a_process_whose_profiler_samples(monkeypatch):
+    # Made while a distributed profiler samples: refused; made before one
+    # started: the first distributed task is refused (in-process stand-ins:
+    # a real profiler would abort this process; the subprocess test below
+    # runs the real thing).
+    import interp.dask as idask
+
+    monkeypatch.setattr(idask, "_profiler_sampling", lambda: True)
+    with pytest.raises(RuntimeError, match="profiler.*PROFILER_OFF"):
+        DaskExecutor(1)
+    monkeypatch.setattr(idask, "_profiler_sampling", lambda: False)
+    with DaskExecutor(1) as ex:
+        monkeypatch.setattr(idask, "_profiler_sampling", lambda: True)
+        from dask._task_spec import Task
+
+        # A wrapper that is not distributed's is not checked.
+        assert ex.submit(h.run_task, Task("k", h.inc, 1)).result(timeout=LONG) == 2
+        fake = _distributed_wrapper()
+        with pytest.raises(RuntimeError, match="profiler"):
+            ex.submit(fake, Task("k", h.inc, 1))
+
+
+def _distributed_wrapper():
+    def _run_task_simple(task, data=None, delay=0):
+        return task(data or {})
+
+    _run_task_simple.__module__ = "distributed.worker"
+    return _run_task_simple
+
+
+@needs_distributed
+@pytest.mark.parametrize("made", ["inside", "before"])
+def test_in_process_worker_with_the_profiler_on_fails_clearly(tmp_path, made):
+    # The README's in-process recipe without PROFILER_OFF: a RuntimeError
+    # that says what to set (when the executor is made, or at the first
+    # task), not an aborted process.
+    from conftest import run_script
+
+    r = run_script(
+        tmp_path,
+        f"""
+        import asyncio, dask
+        import dask_helpers as h
+        from interp.dask import DaskExecutor
+        from distributed import Client, Scheduler, Worker
+
+        async def main():
+            dex = DaskExecutor(2) if {made!r} == "before" else None
+            async with Scheduler(dashboard_address=":0") as s:
+                dex = dex or DaskExecutor(2)
+                async with Worker(s.address, nthreads=2, executor={{"interp": dex}}):
+                    async with Client(s.address, asynchronous=True) as c:
+                        with dask.annotate(executor="interp"):
+                            ts = [dask.delayed(h.solve_many)(None, [], None) for i in range(20)]
+                        return await c.gather(c.compute(ts))
+
+        assert dask.config.get("distributed.worker.profile.enabled")
+        asyncio.run(main())
+        print("no error")
+        """,
+        timeout=LONG,
+    )
+    assert r.returncode == 1 and "RuntimeError" in r.stderr and "PROFILER_OFF" in r.stderr, (
+        r.returncode,
+        r.stdout,
+        r.stderr[-3000:],
+    )
+
+
+def test_plugin_defaults_to_the_worker_thread_count():
+    class FakeWorker:
+        nthreads = 3
+        executors = {}
+
+    w = FakeWorker()
+    plugin = InterpPlugin()
+    with dask.config.set(PROFILER_OFF):
+        plugin.setup(w)
+    ex = w.executors["interp"]
+    try:
+        assert ex._max_workers == 3 and ex.pool._max_workers == 3, ex._max_workers
+    finally:
+        plugin.teardown(w)
+    assert "interp" not in w.executors
+
+
+def test_importing_interp_dask_does_not_import_distributed(tmp_path):
+    from conftest import run_script
+
+    r = run_script(
+        tmp_path,
+        """
+        import sys
+        import interp.dask
+        print(sorted(m for m in ("dask", "distributed") if m in sys.modules))
+        """,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)
+
+
+@needs_distributed
+@pytest.mark.parametrize("how", ["register again", "unregister"])
+def test_plugin_replaced_or_removed_while_tasks_wait_loses_none(tmp_path, how):
+    # One interpreter, four worker threads: one task runs, three wrappers
+    # wait in the executor's queue when the plugin is registered again (or
+    # unregistered); every task still returns.
+    import asyncio
+
+    from distributed import Client, Scheduler, Worker
+
+    gate = str(tmp_path / "go")
+
+    async def main():
+        async with Scheduler(dashboard_address=":0") as s:
+            async with Worker(s.address, nthreads=4) as w:
+                async with Client(s.address, asynchronous=True) as c:
+                    await c.register_plugin(InterpPlugin(max_workers=1))
+                    with dask.annotate(executor="interp"):
+                        futs = c.compute([dask.delayed(h.gated)(gate, i) for i in range(4)])
+                    while len(w.state.executing) < 4:
+                        await asyncio.sleep(0.01)
+                    old = w.executors["interp"]
+                    if how == "register again":
+                        await c.register_plugin(InterpPlugin(max_workers=2))
+                        assert w.executors["interp"] is not old
+                    else:
+                        await c.unregister_worker_plugin("interp-executor-interp")
+                        assert "interp" not in w.executors
+                    with open(gate, "w"):
+                        pass
+                    return await c.gather(futs)
+
+    with dask.config.set(PROFILER_OFF):
+        got = asyncio.run(asyncio.wait_for(main(), LONG))
+    assert got == [0, 1, 2, 3], got
+
+
+@needs_distributed
+def test_cluster_by_value_results_and_exceptions_keep_their_classes(client):
+    # Classes a client sends by value (as its script's are): the worker's
+    # interpreter returns their instances, and raises them, as they are.
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    class ScriptError(ValueError):
+        pass
+
+    def make(x):
+        return Point(x)
+
+    def fail(x):
+        raise ScriptError(f"bad {x}")
+
+    with dask.annotate(executor="interp"):
+        p = dask.delayed(make)(5)
+        e = dask.delayed(fail)(6)
+    got = client.compute(p, sync=True)
+    assert type(got) is Point and got.x == 5, got
+    with pytest.raises(ScriptError, match="bad 6"):
+        client.compute(e, sync=True)

@@ -19,10 +19,20 @@ What runs where:
   an importable module) travel by name, as with the executor itself. All
   others -- lambdas, closures, functions a ``distributed`` client sent by
   value from its script -- travel **by value**, pickled with
-  ``cloudpickle`` (as ``distributed`` itself ships them to its workers);
-  each worker interpreter unpickles one once (cached by its bytes). A
-  function that cloudpickle cannot pickle either gets a ``TypeError`` that
-  names it and says what to do.
+  ``cloudpickle`` (as ``distributed`` itself ships them to its workers),
+  afresh for every call (a closure's cells and a callable's attributes as
+  they are then); a worker interpreter keeps small payloads unpickled,
+  keyed by their bytes (see ``interp._by_value.SMALL``). Their results and
+  exceptions come back with cloudpickle where plain pickle cannot carry
+  them (instances of classes of the client's script). A function that
+  cloudpickle cannot pickle either gets a ``TypeError`` that names it and
+  says what to do.
+- Arguments that export the buffer protocol other than ``bytes``,
+  ``memoryview`` and ``interp.SharedBuffer`` (a ``bytearray``, an
+  ``array.array``, numpy values) travel pickled with their call, so that
+  the task gets the same type (interp itself would share them as
+  ``memoryview`` objects); numpy values then fail to unpickle in the
+  interpreter with an ``ImportError``.
 
 ``dask.compute(..., scheduler=DaskExecutor(2))`` runs a graph on two
 interpreters; ``InterpPlugin`` gives every ``distributed`` worker such an
@@ -35,7 +45,11 @@ isolated interpreters (numpy 2.5, psutil, anything importing
 tasks on the worker's default executor (a plain thread of its main
 interpreter). Inside a task, ``distributed.get_worker()`` and
 ``worker_client`` are not available (the worker lives in the main
-interpreter).
+interpreter), nor is Dask configuration set in the main interpreter
+(``dask.config`` of an interpreter is its own). This module uses private
+APIs of dask (``dask._task_spec``, ``dask.local.batch_execute_tasks``) and
+of distributed (how ``Worker.execute`` calls an executor, the ``Profile``
+thread of ``distributed.profile.watch``): tested with 2026.8.
 
 Worker interpreters never import this module (by-value functions run
 through ``interp._by_value``).
@@ -43,6 +57,7 @@ through ``interp._by_value``).
 
 import copy
 import pickle
+import sys
 import threading
 import weakref
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -50,11 +65,6 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from . import _by_value
 
 __all__ = ["DaskExecutor", "InterpPlugin", "PROFILER_OFF", "check_profiler"]
-
-
-# Functions that travel by value: their cloudpickle payloads.
-_payloads = weakref.WeakKeyDictionary()
-_payloads_lock = threading.Lock()
 
 
 def _cloudpickle(obj, fn, why):
@@ -79,35 +89,93 @@ def _cloudpickle(obj, fn, why):
         ) from e
 
 
-def _function_payload(fn):
-    """fn's by-value payload if it has been sent by value before, else None."""
-    try:
-        with _payloads_lock:
-            return _payloads.get(fn)
-    except TypeError:  # not weakly referenceable
-        return None
+def _unpack(packed):
+    """The result of an ``interp._by_value`` call (its tagged tuple), or
+    raises its exception."""
+    tag = packed[0]
+    if tag == 0:
+        return packed[1]
+    if tag == 1:
+        return pickle.loads(packed[1])
+    from ._executor import _with_traceback
+
+    raise _with_traceback(pickle.loads(packed[1]), packed[2])
 
 
-def _remember_payload(fn, payload):
-    try:
-        with _payloads_lock:
-            _payloads[fn] = payload
-    except TypeError:
-        pass
-
-
-def _unpickled(fut):
-    """A future of ``pickle.loads`` of ``fut``'s result (bytes)."""
+def _unpacked(fut):
+    """A future of ``_unpack`` of ``fut``'s result."""
     out = Future()
 
     def done(f):
         try:
-            out.set_result(pickle.loads(f.result()))
+            out.set_result(_unpack(f.result()))
         except BaseException as e:
             out.set_exception(e)
 
     fut.add_done_callback(done)
     return out
+
+
+# Exact types that are not buffer exporters: no look inside.
+_PLAIN = frozenset({type(None), bool, int, float, complex, str})
+
+
+def _is_exporter(obj):
+    """Whether interp would share ``obj`` as a ``memoryview``: it exports
+    the buffer protocol and is not bytes, a memoryview or a SharedBuffer."""
+    t = type(obj)
+    if not hasattr(t, "__buffer__") or issubclass(t, bytes) or t is memoryview:
+        return False
+    import interp
+
+    return t is not interp.SharedBuffer
+
+
+def _holds_exporter(obj, depth=0):
+    """Whether ``obj`` is, or holds (in exact tuples, lists and dicts, as far
+    as interp looks), a buffer exporter interp would share as a memoryview."""
+    t = type(obj)
+    if t in _PLAIN or t is bytes:
+        return False
+    if depth > 100:
+        return False
+    if t is tuple or t is list:
+        if set(map(type, obj)) <= _PLAIN:
+            return False
+        return any(_holds_exporter(x, depth + 1) for x in obj if type(x) not in _PLAIN)
+    if t is dict:
+        return _holds_exporter(list(obj.values()), depth + 1)
+    return _is_exporter(obj)
+
+
+def _profiler_sampling():
+    """Whether a ``distributed`` profiler samples the stacks of this
+    process's threads now: the ``Profile`` thread of
+    ``distributed.profile.watch`` (every server's event loop, when the
+    profiler was on as it started) or a worker's ``profile`` callback."""
+    if "distributed" not in sys.modules:
+        return False
+    for t in threading.enumerate():
+        target = getattr(t, "_target", None)
+        if t.name == "Profile" and getattr(target, "__module__", None) == "distributed.profile":
+            return True
+    worker = sys.modules.get("distributed.worker")
+    for w in list(getattr(getattr(worker, "Worker", None), "_instances", ())):
+        if "profile" in getattr(w, "periodic_callbacks", {}):
+            return True
+    return False
+
+
+def _refuse_profiler():
+    if _profiler_sampling():
+        raise RuntimeError(
+            "interp.dask.DaskExecutor cannot run in this process: a distributed profiler samples its "
+            "threads' stacks with sys._current_frames(), which on this CPython aborts the process "
+            "while other interpreters run. Start the distributed servers (Scheduler, Worker, "
+            "LocalCluster) of this process with the profiler off: dask.config.set("
+            "interp.dask.PROFILER_OFF) before they start, or "
+            "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False in the environment."
+        )
 
 
 def _travels(fn):
@@ -188,8 +256,10 @@ class DaskExecutor(Executor):
     ``DaskExecutor(max_workers, **kwargs)`` starts an
     ``interp.InterpreterPoolExecutor(max_workers, **kwargs)`` of its own
     (shut down with this executor); ``DaskExecutor(pool=ex)`` uses ``ex``
-    (left running). Either way it has as many threads as the pool has
-    interpreters, and reports that number to Dask as its worker count.
+    (left running; an ``InterpreterThreadPoolExecutor`` is refused: it
+    would run the tasks in the main interpreter). Either way it has as many
+    threads as the pool has interpreters, and reports that number to Dask
+    as its worker count.
 
     - ``dask.compute(..., scheduler=DaskExecutor(2))``: the local scheduler
       submits ``dask.local.batch_execute_tasks``; each task in the batch runs
@@ -201,11 +271,17 @@ class DaskExecutor(Executor):
       worker. ``async def`` tasks never reach an executor: distributed runs
       them on the worker's event loop.
     - Any other callable submitted is sent to an interpreter as it is.
+
+    Raises ``RuntimeError`` (when made, or for a distributed task) if a
+    distributed profiler samples this process (see ``check_profiler``).
+    Leaving a ``with DaskExecutor(...)`` block on ``KeyboardInterrupt``
+    cancels its running tasks instead of waiting for them.
     """
 
     def __init__(self, max_workers=None, *, pool=None, **pool_kwargs):
-        from ._executor import InterpreterPoolExecutor
+        from ._executor import InterpreterPoolExecutor, InterpreterThreadPoolExecutor
 
+        _refuse_profiler()
         if pool is None:
             pool = InterpreterPoolExecutor(max_workers, **pool_kwargs)
             self._owns_pool = True
@@ -215,42 +291,65 @@ class DaskExecutor(Executor):
                     "DaskExecutor(pool=...) uses that pool as it is: pass max_workers and other "
                     "pool options to the pool, not here"
                 )
+            if isinstance(pool, InterpreterThreadPoolExecutor):
+                raise TypeError(
+                    "DaskExecutor(pool=...) needs an interp.InterpreterPoolExecutor, not an "
+                    "InterpreterThreadPoolExecutor: that pool runs unmarked callables (all of Dask's) "
+                    "on threads of the main interpreter"
+                )
             if not isinstance(pool, InterpreterPoolExecutor):
                 raise TypeError(f"pool must be an interp.InterpreterPoolExecutor, not {type(pool).__name__!r}")
             self._owns_pool = False
         self._pool = pool
         self._max_workers = pool._max_workers
         self._threads = ThreadPoolExecutor(self._max_workers, thread_name_prefix="interp-dask")
+        self._profiler_ok = False
+        # The pool futures of tasks in flight (for Ctrl-C: see __exit__).
+        self._inflight = weakref.WeakSet()
+        self._inflight_lock = threading.Lock()
 
     @property
     def pool(self):
         """The ``interp.InterpreterPoolExecutor`` the tasks' functions run on."""
         return self._pool
 
+    def _pool_submit(self, fn, *args, **kwargs):
+        f = self._pool.submit(fn, *args, **kwargs)
+        with self._inflight_lock:
+            self._inflight.add(f)
+        return f
+
     def _submit_remote(self, fn, args, kwargs):
         """Submits ``fn(*args, **kwargs)`` to the pool: as interp sends it
         (the function by name, arguments as interp values) where it can;
-        else the function by value (cloudpickle), arguments as interp values;
+        else the function by value (cloudpickle, afresh each time: its
+        closure or attributes may have changed), arguments as interp values;
         else (an argument interp cannot send, such as a lambda passed to
-        ``bag.map``) the whole call by value."""
-        payload = _function_payload(fn)
-        if payload is None:
-            try:
-                return self._pool.submit(fn, *args, **kwargs)
-            except TypeError as e:
-                why = str(e)
-            if _travels(fn):
-                return self._submit_call_by_value(fn, args, kwargs, why)
-            payload = _cloudpickle(fn, fn, why)
-            _remember_payload(fn, payload)
+        ``bag.map``, or a buffer exporter it would share as a memoryview)
+        the whole call by value."""
+        if _holds_exporter(args) or (kwargs and _holds_exporter(kwargs)):
+            why = "its arguments hold a buffer exporter, which interp would share as a memoryview"
+            return self._submit_call_by_value(fn, args, kwargs, why)
         try:
-            return self._pool.submit(_by_value.call, payload, args, kwargs)
+            return self._pool_submit(fn, *args, **kwargs)
+        except TypeError as e:
+            why = str(e)
+        if _travels(fn):
+            return self._submit_call_by_value(fn, args, kwargs, why)
+        payload = _cloudpickle(fn, fn, why)
+        try:
+            return _unpacked(self._pool_submit(_by_value.call, payload, _what(fn), args, kwargs))
         except TypeError as e:
             return self._submit_call_by_value(fn, args, kwargs, str(e))
 
     def _submit_call_by_value(self, fn, args, kwargs, why):
         payload = _cloudpickle((fn, args, kwargs), fn, why)
-        return _unpickled(self._pool.submit(_by_value.call_packed, payload))
+        return _unpacked(self._pool_submit(_by_value.call_packed, payload, _what(fn)))
+
+    def _check_distributed(self):
+        if not self._profiler_ok:
+            _refuse_profiler()
+            self._profiler_ok = True
 
     def submit(self, fn, /, *args, **kwargs):
         """Runs a Dask wrapper here with its task's functions routed to the
@@ -263,18 +362,53 @@ class DaskExecutor(Executor):
             batch = [(a[0], a[1], a[2], _RoutedLoads(a[3], self), *a[4:]) for a in batch]
             return self._threads.submit(fn, batch)
         if any(isinstance(a, GraphNode) for a in args):
+            if getattr(fn, "__module__", "").startswith("distributed."):
+                self._check_distributed()
             args = tuple(_route(a, self) if isinstance(a, GraphNode) else a for a in args)
             return self._threads.submit(fn, *args, **kwargs)
         return self._submit_remote(fn, args, kwargs)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
-        """Shuts down the threads and, if this executor started it, the pool."""
-        if self._owns_pool:
+        """Shuts down the threads and, if this executor started it, the
+        pool. Wrappers already submitted still run (their tasks reach the
+        pool), unless ``cancel_futures``: then the queued ones are cancelled
+        and so are the tasks queued in the pool. Without ``wait`` the pool
+        is shut down once the last wrapper is done."""
+        if cancel_futures and self._owns_pool:
             # First: a thread blocked on a cancelled task's result returns.
-            self._pool.shutdown(wait=False, cancel_futures=cancel_futures)
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self._threads.shutdown(wait=wait, cancel_futures=cancel_futures)
-        if self._owns_pool and wait:
+        if not self._owns_pool:
+            return
+        if wait:
             self._pool.shutdown(wait=True)
+        else:
+
+            def drain(threads=self._threads, pool=self._pool):
+                threads.shutdown(wait=True)
+                pool.shutdown(wait=True)
+
+            threading.Thread(target=drain, name="interp-dask-shutdown", daemon=True).start()
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            # Ctrl-C: stop the work instead of waiting for it.
+            with self._inflight_lock:
+                running = list(self._inflight)
+            for f in running:
+                f.cancel()
+            self.shutdown(wait=True, cancel_futures=True)
+        else:
+            self.shutdown(wait=True)
+        return False
+
+
+def _what(fn):
+    """``fn`` as errors name it."""
+    try:
+        return repr(fn)
+    except Exception:
+        return f"a {type(fn).__name__!r} object"
 
 
 PROFILER_OFF = {"distributed.worker.profile.enabled": False}
@@ -310,49 +444,75 @@ def check_profiler():
         )
 
 
-def _plugin_base():
+def _make_plugin_class():
     try:
         from distributed.diagnostics.plugin import WorkerPlugin
     except ImportError:
-        return object
-    return WorkerPlugin
+        WorkerPlugin = object
+
+    class InterpPlugin(WorkerPlugin):
+        """A ``distributed`` worker plugin: gives each worker a ``DaskExecutor``
+        under the name ``name`` (default ``"interp"``) for the tasks annotated
+        with ``dask.annotate(executor=name)``::
+
+            client.register_plugin(InterpPlugin(max_workers=2))
+            with dask.annotate(executor="interp"):
+                total = dask.delayed(sum)([dask.delayed(work)(i) for i in range(100)])
+            total.compute()
+
+        ``max_workers`` (default: the worker's thread count) and the other
+        keyword arguments go to each worker's
+        ``interp.InterpreterPoolExecutor``. The scheduler keeps the plugin and
+        installs it again on workers that join or restart. Tasks without the
+        annotation run on the worker's default thread pool as before.
+        Registering the plugin again (or unregistering it) replaces (removes)
+        the executor; the tasks the old one has accepted still run to the end.
+        """
+
+        def __init__(self, max_workers=None, *, name="interp", **pool_kwargs):
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"name must be a non-empty str, not {name!r}")
+            self.max_workers = max_workers
+            self.executor_name = name
+            self.pool_kwargs = pool_kwargs
+            self.name = f"interp-executor-{name}"
+
+        def setup(self, worker):
+            """Installs the executor on ``worker`` (its main interpreter), or
+            raises if the worker's profiler is on (see ``check_profiler``)."""
+            check_profiler()
+            n = self.max_workers
+            if n is None:
+                n = getattr(worker, "nthreads", None) or None
+            old = worker.executors.get(self.executor_name)
+            worker.executors[self.executor_name] = DaskExecutor(n, **self.pool_kwargs)
+            if isinstance(old, DaskExecutor):
+                old.shutdown(wait=False)
+
+        def teardown(self, worker):
+            """Removes the executor and shuts it down once the tasks it has
+            accepted are done (not waited for here). Nothing is cancelled:
+            distributed waits for every task it handed to an executor."""
+            ex = worker.executors.pop(self.executor_name, None)
+            if isinstance(ex, DaskExecutor):
+                ex.shutdown(wait=False)
+
+    InterpPlugin.__module__ = __name__
+    InterpPlugin.__qualname__ = "InterpPlugin"
+    return InterpPlugin
 
 
-class InterpPlugin(_plugin_base()):
-    """A ``distributed`` worker plugin: gives each worker a ``DaskExecutor``
-    under the name ``name`` (default ``"interp"``) for the tasks annotated
-    with ``dask.annotate(executor=name)``::
+def __getattr__(name):
+    # InterpPlugin is made on first use: importing interp.dask does not
+    # import distributed (a distributed.WorkerPlugin subclass when it is
+    # installed).
+    if name == "InterpPlugin":
+        with _plugin_lock:
+            cls = globals().get("InterpPlugin")
+            if cls is None:
+                cls = globals()["InterpPlugin"] = _make_plugin_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-        client.register_plugin(InterpPlugin(max_workers=2))
-        with dask.annotate(executor="interp"):
-            total = dask.delayed(sum)([dask.delayed(work)(i) for i in range(100)])
-        total.compute()
 
-    ``max_workers`` and the other keyword arguments go to each worker's
-    ``interp.InterpreterPoolExecutor``. The scheduler keeps the plugin and
-    installs it again on workers that join or restart. Tasks without the
-    annotation run on the worker's default thread pool as before.
-    """
-
-    def __init__(self, max_workers=None, *, name="interp", **pool_kwargs):
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"name must be a non-empty str, not {name!r}")
-        self.max_workers = max_workers
-        self.executor_name = name
-        self.pool_kwargs = pool_kwargs
-        self.name = f"interp-executor-{name}"
-
-    def setup(self, worker):
-        """Installs the executor on ``worker`` (its main interpreter), or
-        raises if the worker's profiler is on (see ``check_profiler``)."""
-        check_profiler()
-        old = worker.executors.get(self.executor_name)
-        worker.executors[self.executor_name] = DaskExecutor(self.max_workers, **self.pool_kwargs)
-        if isinstance(old, DaskExecutor):
-            old.shutdown(wait=False)
-
-    def teardown(self, worker):
-        """Removes the executor and shuts it down (its tasks are not waited for)."""
-        ex = worker.executors.pop(self.executor_name, None)
-        if isinstance(ex, DaskExecutor):
-            ex.shutdown(wait=False, cancel_futures=True)
+_plugin_lock = threading.Lock()
