@@ -105,7 +105,7 @@ for entry in "${pythons[@]}"; do
   # install is not an error: those tests then skip and say why.
   if [ "$mode" = test ] && ! "$venv/bin/python" -c 'import dask, distributed' 2>/dev/null; then
     echo "== pip install dask distributed (CPython $full; for test_dask.py)"
-    "$venv/bin/python" -m pip install -q --retries 2 "dask>=2025.1" "distributed>=2025.1" ||
+    "$venv/bin/python" -m pip install -q --retries 2 "dask>=2025.1,<2027" "distributed>=2025.1,<2027" ||
       echo "== pip install dask distributed failed (CPython $full): test_dask.py skips"
   fi
   echo "== pip install ./interp-python (CPython $full)"
