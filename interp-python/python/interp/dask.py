@@ -52,7 +52,8 @@ of distributed (how ``Worker.execute`` calls an executor, the ``Profile``
 thread of ``distributed.profile.watch``): tested with 2026.8.
 
 Worker interpreters never import this module (by-value functions run
-through ``interp._by_value``).
+through ``interp._by_value``). Importing it imports neither dask nor
+distributed (``InterpPlugin`` imports distributed on first use).
 """
 
 import copy
@@ -429,7 +430,10 @@ def check_profiler():
     interpreter in the process, in the calling interpreter's memory; the
     worker interpreter later frees them with its own allocator and the
     process aborts (``free(): invalid pointer``). The standard library's
-    ``InterpreterPoolExecutor`` crashes the same way.
+    ``InterpreterPoolExecutor`` crashes the same way. ``InterpPlugin``
+    checks this configuration on each worker; ``DaskExecutor`` checks
+    whether a profiler samples its process (when it is made, and at its
+    first distributed task).
     """
     import dask
 
