@@ -64,6 +64,8 @@
 // Each module uses only modules of lower layers (no import circle): see
 // `layering::LAYERS` below, checked by its test, and ARCHITECTURE.md. The
 // only `unsafe` code is in `handoff`.
+mod aio;
+mod bell;
 mod builder;
 mod call;
 mod error;
@@ -111,10 +113,11 @@ mod layering {
     /// The crate's modules by layer, lowest first: a module may use those of
     /// lower layers only.
     const LAYERS: &[&[&str]] = &[
-        &["sync", "handoff", "error"],
+        &["sync", "handoff", "error", "bell"],
         &["call", "stats"],
         &["task", "builder"],
         &["wait", "registry", "execute"],
+        &["aio"],
         &["worker", "supervisor", "map"],
         &["shutdown"],
         &["pool"],

@@ -93,14 +93,41 @@ impl<'py> Python<'py> {
         // SAFETY: attached (token). The capsule owns `raw` from here on
         // (its destructor frees it); on failure we free it ourselves.
         unsafe {
-            let cap = sys::PyCapsule_New(raw.cast::<c_void>(), CAPSULE.as_ptr(), Some(drop_capsule));
+            let cap =
+                sys::PyCapsule_New(raw.cast::<c_void>(), CAPSULE.as_ptr(), Some(drop_capsule));
             if cap.is_null() {
                 drop(Box::from_raw(raw));
                 return Err(self.take_error());
             }
             let cap = self.from_owned_ptr(cap)?;
             // The function holds its own reference to the capsule.
-            self.from_owned_ptr(sys::PyCFunction_NewEx(CLOSURE_DEF.get(), cap.as_ptr(), std::ptr::null_mut()))
+            self.from_owned_ptr(sys::PyCFunction_NewEx(
+                CLOSURE_DEF.get(),
+                cap.as_ptr(),
+                std::ptr::null_mut(),
+            ))
+        }
+    }
+}
+
+impl<'py> Bound<'py> {
+    /// The items of a sequence (a tuple or list: read without calls into
+    /// Python code; another iterable: iterated), as owned references.
+    ///
+    /// # Errors
+    /// `TypeError` (as [`Error::Python`](crate::Error::Python)) when the
+    /// object is not iterable, or what iterating it raised.
+    pub fn items(&self) -> Result<Vec<Bound<'py>>> {
+        let py = self.py();
+        // SAFETY: attached (a `Bound` carries its token); PySequence_Tuple
+        // returns a new tuple (or NULL with an exception set), whose items
+        // are valid borrowed references while we hold the tuple.
+        unsafe {
+            let t = py.from_owned_ptr(sys::PySequence_Tuple(self.as_ptr()))?;
+            let n = sys::PyTuple_GET_SIZE(t.as_ptr());
+            Ok((0..n)
+                .map(|i| borrowed(py, sys::PyTuple_GET_ITEM(t.as_ptr(), i)))
+                .collect())
         }
     }
 }
