@@ -115,10 +115,16 @@ def serve(work_fd, ctl_fd, capacity, take, finish, control, factory, cancelled):
             loop.stop()
 
     def on_control():
-        for tid in control():
+        ids = control()
+        if ids is None:
+            # The worker was given up on: its coroutines already failed.
+            st["stopping"] = True
+            ids = list(tasks)
+        for tid in ids:
             t = tasks.get(tid)
             if t is not None:
                 t.cancel()
+        refill()
 
     loop.add_reader(ctl_fd, on_control)
     loop.call_soon(refill)
@@ -242,12 +248,11 @@ fn run_driver(py: Python<'_>, sh: &Arc<Shared>) -> Result<bool, Error> {
     })?;
     let s = sh.clone();
     let control_fn = py.function(move |py, _args| {
-        let ids: Vec<Value> = s
-            .slot
-            .take_cancels()
-            .into_iter()
-            .map(|id| Value::Int(id as i64))
-            .collect();
+        let ids = s.slot.take_cancels();
+        if s.slot.is_abandoned() {
+            return Ok(py.none());
+        }
+        let ids: Vec<Value> = ids.into_iter().map(|id| Value::Int(id as i64)).collect();
         py.value(&Value::list(ids))
     })?;
     let factory = match &config.loop_factory {

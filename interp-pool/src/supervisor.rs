@@ -144,6 +144,10 @@ fn abandon_loop(registry: &Arc<Registry>, slot: &Slot, task: &Arc<TaskState>) {
     for t in slot.take_coros() {
         t.complete(Err(TaskError::WorkerLost(why.clone())));
     }
+    // If the loop ever turns again, it cancels what it still runs and stops.
+    if let Some(bell) = slot.bell() {
+        bell.ring();
+    }
     registry.counters(slot.index()).replaced();
     if !closed {
         if let Err(e) = registry.spawn_worker(slot.index(), None) {
