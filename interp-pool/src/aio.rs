@@ -420,12 +420,7 @@ fn start<'py>(
             Ok(Some(py.tuple(&[id, obj])?))
         }
         Err(e) => {
-            // The call itself raised: the finisher (if any) sees it.
-            let r = match finisher {
-                Some(f) => f(py, Err(e)),
-                None => Err(e),
-            };
-            complete(py, sh, &task, began, r);
+            complete(py, sh, &task, began, Err(e));
             Ok(None)
         }
     }
@@ -491,25 +486,38 @@ fn finish<'py>(py: Python<'py>, sh: &Shared, batch: &Bound<'py>) -> Result<(), E
             .try_into()
             .map_err(|_| Error::InvalidArgument("finish: (id, task, value) expected".into()))?;
         let tid = tid.to_value()?.as_i64().unwrap_or(-1) as u64;
-        let r = if t.is_none() {
-            Ok(value)
-        } else {
-            t.getattr("result")?.call(&[], &[])
+        let (began, finisher) = match lock(&sh.running).remove(&tid) {
+            Some(r) => r,
+            None => (Instant::now(), None),
         };
         let Some(task) = sh.slot.coro(tid) else {
-            lock(&sh.running).remove(&tid);
             continue; // given up on: it already failed with WorkerLost
         };
-        let (began, finisher) = lock(&sh.running)
-            .remove(&tid)
-            .unwrap_or((Instant::now(), None));
-        let r = match (r, finisher) {
-            // A cancelled coroutine: its finisher is not asked.
-            (Err(Error::Python(e)), _) if is_cancellation(&e) && task.cancel_requested() => {
-                Err(Error::Python(e))
+        let r = match finisher {
+            None if t.is_none() => value.to_value(),
+            None => t
+                .getattr("result")
+                .and_then(|m| m.call(&[], &[]))
+                .and_then(|b| b.to_value()),
+            Some(f) => {
+                // The result, or the exception object; a cancelled task
+                // raises CancelledError from `exception()` (the finisher is
+                // not asked).
+                let got = if t.is_none() {
+                    Ok(Ok(value))
+                } else {
+                    t.getattr("exception")
+                        .and_then(|m| m.call(&[], &[]))
+                        .and_then(|exc| {
+                            if exc.is_none() {
+                                t.getattr("result")?.call(&[], &[]).map(Ok)
+                            } else {
+                                Ok(Err(exc))
+                            }
+                        })
+                };
+                got.and_then(|r| task.in_scope(|| f(py, r)))
             }
-            (r, Some(f)) => f(py, r),
-            (r, None) => r.and_then(|b| b.to_value()),
         };
         complete(py, sh, &task, began, r);
     }

@@ -185,10 +185,11 @@ impl Pool {
     }
 
     /// As [`submit_async`](Self::submit_async), with the awaitable made by
-    /// `start` in the worker's interpreter, and its outcome (its result, or
-    /// the exception it raised, with its traceback) turned into the task's
-    /// value by `finish` there. A cancelled coroutine's outcome does not
-    /// reach `finish`: the task fails with
+    /// `start` in the worker's interpreter (an `Err` fails the task), and
+    /// its outcome — its result, or the exception object it raised — turned
+    /// into the task's value by `finish` there (which runs under the task's
+    /// cancel token). A cancelled coroutine's outcome does not reach
+    /// `finish`: the task fails with
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
     ///
     /// # Errors
@@ -201,7 +202,7 @@ impl Pool {
     ) -> Result<Task, PoolError>
     where
         S: for<'py> FnOnce(Python<'py>) -> Result<Bound<'py>, Error> + Send + 'static,
-        F: for<'py> FnOnce(Python<'py>, Result<Bound<'py>, Error>) -> Result<Value, Error>
+        F: for<'py> FnOnce(Python<'py>, Result<Bound<'py>, Bound<'py>>) -> Result<Value, Error>
             + Send
             + 'static,
     {

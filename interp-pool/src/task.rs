@@ -34,10 +34,11 @@ pub(crate) type BlockingFn = Box<dyn FnOnce() -> Result<Value, String> + Send>;
 /// Starts a coroutine task in a worker's event loop: the awaitable to run.
 pub(crate) type CoroStartFn =
     Box<dyn for<'py> FnOnce(Python<'py>) -> Result<Bound<'py>, Error> + Send>;
-/// Turns what the awaitable gave (its result or exception) into the task's
-/// value, in the worker's interpreter.
-pub(crate) type CoroFinishFn =
-    Box<dyn for<'py> FnOnce(Python<'py>, Result<Bound<'py>, Error>) -> Result<Value, Error> + Send>;
+/// Turns what the awaitable gave (its result, or the exception object it
+/// raised) into the task's value, in the worker's interpreter.
+pub(crate) type CoroFinishFn = Box<
+    dyn for<'py> FnOnce(Python<'py>, Result<Bound<'py>, Bound<'py>>) -> Result<Value, Error> + Send,
+>;
 
 /// The work of a task.
 pub(crate) enum Work {
