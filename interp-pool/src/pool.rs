@@ -86,6 +86,12 @@ impl Pool {
         self.registry.config().workers
     }
 
+    /// How many coroutines each worker's event loop runs at most, for a
+    /// pool built with [`PoolBuilder::event_loop`] (`None` otherwise).
+    pub fn event_loop(&self) -> Option<usize> {
+        self.registry.config().event_loop
+    }
+
     /// Submits a Python call.
     ///
     /// # Errors

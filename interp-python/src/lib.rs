@@ -33,6 +33,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod aio;
 mod completer;
 mod convert;
 mod util;
@@ -82,7 +83,7 @@ const fn fast(
 static METHODS: Def<[sys::PyMethodDef; 21]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
-    fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated)\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback)."),
+    fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated[, childconcurrency, loop_factory, close_timeout])\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback). With the last three: workers run event loops (interp.aio)."),
     fast(c"submit", m_submit, c"submit(pool, future, target, args, kwargs, timeout)\n--\n\nSubmits one call; a task capsule."),
     fast(c"submit_chunk", m_submit_chunk, c"submit_chunk(pool, future, target, items, star, timeout)\n--\n\nSubmits a map chunk; a task capsule."),
     fast(c"submit_main", m_submit_main, c"submit_main(pool, future, fn, args, kwargs)\n--\n\nRuns fn(*args, **kwargs) in the main interpreter on a pool thread."),
@@ -275,8 +276,10 @@ unsafe extern "C" fn m_pool_new(
     entry(|py| {
         main_only("interp.InterpreterPoolExecutor")?;
         const F: &str = "pool_new";
+        // 7 arguments, or 10 for an event-loop pool (interp.aio).
+        let want = if n == 10 { 10 } else { 7 };
         // SAFETY: FASTCALL arguments (count checked by `arg`).
-        let get = |i| unsafe { arg(a, n, i, F, 7) };
+        let get = |i| unsafe { arg(a, n, i, F, want) };
         let workers = bound(py, get(0)?)
             .to_value()?
             .as_i64()
@@ -316,6 +319,9 @@ unsafe extern "C" fn m_pool_new(
         }
         if let Some(g) = grace {
             b = b.kill_grace(g);
+        }
+        if want == 10 {
+            b = aio::configure(py, b, get(7)?, get(8)?, get(9)?)?;
         }
         Runtime::init()?;
         // Starting creates interpreters: never with the main GIL held.
@@ -513,9 +519,18 @@ unsafe extern "C" fn m_submit(
             views,
         };
         let rec = Rec::new(Kind::Call, &fut, &h);
-        let task = h
-            .pool
-            .submit_with_timeout(timeout, move |py| worker::run_call(py, &spec));
+        let task = if h.pool.event_loop().is_some() {
+            // interp.aio: the call runs as a coroutine of a worker's loop.
+            let target = spec.target.clone();
+            h.pool.submit_async_with(
+                timeout,
+                move |py| worker::start_async(py, &spec),
+                move |py, r| worker::finish_async(py, r, &target),
+            )
+        } else {
+            h.pool
+                .submit_with_timeout(timeout, move |py| worker::run_call(py, &spec))
+        };
         start(rec, task, py, &h)
     })
 }

@@ -41,6 +41,15 @@ def _main_code(path, name, d):
         return compile(f.read(), path, "exec")
 
 
+async def _aio_call(fn, args, kwargs):
+    """A call on an event-loop worker (``interp.aio``): awaits the result
+    when it is awaitable (an ``async def``), else returns it."""
+    r = fn(*args, **kwargs) if kwargs else fn(*args)
+    if hasattr(r, "__await__"):
+        r = await r
+    return r
+
+
 def _is_cancelled(e):
     core = sys.modules.get("interp._core")
     return core is not None and isinstance(e, core.Cancelled)
