@@ -1,0 +1,206 @@
+"""interp.aio.Pool: coroutines on event loops inside worker interpreters."""
+
+import asyncio
+
+import pytest
+
+import aio_helpers as h
+import interp
+from conftest import LONG
+from interp import aio
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, LONG))
+
+
+def recv(ch):
+    return asyncio.to_thread(ch.recv, timeout=LONG)
+
+
+def test_ten_thousand_sleeps_take_about_the_longest_not_the_sum():
+    async def main():
+        async with aio.Pool(2, childconcurrency=5000) as pool:
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            got = await pool.starmap(h.later, [(i, 0.2) for i in range(10_000)])
+            return got, loop.time() - t0
+
+    got, took = run(main())
+    assert got == list(range(10_000))
+    # Serially 2000 s; 5000 at a time per loop, about 0.2 s. The bound only
+    # keeps a loaded machine from failing the test.
+    assert took < 10, took
+
+
+def test_apply_map_starmap_map_unordered_wrap_and_plain_functions():
+    async def main():
+        async with aio.Pool(2, childconcurrency=8) as pool:
+            assert await pool.apply(h.later, (1,)) == 1
+            assert await pool.apply(h.add, (1,), {"b": 2}) == 3
+            assert await pool.apply(h.plain, (21,)) == 42
+            assert await pool.map(h.later, range(20)) == list(range(20))
+            assert await pool.starmap(h.add, [(i, i) for i in range(5)]) == [0, 2, 4, 6, 8]
+            assert [x async for x in pool.map(h.later, range(5))] == [0, 1, 2, 3, 4]
+            assert sorted([x async for x in pool.map_unordered(h.later, range(5))]) == [0, 1, 2, 3, 4]
+            assert await pool.wrap(h.add)(2, b=3) == 5
+
+    run(main())
+
+
+def test_a_raising_coroutine_keeps_type_message_and_traceback():
+    async def main():
+        async with aio.Pool(1) as pool:
+            with pytest.raises(KeyError) as info:
+                await pool.apply(h.boom, (7,))
+            return info.value
+
+    e = run(main())
+    assert e.args == ("bad 7",)
+    remote = str(e.__cause__)
+    assert "in boom" in remote and "KeyError: 'bad 7'" in remote, remote
+
+
+def test_cancelling_the_await_cancels_the_coroutine_inside_its_loop():
+    async def main():
+        async with aio.Pool(1, childconcurrency=8) as pool:
+            ch = interp.Channel()
+            others = [asyncio.ensure_future(pool.apply(h.later, (i, 0.3))) for i in range(3)]
+            t = asyncio.ensure_future(pool.apply(h.wait_cancel, (ch,)))
+            assert await recv(ch) == "started"
+            t.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await t
+            assert await recv(ch) == "saw CancelledError"
+            assert await asyncio.gather(*others) == [0, 1, 2]
+            # asyncio.wait_for's timeout cancels the same way.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(pool.apply(h.wait_cancel, (ch,)), 0.2)
+            assert await recv(ch) == "started"
+            assert await recv(ch) == "saw CancelledError"
+
+    run(main())
+
+
+def test_a_coroutine_that_never_yields_is_interrupted():
+    async def main():
+        async with aio.Pool(1, kill_grace=LONG) as pool:
+            ch = interp.Channel()
+            t = asyncio.ensure_future(pool.apply(h.spin_forever, (ch,)))
+            assert await recv(ch) == "started"
+            t.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await t
+            assert await pool.apply(h.later, (5,)) == 5
+
+    run(main())
+
+
+def test_a_worker_lost_mid_batch_fails_each_of_its_coroutines():
+    async def main():
+        async with aio.Pool(1, childconcurrency=8, kill_grace=0.2) as pool:
+            ch = interp.Channel()
+            sleepers = [asyncio.ensure_future(pool.apply(h.later, (i, 3600))) for i in range(3)]
+            blocker = asyncio.ensure_future(pool.apply(h.block_in_c, (ch, 5)))
+            assert await recv(ch) == "started"
+            blocker.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await blocker
+            got = await asyncio.gather(*sleepers, return_exceptions=True)
+            assert all(isinstance(g, interp.WorkerLost) for g in got), got
+            assert "did not turn" in str(got[0])
+            # A fresh worker serves.
+            assert await pool.apply(h.later, (7,)) == 7
+
+    run(main())
+
+
+def test_close_lets_running_coroutines_finish():
+    async def main():
+        pool = aio.Pool(2, childconcurrency=50).start()
+        tasks = [asyncio.ensure_future(pool.apply(h.later, (i, 0.2))) for i in range(40)]
+        await asyncio.sleep(0)
+        pool.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await pool.apply(h.later, (1,))
+        await pool.join()
+        assert await asyncio.gather(*tasks) == list(range(40))
+
+    run(main())
+
+
+def test_close_cancels_what_still_runs_after_close_timeout():
+    async def main():
+        pool = aio.Pool(2, childconcurrency=50, close_timeout=0.3, kill_grace=LONG).start()
+        tasks = [asyncio.ensure_future(pool.apply(h.wait_cancel, (interp.Channel(),))) for _ in range(10)]
+        await asyncio.sleep(0)
+        pool.close()
+        await pool.join()
+        got = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(g, asyncio.CancelledError) for g in got), got
+
+    run(main())
+
+
+def test_cpu_bound_coroutines_on_two_workers_overlap():
+    async def main():
+        async with aio.Pool(2, childconcurrency=4) as pool:
+            return await pool.map(h.spin, [20_000_000] * 4)
+
+    runs = run(main())
+    assert len({r[0] for r in runs}) == 2, runs
+    overlap = any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in runs for b in runs)
+    assert overlap, runs
+
+
+def test_results_reach_the_caller_loop_in_batches():
+    async def main():
+        async with aio.Pool(1, childconcurrency=1000) as pool:
+            loop = asyncio.get_running_loop()
+            calls = []
+            orig = loop.call_soon_threadsafe
+
+            def counting(cb, *args, **kw):
+                calls.append(cb)
+                return orig(cb, *args, **kw)
+
+            loop.call_soon_threadsafe = counting
+            try:
+                # All finish in the same turn of the worker's loop.
+                got = await pool.starmap(h.later, [(i, 0.3) for i in range(1000)])
+            finally:
+                del loop.call_soon_threadsafe
+            return got, len(calls)
+
+    got, wakeups = run(main())
+    assert got == list(range(1000))
+    print(f"{wakeups} wake-ups for 1000 results")
+    assert wakeups < 100, f"{wakeups} wake-ups of the caller's loop for 1000 results"
+
+
+def test_maxtasksperchild_and_loop_initializer():
+    async def main():
+        async with aio.Pool(1, childconcurrency=2, maxtasksperchild=3, loop_initializer=h.new_loop) as pool:
+            ids = [await pool.apply(h.where) for _ in range(9)]
+            made = await pool.apply(h.loop_maker)
+            return ids, made
+
+    ids, made = run(main())
+    assert len(set(ids)) == 3, ids
+    assert made == "aio_helpers.new_loop"
+
+
+def test_bad_arguments_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="childconcurrency"):
+        aio.Pool(1, childconcurrency=0)
+    with pytest.raises(ValueError, match="maxtasksperchild"):
+        aio.Pool(1, maxtasksperchild=-1)
+    with pytest.raises(TypeError, match="loop_initializer"):
+        aio.Pool(1, loop_initializer=lambda: None)
+
+    async def main():
+        pool = aio.Pool(1)
+        with pytest.raises(ValueError, match="close"):
+            await pool.join()
+
+    run(main())
