@@ -28,18 +28,20 @@ pub(crate) fn configure(
             py.from_borrowed_ptr(loop_factory),
         )
     };
-    let cc = cc
-        .to_value()?
-        .as_i64()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Error::InvalidArgument("childconcurrency must be a positive int".into()))?;
+    let cc =
+        cc.to_value()?.as_i64().filter(|n| *n > 0).ok_or_else(|| {
+            Error::InvalidArgument("childconcurrency must be a positive int".into())
+        })?;
     let mut b = b.event_loop(usize::try_from(cc).unwrap_or(usize::MAX));
     if !factory.is_none() {
         let v = factory.to_value()?;
         let parts = v.as_seq().unwrap_or(&[]);
         match parts {
             [m, q] if m.as_str().is_some() && q.as_str().is_some() => {
-                b = b.loop_factory(Call::new(m.as_str().unwrap_or(""), q.as_str().unwrap_or("")));
+                b = b.loop_factory(Call::new(
+                    m.as_str().unwrap_or(""),
+                    q.as_str().unwrap_or(""),
+                ));
             }
             _ => {
                 return Err(Error::InvalidArgument(
