@@ -572,9 +572,18 @@ unsafe extern "C" fn m_submit_chunk(
             views,
         };
         let rec = Rec::new(Kind::Chunk, &fut, &h);
-        let task = h
-            .pool
-            .submit_with_timeout(timeout, move |py| worker::run_chunk(py, &spec));
+        let task = if h.pool.event_loop().is_some() {
+            // interp.aio: the chunk's calls run at once in a worker's loop.
+            let target = spec.target.clone();
+            h.pool.submit_async_with(
+                timeout,
+                move |py| worker::start_async_chunk(py, &spec),
+                move |py, r| worker::finish_async_chunk(py, r, &target),
+            )
+        } else {
+            h.pool
+                .submit_with_timeout(timeout, move |py| worker::run_chunk(py, &spec))
+        };
         start(rec, task, py, &h)
     })
 }

@@ -376,6 +376,74 @@ pub(crate) fn finish_async<'py>(
     envelope(py, r, target)
 }
 
+/// Starts a `map` chunk on an event-loop worker (`interp.aio`): one
+/// coroutine gathering a call per item, all at once in the loop.
+pub(crate) fn start_async_chunk<'py>(
+    py: Python<'py>,
+    spec: &ChunkSpec,
+) -> Result<Bound<'py>, Error> {
+    let f = resolve(py, &spec.target)?;
+    let items = obj(py, &spec.items, spec.views)?;
+    let star = py.value(&Value::Bool(spec.star))?;
+    py.lookup("interp._worker", "_aio_chunk")?
+        .call(&[f, items, star], &[])
+}
+
+/// What an event-loop chunk gave: `(results, {index: payload})`, as
+/// [`run_chunk`] returns. The chunk's own failure (a cancel) fails the task.
+pub(crate) fn finish_async_chunk<'py>(
+    py: Python<'py>,
+    r: Result<Bound<'py>, Bound<'py>>,
+    target: &Target,
+) -> Result<Value, Error> {
+    let list = match r {
+        Ok(list) => list,
+        Err(exc) => {
+            return match failure(py, &exc) {
+                Failure::Cancelled => Err(cancelled_error()),
+                Failure::Exit(e) => Err(Error::Python(Box::new(e))),
+                Failure::Payload(_) => Err(Error::Runtime(format!(
+                    "a map chunk failed as a whole: {}",
+                    exc.str().unwrap_or_default()
+                ))),
+            }
+        }
+    };
+    let items = list.items()?;
+    let mut results = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        // SAFETY: attached; a type check on a valid object.
+        let raised = unsafe { sys::PyExceptionInstance_Check(item.as_ptr()) } != 0;
+        let outcome = if raised {
+            match failure(py, item) {
+                Failure::Cancelled => Err(synthetic("RuntimeError", "cancelled".into())),
+                Failure::Exit(e) => Err(Value::tuple([
+                    Value::Str(e.traceback.into()),
+                    Value::None,
+                    Value::str("builtins"),
+                    Value::str("SystemExit"),
+                    Value::Str(e.message.into()),
+                ])),
+                Failure::Payload(p) => Err(p),
+            }
+        } else {
+            result_value(item, &|| describe(target))
+        };
+        match outcome {
+            Ok(v) => results.push(v),
+            Err(p) => {
+                results.push(Value::None);
+                errors.push((Value::from(i), p));
+            }
+        }
+    }
+    Ok(Value::tuple([
+        Value::List(results.into()),
+        Value::Dict(errors.into()),
+    ]))
+}
+
 /// Runs a `map` chunk in the worker: one call per item, in order.
 pub(crate) fn run_chunk(py: Python<'_>, spec: &ChunkSpec) -> Result<Value, Error> {
     let f = resolve(py, &spec.target)?;

@@ -204,3 +204,29 @@ def test_bad_arguments_are_refused_with_a_reason():
             await pool.join()
 
     run(main())
+
+
+def test_chunked_map_starmap_and_map_unordered_keep_order_and_errors():
+    async def main():
+        async with aio.Pool(2, childconcurrency=4) as pool:
+            assert await pool.map(h.later, range(1000), chunksize=64) == list(range(1000))
+            assert await pool.starmap(h.add, [(i, 1) for i in range(100)], chunksize=7) == list(range(1, 101))
+            assert [x async for x in pool.map(h.plain, range(10), chunksize=3)] == [2 * i for i in range(10)]
+            got = sorted([x async for x in pool.map_unordered(h.later, range(50), chunksize=8)])
+            assert got == list(range(50))
+            # The first failure in order is raised, with its type.
+            with pytest.raises(KeyError, match="bad 3"):
+                await pool.map(h.boom, range(3, 10), chunksize=4)
+            with pytest.raises(ValueError, match="chunksize"):
+                await pool.map(h.later, range(3), chunksize=0)
+            # Cancelling a chunked map cancels its chunks in the workers.
+            ch = interp.Channel()
+            t = asyncio.ensure_future(pool.map(h.wait_cancel, [ch, ch], chunksize=2))
+            assert await recv(ch) == "started"
+            assert await recv(ch) == "started"
+            t.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await t
+            assert {await recv(ch), await recv(ch)} == {"saw CancelledError"}
+
+    run(main())

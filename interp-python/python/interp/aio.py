@@ -54,6 +54,7 @@ from ._executor import (
     InterpreterPoolExecutor,
     WorkerLost,
     _InterpFuture,
+    _chunk_items,
     _target,
 )
 
@@ -133,29 +134,31 @@ class _AioFuture(_InterpFuture):
 
 class _MapResult:
     """What ``Pool.map`` and ``Pool.starmap`` return: awaitable (the list of
-    results, in order; the first failure is raised) and async-iterable
-    (each result in order, as soon as it and those before it are done)."""
+    results, in order; the first failure is raised and what has not finished
+    is cancelled) and async-iterable (each result in order, as soon as it and
+    those before it are done)."""
 
-    def __init__(self, pool, func, iterable, star):
+    def __init__(self, pool, func, iterable, star, chunksize):
         self._pool = pool
-        self._func = func
-        self._iterable = iterable
-        self._star = star
+        self._args = (func, iterable, star, chunksize)
         self._tasks = None
 
     def _submit(self):
         if self._tasks is None:
-            submit = self._pool._submit
-            if self._star:
-                self._tasks = [submit(self._func, tuple(a), None) for a in self._iterable]
-            else:
-                self._tasks = [submit(self._func, (a,), None) for a in self._iterable]
+            self._tasks = self._pool._submit_map(*self._args)
         return self._tasks
 
     async def _all(self):
         tasks = self._submit()
+        out = []
         try:
-            return [await af for _, af in tasks]
+            for _, af, chunked in tasks:
+                r = await af
+                if chunked:
+                    out.extend(_chunk_items(*r))
+                else:
+                    out.append(r)
+            return out
         except BaseException:
             _cancel(tasks)
             raise
@@ -166,16 +169,28 @@ class _MapResult:
     async def __aiter__(self):
         tasks = self._submit()
         try:
-            for _, af in tasks:
-                yield await af
+            for _, af, chunked in tasks:
+                r = await af
+                if chunked:
+                    for x in _chunk_items(*r):
+                        yield x
+                else:
+                    yield r
         finally:
             _cancel(tasks)
 
 
 def _cancel(tasks):
-    for f, af in tasks:
+    """Cancels the pool tasks of `tasks` ((future, asyncio future, chunked)
+    triples) whose results nobody will read."""
+    for f, af, _ in tasks:
         if not af.done() or af.cancelled():
             _InterpFuture.cancel(f)
+
+
+def _check_chunksize(chunksize):
+    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+        raise ValueError(f"chunksize must be a positive int, got {chunksize!r}")
 
 
 class Pool:
@@ -323,25 +338,71 @@ class Pool:
         try:
             return await af
         except BaseException:
-            if not af.done() or af.cancelled():
-                _InterpFuture.cancel(f)
+            _cancel(((f, af, False),))
             raise
 
-    def map(self, func, iterable):
-        """``func(item)`` for each item: await it for the list of results
-        (in order), or ``async for`` over it."""
-        return _MapResult(self, func, iterable, False)
+    def _submit_chunk(self, func, chunk, star):
+        ex = self._ex
+        if ex is None or self._closed:
+            if self._closed:
+                raise RuntimeError("the pool is closed: no new work")
+            ex = self.start()._ex
+        if ex._broken:
+            ex._check()
+        loop = asyncio.get_running_loop()
+        f = _AioFuture.__new__(_AioFuture)
+        f._bridge = _bridge(loop)
+        af = f._af = loop.create_future()
+        f._task = _native.submit_chunk(ex._pool, f, _target(func), chunk, star, None)
+        return f, af
 
-    def starmap(self, func, iterable):
-        """As ``map``, with ``func(*item)``."""
-        return _MapResult(self, func, iterable, True)
-
-    async def map_unordered(self, func, iterable):
-        """``func(item)`` for each item, yielded as each finishes."""
-        tasks = [self._submit(func, (a,), None) for a in iterable]
+    def _submit_map(self, func, iterable, star, chunksize):
+        _check_chunksize(chunksize)
+        tasks = []
         try:
-            for fut in asyncio.as_completed([af for _, af in tasks]):
-                yield await fut
+            if chunksize == 1:
+                for a in iterable:
+                    f, af = self._submit(func, tuple(a) if star else (a,), None)
+                    tasks.append((f, af, False))
+            else:
+                chunk = []
+                for a in iterable:
+                    chunk.append(tuple(a) if star else a)
+                    if len(chunk) == chunksize:
+                        tasks.append((*self._submit_chunk(func, chunk, star), True))
+                        chunk = []
+                if chunk:
+                    tasks.append((*self._submit_chunk(func, chunk, star), True))
+        except BaseException:
+            _cancel(tasks)
+            raise
+        return tasks
+
+    def map(self, func, iterable, chunksize=1):
+        """``func(item)`` for each item: await it for the list of results
+        (in order), or ``async for`` over it. Each item is a task of a
+        worker's loop (one of its ``childconcurrency``); with ``chunksize``
+        > 1, each task is a chunk of that many items whose calls run at once
+        in one loop (much less overhead per item; a chunk counts once
+        against ``childconcurrency``)."""
+        return _MapResult(self, func, iterable, False, chunksize)
+
+    def starmap(self, func, iterable, chunksize=1):
+        """As ``map``, with ``func(*item)``."""
+        return _MapResult(self, func, iterable, True, chunksize)
+
+    async def map_unordered(self, func, iterable, chunksize=1):
+        """``func(item)`` for each item, yielded as each finishes (a chunk's
+        results together, with ``chunksize`` > 1)."""
+        tasks = self._submit_map(func, iterable, False, chunksize)
+        try:
+            for fut in asyncio.as_completed([af for _, af, _ in tasks]):
+                r = await fut
+                if chunksize > 1:
+                    for x in _chunk_items(*r):
+                        yield x
+                else:
+                    yield r
         finally:
             _cancel(tasks)
 
