@@ -281,7 +281,10 @@ fn run_driver(py: Python<'_>, sh: &Arc<Shared>) -> Result<bool, Error> {
 pub(crate) fn driver(py: Python<'_>) -> Result<Bound<'_>, Error> {
     let modules = py.import("sys")?.getattr("modules")?;
     let name = py.str(DRIVER_MODULE)?;
-    if let Ok(m) = modules.getattr("get")?.call(&[name.clone()], &[]) {
+    if let Ok(m) = modules
+        .getattr("get")?
+        .call(std::slice::from_ref(&name), &[])
+    {
         if !m.is_none() {
             return Ok(m);
         }
@@ -289,7 +292,7 @@ pub(crate) fn driver(py: Python<'_>) -> Result<Bound<'_>, Error> {
     let m = py
         .import("types")?
         .getattr("ModuleType")?
-        .call(&[name.clone()], &[])?;
+        .call(std::slice::from_ref(&name), &[])?;
     let builtins = py.import("builtins")?;
     let exec = builtins.getattr("exec")?;
     let code = builtins.getattr("compile")?.call(

@@ -30,6 +30,9 @@ pub(crate) type Ready = Sender<Result<(), Error>>;
 /// [`Registry::new`] so that this module does not depend on it).
 pub(crate) type WorkerMain = fn(Arc<Registry>, Arc<Slot>, Option<Ready>);
 
+/// The supervisor's end of the deadlines queue.
+pub(crate) type Checks = Receiver<(Instant, Check)>;
+
 /// What the supervisor is asked to check at a deadline.
 pub(crate) enum Check {
     /// Cancel the task as timed out, unless it is done.
@@ -272,7 +275,7 @@ impl Registry {
     pub(crate) fn new(
         config: Config,
         worker_main: WorkerMain,
-    ) -> Result<(Arc<Registry>, Receiver<(Instant, Check)>), PoolError> {
+    ) -> Result<(Arc<Registry>, Checks), PoolError> {
         let work_bell = match config.event_loop {
             Some(_) => Some(Bell::new().map_err(|e| PoolError::Spawn(Arc::new(e)))?),
             None => None,

@@ -50,7 +50,7 @@ unsafe extern "C" fn call(cap: *mut PyObject, args: *mut PyObject) -> *mut PyObj
             if p.is_null() {
                 return Ok(None);
             }
-            let body: &Box<Body> = &*p.cast::<Box<Body>>();
+            let body: &Body = &**p.cast::<Box<Body>>();
             let n = sys::PyTuple_GET_SIZE(args);
             let items: Vec<Bound<'_>> = (0..n)
                 .map(|i| borrowed(py, sys::PyTuple_GET_ITEM(args, i)))
