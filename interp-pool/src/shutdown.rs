@@ -63,6 +63,10 @@ pub(crate) fn shutdown(
                     slot.name()
                 ))));
             }
+            // If that loop ever turns again, it cancels what it runs and stops.
+            if let Some(bell) = slot.bell() {
+                bell.ring();
+            }
             *why = Some(match slot.task().take() {
                 Some(t) => {
                     t.complete(Err(TaskError::WorkerLost(format!(
