@@ -114,6 +114,18 @@ impl<'py> Bound<'py> {
     /// The items of a sequence (a tuple or list: read without calls into
     /// Python code; another iterable: iterated), as owned references.
     ///
+    /// ```
+    /// use interp_core::{Interpreter, Value};
+    /// let i = Interpreter::new()?;
+    /// let (n, first) = i.enter(|py| {
+    ///     let items = py.eval("(x * x for x in range(4))")?.items()?;
+    ///     Ok::<_, interp_core::Error>((items.len(), items[3].to_value()?))
+    /// })?;
+    /// assert_eq!((n, first), (4, Value::Int(9)));
+    /// assert!(i.enter(|py| py.eval("42")?.items().map(|v| v.len())).is_err(), "not iterable");
+    /// # Ok::<(), interp_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// `TypeError` (as [`Error::Python`](crate::Error::Python)) when the
     /// object is not iterable, or what iterating it raised.
