@@ -315,7 +315,8 @@ class Pool:
 
     # -- work --
 
-    def _submit(self, func, args, kwds):
+    def _ready(self):
+        """The started executor that takes new work (raises otherwise)."""
         ex = self._ex
         if ex is None or self._closed:
             if self._closed:
@@ -323,6 +324,10 @@ class Pool:
             ex = self.start()._ex
         if ex._broken:
             ex._check()
+        return ex
+
+    def _submit(self, func, args, kwds):
+        ex = self._ready()
         loop = asyncio.get_running_loop()
         f = _AioFuture.__new__(_AioFuture)
         f._bridge = _bridge(loop)
@@ -342,13 +347,7 @@ class Pool:
             raise
 
     def _submit_chunk(self, func, chunk, star):
-        ex = self._ex
-        if ex is None or self._closed:
-            if self._closed:
-                raise RuntimeError("the pool is closed: no new work")
-            ex = self.start()._ex
-        if ex._broken:
-            ex._check()
+        ex = self._ready()
         loop = asyncio.get_running_loop()
         f = _AioFuture.__new__(_AioFuture)
         f._bridge = _bridge(loop)
@@ -361,9 +360,22 @@ class Pool:
         tasks = []
         try:
             if chunksize == 1:
+                # _submit's work, hoisted out of the loop.
+                ex = self._ready()
+                loop = asyncio.get_running_loop()
+                bridge = _bridge(loop)
+                target = _target(func)
+                pool = ex._pool
+                new = _AioFuture.__new__
+                submit = _native.submit
+                make = loop.create_future
+                append = tasks.append
                 for a in iterable:
-                    f, af = self._submit(func, tuple(a) if star else (a,), None)
-                    tasks.append((f, af, False))
+                    f = new(_AioFuture)
+                    f._bridge = bridge
+                    af = f._af = make()
+                    f._task = submit(pool, f, target, tuple(a) if star else (a,), None, None)
+                    append((f, af, False))
             else:
                 chunk = []
                 for a in iterable:
