@@ -483,12 +483,25 @@ fn run_sync(py: Python<'_>, registry: &Registry, slot: &Slot, task: Arc<TaskStat
 /// `finish(batch)`: completes each `(task id, asyncio task or None,
 /// value)` of a batch of finished coroutines.
 fn finish<'py>(py: Python<'py>, sh: &Shared, batch: &Bound<'py>) -> Result<(), Error> {
-    for item in batch.items()? {
-        let [tid, t, value]: [Bound<'py>; 3] = item
-            .items()?
-            .try_into()
-            .map_err(|_| Error::InvalidArgument("finish: (id, task, value) expected".into()))?;
-        let tid = tid.to_value()?.as_i64().unwrap_or(-1) as u64;
+    let items = batch.items()?;
+    let mut done = Vec::with_capacity(items.len());
+    let mut bad = None;
+    for item in items {
+        // The driver's own tuples: malformed only through a bug, reported
+        // after the rest of the batch is completed.
+        let parsed = item.items().and_then(|v| {
+            let [tid, t, value]: [Bound<'py>; 3] = v
+                .try_into()
+                .map_err(|_| Error::InvalidArgument("finish: (id, task, value) expected".into()))?;
+            Ok((tid.to_value()?.as_i64().unwrap_or(-1) as u64, t, value))
+        });
+        let (tid, t, value) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                bad = Some(e);
+                continue;
+            }
+        };
         let (began, finisher) = match lock(&sh.running).remove(&tid) {
             Some(r) => r,
             None => (Instant::now(), None),
@@ -522,9 +535,14 @@ fn finish<'py>(py: Python<'py>, sh: &Shared, batch: &Bound<'py>) -> Result<(), E
                 got.and_then(|r| task.in_scope(|| f(py, r)))
             }
         };
+        done.push((task, began, r));
+    }
+    // Outcomes first (Python work), then every completion in one tight
+    // pass, so that whoever waits on the batch sees it at once.
+    for (task, began, r) in done {
         complete(py, sh, &task, began, r);
     }
-    Ok(())
+    bad.map_or(Ok(()), Err)
 }
 
 /// Whether `e` stopped a coroutine because it was cancelled.

@@ -201,6 +201,14 @@ impl PoolBuilder {
                 "a pool needs at least one worker".into(),
             ));
         }
+        if self.event_loop.is_some() && !event_loops_supported(interp_sys::PYTHON_VERSION) {
+            return Err(PoolError::InvalidArgument(format!(
+                "event-loop workers need CPython 3.13 or newer (this is {}): on 3.12, asyncio in \
+                 isolated interpreters corrupts memory (asyncio.gather in a worker ends in \
+                 'double free or corruption' at exit, with or without event-loop workers)",
+                interp_sys::PYTHON_VERSION
+            )));
+        }
         Ok(Config {
             workers: self.workers,
             thread_name: self.thread_name,
@@ -220,6 +228,14 @@ impl PoolBuilder {
             loop_factory: self.loop_factory,
         })
     }
+}
+
+/// Whether CPython `version` (`"3.14.7"`) runs asyncio safely in isolated
+/// interpreters (3.13 and newer).
+fn event_loops_supported(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (3, 13)
 }
 
 /// A pool's settings, as the builder left them (checked).
@@ -263,6 +279,14 @@ mod tests {
             text.contains("workers: 3") && text.contains("thread_name"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn event_loops_need_cpython_3_13() {
+        assert!(!event_loops_supported("3.12.1"));
+        assert!(event_loops_supported("3.13.0"));
+        assert!(event_loops_supported("3.14.7"));
+        assert!(event_loops_supported("4.0.0"));
     }
 
     #[test]

@@ -69,3 +69,25 @@ async def spin(n):
 async def where():
     await asyncio.sleep(0)
     return interp.interpreter_id()
+
+
+_gate = None
+_waiting = 0
+
+
+async def gated(x):
+    """Waits until open_gate() runs in the same loop."""
+    global _gate, _waiting
+    if _gate is None:
+        _gate = asyncio.Event()
+    _waiting += 1
+    await _gate.wait()
+    return x
+
+
+async def waiting():
+    return _waiting
+
+
+async def open_gate():
+    _gate.set()

@@ -42,6 +42,7 @@ taken as it is).
 
 import asyncio
 import os
+import sys
 import threading
 import weakref
 
@@ -231,6 +232,12 @@ class Pool:
         close_timeout=None,
         kill_grace=None,
     ):
+        if sys.version_info < (3, 13):
+            raise RuntimeError(
+                "interp.aio needs CPython 3.13 or newer: on 3.12, asyncio in isolated interpreters "
+                "corrupts memory (asyncio.gather in a worker ends in 'double free or corruption' "
+                "at exit)"
+            )
         if processes is None:
             processes = os.cpu_count() or 1
         if isinstance(childconcurrency, bool) or not isinstance(childconcurrency, int) or childconcurrency < 1:
