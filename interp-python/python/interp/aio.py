@@ -56,6 +56,7 @@ from ._executor import (
     WorkerLost,
     _InterpFuture,
     _chunk_items,
+    _deferred,
     _target,
 )
 
@@ -63,32 +64,49 @@ __all__ = ["Pool", "WorkerLost"]
 
 
 class _Bridge:
-    """Hands finished tasks to one asyncio loop: the first task of a batch
+    """Hands finished tasks to one asyncio loop, one wake-up per batch:
+    interp's completer settles a batch of futures under the main GIL, and
+    once the whole batch is settled (its deferred callbacks run) the bridge
     schedules one ``call_soon_threadsafe``; the loop then settles every
-    task that finished meanwhile."""
+    asyncio future of what finished meanwhile."""
 
-    __slots__ = ("loop", "pending", "lock", "__weakref__")
+    __slots__ = ("loop", "pending", "lock", "armed", "scheduled", "__weakref__")
 
     def __init__(self, loop):
         self.loop = loop
         self.pending = []
         self.lock = threading.Lock()
+        self.armed = False  # a kick waits for the end of the completer's batch
+        self.scheduled = False  # a drain waits for the loop
 
-    def finished(self, f):
-        # Called with the main GIL held, by interp's completer thread (or
-        # the thread that waited for the task).
+    def finished(self, f, inline):
+        # Called with the main GIL held, by interp's completer thread (or a
+        # thread that completes futures inline, e.g. a shutdown's flush).
         with self.lock:
             self.pending.append(f)
-            first = len(self.pending) == 1
-        if first:
-            try:
-                self.loop.call_soon_threadsafe(self.drain)
-            except RuntimeError:
-                pass  # the loop is closed: nobody awaits these any more
+            arm = not self.armed
+            self.armed = True
+        if arm:
+            if inline:
+                self.kick()
+            else:
+                _deferred.append(f)  # its _invoke_callbacks kicks
+
+    def kick(self):
+        with self.lock:
+            self.armed = False
+            if not self.pending or self.scheduled:
+                return
+            self.scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self.drain)
+        except RuntimeError:
+            pass  # the loop is closed: nobody awaits these any more
 
     def drain(self):
         with self.lock:
             batch, self.pending = self.pending, []
+            self.scheduled = False
         for f in batch:
             af = f._af
             if af.done():
@@ -130,7 +148,11 @@ class _AioFuture(_InterpFuture):
         self._exception = exception
         self._state = state
         self._task = None
-        self._bridge.finished(self)
+        self._bridge.finished(self, inline)
+
+    def _invoke_callbacks(self):
+        # Run by interp's completer once its batch is settled.
+        self._bridge.kick()
 
 
 class _MapResult:
