@@ -48,6 +48,10 @@ async def spin(n):
         x += i
     return (threading.get_ident(), t0, time.monotonic())
 
+async def exit_now(code):
+    await asyncio.sleep(0)
+    raise SystemExit(code)
+
 async def where():
     import interp
     await asyncio.sleep(0)
@@ -336,6 +340,31 @@ fn max_tasks_per_worker_recycles_the_loop_interpreter() {
         "three interpreters of three tasks each: {ids:?}"
     );
     assert_eq!(p.stats().workers[0].recycles, 3 - 1, "{:?}", p.stats());
+}
+
+#[test]
+fn system_exit_in_a_coroutine_fails_it_and_recycles_the_loop_interpreter() {
+    let p = pool(1, 4);
+    let before = p
+        .submit_async(Call::new("__main__", "where"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    match p
+        .submit_async(Call::new("__main__", "exit_now").arg(3))
+        .unwrap()
+        .wait()
+    {
+        Err(TaskError::Python(e)) => assert!(e.is_system_exit(), "{e:?}"),
+        other => panic!("expected SystemExit, got {other:?}"),
+    }
+    let after = p
+        .submit_async(Call::new("__main__", "where"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_ne!(before, after, "a fresh interpreter after SystemExit");
+    assert_eq!(p.stats().workers[0].recycles, 1);
 }
 
 async fn sum_of(p: &Pool, n: i64) -> i64 {
