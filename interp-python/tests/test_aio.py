@@ -174,8 +174,12 @@ def test_close_lets_running_coroutines_finish():
 def test_close_cancels_what_still_runs_after_close_timeout():
     async def main():
         pool = aio.Pool(2, childconcurrency=50, close_timeout=0.3, kill_grace=LONG).start()
-        tasks = [asyncio.ensure_future(pool.apply(h.wait_cancel, (interp.Channel(),))) for _ in range(10)]
-        await asyncio.sleep(0)
+        ch = interp.Channel()
+        tasks = [asyncio.ensure_future(pool.apply(h.wait_cancel, (ch,))) for _ in range(10)]
+        # All running (what is still queued at the close timeout fails as
+        # not run instead).
+        for _ in range(10):
+            assert await recv(ch) == "started"
         pool.close()
         await pool.join()
         got = await asyncio.gather(*tasks, return_exceptions=True)
