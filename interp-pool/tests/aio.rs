@@ -269,16 +269,25 @@ fn shutdown_past_its_deadline_cancels_coroutines_in_flight() {
         .shutdown_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
+    let ch = Channel::unbounded();
     let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            p.submit_async(Call::new("__main__", "later").arg(i).arg(3600.0))
+        .map(|_| {
+            p.submit_async(Call::new("__main__", "wait_cancel").arg(ch.clone()))
                 .unwrap()
         })
         .collect();
+    // All running: what is still queued at the shutdown timeout fails with
+    // TaskError::Shutdown instead (it never ran).
+    for _ in 0..20 {
+        assert_eq!(recv(&ch), "started");
+    }
     let report = p.shutdown(true, false);
     assert!(report.abandoned.is_empty(), "{report:?}");
     for t in &tasks {
         assert_eq!(t.try_result(), Some(Err(TaskError::Cancelled)));
+    }
+    for _ in 0..20 {
+        assert_eq!(recv(&ch), "saw CancelledError", "cancelled inside the loop");
     }
     assert!(matches!(
         p.submit_async(Call::new("__main__", "ident").arg(1)),
