@@ -33,7 +33,11 @@ How it differs from aiomultiprocess:
 - a worker lost that way fails *each* of its coroutines with
   ``interp.WorkerLost`` (none is re-queued: each may have had effects);
 - ``close()`` then ``await join()`` lets running coroutines finish for
-  ``close_timeout`` seconds, then cancels them.
+  ``close_timeout`` seconds, then cancels them (what is still queued then
+  fails as never run, ``BrokenInterpreterPool``).
+
+CPython 3.13 or newer: on 3.12, asyncio in isolated interpreters corrupts
+memory, and ``Pool`` refuses to start there.
 
 Functions travel by module and qualified name (define them at the top level
 of a module or of your script); plain functions run too (their result is
