@@ -172,6 +172,8 @@ impl PoolBuilder {
     /// worker is replaced: every coroutine of that loop then fails with
     /// [`TaskError::WorkerLost`](crate::TaskError::WorkerLost) (none is
     /// re-queued: it may have had effects). See [`Pool::submit_async`](crate::Pool::submit_async).
+    /// Needs CPython 3.13 or newer (`build` refuses 3.12, where asyncio in
+    /// isolated interpreters corrupts memory).
     pub fn event_loop(mut self, childconcurrency: usize) -> Self {
         self.event_loop = Some(childconcurrency.max(1));
         self
