@@ -464,5 +464,5 @@ pub extern "C" fn interp_task_free(task: *mut interp_task_t) -> interp_status_t 
     if task.is_null() {
         return interp_status_t::INTERP_OK;
     }
-    ffi(std::ptr::null_mut(), || TASKS.remove(task).map(drop))
+    ffi(std::ptr::null_mut(), || Ok(TASKS.remove(task).map(drop)?))
 }

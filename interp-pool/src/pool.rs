@@ -45,7 +45,10 @@ impl PoolBuilder {
     /// [`PoolError::InvalidArgument`] for zero workers;
     /// [`PoolError::Init`] when an interpreter cannot be created or the
     /// initializer fails (the Python error says why);
-    /// [`PoolError::Spawn`] when a pool thread cannot be started.
+    /// [`PoolError::Spawn`] when a pool thread cannot be started. The first
+    /// failure is reported at once: no further worker is started, and the
+    /// initialization code of those still starting is interrupted (as a
+    /// cancelled task is: a blocking C call ends only when it returns).
     pub fn build(self) -> Result<Pool, PoolError> {
         let config = self.into_config()?;
         Runtime::init().map_err(PoolError::Init)?;

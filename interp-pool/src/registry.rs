@@ -5,19 +5,19 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use interp_core::{Error, Interpreter};
+use interp_core::{CancelToken, Error, Interpreter, Python};
 
 use crate::bell::Bell;
 use crate::builder::Config;
 use crate::error::{PoolError, TaskError};
 use crate::handoff::Handoff;
 use crate::stats::{Counters, PoolStats};
-use crate::sync::lock;
+use crate::sync::{lock, unpoison};
 use crate::task::{Task, TaskState, Work};
 
 /// What a worker takes from the queue: a task, or `None` to stop.
@@ -68,6 +68,10 @@ pub(crate) struct Slot {
     /// or by whoever gives up on the worker (handoff.rs).
     task: Handoff<TaskState>,
     phase: AtomicU8,
+    /// The worker runs the initialization code (`init_source`, the
+    /// initializer): set and cleared under its interpreter's GIL, so that
+    /// an interrupter holding that GIL sees whether it still does.
+    initializing: AtomicBool,
     abandoned: AtomicBool,
     retired: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -94,6 +98,7 @@ impl Slot {
             thread_ident: AtomicU64::new(0),
             task: Handoff::new(),
             phase: AtomicU8::new(Phase::Starting as u8),
+            initializing: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             thread: Mutex::new(None),
@@ -127,8 +132,30 @@ impl Slot {
         }
     }
 
-    /// The worker's interpreter while it serves (interrupters clone it
-    /// briefly; the worker waits for them before closing it).
+    /// Whether the worker runs its initialization code now (read under
+    /// its interpreter's GIL).
+    pub(crate) fn is_initializing(&self) -> bool {
+        self.initializing.load(Ordering::SeqCst)
+    }
+
+    /// Set by the worker, under its interpreter's GIL, around its
+    /// initialization code.
+    pub(crate) fn set_initializing(&self, yes: bool) {
+        self.initializing.store(yes, Ordering::SeqCst);
+    }
+
+    /// Raises `interp.Cancelled` in the worker's thread, in the interpreter
+    /// `py` is attached to (the worker's, or the main one for a main-lane
+    /// task), at its next bytecode boundary.
+    pub(crate) fn raise_cancelled(&self, py: Python<'_>) {
+        if let Ok(exc) = interp_core::python_module(py).and_then(|m| m.getattr("Cancelled")) {
+            let _ = py.interrupt(self.thread_ident(), &exc);
+        }
+    }
+
+    /// The worker's interpreter while it initializes it and serves
+    /// (interrupters clone it briefly; the worker waits for them before
+    /// closing it).
     pub(crate) fn interp(&self) -> Option<Arc<Interpreter>> {
         lock(&self.interp).clone()
     }
@@ -250,9 +277,12 @@ pub(crate) struct Registry {
     counters: Vec<Counters>,
     /// Slots not retired yet.
     live: AtomicUsize,
-    /// The index of each slot that retires.
-    exit_tx: Sender<usize>,
-    exit_rx: Receiver<usize>,
+    /// How many slots retired so far, and the condition variable that
+    /// wakes every [`wait_retired`](Self::wait_retired) when one does
+    /// (several shutdowns may wait at once: the last to leave must not
+    /// miss a retirement another one saw).
+    retirements: Mutex<u64>,
+    retired: Condvar,
     /// The supervisor's deadlines.
     checks: Sender<(Instant, Check)>,
     cancelled_queued: AtomicU64,
@@ -260,6 +290,9 @@ pub(crate) struct Registry {
     broken: Mutex<Option<String>>,
     /// Rung when work is queued, for event-loop workers.
     work_bell: Option<Bell>,
+    /// The scope of the workers' initialization code, cancelled when the
+    /// pool's start fails (wakes an initializer's channel waits).
+    start_token: CancelToken,
     /// [`RUN`], or how a shutdown stops pending work: [`CANCEL`] or
     /// [`ABORT`]. Workers then fail whatever they dequeue instead of
     /// starting it (and make no fresh interpreter).
@@ -282,7 +315,6 @@ impl Registry {
         };
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (checks, checks_rx) = crossbeam_channel::unbounded();
-        let (exit_tx, exit_rx) = crossbeam_channel::unbounded();
         let registry = Arc::new(Registry {
             counters: (0..config.workers).map(|_| Counters::default()).collect(),
             config,
@@ -294,11 +326,12 @@ impl Registry {
             start_lock: Mutex::new(()),
             slots: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
-            exit_tx,
-            exit_rx,
+            retirements: Mutex::new(0),
+            retired: Condvar::new(),
             checks,
             cancelled_queued: AtomicU64::new(0),
             broken: Mutex::new(None),
+            start_token: CancelToken::new(),
             stopping: AtomicU8::new(RUN),
             work_bell,
         });
@@ -342,9 +375,15 @@ impl Registry {
     /// Starts the workers (once) and waits until the first one is ready,
     /// or all of them with `wait_for_all_workers`.
     ///
+    /// Fails fast: at the first worker that cannot start (its interpreter
+    /// or thread cannot be made, its initializer raises) no more workers
+    /// are started, the pool is closed, and the workers still starting stop
+    /// (between steps; initialization code running now is interrupted, as a
+    /// cancelled task is).
+    ///
     /// # Errors
-    /// The first worker's failure to start: [`PoolError::Init`] (then the
-    /// pool is closed) or [`PoolError::Spawn`].
+    /// The first worker's failure to start: [`PoolError::Init`] or
+    /// [`PoolError::Spawn`] (then the pool is closed).
     pub(crate) fn start(self: &Arc<Self>) -> Result<(), PoolError> {
         if self.is_started() {
             return Ok(());
@@ -354,38 +393,88 @@ impl Registry {
             return Ok(());
         }
         let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
-        for i in 0..self.config.workers {
-            self.spawn_worker(i, Some(ready_tx.clone()))?;
-        }
-        drop(ready_tx);
+        let mut ok = 0;
+        let mut failed: Option<PoolError> = None;
+        let heard = |r: Result<(), Error>, ok: &mut usize, failed: &mut Option<PoolError>| match r {
+            Ok(()) => *ok += 1,
+            Err(e) => {
+                failed.get_or_insert(PoolError::Init(e));
+            }
+        };
         // Return once one worker is ready (the first result does not wait
-        // for the slowest interpreter), unless asked to wait for all. A
-        // worker that fails later logs why and stays down.
+        // for the slowest interpreter), unless asked to wait for all; the
+        // first report that decides it wins, as it comes. A worker that
+        // fails later logs why and stays down.
         let need = if self.config.wait_for_all {
             self.config.workers
         } else {
             1
         };
-        let mut ok = 0;
-        let mut first_err = None;
-        for r in ready_rx.iter() {
-            match r {
-                Ok(()) => ok += 1,
-                Err(e) => {
-                    first_err.get_or_insert(e);
+        for i in 0..self.config.workers {
+            // A worker that already failed stops the spawning.
+            while failed.is_none() && ok < need {
+                match ready_rx.try_recv() {
+                    Ok(r) => heard(r, &mut ok, &mut failed),
+                    Err(_) => break,
                 }
             }
-            if ok >= need || first_err.is_some() {
+            if failed.is_some() {
+                break;
+            }
+            if let Err(e) = self.spawn_worker(i, Some(ready_tx.clone())) {
+                failed = Some(e);
                 break;
             }
         }
+        drop(ready_tx);
+        while failed.is_none() && ok < need {
+            match ready_rx.recv() {
+                Ok(r) => heard(r, &mut ok, &mut failed),
+                Err(_) => break, // every worker reported
+            }
+        }
         self.started.store(true, Ordering::Release);
-        match first_err {
+        match failed {
             None => Ok(()),
             Some(e) => {
+                // Stopping first: a worker checks it after it marks itself
+                // initializing, under its GIL, and the interrupt checks the
+                // mark under that GIL, so each starting worker either stops
+                // by itself or is interrupted.
                 self.close_queue(true);
-                Err(PoolError::Init(e))
+                self.start_token.cancel();
+                self.interrupt_initializers();
+                Err(e)
             }
+        }
+    }
+
+    /// The scope of the workers' initialization code (see `start`).
+    pub(crate) fn start_token(&self) -> &CancelToken {
+        &self.start_token
+    }
+
+    /// Interrupts the initialization code that workers run now (the pool's
+    /// start failed).
+    fn interrupt_initializers(&self) {
+        for slot in self.slots() {
+            let Some(interp) = slot.interp() else {
+                continue;
+            };
+            if !slot.is_initializing() {
+                continue;
+            }
+            // From a helper thread: taking that interpreter's GIL waits for
+            // the code running in it.
+            let _ = std::thread::Builder::new()
+                .name("interp-interrupt".into())
+                .spawn(move || {
+                    interp.enter(|py| {
+                        if slot.is_initializing() {
+                            slot.raise_cancelled(py);
+                        }
+                    })
+                });
         }
     }
 
@@ -573,7 +662,8 @@ impl Registry {
         if slot.retired.swap(true, Ordering::SeqCst) {
             return;
         }
-        let _ = self.exit_tx.send(slot.index);
+        *lock(&self.retirements) += 1;
+        self.retired.notify_all();
         if self.live.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
@@ -587,10 +677,25 @@ impl Registry {
         }
     }
 
-    /// Waits until a slot retires or `deadline` passes; false at the
-    /// deadline.
-    pub(crate) fn wait_retired(&self, deadline: Instant) -> bool {
-        self.exit_rx.recv_deadline(deadline).is_ok()
+    /// How many slots retired so far (for [`wait_retired`](Self::wait_retired)).
+    pub(crate) fn retirements(&self) -> u64 {
+        *lock(&self.retirements)
+    }
+
+    /// Waits until more than `seen` slots have retired (`seen` read from
+    /// [`retirements`](Self::retirements) before the caller looked at the
+    /// slots) or `deadline` passes; false at the deadline. Any number of
+    /// threads may wait at once: each retirement wakes them all.
+    pub(crate) fn wait_retired(&self, seen: u64, deadline: Instant) -> bool {
+        let mut n = lock(&self.retirements);
+        while *n == seen {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            n = unpoison(self.retired.wait_timeout(n, deadline - now)).0;
+        }
+        true
     }
 
     /// Counters per worker and the queue depth.

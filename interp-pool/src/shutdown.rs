@@ -125,6 +125,9 @@ fn interrupt_running(registry: &Registry) -> Vec<(Arc<Slot>, Arc<TaskState>)> {
 /// at `deadline`.
 fn join_until(registry: &Registry, deadline: Instant) -> bool {
     loop {
+        // Read before the slots are: a slot retiring after this makes the
+        // wait below return at once.
+        let seen = registry.retirements();
         let mut all = true;
         for s in registry.slots() {
             if !s.is_retired() {
@@ -136,7 +139,7 @@ fn join_until(registry: &Registry, deadline: Instant) -> bool {
         if all {
             return true;
         }
-        if !registry.wait_retired(deadline) {
+        if !registry.wait_retired(seen, deadline) {
             return false;
         }
     }

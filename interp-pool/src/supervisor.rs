@@ -49,11 +49,7 @@ impl Host for Registry {
                     // another task in it, so the check and the interrupt agree
                     // (the task Arc held here keeps its address from reuse).
                     if s2.task().holds(&t2) {
-                        if let Ok(exc) =
-                            interp_core::python_module(py).and_then(|m| m.getattr("Cancelled"))
-                        {
-                            let _ = py.interrupt(s2.thread_ident(), &exc);
-                        }
+                        s2.raise_cancelled(py);
                     }
                 };
                 match (target, worker_interp) {

@@ -370,6 +370,26 @@ impl TaskState {
         }
         true
     }
+
+    /// Cancels the task only if no worker has started it: claims it
+    /// (QUEUED → CLAIMED, the transition a worker's [`start`](Self::start)
+    /// races for) and completes it as cancelled. A running or finished task
+    /// is left alone. Returns whether it cancelled the task.
+    pub(crate) fn cancel_if_queued(&self) -> bool {
+        if self
+            .status
+            .compare_exchange(QUEUED, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        self.cancel_requested.store(true, Ordering::SeqCst);
+        self.complete(Err(TaskError::Cancelled));
+        if let Some(pool) = self.pool.upgrade() {
+            pool.count_cancelled_queued();
+        }
+        true
+    }
 }
 
 /// A handle to a submitted task: wait for its result (blocking, with a
@@ -495,6 +515,17 @@ impl Task {
     /// task had already finished.
     pub fn cancel(&self) -> bool {
         self.state.cancel(false)
+    }
+
+    /// Cancels the task only if no worker has started it yet, atomically:
+    /// either it never runs (and fails with [`TaskError::Cancelled`]) and
+    /// this returns true, or a worker started it first (or it had
+    /// finished), and this returns false and leaves it alone — a running
+    /// task is never interrupted. The semantics of
+    /// `concurrent.futures.Future.cancel` and of
+    /// `Executor.shutdown(cancel_futures=True)`.
+    pub fn cancel_if_queued(&self) -> bool {
+        self.state.cancel_if_queued()
     }
 
     /// Waits for the outcome and takes it out, for the only holder of the

@@ -103,6 +103,8 @@ def _install_main(path, name, shared):
                     state["loaded"] = False
                     raise
                 state["error"] = e
+                if getattr(e, "_interp_executor_in_worker", False):
+                    _warn_no_main_guard(path, e)
             d.update(shared)
             if d.get("__getattr__") is __getattr__:
                 del d["__getattr__"]
@@ -123,6 +125,30 @@ def _install_main(path, name, shared):
     d.update(shared)
     sys.modules["__mp_main__"] = mod
     sys.modules["__main__"] = mod
+
+
+def _warn_no_main_guard(path, error):
+    # Once per process, not once per worker: every worker loads the script.
+    if not _native.first_time("no-main-guard"):
+        return
+    import warnings
+
+    # Shown at the script's line that creates the executor.
+    line = 0
+    for frame, lineno in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_filename == path:
+            line = lineno
+    warnings.warn_explicit(
+        f"interp: this script creates an executor when it is imported, outside "
+        f'`if __name__ == "__main__":`. Each worker interpreter imports the script (under the '
+        f"name __mp_main__, to find the functions it runs), so its top-level code also ran in "
+        f"every worker, up to this line, where it stopped with an error. Put the code that "
+        f'creates and uses the executor under `if __name__ == "__main__":` (as '
+        f"multiprocessing requires).",
+        RuntimeWarning,
+        path,
+        line,
+    )
 
 
 def _bootstrap(cfg):
