@@ -3,11 +3,14 @@
 //! `submit` (which sees the pool's mode); this module only configures the
 //! pool.
 
-use interp_core::{Error, Python};
-use interp_pool::{Call, PoolBuilder};
-use interp_sys::PyObject;
+use std::ptr::null_mut;
 
-use crate::util::seconds;
+use interp_core::{Error, Python, Value};
+use interp_pool::{Call, PoolBuilder};
+use interp_sys::{PyObject, Py_ssize_t};
+
+use crate::util::{arg, entry, main_only, seconds};
+use crate::{blocking, flush, pool_of};
 
 /// Makes `b` an event-loop pool: `childconcurrency` coroutines per loop at
 /// most, the loop made by `loop_factory` (`None`, or `(module, qualname)`
@@ -54,4 +57,33 @@ pub(crate) fn configure(
         b = b.shutdown_timeout(t);
     }
     Ok(b)
+}
+
+/// `aio_join(pool)`: the graceful close of `interp.aio.Pool.join()`. Unlike
+/// the executor's `shutdown(wait=True)`, which waits for tasks however long
+/// they run, queued and running coroutines get the pool's close timeout
+/// (its shutdown timeout), then what runs is cancelled (and what is still
+/// queued fails as never run); waits for the workers with the main GIL
+/// released. Returns the names of abandoned workers.
+pub(crate) unsafe extern "C" fn m_aio_join(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        main_only("interp.aio.Pool.join")?;
+        // SAFETY: FASTCALL arguments (count checked by `arg`).
+        let p = unsafe { arg(a, n, 0, "aio_join", 1) }?;
+        // SAFETY: the capsule is checked by name.
+        let h = unsafe { pool_of(p)? }.clone();
+        let h2 = h.clone();
+        let Some(report) = blocking(py, move || h2.pool.shutdown(true, false))? else {
+            flush(py, &h);
+            return Ok(null_mut()); // Ctrl-C: KeyboardInterrupt is set
+        };
+        flush(py, &h);
+        Ok(py
+            .value(&Value::list(report.abandoned.into_iter().map(Value::from)))?
+            .into_ptr())
+    })
 }

@@ -80,7 +80,7 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 22]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 23]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
     fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated[, childconcurrency, loop_factory, close_timeout])\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback). With the last three: workers run event loops (interp.aio)."),
@@ -90,6 +90,7 @@ static METHODS: Def<[sys::PyMethodDef; 22]> = Def(UnsafeCell::new([
     fast(c"task_wait", m_task_wait, c"task_wait(task, timeout)\n--\n\nWaits (GIL released) and completes the future; False on timeout."),
     fast(c"task_cancel", m_task_cancel, c"task_cancel(task)\n--\n\nCancels (interrupting a running task); False when it had finished."),
     fast(c"task_running", m_task_running, c"task_running(task)\n--\n\nWhether a worker runs the task now."),
+    fast(c"aio_join", aio::m_aio_join, c"aio_join(pool)\n--\n\ninterp.aio: closes intake, lets queued and running coroutines go on for the close timeout, then cancels them; waits for the workers (GIL released). The names of abandoned workers."),
     fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_futures)\n--\n\nShuts the pool down (cancel_futures: cancels what no worker started); with wait, waits for every task however long it runs, then for the workers; the names of abandoned workers."),
     fast(c"pool_cancel_all", m_pool_cancel_all, c"pool_cancel_all(pool)\n--\n\nCancels every task not finished yet."),
     fast(c"pool_flush", m_pool_flush, c"pool_flush(pool)\n--\n\nCompletes the futures of every finished task now."),

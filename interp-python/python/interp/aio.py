@@ -332,8 +332,10 @@ class Pool:
         if not self._closed:
             raise ValueError("close() or terminate() the pool before join()")
         ex = self._ex
-        if ex is not None:
-            await asyncio.to_thread(ex.shutdown, True)
+        if ex is not None and ex._pool is not None:
+            await asyncio.to_thread(_native.aio_join, ex._pool)
+            # The executor's own bookkeeping (nothing left to wait for).
+            ex.shutdown(wait=True)
 
     async def __aenter__(self):
         return self.start()
