@@ -64,6 +64,8 @@
 // Each module uses only modules of lower layers (no import circle): see
 // `POOL_LAYERS` in tests/tests/layering.rs, which checks it, and
 // ARCHITECTURE.md. The only `unsafe` code is in `handoff`.
+mod aio;
+mod bell;
 mod builder;
 mod call;
 mod error;

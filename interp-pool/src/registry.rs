@@ -3,6 +3,7 @@
 //! life around it: start workers, take tasks, close the queue, retire
 //! workers.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use interp_core::{CancelToken, Error, Interpreter, Python};
 
+use crate::bell::Bell;
 use crate::builder::Config;
 use crate::error::{PoolError, TaskError};
 use crate::handoff::Handoff;
@@ -27,6 +29,9 @@ pub(crate) type Ready = Sender<Result<(), Error>>;
 /// A worker thread's body (the worker module's; given to
 /// [`Registry::new`] so that this module does not depend on it).
 pub(crate) type WorkerMain = fn(Arc<Registry>, Arc<Slot>, Option<Ready>);
+
+/// The supervisor's end of the deadlines queue.
+pub(crate) type Checks = Receiver<(Instant, Check)>;
 
 /// What the supervisor is asked to check at a deadline.
 pub(crate) enum Check {
@@ -70,11 +75,23 @@ pub(crate) struct Slot {
     abandoned: AtomicBool,
     retired: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// An event-loop worker's running coroutine tasks, by id: inserted by
+    /// the worker before it starts one, removed by whoever completes it
+    /// (the worker, or whoever gives up on the worker).
+    coros: Mutex<HashMap<u64, Arc<TaskState>>>,
+    /// Ids of coroutine tasks to cancel, for the loop to read when its
+    /// [`bell`](Self::bell) rings.
+    inbox: Mutex<Vec<u64>>,
+    /// An event-loop worker's control bell (cancels).
+    bell: Option<Bell>,
 }
 
 impl Slot {
-    fn new(index: usize, name: String) -> Slot {
+    fn new(index: usize, name: String, bell: Option<Bell>) -> Slot {
         Slot {
+            coros: Mutex::new(HashMap::new()),
+            inbox: Mutex::new(Vec::new()),
+            bell,
             index,
             name,
             interp: Mutex::new(None),
@@ -172,6 +189,63 @@ impl Slot {
         self.retired.load(Ordering::SeqCst)
     }
 
+    /// The control bell of an event-loop worker.
+    pub(crate) fn bell(&self) -> Option<&Bell> {
+        self.bell.as_ref()
+    }
+
+    /// Registers a coroutine task as run by this worker's loop.
+    pub(crate) fn add_coro(&self, task: &Arc<TaskState>) {
+        lock(&self.coros).insert(task.id(), task.clone());
+    }
+
+    /// Takes a coroutine task back to complete it (`None`: someone else
+    /// took it, having given up on the worker).
+    pub(crate) fn take_coro(&self, id: u64) -> Option<Arc<TaskState>> {
+        lock(&self.coros).remove(&id)
+    }
+
+    /// Coroutine task `id` of this worker's loop, if it still runs it.
+    pub(crate) fn coro(&self, id: u64) -> Option<Arc<TaskState>> {
+        lock(&self.coros).get(&id).cloned()
+    }
+
+    /// Whether this worker's loop runs `task`.
+    pub(crate) fn holds_coro(&self, task: &TaskState) -> bool {
+        lock(&self.coros).contains_key(&task.id())
+    }
+
+    /// The coroutine tasks its loop runs.
+    pub(crate) fn coros(&self) -> Vec<Arc<TaskState>> {
+        lock(&self.coros).values().cloned().collect()
+    }
+
+    /// Takes every coroutine task (giving up on the worker).
+    pub(crate) fn take_coros(&self) -> Vec<Arc<TaskState>> {
+        lock(&self.coros).drain().map(|(_, t)| t).collect()
+    }
+
+    /// Asks the loop to cancel coroutine task `id`.
+    pub(crate) fn post_cancel(&self, id: u64) {
+        lock(&self.inbox).push(id);
+        if let Some(b) = &self.bell {
+            b.ring();
+        }
+    }
+
+    /// Whether a cancel of `id` waits for the loop to read it.
+    pub(crate) fn cancel_pending(&self, id: u64) -> bool {
+        lock(&self.inbox).contains(&id)
+    }
+
+    /// The cancels posted since the last call (clears the bell first).
+    pub(crate) fn take_cancels(&self) -> Vec<u64> {
+        if let Some(b) = &self.bell {
+            b.clear();
+        }
+        std::mem::take(&mut *lock(&self.inbox))
+    }
+
     /// Joins the worker thread, once (a retired, not abandoned worker's
     /// thread is ending).
     pub(crate) fn join(&self) {
@@ -214,6 +288,8 @@ pub(crate) struct Registry {
     cancelled_queued: AtomicU64,
     /// Why the pool lost every worker while open (then it refuses work).
     broken: Mutex<Option<String>>,
+    /// Rung when work is queued, for event-loop workers.
+    work_bell: Option<Bell>,
     /// The scope of the workers' initialization code, cancelled when the
     /// pool's start fails (wakes an initializer's channel waits).
     start_token: CancelToken,
@@ -226,10 +302,17 @@ pub(crate) struct Registry {
 impl Registry {
     /// A registry without workers yet, and the receiving end of the
     /// supervisor's deadlines.
+    ///
+    /// # Errors
+    /// [`PoolError::Spawn`] when an event-loop pool's bell cannot be made.
     pub(crate) fn new(
         config: Config,
         worker_main: WorkerMain,
-    ) -> (Arc<Registry>, Receiver<(Instant, Check)>) {
+    ) -> Result<(Arc<Registry>, Checks), PoolError> {
+        let work_bell = match config.event_loop {
+            Some(_) => Some(Bell::new().map_err(|e| PoolError::Spawn(Arc::new(e)))?),
+            None => None,
+        };
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (checks, checks_rx) = crossbeam_channel::unbounded();
         let registry = Arc::new(Registry {
@@ -250,8 +333,19 @@ impl Registry {
             broken: Mutex::new(None),
             start_token: CancelToken::new(),
             stopping: AtomicU8::new(RUN),
+            work_bell,
         });
-        (registry, checks_rx)
+        Ok((registry, checks_rx))
+    }
+
+    /// The bell rung when work is queued (event-loop pools).
+    pub(crate) fn work_bell(&self) -> Option<&Bell> {
+        self.work_bell.as_ref()
+    }
+
+    /// Whether workers run event loops.
+    pub(crate) fn is_event_loop(&self) -> bool {
+        self.config.event_loop.is_some()
     }
 
     /// The pool's settings.
@@ -394,7 +488,11 @@ impl Registry {
         ready: Option<Ready>,
     ) -> Result<(), PoolError> {
         let name = (self.config.thread_name)(index);
-        let slot = Arc::new(Slot::new(index, name.clone()));
+        let bell = match self.config.event_loop {
+            Some(_) => Some(Bell::new().map_err(|e| PoolError::Spawn(Arc::new(e)))?),
+            None => None,
+        };
+        let slot = Arc::new(Slot::new(index, name.clone(), bell));
         {
             let mut slots = lock(&self.slots);
             if index < slots.len() {
@@ -448,10 +546,25 @@ impl Registry {
             self.start()?;
         }
         let host: Weak<Registry> = Arc::downgrade(self);
+        // On an event-loop pool every call runs as a coroutine.
+        let work = match work {
+            Work::Call(call) if self.is_event_loop() => Work::Coro(call),
+            w if w.is_coroutine() && !self.is_event_loop() => {
+                return Err(PoolError::InvalidArgument(
+                    "coroutine tasks need a pool whose workers run event loops: build it with \
+                     PoolBuilder::event_loop(childconcurrency)"
+                        .into(),
+                ))
+            }
+            w => w,
+        };
         let state = TaskState::new(work, timeout, host);
         self.jobs_tx
             .send(Some(state.clone()))
             .map_err(|_| PoolError::Shutdown)?;
+        if let Some(b) = &self.work_bell {
+            b.ring();
+        }
         // Raced with a shutdown whose last worker already left: nobody
         // would ever run what was just queued.
         if self.is_closed() && self.live.load(Ordering::SeqCst) == 0 {
@@ -515,6 +628,9 @@ impl Registry {
         let n = lock(&self.slots).len();
         for _ in 0..n {
             let _ = self.jobs_tx.send(None);
+        }
+        if let Some(b) = &self.work_bell {
+            b.ring();
         }
     }
 
@@ -596,7 +712,7 @@ impl Registry {
                     let slot = slots.get(i);
                     c.snapshot(
                         i,
-                        slot.is_some_and(|s| s.task.is_occupied()),
+                        slot.is_some_and(|s| s.task.is_occupied() || !lock(&s.coros).is_empty()),
                         slot.and_then(|s| s.interp())
                             .map(|interp| interp.cache_stats())
                             .unwrap_or_default(),

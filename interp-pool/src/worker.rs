@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvError, TryRecvError};
 use interp_core::{Error, Interpreter, Python};
 
+use crate::aio::{self, LoopExit};
 use crate::builder::Init;
 use crate::error::TaskError;
 use crate::execute::{call_once, execute, resolve, run_chunk, FnCache, Ran, Rest};
@@ -154,7 +155,17 @@ pub(crate) fn main(registry: Arc<Registry>, slot: Arc<Slot>, mut ready: Option<R
         if let Some(r) = ready.take() {
             let _ = r.send(Ok(()));
         }
-        let exit = interp.enter(|py| run_tasks(py, &registry, &slot, carry.take()));
+        let exit = interp.enter(|py| {
+            if registry.is_event_loop() {
+                slot.set_thread_ident(py.thread_ident());
+                match aio::serve(py, &registry, &slot) {
+                    LoopExit::Stop => Exit::Stop,
+                    LoopExit::Recycle => Exit::Recycle(None),
+                }
+            } else {
+                run_tasks(py, &registry, &slot, carry.take())
+            }
+        });
         slot.set_phase(Phase::Closing);
         slot.set_interp(None);
         // Interrupt helpers hold clones briefly.

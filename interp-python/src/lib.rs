@@ -33,6 +33,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod aio;
 mod completer;
 mod convert;
 mod util;
@@ -79,16 +80,17 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 22]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 23]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
-    fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated)\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback)."),
+    fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated[, childconcurrency, loop_factory, close_timeout])\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback). With the last three: workers run event loops (interp.aio)."),
     fast(c"submit", m_submit, c"submit(pool, future, target, args, kwargs, timeout)\n--\n\nSubmits one call; a task capsule."),
     fast(c"submit_chunk", m_submit_chunk, c"submit_chunk(pool, future, target, items, star, timeout)\n--\n\nSubmits a map chunk; a task capsule."),
     fast(c"submit_main", m_submit_main, c"submit_main(pool, future, fn, args, kwargs)\n--\n\nRuns fn(*args, **kwargs) in the main interpreter on a pool thread."),
     fast(c"task_wait", m_task_wait, c"task_wait(task, timeout)\n--\n\nWaits (GIL released) and completes the future; False on timeout."),
     fast(c"task_cancel", m_task_cancel, c"task_cancel(task)\n--\n\nCancels (interrupting a running task); False when it had finished."),
     fast(c"task_running", m_task_running, c"task_running(task)\n--\n\nWhether a worker runs the task now."),
+    fast(c"aio_join", aio::m_aio_join, c"aio_join(pool)\n--\n\ninterp.aio: closes intake, lets queued and running coroutines go on for the close timeout, then cancels them; waits for the workers (GIL released). The names of abandoned workers."),
     fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_futures)\n--\n\nShuts the pool down (cancel_futures: cancels what no worker started); with wait, waits for every task however long it runs, then for the workers; the names of abandoned workers."),
     fast(c"pool_cancel_all", m_pool_cancel_all, c"pool_cancel_all(pool)\n--\n\nCancels every task not finished yet."),
     fast(c"pool_flush", m_pool_flush, c"pool_flush(pool)\n--\n\nCompletes the futures of every finished task now."),
@@ -289,8 +291,10 @@ unsafe extern "C" fn m_pool_new(
     entry(|py| {
         main_only("interp.InterpreterPoolExecutor")?;
         const F: &str = "pool_new";
+        // 7 arguments, or 10 for an event-loop pool (interp.aio).
+        let want = if n == 10 { 10 } else { 7 };
         // SAFETY: FASTCALL arguments (count checked by `arg`).
-        let get = |i| unsafe { arg(a, n, i, F, 7) };
+        let get = |i| unsafe { arg(a, n, i, F, want) };
         let workers = bound(py, get(0)?)
             .to_value()?
             .as_i64()
@@ -330,6 +334,9 @@ unsafe extern "C" fn m_pool_new(
         }
         if let Some(g) = grace {
             b = b.kill_grace(g);
+        }
+        if want == 10 {
+            b = aio::configure(py, b, get(7)?, get(8)?, get(9)?)?;
         }
         Runtime::init()?;
         // Starting creates interpreters: never with the main GIL held.
@@ -527,9 +534,18 @@ unsafe extern "C" fn m_submit(
             views,
         };
         let rec = Rec::new(Kind::Call, &fut, &h);
-        let task = h
-            .pool
-            .submit_with_timeout(timeout, move |py| worker::run_call(py, &spec));
+        let task = if h.pool.event_loop().is_some() {
+            // interp.aio: the call runs as a coroutine of a worker's loop.
+            let target = spec.target.clone();
+            h.pool.submit_async_with(
+                timeout,
+                move |py| worker::start_async(py, &spec),
+                move |py, r| worker::finish_async(py, r, &target),
+            )
+        } else {
+            h.pool
+                .submit_with_timeout(timeout, move |py| worker::run_call(py, &spec))
+        };
         start(rec, task, py, &h)
     })
 }
@@ -571,9 +587,18 @@ unsafe extern "C" fn m_submit_chunk(
             views,
         };
         let rec = Rec::new(Kind::Chunk, &fut, &h);
-        let task = h
-            .pool
-            .submit_with_timeout(timeout, move |py| worker::run_chunk(py, &spec));
+        let task = if h.pool.event_loop().is_some() {
+            // interp.aio: the chunk's calls run at once in a worker's loop.
+            let target = spec.target.clone();
+            h.pool.submit_async_with(
+                timeout,
+                move |py| worker::start_async_chunk(py, &spec),
+                move |py, r| worker::finish_async_chunk(py, r, &target),
+            )
+        } else {
+            h.pool
+                .submit_with_timeout(timeout, move |py| worker::run_chunk(py, &spec))
+        };
         start(rec, task, py, &h)
     })
 }

@@ -18,10 +18,11 @@ type Graph = BTreeMap<String, BTreeMap<String, String>>;
 /// interp-pool's modules by layer, lowest first: a module may use those of
 /// lower layers only.
 const POOL_LAYERS: &[&[&str]] = &[
-    &["sync", "handoff", "error"],
+    &["sync", "handoff", "error", "bell"],
     &["call", "stats"],
     &["task", "builder"],
     &["wait", "registry", "execute"],
+    &["aio"],
     &["worker", "supervisor", "map"],
     &["shutdown"],
     &["pool"],

@@ -38,6 +38,7 @@ use crate::scope::{Bound, Python};
 mod args;
 mod buffer_type;
 mod channel_type;
+mod closure;
 mod defs;
 mod frozen_type;
 mod functions;

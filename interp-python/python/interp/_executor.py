@@ -498,6 +498,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         max_tasks_per_worker=None,
         kill_grace=None,
         isolated=True,
+        _event_loop=(),
     ):
         _check_main()
         if max_workers is None:
@@ -568,6 +569,8 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
                 max_tasks_per_worker,
                 kill_grace,
                 bool(isolated),
+                # interp.aio: (childconcurrency, loop factory, close timeout).
+                *_event_loop,
             )
         finally:
             _event._collecting.tokens = None

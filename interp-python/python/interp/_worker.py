@@ -41,6 +41,38 @@ def _main_code(path, name, d):
         return compile(f.read(), path, "exec")
 
 
+async def _aio_call(fn, args, kwargs):
+    """A call on an event-loop worker (``interp.aio``): awaits the result
+    when it is awaitable (an ``async def``), else returns it."""
+    r = fn(*args, **kwargs) if kwargs else fn(*args)
+    if hasattr(r, "__await__"):
+        r = await r
+    return r
+
+
+async def _aio_chunk(fn, items, star):
+    """A ``map`` chunk on an event-loop worker: every item's call at once;
+    the results in order, an item's exception in its place."""
+    import asyncio
+
+    out = []
+    waits = []
+    for item in items:
+        try:
+            r = fn(*item) if star else fn(item)
+        except Exception as e:
+            r = e
+        else:
+            if hasattr(r, "__await__"):
+                waits.append((len(out), r))
+        out.append(r)
+    if waits:
+        done = await asyncio.gather(*[w for _, w in waits], return_exceptions=True)
+        for (i, _), r in zip(waits, done):
+            out[i] = r
+    return out
+
+
 def _is_cancelled(e):
     core = sys.modules.get("interp._core")
     return core is not None and isinstance(e, core.Cancelled)
