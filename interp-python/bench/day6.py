@@ -236,10 +236,16 @@ def threads_naive(p):
         return _naive(ex, p, p.grid)
 
 
-def processes_initializer(p):
+def process_pool(workers, **kwargs):
+    """A ProcessPoolExecutor on forkserver (else spawn): 3.14's default, and
+    the safe choice in a process that runs threads."""
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    with ProcessPoolExecutor(p.workers, mp_context=ctx, initializer=work.init, initargs=(p.start, p.grid)) as ex:
+    return ProcessPoolExecutor(workers, mp_context=ctx, **kwargs)
+
+
+def processes_initializer(p):
+    with process_pool(p.workers, initializer=work.init, initargs=(p.start, p.grid)) as ex:
         return _sum(ex.map(work.solve_node, p.nodes))
 
 
@@ -321,17 +327,20 @@ def tiny_sizes(quick):
     k = 10 if quick else 1
     fast = {key: n // k for key, (n, _) in TINY_SIZES.items()}
     slow = {key: n // k for key, (_, n) in TINY_SIZES.items()}
-    return {"IPE": slow, "ThreadPoolExecutor": slow, "interp": fast}
+    return {"IPE": slow, "ThreadPoolExecutor": slow, "ProcessPoolExecutor": slow, "interp": fast}
 
 
-def _tiny_executors(workers):
+def _tiny_executors(workers, systems=None):
     out = []
     out.append(("IPE", (lambda: IPE(workers)) if IPE else None, None if IPE else "no InterpreterPoolExecutor before 3.14"))
     out.append(("ThreadPoolExecutor", lambda: ThreadPoolExecutor(workers), None))
+    out.append(("ProcessPoolExecutor", lambda: process_pool(workers), None))
     if interp is not None:
         out.append(("interp", lambda: interp.InterpreterPoolExecutor(workers), None))
     else:
         out.append(("interp", None, INTERP_MISSING))
+    if systems is not None:
+        out = [entry for entry in out if entry[0] in systems]
     return out
 
 
@@ -445,9 +454,10 @@ def run_day6(args, problem, reps, results):
     return mismatches
 
 
-def run_tiny(args, all_sizes, reps, results):
+def run_tiny(args, all_sizes, reps, results, systems=None):
+    """Tiny tasks on each system (``systems``: a subset of names, default all)."""
     errors = []
-    systems = _tiny_executors(args.workers)
+    systems = _tiny_executors(args.workers, systems)
     total = len(systems) * reps
     step = 0
     for name, make, missing in systems:
@@ -483,6 +493,12 @@ def run_tiny(args, all_sizes, reps, results):
             "submit_per_s": _stats(sub),
             "map_per_s": _stats(mp),
         }
+    tiny_ratios(results)
+    return errors
+
+
+def tiny_ratios(results):
+    """Adds vs_ipe/vs_threads to every measured entry of ``results``."""
     ipe = results.get("IPE", {})
     tpe = results.get("ThreadPoolExecutor", {})
     for name, entry in results.items():
@@ -493,7 +509,6 @@ def run_tiny(args, all_sizes, reps, results):
                 if key in peer:
                     a, b = entry[key]["median"], peer[key]["median"]
                     entry[key][f"vs_{peer_name}"] = _ratio(b, a) if inverse else _ratio(a, b)
-    return errors
 
 
 def print_tables(meta, day6, tiny):
