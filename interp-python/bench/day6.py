@@ -186,6 +186,13 @@ def generate(seed, size=130, density=0.04, target=5000):
 # Day-6 variants: each takes the problem and returns the loop count.
 
 
+def process_cpu():
+    """CPU seconds this process has used, all its threads (so interp's and
+    IPE's workers) included; a ProcessPoolExecutor's workers are not."""
+    t = os.times()
+    return t.user + t.system
+
+
 def _sum(results):
     return sum(1 for hit in results if hit)
 
@@ -407,7 +414,7 @@ def run_day6(args, problem, reps, results):
     expected = None
     total = len(variants) * reps
     step = 0
-    out = {name: {"times": [], "counts": []} for name, _ in variants}
+    out = {name: {"times": [], "counts": [], "cpu": []} for name, _ in variants}
     skipped = {}
     failed = {}
     for rep in range(reps):
@@ -416,6 +423,7 @@ def run_day6(args, problem, reps, results):
             if name in skipped or name in failed:
                 continue
             t0 = time.perf_counter()
+            c0 = process_cpu()
             try:
                 count = fn(problem)
             except Unavailable as exc:
@@ -427,6 +435,7 @@ def run_day6(args, problem, reps, results):
                 progress(f"[day6 {step}/{total}] {name}: FAILED ({failed[name]})")
                 continue
             dt = time.perf_counter() - t0
+            out[name]["cpu"].append(process_cpu() - c0)
             out[name]["times"].append(dt)
             out[name]["counts"].append(count)
             if name == "serial":
@@ -446,6 +455,7 @@ def run_day6(args, problem, reps, results):
             continue
         entry = _stats(out[name]["times"])
         entry["loops"] = out[name]["counts"][0]
+        entry["cpu"] = _stats(out[name]["cpu"])
         if expected is not None and any(c != expected for c in out[name]["counts"]):
             mismatches.append(f"{name}: {out[name]['counts']} loops, serial found {expected}")
         entry["vs_serial"] = _ratio(serial_median, entry["median"])
