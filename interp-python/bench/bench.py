@@ -53,6 +53,10 @@ from day6 import IPE, interp, progress  # noqa: E402
 
 SECTIONS = ("tiny", "day6", "scaling", "startup", "async")
 
+# Upper bound for a child run (the 3.14t rows, the Rust example with its
+# first release build): only so that nothing hangs forever.
+CHILD_TIMEOUT = 3600
+
 # The label of ThreadPoolExecutor on the free-threaded build.
 FT = "ThreadPoolExecutor (3.14t free-threaded)"
 
@@ -111,7 +115,10 @@ def run_ft_child(args, sections):
     if args.candidates:
         cmd += ["--candidates", str(args.candidates)]
     progress(f"[3.14t] {_sh_quote(cmd)}")
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"the 3.14t run took over {CHILD_TIMEOUT} s and was stopped"}
     if proc.returncode != 0:
         return {"error": f"{exe} exited with {proc.returncode} (its progress lines are above)"}
     with open(out) as f:
@@ -129,7 +136,10 @@ def run_rust(args):
     if args.quick:
         cmd.append("--quick")
     progress(f"[rust] {_sh_quote(cmd)} (builds the example in release mode the first time)")
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO, timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"{' '.join(cmd)} took over {CHILD_TIMEOUT} s and was stopped"}
     if proc.returncode != 0:
         return {"error": f"{' '.join(cmd)} exited with {proc.returncode} (stderr above)"}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -282,7 +292,10 @@ def run_startup(args, systems, results):
         reps = []
         for rep in range(args.reps):
             cmd = [sys.executable, os.path.abspath(__file__), "--_startup", name, "--workers", str(args.workers)]
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+            except subprocess.TimeoutExpired:
+                proc = subprocess.CompletedProcess(cmd, -1, "", "the start-up child took over 300 s and was stopped")
             if proc.returncode != 0:
                 why = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
                 results[name] = {"skipped" if "Unavailable" in why else "error": why}
