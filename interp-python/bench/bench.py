@@ -493,6 +493,59 @@ def draw_charts(report, outdir):
     return paths
 
 
+def targets(report):
+    """Issue 13's targets against this run: [(target, figure, met or None)]."""
+    rows = []
+    tiny = report.get("tiny", {})
+    rust = report.get("rust", {})
+    ipe = tiny.get("IPE", {})
+
+    def ratio(entry, key, inverse):
+        a, b = entry.get(key, {}).get("median"), ipe.get(key, {}).get("median")
+        if not a or not b:
+            return None
+        return b / a if inverse else a / b
+
+    for who, entry, need in (("the Python front", tiny.get("interp", {}), 10), ("Rust", rust, 100)):
+        for key, label, inverse in (("round_trip_us", "round trip", True), ("submit_per_s", "submit throughput", False),
+                                    ("map_per_s", "map throughput", False)):
+            r = ratio(entry, key, inverse)
+            rows.append((f"tiny tasks via {who} >= {need}x IPE: {label}", day6._fmt_ratio(r), None if r is None else r >= need))
+    naive = report.get("day6", {}).get("interp naive", {})
+    r = naive.get("vs_serial")
+    rows.append((f"day-6 naive >= 1.9x serial on {report['meta']['workers']} workers", day6._fmt_ratio(r), None if r is None else r >= 1.9))
+    r = report.get("day6", {}).get("IPE naive", {}).get("vs_serial")
+    rows.append(("(IPE naive vs serial, for reference; the issue says about 0.3x)", day6._fmt_ratio(r), None))
+    cores = str(report["meta"]["cpus"])
+    for name in ("interp", "IPE", "ProcessPoolExecutor", "ThreadPoolExecutor", FT):
+        e = report.get("scaling", {}).get(name, {}).get("workers", {}).get(cores)
+        if e:
+            eff = e["efficiency"]
+            rows.append((f"scaling efficiency >= 90% at N = {cores} cores: {name}", f"{eff * 100:.0f}%",
+                         (eff >= 0.9) if name == "interp" else None))
+    st = report.get("startup", {}).get("interp", {})
+    if "vs_one_interpreter" in st:
+        r = st["vs_one_interpreter"]
+        rows.append(("start-up <= 1.5x one interpreter's creation: Python front", f"{r:.2f}x", r <= 1.5))
+    if "startup_to_first_result_ms" in rust:
+        r = rust["startup_to_first_result_ms"]["median"] / rust["create_one_interpreter_ms"]["median"]
+        rows.append(("start-up <= 1.5x one interpreter's creation: Rust", f"{r:.2f}x", r <= 1.5))
+    for who, e in (("Python front", st), ("Rust", rust)):
+        if "rss_per_idle_worker_mib" in e:
+            m = e["rss_per_idle_worker_mib"]["median"]
+            rows.append((f"RSS <= 3 MiB per idle worker: {who}", f"{m:.2f} MiB", m <= 3))
+    return rows
+
+
+def print_targets(report):
+    print("## Issue 13's targets in this run\n")
+    print("| target | this run | |")
+    print("|---|---:|---|")
+    for what, figure, met in targets(report):
+        print(f"| {what} | {figure} | {'' if met is None else 'met' if met else 'MISSED'} |")
+    print()
+
+
 # --------------------------------------------------------------------------
 # The guard.
 
@@ -716,6 +769,9 @@ def main(argv=None):
         for name, e in report["async"].items():
             print(f"- {name}: {e.get('skipped') or e}")
         print()
+    if not args.demo and not args.guard:
+        report["targets"] = targets(report)
+        print_targets(report)
     if "day6" in report:
         day6.print_day6(meta, report["day6"])
     print(f"(load average {meta['loadavg_at_start'][0]:.2f} at the start, {meta['loadavg_at_end'][0]:.2f} at the end; "
