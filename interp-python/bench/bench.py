@@ -40,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -49,7 +48,9 @@ if HERE not in sys.path:
 
 import day6  # noqa: E402
 import day6_work as work  # noqa: E402
-from day6 import IPE, interp, progress  # noqa: E402
+import startup  # noqa: E402
+from day6 import interp, progress  # noqa: E402
+from startup import FT, IDLE_WORKERS  # noqa: E402
 
 SECTIONS = ("tiny", "day6", "scaling", "startup", "async")
 
@@ -57,8 +58,6 @@ SECTIONS = ("tiny", "day6", "scaling", "startup", "async")
 # first release build): only so that nothing hangs forever.
 CHILD_TIMEOUT = 3600
 
-# The label of ThreadPoolExecutor on the free-threaded build.
-FT = "ThreadPoolExecutor (3.14t free-threaded)"
 
 # The CI guard: (what, section, row, metric, peer row, minimum ratio). Each
 # ratio compares two systems measured in the same run, and the bounds are
@@ -161,22 +160,6 @@ def run_rust(args):
 # Scaling.
 
 
-def _executor(name, workers):
-    if name == "IPE":
-        if IPE is None:
-            raise day6.Unavailable("no InterpreterPoolExecutor before 3.14")
-        return IPE(workers)
-    if name in ("ThreadPoolExecutor", FT):
-        return ThreadPoolExecutor(workers)
-    if name == "ProcessPoolExecutor":
-        return day6.process_pool(workers)
-    if name == "interp":
-        if interp is None:
-            raise day6.Unavailable(day6.INTERP_MISSING)
-        return interp.InterpreterPoolExecutor(workers)
-    raise ValueError(f"unknown system {name!r}")
-
-
 def run_scaling(args, systems, results):
     """Weak scaling: with n workers, TASKS_PER_WORKER * n tasks of ``burn``;
     efficiency(n) = median T(1) / median T(n)."""
@@ -189,14 +172,14 @@ def run_scaling(args, systems, results):
         times = {n: [] for n in counts}
         try:
             for n in counts:
-                with _executor(name, n) as ex:
+                with startup.executor(name, n) as ex:
                     list(ex.map(work.burn, [10] * (4 * n)))  # start and warm every worker
                     for rep in range(args.reps):
                         t0 = time.perf_counter()
                         list(ex.map(work.burn, [size] * (per_worker * n)))
                         times[n].append(time.perf_counter() - t0)
                 progress(f"[scaling] {name} {n} worker(s): median {statistics.median(times[n]):.3f} s")
-        except day6.Unavailable as exc:
+        except (day6.Unavailable, startup.Unavailable) as exc:
             results[name] = {"skipped": str(exc)}
             progress(f"[scaling] {name}: skipped ({exc})")
             continue
@@ -216,82 +199,12 @@ def run_scaling(args, systems, results):
 # --------------------------------------------------------------------------
 # Start-up and RSS, each repetition in a fresh process.
 
-IDLE_WORKERS = 8
-
-
-def _rss_kib(pid="self", field="VmRSS"):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _pss_kib(pid):
-    """Proportional set size of another process (its shared pages split
-    among the processes that map them); its RSS where smaps_rollup is missing."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return _rss_kib(pid)
-
-
-def _one_interpreter_ms():
-    """Median time to create one interpreter with concurrent.interpreters
-    (after one warm-up creation), or None before 3.14."""
-    try:
-        from concurrent import interpreters
-    except ImportError:
-        return None
-    interpreters.create().close()
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        i = interpreters.create()
-        times.append((time.perf_counter() - t0) * 1e3)
-        i.close()
-    return statistics.median(times)
-
-
-def startup_child(name, workers):
-    """One repetition (in a fresh process): JSON with start-up to first
-    result, one interpreter's creation, and RSS per idle worker."""
-    out = {}
-    # RSS first, in the fresh process: IDLE_WORKERS workers that each ran a task.
-    before = _rss_kib()
-    ex = _executor(name, IDLE_WORKERS)
-    futures = [ex.submit(work.burn, 20_000) for _ in range(8 * IDLE_WORKERS)]
-    for f in futures:
-        f.result()
-    after = _rss_kib()
-    if name == "ProcessPoolExecutor":
-        pids = list(getattr(ex, "_processes", {}) or {})
-        after += sum(_pss_kib(pid) for pid in pids)
-        out["rss_note"] = "workers' PSS summed (separate processes)"
-    out["rss_per_idle_worker_mib"] = (after - before) / 1024 / IDLE_WORKERS
-    ex.shutdown(wait=True)
-    out["create_one_interpreter_ms"] = _one_interpreter_ms()
-    t0 = time.perf_counter()
-    ex = _executor(name, workers)
-    ex.submit(work.identity, 1).result()
-    out["startup_to_first_result_ms"] = (time.perf_counter() - t0) * 1e3
-    ex.shutdown(wait=True)
-    return out
-
-
 def run_startup(args, systems, results):
     errors = []
     for name in systems:
         reps = []
         for rep in range(args.reps):
-            cmd = [sys.executable, os.path.abspath(__file__), "--_startup", name, "--workers", str(args.workers)]
+            cmd = [sys.executable, os.path.join(HERE, "startup.py"), name, str(args.workers)]
             try:
                 proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
             except subprocess.TimeoutExpired:
@@ -593,7 +506,6 @@ def parse(argv):
     p.add_argument("--no-rust", action="store_true", help="skip the Rust rows (no cargo build)")
     p.add_argument("--no-ft", action="store_true", help="skip the free-threaded 3.14t column")
     p.add_argument("--_ft", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--_startup", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error("--workers must be at least 1")
@@ -623,12 +535,6 @@ def parse(argv):
 
 def main(argv=None):
     args = parse(argv)
-    if args._startup:
-        try:
-            print(json.dumps(startup_child(args._startup, args.workers)))
-        except day6.Unavailable as exc:
-            sys.exit(f"Unavailable: {exc}")
-        return 0
     started = time.perf_counter()
     ft_child = args._ft
     errors = []
@@ -710,7 +616,7 @@ def main(argv=None):
                     e["vs_serial"] = d6["serial"]["median"] / e["median"]
                     ipe = d6.get("IPE naive", {}).get("median")
                     e["vs_ipe_naive"] = ipe / e["median"] if ipe else None
-                d6[f"serial (3.14t free-threaded)"] = s or {"skipped": "missing from the 3.14t run"}
+                d6["serial (3.14t free-threaded)"] = s or {"skipped": "missing from the 3.14t run"}
                 if "median" in s:
                     s["vs_serial"] = d6["serial"]["median"] / s["median"]
                     ipe = d6.get("IPE naive", {}).get("median")

@@ -38,14 +38,13 @@ variants disagree on the loop count or a tiny task returns a wrong result.
 import argparse
 import datetime
 import json
-import multiprocessing
 import os
 import platform
 import random
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +52,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import day6_work as work  # noqa: E402  (after the sys.path fix-up)
+from startup import process_pool  # noqa: E402
 
 try:
     from concurrent.futures import InterpreterPoolExecutor as IPE
@@ -240,14 +240,6 @@ def ipe_memoryview(p):
 def threads_naive(p):
     with ThreadPoolExecutor(p.workers) as ex:
         return _naive(ex, p, p.grid)
-
-
-def process_pool(workers, **kwargs):
-    """A ProcessPoolExecutor on forkserver (else spawn): 3.14's default, and
-    the safe choice in a process that runs threads."""
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    return ProcessPoolExecutor(workers, mp_context=ctx, **kwargs)
 
 
 def processes_initializer(p):
