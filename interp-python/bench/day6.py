@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The Python-side benchmark (``make bench-python``): Advent-of-Code-2024-day-6
-shaped work and tiny tasks, on every executor available to this CPython, in
-one run.
+"""The day-6 and tiny-task pieces of ``make bench`` (bench.py imports this
+module), also runnable on their own: Advent-of-Code-2024-day-6 shaped work
+and tiny tasks, on every executor available to this CPython, in one run.
 
 Day 6 (part 2 shape): a seeded 130x130 grid (obstacles near 4%, the guard's
 path grown by a search to about 5,000 distinct cells; no AoC input is
