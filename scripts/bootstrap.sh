@@ -32,11 +32,12 @@ die() { echo "bootstrap: error: $*" >&2; exit 1; }
 
 explicit="${PYO3_PYTHON:-}"
 free_threaded=""
+named_python=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --free-threaded) free_threaded=1; shift ;;
-    --python) explicit="${2:?--python needs a path}"; shift 2 ;;
-    --python=*) explicit="${1#--python=}"; shift ;;
+    --python) explicit="${2:?--python needs a path}"; named_python=1; shift 2 ;;
+    --python=*) explicit="${1#--python=}"; named_python=1; shift ;;
     -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -79,6 +80,7 @@ PY
 # The free-threaded build: its own prefix, binary and check; PYO3_PYTHON does
 # not apply (that names the interpreter interp links against).
 if [ -n "$free_threaded" ]; then
+  [ -z "$named_python" ] || die "--python and --free-threaded do not go together: --free-threaded finds or builds its own 3.14t"
   PREFIX="$CACHE/cpython-${VERSION}t"
   PYBIN="$PREFIX/bin/python3.14t"
   CONFIGURE_FLAGS=(--disable-gil)
