@@ -455,6 +455,8 @@ def print_targets(report):
     print("| target | this run | |")
     print("|---|---:|---|")
     for what, figure, met in targets(report):
+        if figure == "–":  # not measured in this run (a section left out)
+            continue
         print(f"| {what} | {figure} | {'' if met is None else 'met' if met else 'MISSED'} |")
     print()
 
