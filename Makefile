@@ -1,8 +1,14 @@
 # Every target but install/uninstall bootstraps CPython 3.14 first (cached in
 # ~/.cache/interp).
-.PHONY: demo test measure bench-sharing bench-pool bench-python bootstrap capi header dist install uninstall python test-python
+.PHONY: demo bench test measure bench-sharing bench-pool bench-python bootstrap capi header dist install uninstall python test-python
+# The day-6 workload, quick, on every executor (interp-python/bench/bench.py
+# --demo; builds and installs the Python package into target/pyenv/3.14 first).
 demo:
-	@scripts/example.sh demo
+	@scripts/python.sh demo
+# Every workload and peer side by side: tables, target/bench/bench.json and
+# PNG charts beside it (BENCH_ARGS=--quick for a short run).
+bench:
+	@scripts/python.sh bench $(BENCH_ARGS)
 test:
 	@scripts/test.sh
 measure:
@@ -33,8 +39,5 @@ python:
 	@scripts/python.sh
 test-python:
 	@scripts/python.sh test
-# The day-6 workload and tiny tasks, interp against the standard library's
-# executors (interp-python/bench/day6.py; BENCH_ARGS=--quick for a short run,
-# INTERP_PYTHON=/path/python to run it with a Python that has interp).
-bench-python:
-	@scripts/python.sh bench $(BENCH_ARGS)
+# The same as `make bench` (its former name).
+bench-python: bench

@@ -3,6 +3,12 @@
 # as the last line of stdout. Idempotent: a finished build is reused.
 #
 #   scripts/bootstrap.sh [--python PATH]
+#   scripts/bootstrap.sh --free-threaded
+#
+# --free-threaded instead finds or builds a free-threaded CPython 3.14.7t
+# (--disable-gil) from the same tarball into $INTERP_CACHE/cpython-3.14.7t and
+# prints its python3.14t. interp cannot link against it; `make bench` runs the
+# standard library's ThreadPoolExecutor on it as a peer.
 #
 # Order:
 #   1. --python PATH or $PYO3_PYTHON: used as is when it is CPython 3.12+ with a
@@ -25,11 +31,14 @@ say() { echo "bootstrap: $*" >&2; }
 die() { echo "bootstrap: error: $*" >&2; exit 1; }
 
 explicit="${PYO3_PYTHON:-}"
+free_threaded=""
+named_python=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --python) explicit="${2:?--python needs a path}"; shift 2 ;;
-    --python=*) explicit="${1#--python=}"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --free-threaded) free_threaded=1; shift ;;
+    --python) explicit="${2:?--python needs a path}"; named_python=1; shift 2 ;;
+    --python=*) explicit="${1#--python=}"; named_python=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -68,6 +77,22 @@ if sysconfig.get_config_var("Py_GIL_DISABLED"):
 PY
 }
 
+# The free-threaded build: its own prefix, binary and check; PYO3_PYTHON does
+# not apply (that names the interpreter interp links against).
+if [ -n "$free_threaded" ]; then
+  [ -z "$named_python" ] || die "--python and --free-threaded do not go together: --free-threaded finds or builds its own 3.14t"
+  PREFIX="$CACHE/cpython-${VERSION}t"
+  PYBIN="$PREFIX/bin/python3.14t"
+  CONFIGURE_FLAGS=(--disable-gil)
+  check_python() {
+    "$1" -c 'import sys, sysconfig; sys.exit(None if sysconfig.get_config_var("Py_GIL_DISABLED") else f"{sys.executable} is not free-threaded")' 2>&1
+  }
+  explicit=""
+else
+  PYBIN="$PREFIX/bin/python3.14"
+  CONFIGURE_FLAGS=(--enable-shared LDFLAGS="-Wl,-rpath,$PREFIX/lib")
+fi
+
 if [ -n "$explicit" ]; then
   command -v "$explicit" >/dev/null 2>&1 || die "'$explicit' (from --python or PYO3_PYTHON) is not an executable"
   why=$(check_python "$explicit") || die "$why. Unset PYO3_PYTHON to let bootstrap build CPython $VERSION."
@@ -75,8 +100,8 @@ if [ -n "$explicit" ]; then
   exit 0
 fi
 
-if [ -z "${INTERP_BOOTSTRAP_FETCH_ONLY:-}" ] && [ -x "$PREFIX/bin/python3.14" ] && [ -f "$PREFIX/.interp-complete" ]; then
-  echo "$PREFIX/bin/python3.14"
+if [ -z "${INTERP_BOOTSTRAP_FETCH_ONLY:-}" ] && [ -x "$PYBIN" ] && [ -f "$PREFIX/.interp-complete" ]; then
+  echo "$PYBIN"
   exit 0
 fi
 
@@ -161,20 +186,19 @@ if command -v dpkg-query >/dev/null 2>&1; then
   fi
 fi
 
-say "building CPython $VERSION into $PREFIX (about 6 minutes on 2 cores; log: $CACHE/build-$VERSION.log)"
+say "building CPython $VERSION${free_threaded:+ (free-threaded)} into $PREFIX (about 6 minutes on 2 cores; log: $CACHE/build-$VERSION${free_threaded:+t}.log)"
 tar -C "$work" -xf "$tarball"
 src="$work/Python-$VERSION"
 [ -d "$src" ] || src=$(find "$work" -maxdepth 1 -type d -name 'Python-*' | head -n1)
 rm -rf "$PREFIX"
-log="$CACHE/build-$VERSION.log"
+log="$CACHE/build-$VERSION${free_threaded:+t}.log"
 (
   cd "$src"
-  ./configure --prefix="$PREFIX" --enable-shared --with-ensurepip=no \
-    LDFLAGS="-Wl,-rpath,$PREFIX/lib" >"$log" 2>&1
+  ./configure --prefix="$PREFIX" --with-ensurepip=no "${CONFIGURE_FLAGS[@]}" >"$log" 2>&1
   make -j"$(nproc 2>/dev/null || echo 2)" >>"$log" 2>&1
   make install >>"$log" 2>&1
 ) || { tail -n 30 "$log" >&2; die "CPython build failed; full log in $log"; }
-check=$(check_python "$PREFIX/bin/python3.14") || die "built interpreter is unusable: $check"
+check=$(check_python "$PYBIN") || die "built interpreter is unusable: $check"
 touch "$PREFIX/.interp-complete"
-say "CPython $VERSION ready"
-echo "$PREFIX/bin/python3.14"
+say "CPython $VERSION${free_threaded:+ (free-threaded)} ready"
+echo "$PYBIN"

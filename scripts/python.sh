@@ -9,11 +9,14 @@
 #                                          conformance suite (test_conformance.py,
 #                                          CPython's executor tests) on its own,
 #                                          so that its count has its own line
-#   scripts/python.sh bench [ARGS...]      3.14 only: ... then
-#                                          interp-python/bench/day6.py ARGS
-#                                          (`make bench-python`); with
+#   scripts/python.sh bench [ARGS...]      3.14 only: ... plus matplotlib (for
+#                                          the charts), then
+#                                          interp-python/bench/bench.py ARGS
+#                                          (`make bench`); with
 #                                          INTERP_PYTHON=/path/python, that
 #                                          Python runs it as it is (no install)
+#   scripts/python.sh demo                 3.14 only: ... then bench.py --demo
+#                                          (`make demo`; no matplotlib)
 #
 # Versions (3.12, 3.13, 3.14; scripts/find-python.sh finds them): those named,
 # else 3.14 plus 3.12/3.13 where present (a missing one is named and skipped).
@@ -31,13 +34,14 @@ cd "$(dirname "$0")/.."
 mode=install
 case "${1:-}" in
   install | test | bench) mode="$1"; shift ;;
+  demo) mode=bench; shift; set -- --demo "$@" ;;
 esac
 
 versions=()
 named=1
 if [ "$mode" = bench ]; then
   if [ -n "${INTERP_PYTHON:-}" ]; then
-    exec "$INTERP_PYTHON" interp-python/bench/day6.py "$@"
+    exec "$INTERP_PYTHON" interp-python/bench/bench.py "$@"
   fi
   versions=(3.14)
 elif [ $# -gt 0 ]; then
@@ -108,6 +112,11 @@ for entry in "${pythons[@]}"; do
     "$venv/bin/python" -m pip install -q --retries 2 "dask>=2025.1,<2027" "distributed>=2025.1,<2027" ||
       echo "== pip install dask distributed failed (CPython $full): test_dask.py skips"
   fi
+  # The benchmark's charts (not the tests'): only for `bench` without --demo.
+  if [ "$mode" = bench ] && [ "${1:-}" != --demo ] && ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
+    echo "== pip install matplotlib (CPython $full; the benchmark's charts)"
+    "$venv/bin/python" -m pip install -q matplotlib
+  fi
   echo "== pip install ./interp-python (CPython $full)"
   PATH="$PWD/$venv/bin:$PATH" PYO3_PYTHON="$PWD/$venv/bin/python" CARGO_TARGET_DIR="$PWD/target/python/$v" \
     "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./interp-python
@@ -121,7 +130,7 @@ for entry in "${pythons[@]}"; do
         interp-python/tests/test_conformance.py
       ;;
     bench)
-      "$venv/bin/python" interp-python/bench/day6.py "$@"
+      "$venv/bin/python" interp-python/bench/bench.py "$@"
       ;;
   esac
 done

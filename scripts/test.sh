@@ -97,6 +97,16 @@ for v in 3.14 3.12 3.13; do
   run "$name" scripts/python.sh test "$v"
 done
 
+# The benchmark's regression guard (interp-python/bench/bench.py --guard, in
+# the 3.14 venv the step above built): ratios of interp to IPE measured in one
+# run must stay within generous bounds; no absolute times. About 40 s.
+guard="bench guard: interp/IPE ratios (CPython 3.14)"
+if [ -x target/pyenv/3.14/bin/python ]; then
+  run "$guard" env INTERP_PYTHON="$PWD/target/pyenv/3.14/bin/python" scripts/python.sh bench --guard
+else
+  skip "$guard" "no target/pyenv/3.14 (the Python package step failed to build it)"
+fi
+
 echo
 echo "== summary"
 failed=0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The Python-side benchmark (``make bench-python``): Advent-of-Code-2024-day-6
-shaped work and tiny tasks, on every executor available to this CPython, in
-one run.
+"""The day-6 and tiny-task pieces of ``make bench`` (bench.py imports this
+module), also runnable on their own: Advent-of-Code-2024-day-6 shaped work
+and tiny tasks, on every executor available to this CPython, in one run.
 
 Day 6 (part 2 shape): a seeded 130x130 grid (obstacles near 4%, the guard's
 path grown by a search to about 5,000 distinct cells; no AoC input is
@@ -38,14 +38,13 @@ variants disagree on the loop count or a tiny task returns a wrong result.
 import argparse
 import datetime
 import json
-import multiprocessing
 import os
 import platform
 import random
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +52,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import day6_work as work  # noqa: E402  (after the sys.path fix-up)
+from startup import process_pool  # noqa: E402
 
 try:
     from concurrent.futures import InterpreterPoolExecutor as IPE
@@ -186,6 +186,12 @@ def generate(seed, size=130, density=0.04, target=5000):
 # Day-6 variants: each takes the problem and returns the loop count.
 
 
+def process_cpu():
+    """CPU seconds this process has used, all its threads (so interp's and
+    IPE's workers) included; a ProcessPoolExecutor's workers are not."""
+    return time.process_time()
+
+
 def _sum(results):
     return sum(1 for hit in results if hit)
 
@@ -237,9 +243,7 @@ def threads_naive(p):
 
 
 def processes_initializer(p):
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    with ProcessPoolExecutor(p.workers, mp_context=ctx, initializer=work.init, initargs=(p.start, p.grid)) as ex:
+    with process_pool(p.workers, initializer=work.init, initargs=(p.start, p.grid)) as ex:
         return _sum(ex.map(work.solve_node, p.nodes))
 
 
@@ -321,17 +325,20 @@ def tiny_sizes(quick):
     k = 10 if quick else 1
     fast = {key: n // k for key, (n, _) in TINY_SIZES.items()}
     slow = {key: n // k for key, (_, n) in TINY_SIZES.items()}
-    return {"IPE": slow, "ThreadPoolExecutor": slow, "interp": fast}
+    return {"IPE": slow, "ThreadPoolExecutor": slow, "ProcessPoolExecutor": slow, "interp": fast}
 
 
-def _tiny_executors(workers):
+def _tiny_executors(workers, systems=None):
     out = []
     out.append(("IPE", (lambda: IPE(workers)) if IPE else None, None if IPE else "no InterpreterPoolExecutor before 3.14"))
     out.append(("ThreadPoolExecutor", lambda: ThreadPoolExecutor(workers), None))
+    out.append(("ProcessPoolExecutor", lambda: process_pool(workers), None))
     if interp is not None:
         out.append(("interp", lambda: interp.InterpreterPoolExecutor(workers), None))
     else:
         out.append(("interp", None, INTERP_MISSING))
+    if systems is not None:
+        out = [entry for entry in out if entry[0] in systems]
     return out
 
 
@@ -398,7 +405,7 @@ def run_day6(args, problem, reps, results):
     expected = None
     total = len(variants) * reps
     step = 0
-    out = {name: {"times": [], "counts": []} for name, _ in variants}
+    out = {name: {"times": [], "counts": [], "cpu": []} for name, _ in variants}
     skipped = {}
     failed = {}
     for rep in range(reps):
@@ -407,6 +414,7 @@ def run_day6(args, problem, reps, results):
             if name in skipped or name in failed:
                 continue
             t0 = time.perf_counter()
+            c0 = process_cpu()
             try:
                 count = fn(problem)
             except Unavailable as exc:
@@ -418,6 +426,7 @@ def run_day6(args, problem, reps, results):
                 progress(f"[day6 {step}/{total}] {name}: FAILED ({failed[name]})")
                 continue
             dt = time.perf_counter() - t0
+            out[name]["cpu"].append(process_cpu() - c0)
             out[name]["times"].append(dt)
             out[name]["counts"].append(count)
             if name == "serial":
@@ -437,6 +446,7 @@ def run_day6(args, problem, reps, results):
             continue
         entry = _stats(out[name]["times"])
         entry["loops"] = out[name]["counts"][0]
+        entry["cpu"] = _stats(out[name]["cpu"])
         if expected is not None and any(c != expected for c in out[name]["counts"]):
             mismatches.append(f"{name}: {out[name]['counts']} loops, serial found {expected}")
         entry["vs_serial"] = _ratio(serial_median, entry["median"])
@@ -445,9 +455,10 @@ def run_day6(args, problem, reps, results):
     return mismatches
 
 
-def run_tiny(args, all_sizes, reps, results):
+def run_tiny(args, all_sizes, reps, results, systems=None):
+    """Tiny tasks on each system (``systems``: a subset of names, default all)."""
     errors = []
-    systems = _tiny_executors(args.workers)
+    systems = _tiny_executors(args.workers, systems)
     total = len(systems) * reps
     step = 0
     for name, make, missing in systems:
@@ -456,7 +467,7 @@ def run_tiny(args, all_sizes, reps, results):
             results[name] = {"skipped": missing}
             progress(f"[tiny] {name}: skipped ({missing})")
             continue
-        rt, sub, mp = [], [], []
+        rt, sub, mp, sub_cpu = [], [], [], []
         ex = make()
         try:
             # Start every worker and warm the function cache.
@@ -465,7 +476,9 @@ def run_tiny(args, all_sizes, reps, results):
             for rep in range(reps):
                 step += 1
                 rt.append(_round_trip(ex, sizes["round_trip"]))
+                c0 = process_cpu()
                 sub.append(_submit_rate(ex, sizes["submit"]))
+                sub_cpu.append((process_cpu() - c0) / sizes["submit"] * 1e6)
                 mp.append(_map_rate(ex, sizes["map"]))
                 progress(
                     f"[tiny {step}/{total}] {name} rep {rep + 1}/{reps}: round trip {rt[-1]:.1f} µs, "
@@ -481,8 +494,16 @@ def run_tiny(args, all_sizes, reps, results):
         results[name] = {
             "round_trip_us": _stats(rt),
             "submit_per_s": _stats(sub),
+            # CPU µs the whole process (workers included, if they are threads) spent per submitted task.
+            "submit_cpu_us": _stats(sub_cpu),
             "map_per_s": _stats(mp),
         }
+    tiny_ratios(results)
+    return errors
+
+
+def tiny_ratios(results):
+    """Adds vs_ipe/vs_threads to every measured entry of ``results``."""
     ipe = results.get("IPE", {})
     tpe = results.get("ThreadPoolExecutor", {})
     for name, entry in results.items():
@@ -493,7 +514,6 @@ def run_tiny(args, all_sizes, reps, results):
                 if key in peer:
                     a, b = entry[key]["median"], peer[key]["median"]
                     entry[key][f"vs_{peer_name}"] = _ratio(b, a) if inverse else _ratio(a, b)
-    return errors
 
 
 def print_tables(meta, day6, tiny):
