@@ -272,7 +272,7 @@ fn the_bounds_hold_least_recently_used_first_out() {
     call(&i, "keep", &values[0]);
     assert_eq!(stats_delta(i.cache_stats(), before), (1, 0), "still cached");
 
-    // By bytes: each 64x64 grid of ints is about 150 KB.
+    // By bytes: each 64x64 grid of ints takes about 170 KB.
     let i = interp(CacheConfig {
         max_bytes: 400_000,
         ..CacheConfig::DEFAULT
