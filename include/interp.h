@@ -595,6 +595,42 @@ enum interp_status_t interp_pool_submit(const struct interp_pool_t *pool,
                                         struct interp_error_t **err);
 
 /**
+ * As `interp_pool_new`, for a pool whose workers each run one asyncio
+ * event loop for their life, with up to `childconcurrency` (at least 1)
+ * coroutines at once; submit coroutine calls to it with
+ * `interp_pool_submit_async`. Work reaches a loop through a descriptor it
+ * watches (no polling); finished coroutines are reported in batches.
+ *
+ * # Safety
+ * As `interp_pool_new`.
+ */
+enum interp_status_t interp_pool_new_event_loop(const struct interp_pool_options_t *opts,
+                                                size_t childconcurrency,
+                                                struct interp_pool_t **out_pool,
+                                                struct interp_error_t **err);
+
+/**
+ * Submits a coroutine call to a pool made by `interp_pool_new_event_loop`:
+ * `module.qualname(*args, **kwargs)` (an `async def`; a plain function's
+ * result is taken as it is) runs as a task of a worker's event loop. The
+ * arguments are as for `interp_pool_submit`; the task is an ordinary
+ * `interp_task_t` (wait, poll, cancel, on_complete): cancelling it cancels
+ * the coroutine (`asyncio.CancelledError` inside it), a timeout likewise.
+ * `INTERP_ERR_INVALID_ARGUMENT` on a pool without event loops.
+ */
+enum interp_status_t interp_pool_submit_async(const struct interp_pool_t *pool,
+                                              const char *module,
+                                              const char *qualname,
+                                              const struct interp_value_t *const *args,
+                                              size_t nargs,
+                                              const char *const *kw_names,
+                                              const struct interp_value_t *const *kw_values,
+                                              size_t nkw,
+                                              double timeout_seconds,
+                                              struct interp_task_t **out_task,
+                                              struct interp_error_t **err);
+
+/**
  * Stops the pool: no new tasks; `cancel_pending` non-zero cancels queued
  * tasks and interrupts running ones at once; `wait` non-zero waits
  * (bounded) for the workers. `INTERP_ERR_WORKER_LOST` when workers had to

@@ -21,7 +21,8 @@
 #
 # The pytest summary lines are printed at the end (and appended to the file
 # $INTERP_PYTEST_SUMMARY names, if set). maturin, pytest and numpy (tests
-# only) come from PyPI (pip), only when the venv lacks them. Each
+# only) come from PyPI (pip), only when the venv lacks them; so do dask and
+# distributed for `test` (interp.dask's tests; if pip fails they skip). Each
 # version builds in its own target dir (target/python/<version>), so the
 # workspace's own builds are not invalidated by maturin's extension-module
 # setting.
@@ -99,6 +100,13 @@ for entry in "${pythons[@]}"; do
   if ! "$venv/bin/python" -c 'import maturin, pytest, numpy' 2>/dev/null; then
     echo "== pip install maturin pytest numpy (CPython $full)"
     "$venv/bin/python" -m pip install -q "maturin>=1.9,<2" pytest numpy
+  fi
+  # For interp.dask's tests (test_dask.py), also only when missing; a failed
+  # install is not an error: those tests then skip and say why.
+  if [ "$mode" = test ] && ! "$venv/bin/python" -c 'import dask, distributed' 2>/dev/null; then
+    echo "== pip install dask distributed (CPython $full; for test_dask.py)"
+    "$venv/bin/python" -m pip install -q --retries 2 "dask>=2025.1,<2027" "distributed>=2025.1,<2027" ||
+      echo "== pip install dask distributed failed (CPython $full): test_dask.py skips"
   fi
   echo "== pip install ./interp-python (CPython $full)"
   PATH="$PWD/$venv/bin:$PATH" PYO3_PYTHON="$PWD/$venv/bin/python" CARGO_TARGET_DIR="$PWD/target/python/$v" \

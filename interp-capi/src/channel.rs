@@ -131,7 +131,7 @@ pub extern "C" fn interp_channel_close(
     ch: *const interp_channel_t,
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
-    ffi(err, || CHANNELS.get(ch).map(|c| c.close()))
+    ffi(err, || Ok(CHANNELS.get(ch).map(|c| c.close())?))
 }
 
 /// How many values wait.
@@ -183,5 +183,7 @@ pub extern "C" fn interp_channel_free(ch: *mut interp_channel_t) -> interp_statu
     if ch.is_null() {
         return interp_status_t::INTERP_OK;
     }
-    ffi(std::ptr::null_mut(), || CHANNELS.remove(ch).map(drop))
+    ffi(std::ptr::null_mut(), || {
+        Ok(CHANNELS.remove(ch).map(drop)?)
+    })
 }

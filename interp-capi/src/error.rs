@@ -7,7 +7,7 @@ use std::ptr::null;
 use interp_core::{panic_message, Error};
 use interp_pool::{PoolError, TaskError};
 
-use crate::handle::Registry;
+use crate::handle::{InvalidHandle, Registry};
 
 /// The result of every fallible call. `INTERP_OK` is 0.
 #[repr(C)]
@@ -91,12 +91,6 @@ impl CError {
         CError::new(INTERP_ERR_INVALID_ARGUMENT, message)
     }
 
-    /// The message, for tests.
-    #[cfg(test)]
-    pub(crate) fn message(&self) -> &str {
-        self.message.to_str().expect("messages are UTF-8")
-    }
-
     /// `INTERP_ERR_OUT_OF_MEMORY`: `bytes` could not be allocated for
     /// `what`.
     pub(crate) fn out_of_memory(what: &str, bytes: usize) -> CError {
@@ -152,6 +146,12 @@ impl From<PoolError> for CError {
             PoolError::InvalidArgument(m) => CError::new(INTERP_ERR_INVALID_ARGUMENT, m),
             other => CError::new(INTERP_ERR_RUNTIME, other.to_string()),
         }
+    }
+}
+
+impl From<InvalidHandle> for CError {
+    fn from(InvalidHandle(message): InvalidHandle) -> CError {
+        CError::invalid_handle(message)
     }
 }
 
@@ -279,7 +279,7 @@ pub extern "C" fn interp_error_free(err: *mut interp_error_t) -> interp_status_t
     }
     catch_unwind(|| match ERRORS.remove(err) {
         Ok(_) => INTERP_OK,
-        Err(e) => e.status,
+        Err(_) => INTERP_ERR_INVALID_HANDLE,
     })
     .unwrap_or(INTERP_ERR_PANIC)
 }

@@ -10,7 +10,10 @@
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use crate::error::CError;
+/// A NULL, foreign, wrong-type, freed or unknown handle: what was wrong
+/// with it (the error module turns it into `INTERP_ERR_INVALID_HANDLE`).
+#[derive(Debug)]
+pub(crate) struct InvalidHandle(pub(crate) String);
 
 const GEN_BITS: u32 = 24;
 const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
@@ -57,13 +60,13 @@ impl<T, H> Registry<T, H> {
         bits as usize as *mut H
     }
 
-    fn decode(&self, h: *const H) -> Result<(usize, u32), CError> {
+    fn decode(&self, h: *const H) -> Result<(usize, u32), InvalidHandle> {
         let bits = h as usize as u64;
         if h.is_null() {
-            return Err(CError::invalid_handle(format!("NULL {} handle", self.what)));
+            return Err(InvalidHandle(format!("NULL {} handle", self.what)));
         }
         if (bits >> 56) as u8 != self.tag {
-            return Err(CError::invalid_handle(format!(
+            return Err(InvalidHandle(format!(
                 "{h:p} is not an {} handle (a foreign pointer, or a handle of another type)",
                 self.what
             )));
@@ -93,7 +96,7 @@ impl<T, H> Registry<T, H> {
     }
 
     /// The object behind a live handle.
-    pub(crate) fn get(&self, h: *const H) -> Result<Arc<T>, CError> {
+    pub(crate) fn get(&self, h: *const H) -> Result<Arc<T>, InvalidHandle> {
         let (i, g) = self.decode(h)?;
         let slab = self.lock();
         match slab.entries.get(i) {
@@ -101,7 +104,7 @@ impl<T, H> Registry<T, H> {
                 generation,
                 value: Some(v),
             }) if (*generation as u64 & GEN_MASK) as u32 == g => Ok(v.clone()),
-            _ => Err(CError::invalid_handle(format!(
+            _ => Err(InvalidHandle(format!(
                 "{h:p} is a freed or unknown {} handle",
                 self.what
             ))),
@@ -109,12 +112,12 @@ impl<T, H> Registry<T, H> {
     }
 
     /// Frees a handle (the object lives on while other references exist).
-    pub(crate) fn remove(&self, h: *const H) -> Result<Arc<T>, CError> {
+    pub(crate) fn remove(&self, h: *const H) -> Result<Arc<T>, InvalidHandle> {
         let (i, g) = self.decode(h)?;
         let mut slab = self.lock();
         let ok = matches!(slab.entries.get(i), Some(Entry { generation, value: Some(_) }) if (*generation as u64 & GEN_MASK) as u32 == g);
         if !ok {
-            return Err(CError::invalid_handle(format!(
+            return Err(InvalidHandle(format!(
                 "{h:p} is a freed or unknown {} handle (double free?)",
                 self.what
             )));
@@ -135,7 +138,6 @@ impl<T, H> Registry<T, H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::interp_status_t::INTERP_ERR_INVALID_HANDLE;
 
     /// The handle type of the test registries.
     struct Thing;
@@ -146,10 +148,10 @@ mod tests {
 
     /// The message of an invalid-handle error.
     #[track_caller]
-    fn refused<T: std::fmt::Debug>(r: Result<T, CError>) -> String {
+    fn refused<T: std::fmt::Debug>(r: Result<T, InvalidHandle>) -> String {
         match r {
-            Err(e) if e.status == INTERP_ERR_INVALID_HANDLE => e.message().to_owned(),
-            other => panic!("expected INTERP_ERR_INVALID_HANDLE, got {other:?}"),
+            Err(InvalidHandle(m)) => m,
+            other => panic!("expected an invalid handle, got {other:?}"),
         }
     }
 

@@ -125,7 +125,7 @@ pub extern "C" fn interp_runtime_config_free(
         return interp_status_t::INTERP_OK;
     }
     ffi(std::ptr::null_mut(), || {
-        RUNTIME_CONFIGS.remove(config).map(drop)
+        Ok(RUNTIME_CONFIGS.remove(config).map(drop)?)
     })
 }
 
@@ -261,5 +261,7 @@ pub extern "C" fn interp_interpreter_free(i: *mut interp_interpreter_t) -> inter
     if i.is_null() {
         return interp_status_t::INTERP_OK;
     }
-    ffi(std::ptr::null_mut(), || INTERPRETERS.remove(i).map(drop))
+    ffi(std::ptr::null_mut(), || {
+        Ok(INTERPRETERS.remove(i).map(drop)?)
+    })
 }

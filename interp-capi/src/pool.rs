@@ -9,7 +9,7 @@ use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use interp_core::{CacheConfig, CacheStats, InterpreterConfig};
-use interp_pool::{Call, Pool, Task};
+use interp_pool::{Call, Pool, PoolBuilder, Task};
 
 use crate::channel::deadline;
 use crate::error::{ffi, interp_error_t, interp_status_t, need_out, out, CError};
@@ -156,6 +156,45 @@ pub unsafe extern "C" fn interp_pool_options_init(opts: *mut interp_pool_options
     }
 }
 
+/// The builder `opts` describes (NULL: the defaults).
+///
+/// # Safety
+/// As [`interp_pool_new`].
+unsafe fn builder_of(opts: *const interp_pool_options_t) -> Result<PoolBuilder, CError> {
+    let mut b = Pool::builder();
+    if !opts.is_null() {
+        // SAFETY: readable per the contract.
+        let o = unsafe { &*opts };
+        if o.workers > 0 {
+            b = b.workers(o.workers);
+        }
+        if !o.init_source.is_null() {
+            b = b.init_source(cstr(o.init_source, "init_source")?);
+        }
+        if o.prepare_count > 0 {
+            if o.prepare_names.is_null() {
+                return Err(CError::invalid(
+                    "`prepare_names` is NULL but `prepare_count` is not 0",
+                ));
+            }
+            let vals = values(o.prepare_values, o.prepare_count, "prepare_values")?;
+            // SAFETY: `prepare_count` readable name pointers.
+            let names = unsafe { std::slice::from_raw_parts(o.prepare_names, o.prepare_count) };
+            for (n, v) in names.iter().zip(vals) {
+                b = b.prepare_main(cstr(*n, "prepare_names[i]")?, v);
+            }
+        }
+        if o.max_tasks_per_worker > 0 {
+            b = b.max_tasks_per_worker(o.max_tasks_per_worker);
+        }
+        if o.kill_grace_ms > 0 {
+            b = b.kill_grace(Duration::from_millis(o.kill_grace_ms));
+        }
+        b = b.interpreter_config(InterpreterConfig::isolated().cache(o.cache.into()));
+    }
+    Ok(b)
+}
+
 /// Starts a pool (`opts` may be NULL for the defaults). Fails with the
 /// Python error when an interpreter or `init_source` fails.
 ///
@@ -170,40 +209,45 @@ pub unsafe extern "C" fn interp_pool_new(
 ) -> interp_status_t {
     ffi(err, || {
         need_out(out_pool, "out_pool")?;
-        let mut b = Pool::builder();
-        if !opts.is_null() {
-            // SAFETY: readable per the contract.
-            let o = unsafe { &*opts };
-            if o.workers > 0 {
-                b = b.workers(o.workers);
-            }
-            if !o.init_source.is_null() {
-                b = b.init_source(cstr(o.init_source, "init_source")?);
-            }
-            if o.prepare_count > 0 {
-                if o.prepare_names.is_null() {
-                    return Err(CError::invalid(
-                        "`prepare_names` is NULL but `prepare_count` is not 0",
-                    ));
-                }
-                let vals = values(o.prepare_values, o.prepare_count, "prepare_values")?;
-                // SAFETY: `prepare_count` readable name pointers.
-                let names = unsafe { std::slice::from_raw_parts(o.prepare_names, o.prepare_count) };
-                for (n, v) in names.iter().zip(vals) {
-                    b = b.prepare_main(cstr(*n, "prepare_names[i]")?, v);
-                }
-            }
-            if o.max_tasks_per_worker > 0 {
-                b = b.max_tasks_per_worker(o.max_tasks_per_worker);
-            }
-            if o.kill_grace_ms > 0 {
-                b = b.kill_grace(Duration::from_millis(o.kill_grace_ms));
-            }
-            b = b.interpreter_config(InterpreterConfig::isolated().cache(o.cache.into()));
-        }
+        // SAFETY: the caller's contract.
+        let b = unsafe { builder_of(opts) }?;
         let pool = b.build()?;
         out(out_pool, POOLS.insert(pool), "out_pool")
     })
+}
+
+/// The call `interp_pool_submit`'s arguments describe.
+#[allow(clippy::too_many_arguments)]
+fn call_of(
+    module: *const c_char,
+    qualname: *const c_char,
+    args: *const *const interp_value_t,
+    nargs: usize,
+    kw_names: *const *const c_char,
+    kw_values: *const *const interp_value_t,
+    nkw: usize,
+    timeout_seconds: f64,
+) -> Result<Call, CError> {
+    let mut call = Call::new(cstr(module, "module")?, cstr(qualname, "qualname")?)
+        .args(values(args, nargs, "args")?);
+    if nkw > 0 {
+        if kw_names.is_null() {
+            return Err(CError::invalid("`kw_names` is NULL but `nkw` is not 0"));
+        }
+        let vals = values(kw_values, nkw, "kw_values")?;
+        // SAFETY: `nkw` readable name pointers.
+        let names = unsafe { std::slice::from_raw_parts(kw_names, nkw) };
+        for (n, v) in names.iter().zip(vals) {
+            call = call.kwarg(cstr(*n, "kw_names[i]")?, v);
+        }
+    }
+    if timeout_seconds.is_nan() {
+        return Err(CError::invalid("timeout_seconds is NaN"));
+    }
+    if timeout_seconds > 0.0 {
+        call = call.timeout(Duration::from_secs_f64(timeout_seconds.min(1e9)));
+    }
+    Ok(call)
 }
 
 /// Submits `module.qualname(*args, **kwargs)`. `args` (`nargs` values) and
@@ -229,26 +273,84 @@ pub extern "C" fn interp_pool_submit(
     ffi(err, || {
         need_out(out_task, "out_task")?;
         let pool = POOLS.get(pool)?;
-        let mut call = Call::new(cstr(module, "module")?, cstr(qualname, "qualname")?)
-            .args(values(args, nargs, "args")?);
-        if nkw > 0 {
-            if kw_names.is_null() {
-                return Err(CError::invalid("`kw_names` is NULL but `nkw` is not 0"));
-            }
-            let vals = values(kw_values, nkw, "kw_values")?;
-            // SAFETY: `nkw` readable name pointers.
-            let names = unsafe { std::slice::from_raw_parts(kw_names, nkw) };
-            for (n, v) in names.iter().zip(vals) {
-                call = call.kwarg(cstr(*n, "kw_names[i]")?, v);
-            }
-        }
-        if timeout_seconds.is_nan() {
-            return Err(CError::invalid("timeout_seconds is NaN"));
-        }
-        if timeout_seconds > 0.0 {
-            call = call.timeout(Duration::from_secs_f64(timeout_seconds.min(1e9)));
-        }
+        let call = call_of(
+            module,
+            qualname,
+            args,
+            nargs,
+            kw_names,
+            kw_values,
+            nkw,
+            timeout_seconds,
+        )?;
         let task = pool.submit(call)?;
+        out(out_task, TASKS.insert(task), "out_task")
+    })
+}
+
+/// As `interp_pool_new`, for a pool whose workers each run one asyncio
+/// event loop for their life, with up to `childconcurrency` (at least 1)
+/// coroutines at once; submit coroutine calls to it with
+/// `interp_pool_submit_async`. Work reaches a loop through a descriptor it
+/// watches (no polling); finished coroutines are reported in batches.
+///
+/// # Safety
+/// As `interp_pool_new`.
+#[no_mangle]
+pub unsafe extern "C" fn interp_pool_new_event_loop(
+    opts: *const interp_pool_options_t,
+    childconcurrency: usize,
+    out_pool: *mut *mut interp_pool_t,
+    err: *mut *mut interp_error_t,
+) -> interp_status_t {
+    ffi(err, || {
+        need_out(out_pool, "out_pool")?;
+        if childconcurrency == 0 {
+            return Err(CError::invalid("childconcurrency must be at least 1"));
+        }
+        // SAFETY: the caller's contract.
+        let b = unsafe { builder_of(opts) }?.event_loop(childconcurrency);
+        let pool = b.build()?;
+        out(out_pool, POOLS.insert(pool), "out_pool")
+    })
+}
+
+/// Submits a coroutine call to a pool made by `interp_pool_new_event_loop`:
+/// `module.qualname(*args, **kwargs)` (an `async def`; a plain function's
+/// result is taken as it is) runs as a task of a worker's event loop. The
+/// arguments are as for `interp_pool_submit`; the task is an ordinary
+/// `interp_task_t` (wait, poll, cancel, on_complete): cancelling it cancels
+/// the coroutine (`asyncio.CancelledError` inside it), a timeout likewise.
+/// `INTERP_ERR_INVALID_ARGUMENT` on a pool without event loops.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn interp_pool_submit_async(
+    pool: *const interp_pool_t,
+    module: *const c_char,
+    qualname: *const c_char,
+    args: *const *const interp_value_t,
+    nargs: usize,
+    kw_names: *const *const c_char,
+    kw_values: *const *const interp_value_t,
+    nkw: usize,
+    timeout_seconds: f64,
+    out_task: *mut *mut interp_task_t,
+    err: *mut *mut interp_error_t,
+) -> interp_status_t {
+    ffi(err, || {
+        need_out(out_task, "out_task")?;
+        let pool = POOLS.get(pool)?;
+        let call = call_of(
+            module,
+            qualname,
+            args,
+            nargs,
+            kw_names,
+            kw_values,
+            nkw,
+            timeout_seconds,
+        )?;
+        let task = pool.submit_async(call)?;
         out(out_task, TASKS.insert(task), "out_task")
     })
 }
@@ -472,5 +574,5 @@ pub extern "C" fn interp_task_free(task: *mut interp_task_t) -> interp_status_t 
     if task.is_null() {
         return interp_status_t::INTERP_OK;
     }
-    ffi(std::ptr::null_mut(), || TASKS.remove(task).map(drop))
+    ffi(std::ptr::null_mut(), || Ok(TASKS.remove(task).map(drop)?))
 }

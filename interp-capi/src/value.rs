@@ -60,7 +60,7 @@ pub(crate) fn new_value(v: Value) -> *mut interp_value_t {
 }
 
 pub(crate) fn value(h: *const interp_value_t) -> Result<Arc<Value>, CError> {
-    VALUES.get(h)
+    Ok(VALUES.get(h)?)
 }
 
 /// Stores a new handle for `v` in `*p`. A NULL `p` is refused before the
@@ -571,7 +571,7 @@ pub extern "C" fn interp_value_free(v: *mut interp_value_t) -> interp_status_t {
     if v.is_null() {
         return interp_status_t::INTERP_OK;
     }
-    ffi(std::ptr::null_mut(), || VALUES.remove(v).map(drop))
+    ffi(std::ptr::null_mut(), || Ok(VALUES.remove(v).map(drop)?))
 }
 
 /// The kind of a value, through `kind`.

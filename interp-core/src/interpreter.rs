@@ -1,14 +1,17 @@
-//! Interpreters: creation, entry, convenience calls, close.
+//! Interpreters: entry, convenience calls, close, and the count of live
+//! subinterpreters (creating one starts the runtime, so `Interpreter::new`
+//! lives with the runtime, in `runtime.rs`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use interp_sys as sys;
 
-use crate::error::{Error, Result};
-use crate::materialize::{self, CacheConfig, CacheStats};
-use crate::runtime::{runtime, Runtime};
+use crate::cache::{self, CacheConfig, CacheStats};
+use crate::detached::Detached;
+use crate::error::Result;
 use crate::scope::Python;
-use crate::tstate::{self, Attached, Detached, InterpRecord, TsPtr};
+use crate::tstate::{self, Attached, InterpRecord};
 use crate::value::Value;
 
 /// How a subinterpreter is configured (CPython's `PyInterpreterConfig`).
@@ -27,7 +30,7 @@ pub struct InterpreterConfig {
     allow_threads: bool,
     allow_daemon_threads: bool,
     check_multi_interp_extensions: bool,
-    cache: CacheConfig,
+    pub(crate) cache: CacheConfig,
 }
 
 impl Default for InterpreterConfig {
@@ -109,7 +112,7 @@ impl InterpreterConfig {
         self.cache
     }
 
-    fn to_raw(self) -> sys::PyInterpreterConfig {
+    pub(crate) fn to_raw(self) -> sys::PyInterpreterConfig {
         let base = if self.own_gil {
             sys::isolated_config()
         } else {
@@ -149,56 +152,21 @@ impl std::fmt::Debug for Interpreter {
     }
 }
 
+/// How many subinterpreters are open: counted up when one is created
+/// (`opened`), down when it ends.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a subinterpreter that was just created.
+pub(crate) fn opened() {
+    LIVE.fetch_add(1, Ordering::AcqRel);
+}
+
+/// How many subinterpreters are open now.
+pub(crate) fn live() -> usize {
+    LIVE.load(Ordering::Acquire)
+}
+
 impl Interpreter {
-    /// Creates an isolated interpreter (own GIL), initializing the runtime
-    /// first if needed.
-    ///
-    /// # Errors
-    /// [`Error::Create`] if CPython refuses (out of memory, unsupported
-    /// configuration); [`Error::Runtime`] if the runtime cannot start.
-    pub fn new() -> Result<Interpreter> {
-        Self::with_config(InterpreterConfig::isolated())
-    }
-
-    /// Creates an interpreter with `config`. The directories of
-    /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path) are
-    /// put into its `sys.path`, where `PYTHONPATH` entries go.
-    ///
-    /// # Errors
-    /// As [`Interpreter::new`], plus [`Error::Python`] if `sys.path` cannot
-    /// be extended (out of memory).
-    pub fn with_config(config: InterpreterConfig) -> Result<Interpreter> {
-        let rt = runtime()?;
-        let raw_cfg = config.to_raw();
-        let detached = Detached::new();
-        // SAFETY: the runtime is initialized and nothing is attached on this
-        // thread (Detached).
-        let ts =
-            unsafe { sys::new_interpreter(&raw_cfg) }.map_err(|e| Error::Create(e.to_string()))?;
-        // SAFETY: `ts` is the new interpreter's attached thread state.
-        let raw = unsafe { sys::thread_state_interpreter(ts) };
-        let record = InterpRecord::new(raw, false);
-        record.cache.set_initial_config(config.cache);
-        let ts = TsPtr(ts);
-        record.lock().tstates.push(ts);
-        tstate::register(&record, ts);
-        // Subinterpreters build sys.path from the runtime's config, which
-        // does not hold python_path (see RuntimeConfig::python_path).
-        let (dirs, at) = rt.python_path_insertion();
-        // SAFETY: the new interpreter's thread state is attached on this
-        // thread; the token does not outlive this call.
-        let added =
-            crate::runtime::add_python_path(unsafe { Python::assume_attached() }, dirs, at, None);
-        // SAFETY: `ts` is attached on this thread.
-        unsafe { sys::detach() };
-        drop(detached);
-        rt.interpreter_opened();
-        let interp = Interpreter { record };
-        // On failure `interp` is dropped, which ends it.
-        added?;
-        Ok(interp)
-    }
-
     pub(crate) fn from_record(record: Arc<InterpRecord>) -> Interpreter {
         Interpreter { record }
     }
@@ -251,9 +219,11 @@ impl Interpreter {
     /// Runs `source` as a module body in `__main__`.
     ///
     /// # Errors
-    /// [`Error::Python`] for a syntax error or an exception raised by the
-    /// code (`SystemExit` and `KeyboardInterrupt` included: they never exit
-    /// the process); [`Error::InvalidArgument`] if `source` contains a NUL.
+    /// [`Error::Python`](crate::Error::Python) for a syntax error or an
+    /// exception raised by the code (`SystemExit` and `KeyboardInterrupt`
+    /// included: they never exit the process);
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if `source`
+    /// contains a NUL.
     pub fn exec(&self, source: &str) -> Result<()> {
         self.enter(|py| py.exec(source))
     }
@@ -261,8 +231,9 @@ impl Interpreter {
     /// Evaluates the expression `expr` in `__main__` and returns its value.
     ///
     /// # Errors
-    /// As [`exec`](Self::exec), plus [`Error::Conversion`] if the result
-    /// cannot be turned into a [`Value`].
+    /// As [`exec`](Self::exec), plus
+    /// [`Error::Conversion`](crate::Error::Conversion) if the result cannot
+    /// be turned into a [`Value`].
     pub fn eval(&self, expr: &str) -> Result<Value> {
         self.enter(|py| py.eval(expr)?.to_value())
     }
@@ -273,9 +244,10 @@ impl Interpreter {
     /// functions defined by [`exec`](Self::exec).
     ///
     /// # Errors
-    /// [`Error::Python`] with `ModuleNotFoundError` / `AttributeError` when
-    /// the function is not found, `TypeError` when a keyword is given twice,
-    /// or whatever the function raised. A `ModuleNotFoundError` for `module`
+    /// [`Error::Python`](crate::Error::Python) with `ModuleNotFoundError` /
+    /// `AttributeError` when the function is not found, `TypeError` when a
+    /// keyword is given twice, or whatever the function raised. A
+    /// `ModuleNotFoundError` for `module`
     /// or one of its packages carries a hint: at
     /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path)
     /// when the top-level package is not on `sys.path`, or saying where the
@@ -297,7 +269,8 @@ impl Interpreter {
     /// data handed over once, then read by every later call.
     ///
     /// # Errors
-    /// [`Error::Conversion`] if a value cannot be made in this interpreter.
+    /// [`Error::Conversion`](crate::Error::Conversion) if a value cannot be
+    /// made in this interpreter.
     pub fn prepare_main<'a, I>(&self, items: I) -> Result<()>
     where
         I: IntoIterator<Item = (&'a str, Value)>,
@@ -338,7 +311,7 @@ impl Interpreter {
     /// [`CacheConfig::OFF`] empties and disables it. Enters the
     /// interpreter.
     pub fn set_cache_config(&self, config: CacheConfig) {
-        self.enter(|py| materialize::configure(py, &self.record.cache, config));
+        self.enter(|py| cache::configure(py, &self.record.cache, config));
     }
 
     /// Ends the interpreter: runs its `atexit` hooks, waits for threads it
@@ -371,14 +344,14 @@ impl Interpreter {
             }
             self.record.mark_closed(&mut st);
             // `own` is attached: the cached objects are this interpreter's.
-            materialize::clear(&self.record.cache);
+            cache::clear(&self.record.cache);
             sys::end_interpreter(own.0);
         }
         drop(st);
         tstate::forget(&self.record);
         drop(detached);
-        if let Some(rt) = Runtime::get() {
-            rt.interpreter_closed();
+        if !tstate::FINALIZED.load(Ordering::Acquire) {
+            LIVE.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

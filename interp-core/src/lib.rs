@@ -64,19 +64,27 @@
 //!   [`PyException`], the texts for memory that could not be had,
 //!   [`panic_message`]); `sync.rs` (the poison-tolerant `lock()`);
 //!   `shared.rs` ([`Shared`], the fallibly allocated storage of values);
-//!   `cancel.rs` ([`CancelToken`]).
+//!   `cancel.rs` ([`CancelToken`]); `detached.rs` (the `Detached` guard:
+//!   nothing attached for a while, around blocking waits).
+//! - The data that crosses interpreters: `value/` ([`Value`]: equality,
+//!   hashing, accessors, in `mod.rs`; [`Channel`] in `channel.rs`;
+//!   [`Frozen`] in `frozen.rs`) and `buffer.rs` ([`SharedBuffer`]). None
+//!   touches a Python object. `value/` is one recursive type (a `Value`
+//!   holds channels and frozen trees; a channel carries `Value`s, a frozen
+//!   tree is built from them and indexed by them), so its three files use
+//!   each other; nothing in it uses a module above it.
+//! - Python objects: `scope/` ([`Python`], [`Bound`]: lifetime-branded
+//!   access to an entered interpreter's objects, `mod.rs`; its pending
+//!   exception copied out as an [`Error`], with hints, `exception.rs`).
+//! - The materialization cache, `cache.rs`: one interpreter's cache, kept
+//!   in its record ([`CacheConfig`], [`CacheStats`], entries, eviction,
+//!   size estimates).
 //! - Thread states: `tstate.rs` — one per (OS thread, interpreter), made on
 //!   first entry; each interpreter's `InterpRecord` lists them; the
-//!   `Attached` and `Detached` guards switch them.
-//! - The data that crosses interpreters: `value.rs` ([`Value`]: equality,
-//!   hashing, accessors), `buffer.rs` ([`SharedBuffer`]), `channel.rs`
-//!   ([`Channel`]) and `frozen.rs` ([`Frozen`]). None touches a Python
-//!   object. They form one recursive type (a `Value` holds channels and
-//!   frozen trees; a channel carries `Value`s, a frozen tree is built from
-//!   them), so `value.rs` and the other three import each other.
-//! - Python objects: `scope.rs` ([`Python`], [`Bound`]: lifetime-branded
-//!   access to an entered interpreter's objects; its pending exception
-//!   copied out as an [`Error`]).
+//!   `Attached` guard switches to one. It also keeps the main
+//!   interpreter's record, set as the runtime starts.
+//! - The conversions' hooks into the attached interpreter's cache,
+//!   `materialize.rs` (and [`is_cached`]).
 //! - The `interp` Python module, `module/`: its definition and loading
 //!   (`mod.rs`), per-interpreter state (`state.rs`), functions
 //!   (`functions.rs`), the three types (`buffer_type.rs`,
@@ -90,11 +98,16 @@
 //!   none of them imports it (the module's methods convert through those
 //!   two methods).
 //! - The runtime and its interpreters: `runtime.rs` ([`Runtime`],
-//!   [`RuntimeConfig`]: start or attach, `python_path`, finalize) and
-//!   `interpreter.rs` ([`Interpreter`], [`InterpreterConfig`]: create,
-//!   enter, call, close). The runtime owns the main interpreter, and
-//!   creating an interpreter starts the runtime: these two import each
-//!   other.
+//!   [`RuntimeConfig`]: start or attach, `python_path`, finalize, and
+//!   [`Interpreter::new`], which starts the runtime) and `interpreter.rs`
+//!   ([`Interpreter`], [`InterpreterConfig`]: enter, call, close; the
+//!   count of live subinterpreters). `runtime.rs` uses `interpreter.rs`,
+//!   not the other way round.
+//!
+//! No module imports one that imports it back (`tests/tests/layering.rs`
+//! checks it). `scope` tells an `interp.Cancelled` by the type in the
+//! `module`'s state through a function the module hands it when it loads,
+//! not an import.
 //!
 //! The invariants:
 //! - A `PyObject*` is touched only with its interpreter attached on the
@@ -113,11 +126,11 @@
 #![warn(missing_debug_implementations)]
 
 mod buffer;
+mod cache;
 mod cancel;
-mod channel;
 mod conversion;
+mod detached;
 mod error;
-mod frozen;
 mod interpreter;
 mod materialize;
 mod module;
@@ -129,18 +142,19 @@ mod tstate;
 mod value;
 
 pub use buffer::{Element, SharedBuffer, BUFFER_ALIGN};
+pub use cache::{CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};
 pub use cancel::CancelToken;
-pub use channel::{
-    Channel, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
-};
 pub use error::{panic_message, Error, ExceptionKind, PyException, Result};
-pub use frozen::Frozen;
 pub use interpreter::{Interpreter, InterpreterConfig};
-pub use materialize::{is_cached, CacheConfig, CacheStats, MIN_ITEMS, SWEEP_EVERY};
+pub use materialize::is_cached;
 pub use module::{python_module, set_module_name};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use scope::{Bound, Python};
 pub use shared::Shared;
+pub use value::channel::{
+    Channel, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use value::frozen::Frozen;
 pub use value::{Value, MAX_DEPTH};
 
 /// The raw FFI layer, for code that needs a CPython call interp does not wrap.

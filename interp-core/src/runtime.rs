@@ -1,15 +1,17 @@
 //! The process-wide CPython runtime: start or attach, configuration,
-//! `python_path`, finalize.
+//! `python_path`, finalize; and creating interpreters in it
+//! (`Interpreter::new`, which starts the runtime on first use).
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use interp_sys as sys;
 
+use crate::detached::Detached;
 use crate::error::{Error, Result};
-use crate::interpreter::Interpreter;
+use crate::interpreter::{self, Interpreter, InterpreterConfig};
 use crate::scope::Python;
 use crate::sync::lock;
 use crate::tstate::{self, InterpRecord, TsPtr, FINALIZED};
@@ -133,7 +135,6 @@ pub struct Runtime {
     /// and written only with the main GIL held (see `add_python_path`).
     main_has_python_path: AtomicBool,
     main: Interpreter,
-    live: AtomicUsize,
     finalize_lock: Mutex<()>,
 }
 
@@ -307,6 +308,9 @@ impl Runtime {
         } else {
             (true, Self::initialize(&config)?)
         };
+        // Before `RUNTIME` holds the runtime, so that every thread that sees
+        // it finds the main interpreter's record too.
+        tstate::set_main_record(main.record());
         Ok(Runtime {
             owned,
             config,
@@ -314,7 +318,6 @@ impl Runtime {
             python_path_at: if owned { 0 } else { 1 },
             main_has_python_path: AtomicBool::new(false),
             main,
-            live: AtomicUsize::new(0),
             finalize_lock: Mutex::new(()),
         })
     }
@@ -410,15 +413,7 @@ impl Runtime {
 
     /// How many subinterpreters are open now.
     pub fn live_interpreters(&self) -> usize {
-        self.live.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn interpreter_opened(&self) {
-        self.live.fetch_add(1, Ordering::AcqRel);
-    }
-
-    pub(crate) fn interpreter_closed(&self) {
-        self.live.fetch_sub(1, Ordering::AcqRel);
+        interpreter::live()
     }
 
     /// Finalizes Python (`Py_FinalizeEx`). Afterwards no interpreter can be
@@ -445,7 +440,7 @@ impl Runtime {
             )));
         }
         let record = self.main.record();
-        let _detached = tstate::Detached::new();
+        let _detached = Detached::new();
         let ts = tstate::thread_state_for(record)
             .ok_or_else(|| Error::Runtime("the main interpreter is gone".into()))?;
         let mut st = record.lock();
@@ -458,7 +453,7 @@ impl Runtime {
         let rc = unsafe {
             sys::attach(ts.0);
             // The main interpreter is attached: its cached objects go first.
-            crate::materialize::clear(&record.cache);
+            crate::cache::clear(&record.cache);
             sys::Py_FinalizeEx()
         };
         drop(st);
@@ -612,6 +607,56 @@ pub(crate) fn add_python_path(
         o.store(true, Ordering::Release);
     }
     Ok(())
+}
+
+impl Interpreter {
+    /// Creates an isolated interpreter (own GIL), initializing the runtime
+    /// first if needed.
+    ///
+    /// # Errors
+    /// [`Error::Create`] if CPython refuses (out of memory, unsupported
+    /// configuration); [`Error::Runtime`] if the runtime cannot start.
+    pub fn new() -> Result<Interpreter> {
+        Self::with_config(InterpreterConfig::isolated())
+    }
+
+    /// Creates an interpreter with `config`. The directories of
+    /// [`RuntimeConfig::python_path`](crate::RuntimeConfig::python_path) are
+    /// put into its `sys.path`, where `PYTHONPATH` entries go.
+    ///
+    /// # Errors
+    /// As [`Interpreter::new`], plus [`Error::Python`] if `sys.path` cannot
+    /// be extended (out of memory).
+    pub fn with_config(config: InterpreterConfig) -> Result<Interpreter> {
+        let rt = runtime()?;
+        let raw_cfg = config.to_raw();
+        let detached = Detached::new();
+        // SAFETY: the runtime is initialized and nothing is attached on this
+        // thread (Detached).
+        let ts =
+            unsafe { sys::new_interpreter(&raw_cfg) }.map_err(|e| Error::Create(e.to_string()))?;
+        // SAFETY: `ts` is the new interpreter's attached thread state.
+        let raw = unsafe { sys::thread_state_interpreter(ts) };
+        let record = InterpRecord::new(raw, false);
+        record.cache.set_initial_config(config.cache);
+        let ts = TsPtr(ts);
+        record.lock().tstates.push(ts);
+        tstate::register(&record, ts);
+        // Subinterpreters build sys.path from the runtime's config, which
+        // does not hold python_path (see RuntimeConfig::python_path).
+        let (dirs, at) = rt.python_path_insertion();
+        // SAFETY: the new interpreter's thread state is attached on this
+        // thread; the token does not outlive this call.
+        let added = add_python_path(unsafe { Python::assume_attached() }, dirs, at, None);
+        // SAFETY: `ts` is attached on this thread.
+        unsafe { sys::detach() };
+        drop(detached);
+        interpreter::opened();
+        let interp = Interpreter::from_record(record);
+        // On failure `interp` is dropped, which ends it.
+        added?;
+        Ok(interp)
+    }
 }
 
 /// The runtime, initialized with defaults on first use.

@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use interp_sys as sys;
 
@@ -22,6 +22,21 @@ use crate::sync;
 
 /// Set once the runtime is finalized: every thread state is gone then.
 pub(crate) static FINALIZED: AtomicBool = AtomicBool::new(false);
+
+/// The main interpreter's record, set once by the runtime as it starts.
+static MAIN: OnceLock<Arc<InterpRecord>> = OnceLock::new();
+
+/// Records the main interpreter's record (the runtime's, when it starts;
+/// later calls change nothing).
+pub(crate) fn set_main_record(record: &Arc<InterpRecord>) {
+    let _ = MAIN.set(Arc::clone(record));
+}
+
+/// The main interpreter's record while the runtime runs: `None` before it
+/// starts and after it is finalized.
+fn main_record() -> Option<&'static Arc<InterpRecord>> {
+    MAIN.get().filter(|_| !FINALIZED.load(Ordering::Acquire))
+}
 
 /// A thread-state pointer that may be moved between threads for bookkeeping
 /// (it is only ever *attached* on the thread that made it).
@@ -41,8 +56,8 @@ pub(crate) struct InterpRecord {
     /// Mirrors `RecordState::closed` (set under the lock) so that thread
     /// caches can prune entries without taking any lock.
     pub(crate) closed: AtomicBool,
-    /// The interpreter's materialization cache (see `materialize`).
-    pub(crate) cache: crate::materialize::InterpCache,
+    /// The interpreter's materialization cache (see `cache`).
+    pub(crate) cache: crate::cache::InterpCache,
 }
 
 // SAFETY: `raw` is an opaque handle, only passed to CPython under the rules
@@ -70,7 +85,7 @@ impl InterpRecord {
             is_main,
             state: Mutex::new(RecordState::default()),
             closed: AtomicBool::new(false),
-            cache: crate::materialize::InterpCache::new(),
+            cache: crate::cache::InterpCache::new(),
         })
     }
 
@@ -214,7 +229,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&InterpRecord) -> R) -> Option<R> {
     if found.is_some() {
         return found;
     }
-    let main = crate::runtime::Runtime::get()?.main().record();
+    let main = main_record()?;
     // SAFETY: `current` is the live thread state attached on this thread.
     let attached = unsafe { sys::thread_state_interpreter(current) };
     (attached == main.raw && !main.closed.load(Ordering::Acquire))
@@ -287,35 +302,6 @@ impl Drop for Attached {
                     sys::attach(self.prev);
                 }
             }
-        }
-    }
-}
-
-/// Detaches whatever thread state is attached on this thread, and attaches it
-/// again when dropped. Used around operations that need no thread state
-/// (creating or ending an interpreter, blocking waits).
-pub(crate) struct Detached {
-    prev: *mut sys::PyThreadState,
-}
-
-impl Detached {
-    pub(crate) fn new() -> Detached {
-        let prev = sys::current_thread_state();
-        if !prev.is_null() {
-            // SAFETY: `prev` is attached on this thread.
-            unsafe { sys::detach() };
-        }
-        Detached { prev }
-    }
-}
-
-impl Drop for Detached {
-    fn drop(&mut self) {
-        if !self.prev.is_null() {
-            // SAFETY: `prev` was attached on this thread before `new`, is
-            // still live, and nothing is attached now (every operation done
-            // in between leaves no thread state attached).
-            unsafe { sys::attach(self.prev) };
         }
     }
 }

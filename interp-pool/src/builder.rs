@@ -29,6 +29,8 @@ pub struct PoolBuilder {
     shutdown_timeout: Duration,
     stack_size: Option<usize>,
     wait_for_all: bool,
+    event_loop: Option<usize>,
+    loop_factory: Option<Call>,
 }
 
 impl Default for PoolBuilder {
@@ -46,6 +48,8 @@ impl Default for PoolBuilder {
             shutdown_timeout: Duration::from_secs(10),
             stack_size: None,
             wait_for_all: false,
+            event_loop: None,
+            loop_factory: None,
         }
     }
 }
@@ -66,6 +70,8 @@ impl fmt::Debug for PoolBuilder {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("stack_size", &self.stack_size)
             .field("wait_for_all_workers", &self.wait_for_all)
+            .field("event_loop", &self.event_loop)
+            .field("loop_factory", &self.loop_factory)
             .finish()
     }
 }
@@ -154,6 +160,33 @@ impl PoolBuilder {
         self
     }
 
+    /// Makes every worker run one asyncio event loop for the life of its
+    /// interpreter, with up to `childconcurrency` coroutines at once
+    /// (aiomultiprocess' name; at least 1). Every call then runs as a
+    /// coroutine: its result, when awaitable, is awaited in the loop (a
+    /// plain function's result is taken as it is). Work reaches a loop
+    /// through a descriptor it watches (no polling), and finished
+    /// coroutines are reported in batches. Cancelling a task cancels its
+    /// coroutine (`asyncio.CancelledError` inside it); one that never yields
+    /// is interrupted like any running task, and past the kill grace its
+    /// worker is replaced: every coroutine of that loop then fails with
+    /// [`TaskError::WorkerLost`](crate::TaskError::WorkerLost) (none is
+    /// re-queued: it may have had effects). See [`Pool::submit_async`](crate::Pool::submit_async).
+    /// Needs CPython 3.13 or newer (`build` refuses 3.12, where asyncio in
+    /// isolated interpreters corrupts memory).
+    pub fn event_loop(mut self, childconcurrency: usize) -> Self {
+        self.event_loop = Some(childconcurrency.max(1));
+        self
+    }
+
+    /// With [`event_loop`](Self::event_loop): each worker makes its loop by
+    /// calling this (aiomultiprocess' `loop_initializer`, e.g.
+    /// `uvloop:new_event_loop`) instead of `asyncio.new_event_loop`.
+    pub fn loop_factory(mut self, call: Call) -> Self {
+        self.loop_factory = Some(call);
+        self
+    }
+
     /// Stack size of worker threads.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
@@ -170,6 +203,14 @@ impl PoolBuilder {
                 "a pool needs at least one worker".into(),
             ));
         }
+        if self.event_loop.is_some() && !event_loops_supported(interp_sys::PYTHON_VERSION) {
+            return Err(PoolError::InvalidArgument(format!(
+                "event-loop workers need CPython 3.13 or newer (this is {}): on 3.12, asyncio in \
+                 isolated interpreters corrupts memory (asyncio.gather in a worker ends in \
+                 'double free or corruption' at exit, with or without event-loop workers)",
+                interp_sys::PYTHON_VERSION
+            )));
+        }
         Ok(Config {
             workers: self.workers,
             thread_name: self.thread_name,
@@ -185,8 +226,18 @@ impl PoolBuilder {
             shutdown_timeout: self.shutdown_timeout,
             stack_size: self.stack_size,
             wait_for_all: self.wait_for_all,
+            event_loop: self.event_loop,
+            loop_factory: self.loop_factory,
         })
     }
+}
+
+/// Whether CPython `version` (`"3.14.7"`) runs asyncio safely in isolated
+/// interpreters (3.13 and newer).
+fn event_loops_supported(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (3, 13)
 }
 
 /// A pool's settings, as the builder left them (checked).
@@ -201,6 +252,10 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) stack_size: Option<usize>,
     pub(crate) wait_for_all: bool,
+    /// Each worker runs an event loop with this many coroutines at most.
+    pub(crate) event_loop: Option<usize>,
+    /// Makes a worker's event loop (else `asyncio.new_event_loop`).
+    pub(crate) loop_factory: Option<Call>,
 }
 
 /// How each worker makes its interpreter, in this order.
@@ -226,6 +281,14 @@ mod tests {
             text.contains("workers: 3") && text.contains("thread_name"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn event_loops_need_cpython_3_13() {
+        assert!(!event_loops_supported("3.12.1"));
+        assert!(event_loops_supported("3.13.0"));
+        assert!(event_loops_supported("3.14.7"));
+        assert!(event_loops_supported("4.0.0"));
     }
 
     #[test]

@@ -89,6 +89,16 @@ pub(crate) fn call_once<'py>(
     call: &Call,
     extra: Option<&Value>,
 ) -> Result<Value, Error> {
+    call_object(py, f, call, extra)?.to_value()
+}
+
+/// As [`call_once`], returning the Python object (an event loop awaits it).
+pub(crate) fn call_object<'py>(
+    py: Python<'py>,
+    f: &Bound<'py>,
+    call: &Call,
+    extra: Option<&Value>,
+) -> Result<Bound<'py>, Error> {
     let args = call
         .args
         .iter()
@@ -96,14 +106,14 @@ pub(crate) fn call_once<'py>(
         .map(|v| py.value(v))
         .collect::<Result<Vec<_>, _>>()?;
     if call.kwargs.is_empty() {
-        return f.call(&args, &[])?.to_value();
+        return f.call(&args, &[]);
     }
     let kw: Vec<(&str, Bound<'py>)> = call
         .kwargs
         .iter()
         .map(|(k, v)| Ok((&**k, py.value(v)?)))
         .collect::<Result<_, Error>>()?;
-    f.call(&args, &kw)?.to_value()
+    f.call(&args, &kw)
 }
 
 /// Runs `work` of `task` in the interpreter of `py`. `pool_closed` tells
@@ -160,6 +170,10 @@ pub(crate) fn execute<'py>(
                 })
             })
             .into(),
+        Work::Coro(_) | Work::CoroWith(..) => Err(TaskError::Failed(
+            "a coroutine task reached a worker without an event loop".into(),
+        ))
+        .into(),
     }
 }
 

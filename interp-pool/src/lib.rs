@@ -62,8 +62,10 @@
 #![deny(unsafe_code)]
 
 // Each module uses only modules of lower layers (no import circle): see
-// `layering::LAYERS` below, checked by its test, and ARCHITECTURE.md. The
-// only `unsafe` code is in `handoff`.
+// `POOL_LAYERS` in tests/tests/layering.rs, which checks it, and
+// ARCHITECTURE.md. The only `unsafe` code is in `handoff`.
+mod aio;
+mod bell;
 mod builder;
 mod call;
 mod error;
@@ -104,84 +106,4 @@ fn _assert_send_sync() {
     is::<Call>();
     is::<PoolError>();
     is::<TaskError>();
-}
-
-#[cfg(test)]
-mod layering {
-    /// The crate's modules by layer, lowest first: a module may use those of
-    /// lower layers only.
-    const LAYERS: &[&[&str]] = &[
-        &["sync", "handoff", "error"],
-        &["call", "stats"],
-        &["task", "builder"],
-        &["wait", "registry", "execute"],
-        &["worker", "supervisor", "map"],
-        &["shutdown"],
-        &["pool"],
-    ];
-
-    fn layer(module: &str) -> Option<usize> {
-        LAYERS.iter().position(|l| l.contains(&module))
-    }
-
-    /// Every `crate::module` a source file names, outside comments.
-    fn uses(source: &str) -> Vec<String> {
-        let mut found = Vec::new();
-        for line in source.lines().map(str::trim) {
-            if line.starts_with("//") {
-                continue;
-            }
-            let mut rest = line;
-            while let Some(at) = rest.find("crate::") {
-                rest = &rest[at + "crate::".len()..];
-                if let Some(group) = rest.strip_prefix('{') {
-                    // `use crate::{a, b::c};`
-                    let group = &group[..group.find('}').unwrap_or(group.len())];
-                    found.extend(
-                        group
-                            .split(',')
-                            .map(|m| m.split("::").next().unwrap_or_default().trim().to_owned()),
-                    );
-                } else {
-                    let name: String = rest
-                        .chars()
-                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                        .collect();
-                    // A lower-case segment followed by `::` is a module.
-                    if !name.is_empty() && rest[name.len()..].starts_with("::") {
-                        found.push(name);
-                    }
-                }
-            }
-        }
-        found
-    }
-
-    #[test]
-    fn modules_use_only_lower_layers() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
-        let modules: Vec<&str> = lib
-            .lines()
-            .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
-            .collect();
-        assert!(modules.len() > 10, "modules of lib.rs: {modules:?}");
-        for module in modules {
-            let at = layer(module).unwrap_or_else(|| panic!("add module {module} to LAYERS"));
-            let text = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
-            for used in uses(&text) {
-                assert!(
-                    layer(&used).is_some_and(|l| l < at),
-                    "{module}.rs uses crate::{used}, which is not in a lower layer: {LAYERS:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_check_sees_plain_and_grouped_uses() {
-        let text =
-            "use crate::a::B;\n// crate::c::D\nuse crate::{e, f::G};\nlet x = crate::h::i();";
-        assert_eq!(uses(text), ["a", "e", "f", "h"]);
-    }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use interp_core::{Error, Python, Runtime, Value};
+use interp_core::{Bound, Error, Python, Runtime, Value};
 
 use crate::builder::PoolBuilder;
 use crate::call::Call;
@@ -45,12 +45,15 @@ impl PoolBuilder {
     /// [`PoolError::InvalidArgument`] for zero workers;
     /// [`PoolError::Init`] when an interpreter cannot be created or the
     /// initializer fails (the Python error says why);
-    /// [`PoolError::Spawn`] when a pool thread cannot be started.
+    /// [`PoolError::Spawn`] when a pool thread cannot be started. The first
+    /// failure is reported at once: no further worker is started, and the
+    /// initialization code of those still starting is interrupted (as a
+    /// cancelled task is: a blocking C call ends only when it returns).
     pub fn build(self) -> Result<Pool, PoolError> {
         let config = self.into_config()?;
         Runtime::init().map_err(PoolError::Init)?;
         let lazy = config.lazy;
-        let (registry, checks) = Registry::new(config, worker::main);
+        let (registry, checks) = Registry::new(config, worker::main)?;
         let weak = Arc::downgrade(&registry);
         let sup = std::thread::Builder::new()
             .name("interp-pool-supervisor".into())
@@ -84,6 +87,12 @@ impl Pool {
     /// Number of workers.
     pub fn workers(&self) -> usize {
         self.registry.config().workers
+    }
+
+    /// How many coroutines each worker's event loop runs at most, for a
+    /// pool built with [`PoolBuilder::event_loop`] (`None` otherwise).
+    pub fn event_loop(&self) -> Option<usize> {
+        self.registry.config().event_loop
     }
 
     /// Submits a Python call.
@@ -148,6 +157,66 @@ impl Pool {
     pub fn submit_main(&self, call: Call) -> Result<Task, PoolError> {
         let timeout = call.timeout;
         self.registry.submit(Work::Main(call), timeout)
+    }
+
+    /// Submits a coroutine call to a pool whose workers run event loops
+    /// ([`PoolBuilder::event_loop`]): `call`'s function (an `async def`, or
+    /// any function returning an awaitable; a plain function's result is
+    /// taken as it is) runs as a task of a worker's loop, alongside up to
+    /// `childconcurrency - 1` others. The [`Task`] is the pool's: wait on it,
+    /// `.await` it, or cancel it (`asyncio.CancelledError` inside the
+    /// coroutine). [`Call::timeout`] cancels it likewise. On such a pool
+    /// [`submit`](Self::submit) does the same.
+    ///
+    /// ```
+    /// use interp_core::Value;
+    /// use interp_pool::{Call, Pool};
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .event_loop(100)
+    ///     .init_source("import asyncio\nasync def later(x):\n    await asyncio.sleep(0.01)\n    return x")
+    ///     .build()?;
+    /// let tasks: Vec<_> = (0..100)
+    ///     .map(|i| pool.submit_async(Call::new("__main__", "later").arg(i)))
+    ///     .collect::<Result<_, _>>()?;
+    /// for (i, t) in tasks.iter().enumerate() {
+    ///     assert_eq!(t.wait()?, Value::Int(i as i64));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::InvalidArgument`] on a pool without event loops; else
+    /// as [`submit`](Self::submit).
+    pub fn submit_async(&self, call: Call) -> Result<Task, PoolError> {
+        let timeout = call.timeout;
+        self.registry.submit(Work::Coro(call), timeout)
+    }
+
+    /// As [`submit_async`](Self::submit_async), with the awaitable made by
+    /// `start` in the worker's interpreter (an `Err` fails the task), and
+    /// its outcome — its result, or the exception object it raised — turned
+    /// into the task's value by `finish` there (which runs under the task's
+    /// cancel token). A cancelled coroutine's outcome does not reach
+    /// `finish`: the task fails with
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
+    ///
+    /// # Errors
+    /// As [`submit_async`](Self::submit_async).
+    pub fn submit_async_with<S, F>(
+        &self,
+        timeout: Option<Duration>,
+        start: S,
+        finish: F,
+    ) -> Result<Task, PoolError>
+    where
+        S: for<'py> FnOnce(Python<'py>) -> Result<Bound<'py>, Error> + Send + 'static,
+        F: for<'py> FnOnce(Python<'py>, Result<Bound<'py>, Bound<'py>>) -> Result<Value, Error>
+            + Send
+            + 'static,
+    {
+        self.registry
+            .submit(Work::CoroWith(Box::new(start), Box::new(finish)), timeout)
     }
 
     /// Applies `call` to every input (appended as its last positional

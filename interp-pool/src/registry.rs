@@ -3,19 +3,21 @@
 //! life around it: start workers, take tasks, close the queue, retire
 //! workers.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use interp_core::{Error, Interpreter};
+use interp_core::{CancelToken, Error, Interpreter, Python};
 
+use crate::bell::Bell;
 use crate::builder::Config;
 use crate::error::{PoolError, TaskError};
 use crate::handoff::Handoff;
 use crate::stats::{Counters, PoolStats};
-use crate::sync::lock;
+use crate::sync::{lock, unpoison};
 use crate::task::{Task, TaskState, Work};
 
 /// What a worker takes from the queue: a task, or `None` to stop.
@@ -27,6 +29,9 @@ pub(crate) type Ready = Sender<Result<(), Error>>;
 /// A worker thread's body (the worker module's; given to
 /// [`Registry::new`] so that this module does not depend on it).
 pub(crate) type WorkerMain = fn(Arc<Registry>, Arc<Slot>, Option<Ready>);
+
+/// The supervisor's end of the deadlines queue.
+pub(crate) type Checks = Receiver<(Instant, Check)>;
 
 /// What the supervisor is asked to check at a deadline.
 pub(crate) enum Check {
@@ -63,20 +68,37 @@ pub(crate) struct Slot {
     /// or by whoever gives up on the worker (handoff.rs).
     task: Handoff<TaskState>,
     phase: AtomicU8,
+    /// The worker runs the initialization code (`init_source`, the
+    /// initializer): set and cleared under its interpreter's GIL, so that
+    /// an interrupter holding that GIL sees whether it still does.
+    initializing: AtomicBool,
     abandoned: AtomicBool,
     retired: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// An event-loop worker's running coroutine tasks, by id: inserted by
+    /// the worker before it starts one, removed by whoever completes it
+    /// (the worker, or whoever gives up on the worker).
+    coros: Mutex<HashMap<u64, Arc<TaskState>>>,
+    /// Ids of coroutine tasks to cancel, for the loop to read when its
+    /// [`bell`](Self::bell) rings.
+    inbox: Mutex<Vec<u64>>,
+    /// An event-loop worker's control bell (cancels).
+    bell: Option<Bell>,
 }
 
 impl Slot {
-    fn new(index: usize, name: String) -> Slot {
+    fn new(index: usize, name: String, bell: Option<Bell>) -> Slot {
         Slot {
+            coros: Mutex::new(HashMap::new()),
+            inbox: Mutex::new(Vec::new()),
+            bell,
             index,
             name,
             interp: Mutex::new(None),
             thread_ident: AtomicU64::new(0),
             task: Handoff::new(),
             phase: AtomicU8::new(Phase::Starting as u8),
+            initializing: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             thread: Mutex::new(None),
@@ -110,8 +132,30 @@ impl Slot {
         }
     }
 
-    /// The worker's interpreter while it serves (interrupters clone it
-    /// briefly; the worker waits for them before closing it).
+    /// Whether the worker runs its initialization code now (read under
+    /// its interpreter's GIL).
+    pub(crate) fn is_initializing(&self) -> bool {
+        self.initializing.load(Ordering::SeqCst)
+    }
+
+    /// Set by the worker, under its interpreter's GIL, around its
+    /// initialization code.
+    pub(crate) fn set_initializing(&self, yes: bool) {
+        self.initializing.store(yes, Ordering::SeqCst);
+    }
+
+    /// Raises `interp.Cancelled` in the worker's thread, in the interpreter
+    /// `py` is attached to (the worker's, or the main one for a main-lane
+    /// task), at its next bytecode boundary.
+    pub(crate) fn raise_cancelled(&self, py: Python<'_>) {
+        if let Ok(exc) = interp_core::python_module(py).and_then(|m| m.getattr("Cancelled")) {
+            let _ = py.interrupt(self.thread_ident(), &exc);
+        }
+    }
+
+    /// The worker's interpreter while it initializes it and serves
+    /// (interrupters clone it briefly; the worker waits for them before
+    /// closing it).
     pub(crate) fn interp(&self) -> Option<Arc<Interpreter>> {
         lock(&self.interp).clone()
     }
@@ -145,6 +189,63 @@ impl Slot {
         self.retired.load(Ordering::SeqCst)
     }
 
+    /// The control bell of an event-loop worker.
+    pub(crate) fn bell(&self) -> Option<&Bell> {
+        self.bell.as_ref()
+    }
+
+    /// Registers a coroutine task as run by this worker's loop.
+    pub(crate) fn add_coro(&self, task: &Arc<TaskState>) {
+        lock(&self.coros).insert(task.id(), task.clone());
+    }
+
+    /// Takes a coroutine task back to complete it (`None`: someone else
+    /// took it, having given up on the worker).
+    pub(crate) fn take_coro(&self, id: u64) -> Option<Arc<TaskState>> {
+        lock(&self.coros).remove(&id)
+    }
+
+    /// Coroutine task `id` of this worker's loop, if it still runs it.
+    pub(crate) fn coro(&self, id: u64) -> Option<Arc<TaskState>> {
+        lock(&self.coros).get(&id).cloned()
+    }
+
+    /// Whether this worker's loop runs `task`.
+    pub(crate) fn holds_coro(&self, task: &TaskState) -> bool {
+        lock(&self.coros).contains_key(&task.id())
+    }
+
+    /// The coroutine tasks its loop runs.
+    pub(crate) fn coros(&self) -> Vec<Arc<TaskState>> {
+        lock(&self.coros).values().cloned().collect()
+    }
+
+    /// Takes every coroutine task (giving up on the worker).
+    pub(crate) fn take_coros(&self) -> Vec<Arc<TaskState>> {
+        lock(&self.coros).drain().map(|(_, t)| t).collect()
+    }
+
+    /// Asks the loop to cancel coroutine task `id`.
+    pub(crate) fn post_cancel(&self, id: u64) {
+        lock(&self.inbox).push(id);
+        if let Some(b) = &self.bell {
+            b.ring();
+        }
+    }
+
+    /// Whether a cancel of `id` waits for the loop to read it.
+    pub(crate) fn cancel_pending(&self, id: u64) -> bool {
+        lock(&self.inbox).contains(&id)
+    }
+
+    /// The cancels posted since the last call (clears the bell first).
+    pub(crate) fn take_cancels(&self) -> Vec<u64> {
+        if let Some(b) = &self.bell {
+            b.clear();
+        }
+        std::mem::take(&mut *lock(&self.inbox))
+    }
+
     /// Joins the worker thread, once (a retired, not abandoned worker's
     /// thread is ending).
     pub(crate) fn join(&self) {
@@ -176,14 +277,22 @@ pub(crate) struct Registry {
     counters: Vec<Counters>,
     /// Slots not retired yet.
     live: AtomicUsize,
-    /// The index of each slot that retires.
-    exit_tx: Sender<usize>,
-    exit_rx: Receiver<usize>,
+    /// How many slots retired so far, and the condition variable that
+    /// wakes every [`wait_retired`](Self::wait_retired) when one does
+    /// (several shutdowns may wait at once: the last to leave must not
+    /// miss a retirement another one saw).
+    retirements: Mutex<u64>,
+    retired: Condvar,
     /// The supervisor's deadlines.
     checks: Sender<(Instant, Check)>,
     cancelled_queued: AtomicU64,
     /// Why the pool lost every worker while open (then it refuses work).
     broken: Mutex<Option<String>>,
+    /// Rung when work is queued, for event-loop workers.
+    work_bell: Option<Bell>,
+    /// The scope of the workers' initialization code, cancelled when the
+    /// pool's start fails (wakes an initializer's channel waits).
+    start_token: CancelToken,
     /// [`RUN`], or how a shutdown stops pending work: [`CANCEL`] or
     /// [`ABORT`]. Workers then fail whatever they dequeue instead of
     /// starting it (and make no fresh interpreter).
@@ -193,13 +302,19 @@ pub(crate) struct Registry {
 impl Registry {
     /// A registry without workers yet, and the receiving end of the
     /// supervisor's deadlines.
+    ///
+    /// # Errors
+    /// [`PoolError::Spawn`] when an event-loop pool's bell cannot be made.
     pub(crate) fn new(
         config: Config,
         worker_main: WorkerMain,
-    ) -> (Arc<Registry>, Receiver<(Instant, Check)>) {
+    ) -> Result<(Arc<Registry>, Checks), PoolError> {
+        let work_bell = match config.event_loop {
+            Some(_) => Some(Bell::new().map_err(|e| PoolError::Spawn(Arc::new(e)))?),
+            None => None,
+        };
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (checks, checks_rx) = crossbeam_channel::unbounded();
-        let (exit_tx, exit_rx) = crossbeam_channel::unbounded();
         let registry = Arc::new(Registry {
             counters: (0..config.workers).map(|_| Counters::default()).collect(),
             config,
@@ -211,14 +326,26 @@ impl Registry {
             start_lock: Mutex::new(()),
             slots: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
-            exit_tx,
-            exit_rx,
+            retirements: Mutex::new(0),
+            retired: Condvar::new(),
             checks,
             cancelled_queued: AtomicU64::new(0),
             broken: Mutex::new(None),
+            start_token: CancelToken::new(),
             stopping: AtomicU8::new(RUN),
+            work_bell,
         });
-        (registry, checks_rx)
+        Ok((registry, checks_rx))
+    }
+
+    /// The bell rung when work is queued (event-loop pools).
+    pub(crate) fn work_bell(&self) -> Option<&Bell> {
+        self.work_bell.as_ref()
+    }
+
+    /// Whether workers run event loops.
+    pub(crate) fn is_event_loop(&self) -> bool {
+        self.config.event_loop.is_some()
     }
 
     /// The pool's settings.
@@ -248,9 +375,15 @@ impl Registry {
     /// Starts the workers (once) and waits until the first one is ready,
     /// or all of them with `wait_for_all_workers`.
     ///
+    /// Fails fast: at the first worker that cannot start (its interpreter
+    /// or thread cannot be made, its initializer raises) no more workers
+    /// are started, the pool is closed, and the workers still starting stop
+    /// (between steps; initialization code running now is interrupted, as a
+    /// cancelled task is).
+    ///
     /// # Errors
-    /// The first worker's failure to start: [`PoolError::Init`] (then the
-    /// pool is closed) or [`PoolError::Spawn`].
+    /// The first worker's failure to start: [`PoolError::Init`] or
+    /// [`PoolError::Spawn`] (then the pool is closed).
     pub(crate) fn start(self: &Arc<Self>) -> Result<(), PoolError> {
         if self.is_started() {
             return Ok(());
@@ -260,38 +393,88 @@ impl Registry {
             return Ok(());
         }
         let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
-        for i in 0..self.config.workers {
-            self.spawn_worker(i, Some(ready_tx.clone()))?;
-        }
-        drop(ready_tx);
+        let mut ok = 0;
+        let mut failed: Option<PoolError> = None;
+        let heard = |r: Result<(), Error>, ok: &mut usize, failed: &mut Option<PoolError>| match r {
+            Ok(()) => *ok += 1,
+            Err(e) => {
+                failed.get_or_insert(PoolError::Init(e));
+            }
+        };
         // Return once one worker is ready (the first result does not wait
-        // for the slowest interpreter), unless asked to wait for all. A
-        // worker that fails later logs why and stays down.
+        // for the slowest interpreter), unless asked to wait for all; the
+        // first report that decides it wins, as it comes. A worker that
+        // fails later logs why and stays down.
         let need = if self.config.wait_for_all {
             self.config.workers
         } else {
             1
         };
-        let mut ok = 0;
-        let mut first_err = None;
-        for r in ready_rx.iter() {
-            match r {
-                Ok(()) => ok += 1,
-                Err(e) => {
-                    first_err.get_or_insert(e);
+        for i in 0..self.config.workers {
+            // A worker that already failed stops the spawning.
+            while failed.is_none() && ok < need {
+                match ready_rx.try_recv() {
+                    Ok(r) => heard(r, &mut ok, &mut failed),
+                    Err(_) => break,
                 }
             }
-            if ok >= need || first_err.is_some() {
+            if failed.is_some() {
+                break;
+            }
+            if let Err(e) = self.spawn_worker(i, Some(ready_tx.clone())) {
+                failed = Some(e);
                 break;
             }
         }
+        drop(ready_tx);
+        while failed.is_none() && ok < need {
+            match ready_rx.recv() {
+                Ok(r) => heard(r, &mut ok, &mut failed),
+                Err(_) => break, // every worker reported
+            }
+        }
         self.started.store(true, Ordering::Release);
-        match first_err {
+        match failed {
             None => Ok(()),
             Some(e) => {
+                // Stopping first: a worker checks it after it marks itself
+                // initializing, under its GIL, and the interrupt checks the
+                // mark under that GIL, so each starting worker either stops
+                // by itself or is interrupted.
                 self.close_queue(true);
-                Err(PoolError::Init(e))
+                self.start_token.cancel();
+                self.interrupt_initializers();
+                Err(e)
             }
+        }
+    }
+
+    /// The scope of the workers' initialization code (see `start`).
+    pub(crate) fn start_token(&self) -> &CancelToken {
+        &self.start_token
+    }
+
+    /// Interrupts the initialization code that workers run now (the pool's
+    /// start failed).
+    fn interrupt_initializers(&self) {
+        for slot in self.slots() {
+            let Some(interp) = slot.interp() else {
+                continue;
+            };
+            if !slot.is_initializing() {
+                continue;
+            }
+            // From a helper thread: taking that interpreter's GIL waits for
+            // the code running in it.
+            let _ = std::thread::Builder::new()
+                .name("interp-interrupt".into())
+                .spawn(move || {
+                    interp.enter(|py| {
+                        if slot.is_initializing() {
+                            slot.raise_cancelled(py);
+                        }
+                    })
+                });
         }
     }
 
@@ -305,7 +488,11 @@ impl Registry {
         ready: Option<Ready>,
     ) -> Result<(), PoolError> {
         let name = (self.config.thread_name)(index);
-        let slot = Arc::new(Slot::new(index, name.clone()));
+        let bell = match self.config.event_loop {
+            Some(_) => Some(Bell::new().map_err(|e| PoolError::Spawn(Arc::new(e)))?),
+            None => None,
+        };
+        let slot = Arc::new(Slot::new(index, name.clone(), bell));
         {
             let mut slots = lock(&self.slots);
             if index < slots.len() {
@@ -359,10 +546,25 @@ impl Registry {
             self.start()?;
         }
         let host: Weak<Registry> = Arc::downgrade(self);
+        // On an event-loop pool every call runs as a coroutine.
+        let work = match work {
+            Work::Call(call) if self.is_event_loop() => Work::Coro(call),
+            w if w.is_coroutine() && !self.is_event_loop() => {
+                return Err(PoolError::InvalidArgument(
+                    "coroutine tasks need a pool whose workers run event loops: build it with \
+                     PoolBuilder::event_loop(childconcurrency)"
+                        .into(),
+                ))
+            }
+            w => w,
+        };
         let state = TaskState::new(work, timeout, host);
         self.jobs_tx
             .send(Some(state.clone()))
             .map_err(|_| PoolError::Shutdown)?;
+        if let Some(b) = &self.work_bell {
+            b.ring();
+        }
         // Raced with a shutdown whose last worker already left: nobody
         // would ever run what was just queued.
         if self.is_closed() && self.live.load(Ordering::SeqCst) == 0 {
@@ -427,6 +629,9 @@ impl Registry {
         for _ in 0..n {
             let _ = self.jobs_tx.send(None);
         }
+        if let Some(b) = &self.work_bell {
+            b.ring();
+        }
     }
 
     /// A shutdown out of time: what is still queued (now or when a worker
@@ -457,7 +662,8 @@ impl Registry {
         if slot.retired.swap(true, Ordering::SeqCst) {
             return;
         }
-        let _ = self.exit_tx.send(slot.index);
+        *lock(&self.retirements) += 1;
+        self.retired.notify_all();
         if self.live.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
@@ -471,10 +677,25 @@ impl Registry {
         }
     }
 
-    /// Waits until a slot retires or `deadline` passes; false at the
-    /// deadline.
-    pub(crate) fn wait_retired(&self, deadline: Instant) -> bool {
-        self.exit_rx.recv_deadline(deadline).is_ok()
+    /// How many slots retired so far (for [`wait_retired`](Self::wait_retired)).
+    pub(crate) fn retirements(&self) -> u64 {
+        *lock(&self.retirements)
+    }
+
+    /// Waits until more than `seen` slots have retired (`seen` read from
+    /// [`retirements`](Self::retirements) before the caller looked at the
+    /// slots) or `deadline` passes; false at the deadline. Any number of
+    /// threads may wait at once: each retirement wakes them all.
+    pub(crate) fn wait_retired(&self, seen: u64, deadline: Instant) -> bool {
+        let mut n = lock(&self.retirements);
+        while *n == seen {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            n = unpoison(self.retired.wait_timeout(n, deadline - now)).0;
+        }
+        true
     }
 
     /// Counters per worker and the queue depth.
@@ -491,7 +712,7 @@ impl Registry {
                     let slot = slots.get(i);
                     c.snapshot(
                         i,
-                        slot.is_some_and(|s| s.task.is_occupied()),
+                        slot.is_some_and(|s| s.task.is_occupied() || !lock(&s.coros).is_empty()),
                         slot.and_then(|s| s.interp())
                             .map(|interp| interp.cache_stats())
                             .unwrap_or_default(),

@@ -56,6 +56,17 @@ pub(crate) fn shutdown(
                 continue;
             }
             slot.mark_abandoned();
+            let coros = slot.take_coros();
+            for t in &coros {
+                t.complete(Err(TaskError::WorkerLost(format!(
+                    "the pool shut down while the event loop of worker {} was stuck",
+                    slot.name()
+                ))));
+            }
+            // If that loop ever turns again, it cancels what it runs and stops.
+            if let Some(bell) = slot.bell() {
+                bell.ring();
+            }
             *why = Some(match slot.task().take() {
                 Some(t) => {
                     t.complete(Err(TaskError::WorkerLost(format!(
@@ -64,6 +75,7 @@ pub(crate) fn shutdown(
                     ))));
                     "stuck in a task"
                 }
+                None if !coros.is_empty() => "its event loop did not stop in time",
                 None => match slot.phase() {
                     Phase::Closing => {
                         "stuck closing its interpreter, which waits for the threads started \
@@ -98,9 +110,13 @@ fn interrupt_running(registry: &Registry) -> Vec<(Arc<Slot>, Arc<TaskState>)> {
     registry
         .slots()
         .into_iter()
-        .filter_map(|slot| {
-            let task = slot.task().get()?;
-            task.cancel(false).then_some((slot, task))
+        .flat_map(|slot| {
+            let mut tasks = slot.coros();
+            tasks.extend(slot.task().get());
+            tasks
+                .into_iter()
+                .filter(|t| t.cancel(false))
+                .map(move |t| (slot.clone(), t))
         })
         .collect()
 }
@@ -109,6 +125,9 @@ fn interrupt_running(registry: &Registry) -> Vec<(Arc<Slot>, Arc<TaskState>)> {
 /// at `deadline`.
 fn join_until(registry: &Registry, deadline: Instant) -> bool {
     loop {
+        // Read before the slots are: a slot retiring after this makes the
+        // wait below return at once.
+        let seen = registry.retirements();
         let mut all = true;
         for s in registry.slots() {
             if !s.is_retired() {
@@ -120,7 +139,7 @@ fn join_until(registry: &Registry, deadline: Instant) -> bool {
         if all {
             return true;
         }
-        if !registry.wait_retired(deadline) {
+        if !registry.wait_retired(seen, deadline) {
             return false;
         }
     }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use interp_core::{Python, Runtime};
 
+use crate::aio;
 use crate::error::TaskError;
 use crate::registry::{Check, Registry, Slot};
 use crate::task::{Host, TaskState};
@@ -26,6 +27,10 @@ impl Host for Registry {
         let Some(slot) = task.worker().and_then(|w| self.slot(w)) else {
             return; // not started yet: the worker sees the cancel flag
         };
+        if task.is_coroutine() {
+            interrupt_coroutine(self, &slot, task);
+            return;
+        }
         if !slot.task().holds(task) {
             return; // finished, or not started yet (then the worker sees the cancel flag)
         }
@@ -44,11 +49,7 @@ impl Host for Registry {
                     // another task in it, so the check and the interrupt agree
                     // (the task Arc held here keeps its address from reuse).
                     if s2.task().holds(&t2) {
-                        if let Ok(exc) =
-                            interp_core::python_module(py).and_then(|m| m.getattr("Cancelled"))
-                        {
-                            let _ = py.interrupt(s2.thread_ident(), &exc);
-                        }
+                        s2.raise_cancelled(py);
                     }
                 };
                 match (target, worker_interp) {
@@ -65,11 +66,102 @@ impl Host for Registry {
     }
 }
 
+/// Cancels coroutine `task` in the event loop of `slot`: the loop reads the
+/// cancel from the worker's inbox and calls `task.cancel()`; if the
+/// coroutine is executing right now (it does not yield), a helper raises
+/// `interp.Cancelled` in it, as for any running task. The kill check
+/// follows at the kill grace.
+fn interrupt_coroutine(registry: &Registry, slot: &Arc<Slot>, task: &Arc<TaskState>) {
+    if !slot.holds_coro(task) {
+        return; // finished, or not started yet (then the loop sees the cancel flag)
+    }
+    slot.post_cancel(task.id());
+    let (s2, t2) = (slot.clone(), task.clone());
+    let _ = std::thread::Builder::new()
+        .name("interp-interrupt".into())
+        .spawn(move || {
+            let Some(interp) = s2.interp() else { return };
+            interp.enter(|py| {
+                // Under this interpreter's GIL the loop cannot move on, so
+                // the check and the interrupt agree.
+                if !s2.holds_coro(&t2) {
+                    return;
+                }
+                let running = aio::driver(py)
+                    .and_then(|d| d.getattr("executing"))
+                    .and_then(|f| {
+                        f.call(&[py.value(&interp_core::Value::Int(t2.id() as i64))?], &[])
+                    })
+                    .and_then(|r| r.to_value())
+                    .is_ok_and(|v| v.as_bool() == Some(true));
+                if running {
+                    if let Ok(exc) =
+                        interp_core::python_module(py).and_then(|m| m.getattr("Cancelled"))
+                    {
+                        let _ = py.interrupt(s2.thread_ident(), &exc);
+                    }
+                }
+            });
+        });
+    let check = Check::Kill {
+        task: Arc::downgrade(task),
+        worker: slot.index(),
+    };
+    registry.schedule(Instant::now() + registry.config().kill_grace, check);
+}
+
+/// Gives up on event-loop worker `slot` (its loop did not read a cancel
+/// within the kill grace: a coroutine that never yields holds it): every
+/// coroutine of that loop fails with `WorkerLost` (none is re-queued: each
+/// may have had effects), and the worker is replaced while the pool is
+/// open. A coroutine whose loop did read the cancel but which goes on
+/// (it swallows `CancelledError`) completes as cancelled and runs on.
+fn abandon_loop(registry: &Arc<Registry>, slot: &Slot, task: &Arc<TaskState>) {
+    if !slot.cancel_pending(task.id()) {
+        if slot.take_coro(task.id()).is_some() {
+            task.complete(Err(task.cancel_error()));
+        }
+        return;
+    }
+    slot.mark_abandoned();
+    let grace = registry.config().kill_grace;
+    let closed = registry.is_closed();
+    let why = format!(
+        "the event loop of worker {} did not turn for {grace:?} after a cancel (a coroutine that \
+         never yields, or a blocking call, holds it); the worker was {}, and every coroutine of \
+         its loop failed (none is re-queued)",
+        slot.name(),
+        if closed {
+            "abandoned (the pool is shutting down)"
+        } else {
+            "replaced"
+        }
+    );
+    for t in slot.take_coros() {
+        t.complete(Err(TaskError::WorkerLost(why.clone())));
+    }
+    // If the loop ever turns again, it cancels what it still runs and stops.
+    if let Some(bell) = slot.bell() {
+        bell.ring();
+    }
+    registry.counters(slot.index()).replaced();
+    if !closed {
+        if let Err(e) = registry.spawn_worker(slot.index(), None) {
+            eprintln!("interp-pool: could not replace worker {}: {e}", slot.name());
+        }
+    }
+    registry.retire(slot);
+}
+
 /// Gives up on worker `slot`, stuck in `task`: fails the task, replaces the
 /// worker (while the pool is open), and lets the old thread end on its own
 /// if its task ever returns. Does nothing when the worker has finished that
 /// task meanwhile.
 pub(crate) fn abandon(registry: &Arc<Registry>, slot: &Slot, task: &Arc<TaskState>) {
+    if task.is_coroutine() {
+        abandon_loop(registry, slot, task);
+        return;
+    }
     let Some(owned) = slot.task().take_if(task) else {
         return;
     };

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use interp_core::{CancelToken, Error, Python, Value};
+use interp_core::{Bound, CancelToken, Error, Python, Value};
 
 use crate::call::Call;
 use crate::error::TaskError;
@@ -31,6 +31,15 @@ pub(crate) type WithFn = Box<dyn for<'py> FnOnce(Python<'py>) -> Result<Value, E
 /// A Rust closure run on a pool thread without an interpreter.
 pub(crate) type BlockingFn = Box<dyn FnOnce() -> Result<Value, String> + Send>;
 
+/// Starts a coroutine task in a worker's event loop: the awaitable to run.
+pub(crate) type CoroStartFn =
+    Box<dyn for<'py> FnOnce(Python<'py>) -> Result<Bound<'py>, Error> + Send>;
+/// Turns what the awaitable gave (its result, or the exception object it
+/// raised) into the task's value, in the worker's interpreter.
+pub(crate) type CoroFinishFn = Box<
+    dyn for<'py> FnOnce(Python<'py>, Result<Bound<'py>, Bound<'py>>) -> Result<Value, Error> + Send,
+>;
+
 /// The work of a task.
 pub(crate) enum Work {
     Call(Call),
@@ -40,6 +49,18 @@ pub(crate) enum Work {
     Blocking(BlockingFn),
     /// A call run in the main interpreter (shared GIL).
     Main(Call),
+    /// A call whose awaitable result runs in a worker's event loop.
+    Coro(Call),
+    /// A closure-made awaitable run in a worker's event loop, and how its
+    /// result becomes the task's value.
+    CoroWith(CoroStartFn, CoroFinishFn),
+}
+
+impl Work {
+    /// Whether it runs as a coroutine in a worker's event loop.
+    pub(crate) fn is_coroutine(&self) -> bool {
+        matches!(self, Work::Coro(_) | Work::CoroWith(..))
+    }
 }
 
 /// What a task needs from the pool that runs it (the registry provides
@@ -96,6 +117,8 @@ pub(crate) struct TaskState {
     notify: Mutex<Vec<Notify>>,
     /// Runs in the main interpreter (the main lane).
     main_lane: bool,
+    /// Runs as a coroutine in a worker's event loop.
+    coroutine: bool,
     cancel_requested: AtomicBool,
     timed_out: AtomicBool,
     /// Index + 1 of the worker running it (0: none).
@@ -114,8 +137,10 @@ impl TaskState {
         pool: Weak<dyn Host>,
     ) -> Arc<TaskState> {
         let main_lane = matches!(work, Work::Main(_));
+        let coroutine = work.is_coroutine();
         Arc::new(TaskState {
             main_lane,
+            coroutine,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             status: AtomicU8::new(QUEUED),
             work: Mutex::new(Some(work)),
@@ -140,6 +165,16 @@ impl TaskState {
     /// Whether it runs in the main interpreter.
     pub(crate) fn is_main_lane(&self) -> bool {
         self.main_lane
+    }
+
+    /// Whether it runs as a coroutine in a worker's event loop.
+    pub(crate) fn is_coroutine(&self) -> bool {
+        self.coroutine
+    }
+
+    /// Its process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The index of the worker that started it.
@@ -335,6 +370,26 @@ impl TaskState {
         }
         true
     }
+
+    /// Cancels the task only if no worker has started it: claims it
+    /// (QUEUED → CLAIMED, the transition a worker's [`start`](Self::start)
+    /// races for) and completes it as cancelled. A running or finished task
+    /// is left alone. Returns whether it cancelled the task.
+    pub(crate) fn cancel_if_queued(&self) -> bool {
+        if self
+            .status
+            .compare_exchange(QUEUED, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        self.cancel_requested.store(true, Ordering::SeqCst);
+        self.complete(Err(TaskError::Cancelled));
+        if let Some(pool) = self.pool.upgrade() {
+            pool.count_cancelled_queued();
+        }
+        true
+    }
 }
 
 /// A handle to a submitted task: wait for its result (blocking, with a
@@ -460,6 +515,17 @@ impl Task {
     /// task had already finished.
     pub fn cancel(&self) -> bool {
         self.state.cancel(false)
+    }
+
+    /// Cancels the task only if no worker has started it yet, atomically:
+    /// either it never runs (and fails with [`TaskError::Cancelled`]) and
+    /// this returns true, or a worker started it first (or it had
+    /// finished), and this returns false and leaves it alone — a running
+    /// task is never interrupted. The semantics of
+    /// `concurrent.futures.Future.cancel` and of
+    /// `Executor.shutdown(cancel_futures=True)`.
+    pub fn cancel_if_queued(&self) -> bool {
+        self.state.cancel_if_queued()
     }
 
     /// Waits for the outcome and takes it out, for the only holder of the

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvError, TryRecvError};
 use interp_core::{Error, Interpreter, Python};
 
+use crate::aio::{self, LoopExit};
 use crate::builder::Init;
 use crate::error::TaskError;
 use crate::execute::{call_once, execute, resolve, run_chunk, FnCache, Ran, Rest};
@@ -42,23 +43,80 @@ impl Carry {
     }
 }
 
-/// Makes a worker's interpreter as `init` says.
-fn make_interpreter(init: &Init) -> Result<Interpreter, Error> {
-    let i = Interpreter::with_config(init.interpreter)?;
-    if !init.prepare.is_empty() {
-        i.prepare_main(init.prepare.iter().map(|(k, v)| (k.as_str(), v.clone())))?;
+/// Why a worker stops starting: the pool's start failed in another worker.
+fn start_abandoned() -> Error {
+    Error::Runtime("the pool's start failed in another worker".into())
+}
+
+/// Makes the worker's interpreter as the pool's `Init` says, publishing it
+/// in `slot` as soon as it exists. Stops between steps once the pool is
+/// stopping (its start failed, or a shutdown cancels pending work); the
+/// initialization code runs under the registry's start token and marked
+/// in the slot, so that a failed start can interrupt it.
+fn make_interpreter(registry: &Registry, slot: &Slot) -> Result<Arc<Interpreter>, Error> {
+    let init = &registry.config().init;
+    if registry.is_stopping() {
+        return Err(start_abandoned());
     }
+    let i = Arc::new(Interpreter::with_config(init.interpreter)?);
+    slot.set_interp(Some(i.clone()));
+    let made = registry.start_token().scope(|| {
+        if !init.prepare.is_empty() {
+            i.prepare_main(init.prepare.iter().map(|(k, v)| (k.as_str(), v.clone())))?;
+        }
+        if init.source.is_none() && init.call.is_none() {
+            return Ok(());
+        }
+        i.enter(|py| {
+            slot.set_thread_ident(py.thread_ident());
+            slot.set_initializing(true);
+            // After the mark, under this GIL: a failed start either is seen
+            // here or sees the mark and interrupts (Registry::start).
+            let r = if registry.is_stopping() {
+                Err(start_abandoned())
+            } else {
+                run_init(py, init)
+            };
+            slot.set_initializing(false);
+            // An interruption that landed after the code ended.
+            py.clear_interrupt();
+            r
+        })
+    });
+    match made {
+        Ok(()) => Ok(i),
+        Err(e) => {
+            slot.set_interp(None);
+            close_on_this_thread(i);
+            Err(e)
+        }
+    }
+}
+
+/// Runs `init_source` and the initializer call in the interpreter of `py`.
+fn run_init(py: Python<'_>, init: &Init) -> Result<(), Error> {
     if let Some(src) = &init.source {
-        i.exec(src)?;
+        py.exec(src)?;
     }
     if let Some(call) = &init.call {
-        i.enter(|py| {
-            resolve(py, &call.target)
-                .and_then(|f| call_once(py, &f, call, None))
-                .map(drop)
-        })?;
+        resolve(py, &call.target).and_then(|f| call_once(py, &f, call, None))?;
     }
-    Ok(i)
+    Ok(())
+}
+
+/// Closes `interp` on this thread (the worker's, which made it), once the
+/// interrupt helpers have let go of their clones.
+fn close_on_this_thread(mut interp: Arc<Interpreter>) {
+    let interp = loop {
+        match Arc::try_unwrap(interp) {
+            Ok(i) => break i,
+            Err(again) => {
+                interp = again;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    };
+    interp.close();
 }
 
 /// A worker thread's body: one interpreter after another until told to
@@ -68,11 +126,12 @@ pub(crate) fn main(registry: Arc<Registry>, slot: Arc<Slot>, mut ready: Option<R
     let mut carry: Option<Carry> = None;
     loop {
         slot.set_phase(Phase::Starting);
-        let interp = match make_interpreter(&registry.config().init) {
-            Ok(i) => Arc::new(i),
+        let interp = match make_interpreter(&registry, &slot) {
+            Ok(i) => i,
             Err(e) => {
                 let sent = ready.take().is_some_and(|r| r.send(Err(e.clone())).is_ok());
-                if !sent {
+                // A stopping pool needs no interpreter: nothing to report.
+                if !sent && !registry.is_stopping() {
                     eprintln!(
                         "interp-pool: worker {} could not create its interpreter and stays down: {e}",
                         slot.name()
@@ -96,22 +155,21 @@ pub(crate) fn main(registry: Arc<Registry>, slot: Arc<Slot>, mut ready: Option<R
         if let Some(r) = ready.take() {
             let _ = r.send(Ok(()));
         }
-        let exit = interp.enter(|py| run_tasks(py, &registry, &slot, carry.take()));
+        let exit = interp.enter(|py| {
+            if registry.is_event_loop() {
+                slot.set_thread_ident(py.thread_ident());
+                match aio::serve(py, &registry, &slot) {
+                    LoopExit::Stop => Exit::Stop,
+                    LoopExit::Recycle => Exit::Recycle(None),
+                }
+            } else {
+                run_tasks(py, &registry, &slot, carry.take())
+            }
+        });
         slot.set_phase(Phase::Closing);
         slot.set_interp(None);
-        // Interrupt helpers hold clones briefly; wait for them, then close
-        // the interpreter on this thread.
-        let mut interp = interp;
-        let interp = loop {
-            match Arc::try_unwrap(interp) {
-                Ok(i) => break i,
-                Err(again) => {
-                    interp = again;
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-            }
-        };
-        interp.close();
+        // Interrupt helpers hold clones briefly.
+        close_on_this_thread(interp);
         match exit {
             // Abandoned: whatever it carried already failed with WorkerLost.
             Exit::Recycle(_) if slot.is_abandoned() => break,

@@ -252,6 +252,56 @@ fn initializers_and_prepare_main_hand_data_over_once() {
     }
 }
 
+/// An initializer whose role each worker takes from `roles`: "fail" raises
+/// once the other two are in their blocking code, "recv" waits on a
+/// channel that nothing sends to, "spin" loops in Python.
+const ROLES: &str = r#"
+import interp
+def init_role(roles, started):
+    role = roles.try_recv()
+    if role == "fail":
+        started.recv()
+        started.recv()
+        raise ValueError("initializer failed")
+    started.send(role)
+    if role == "recv":
+        interp.Channel().recv()
+    while True:
+        pass
+"#;
+
+#[test]
+fn start_fails_fast_and_stops_the_workers_still_initializing() {
+    // Regression: the first failure was reported only once every other
+    // worker's start had ended: build's clean-up waited for initializers
+    // still running, for the whole shutdown timeout (an hour here), then
+    // abandoned their workers. They are now interrupted (a channel wait is
+    // woken, a Python loop gets interp.Cancelled).
+    let roles = Channel::unbounded();
+    for r in ["fail", "recv", "spin"] {
+        roles.send(Value::str(r)).unwrap();
+    }
+    let started = Channel::unbounded();
+    let b = Pool::builder()
+        .workers(3)
+        .init_source(ROLES)
+        .init_call(Call::new("__main__", "init_role").arg(roles).arg(started))
+        .shutdown_timeout(Duration::from_secs(3600))
+        .kill_grace(LAND);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    // Detached: a build that does not return must fail the test, not hang it.
+    std::thread::spawn(move || {
+        let _ = tx.send(b.build().map(drop));
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Err(PoolError::Init(e))) => {
+            assert!(e.to_string().contains("initializer failed"), "{e}")
+        }
+        Ok(other) => panic!("expected the initializer's error, got {other:?}"),
+        Err(_) => panic!("build still running 60 s after an initializer failed"),
+    }
+}
+
 #[test]
 fn submit_with_timeout_interrupts_a_closure_that_runs_too_long() {
     let p = pool(1).build().unwrap();

@@ -10,7 +10,7 @@ use interp_pool::{Call, Pool, PoolError, TaskError};
 mod common;
 use common::*;
 
-const INIT: &str = "import time\ndef spin():\n    while True:\n        pass\ndef ident(x):\n    return x\ndef sleep(s):\n    time.sleep(s)\n    return s\n";
+const INIT: &str = "import time\ndef spin():\n    while True:\n        pass\ndef ident(x):\n    return x\ndef sleep(s):\n    time.sleep(s)\n    return s\ndef wait_on(ch):\n    return ch.recv()\n";
 
 /// A pool of one worker that waits for interruptions to land.
 fn one_worker() -> Pool {
@@ -194,5 +194,61 @@ fn shutdown_takes_running_tasks_safely_while_workers_finish_them() {
             ),
             "round {round}: the last task must be resolved, got {r:?}"
         );
+    }
+}
+
+#[test]
+fn concurrent_shutdowns_all_return_when_the_workers_stop() {
+    // Regression: each retiring worker woke only one waiting shutdown (a
+    // message on a channel), so with two shutdowns waiting at once (the
+    // Python front's exit hook and a collected executor's) one took every
+    // message and the other slept until the shutdown timeout (10 s by
+    // default; the whole wait with a long one, which hung the exit).
+    let p = std::sync::Arc::new(
+        Pool::builder()
+            .workers(2)
+            .init_source(INIT)
+            .shutdown_timeout(Duration::from_secs(3600))
+            .kill_grace(LAND)
+            .build()
+            .unwrap(),
+    );
+    let gate = Channel::unbounded();
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            p.submit(Call::new("__main__", "wait_on").arg(gate.clone()))
+                .unwrap()
+        })
+        .collect();
+    tasks.iter().for_each(wait_running);
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    for i in 0..4 {
+        let (p, done) = (p.clone(), done_tx.clone());
+        // Detached: a shutdown that missed its wake-up must fail the test,
+        // not hang it.
+        std::thread::spawn(move || {
+            let report = p.shutdown(true, false);
+            let _ = done.send((i, report));
+        });
+    }
+    // Not needed for correctness: lets the four shutdowns reach their wait
+    // before the workers stop, the interleaving that lost wake-ups.
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..2 {
+        gate.send(Value::None).unwrap();
+    }
+    for t in &tasks {
+        assert_eq!(
+            t.wait_timeout(Duration::from_secs(60)),
+            Some(Ok(Value::None))
+        );
+    }
+    for n in 0..4 {
+        match done_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok((_, report)) => assert!(report.abandoned.is_empty(), "{report:?}"),
+            Err(_) => panic!(
+                "only {n} of 4 concurrent shutdowns returned within 60 s of the workers stopping"
+            ),
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use interp_core::Value;
+use interp_core::{Channel, Value};
 use interp_pool::{as_completed, wait, Call, Pool, PoolError, Task, TaskError, WaitMode};
 
 mod common;
@@ -15,6 +15,8 @@ const INIT: &str = r#"
 import time, interp
 def ident(x):
     return x
+def wait_on(ch):
+    return ch.recv()
 def add(a, b, *, scale=1):
     return (a + b) * scale
 def slow(x, secs):
@@ -382,4 +384,60 @@ fn handles_and_iterators_have_debug_output() {
     let u = p.map_unordered(Call::new("__main__", "ident"), std::iter::empty());
     assert!(format!("{u:?}").starts_with("MapUnordered(Map {"), "{u:?}");
     assert!(format!("{:?}", Pool::builder().workers(5)).contains("workers: 5"));
+}
+
+#[test]
+fn cancel_if_queued_cancels_only_what_no_worker_started() {
+    let p = pool(1);
+    let gate = Channel::unbounded();
+    let running = p
+        .submit(Call::new("__main__", "wait_on").arg(gate.clone()))
+        .unwrap();
+    let queued = p.submit(Call::new("__main__", "ident").arg(1)).unwrap();
+    wait_running(&running);
+    assert!(!running.cancel_if_queued(), "a running task is left alone");
+    assert!(queued.cancel_if_queued(), "a queued task is cancelled");
+    assert_eq!(queued.wait(), Err(TaskError::Cancelled));
+    assert!(!queued.cancel_if_queued(), "a task is cancelled once");
+    gate.send(Value::Int(7)).unwrap();
+    assert_eq!(
+        running.wait_timeout(Duration::from_secs(60)),
+        Some(Ok(Value::Int(7))),
+        "the running task was not interrupted"
+    );
+    assert!(!running.cancel_if_queued(), "a finished task is left alone");
+    assert_eq!(p.stats().cancelled_queued, 1);
+    assert_serves(&p, 3);
+}
+
+#[test]
+fn cancel_if_queued_racing_the_workers_never_interrupts_a_started_task() {
+    // Each task either never ran (cancel_if_queued said true: Cancelled) or
+    // ran to its end (false: its value). Checking that a task is not
+    // running and then cancelling it could interrupt one a worker started
+    // in between.
+    let p = pool(2);
+    let (mut ran, mut cancelled) = (0, 0);
+    for round in 0..20 {
+        let tasks: Vec<Task> = (0..200)
+            .map(|i| p.submit(Call::new("__main__", "ident").arg(i)).unwrap())
+            .collect();
+        let claimed: Vec<bool> = tasks.iter().map(Task::cancel_if_queued).collect();
+        for (i, (t, claimed)) in tasks.iter().zip(claimed).enumerate() {
+            let r = t.wait_timeout(Duration::from_secs(60));
+            if claimed {
+                cancelled += 1;
+                assert_eq!(
+                    r,
+                    Some(Err(TaskError::Cancelled)),
+                    "round {round}, task {i}"
+                );
+            } else {
+                ran += 1;
+                assert_eq!(r, Some(Ok(Value::Int(i as i64))), "round {round}, task {i}");
+            }
+        }
+    }
+    eprintln!("{ran} tasks ran, {cancelled} were cancelled before they started");
+    assert_eq!(p.stats().cancelled_queued, cancelled);
 }

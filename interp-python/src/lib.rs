@@ -33,6 +33,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod aio;
 mod completer;
 mod convert;
 mod util;
@@ -79,17 +80,18 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 21]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 23]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
-    fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated)\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback)."),
+    fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated[, childconcurrency, loop_factory, close_timeout])\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback). With the last three: workers run event loops (interp.aio)."),
     fast(c"submit", m_submit, c"submit(pool, future, target, args, kwargs, timeout)\n--\n\nSubmits one call; a task capsule."),
     fast(c"submit_chunk", m_submit_chunk, c"submit_chunk(pool, future, target, items, star, timeout)\n--\n\nSubmits a map chunk; a task capsule."),
     fast(c"submit_main", m_submit_main, c"submit_main(pool, future, fn, args, kwargs)\n--\n\nRuns fn(*args, **kwargs) in the main interpreter on a pool thread."),
     fast(c"task_wait", m_task_wait, c"task_wait(task, timeout)\n--\n\nWaits (GIL released) and completes the future; False on timeout."),
     fast(c"task_cancel", m_task_cancel, c"task_cancel(task)\n--\n\nCancels (interrupting a running task); False when it had finished."),
     fast(c"task_running", m_task_running, c"task_running(task)\n--\n\nWhether a worker runs the task now."),
-    fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_futures)\n--\n\nShuts the pool down (cancel_futures: cancels what no worker started; running tasks go on); the names of abandoned workers."),
+    fast(c"aio_join", aio::m_aio_join, c"aio_join(pool)\n--\n\ninterp.aio: closes intake, lets queued and running coroutines go on for the close timeout, then cancels them; waits for the workers (GIL released). The names of abandoned workers."),
+    fast(c"pool_shutdown", m_pool_shutdown, c"pool_shutdown(pool, wait, cancel_futures)\n--\n\nShuts the pool down (cancel_futures: cancels what no worker started); with wait, waits for every task however long it runs, then for the workers; the names of abandoned workers."),
     fast(c"pool_cancel_all", m_pool_cancel_all, c"pool_cancel_all(pool)\n--\n\nCancels every task not finished yet."),
     fast(c"pool_flush", m_pool_flush, c"pool_flush(pool)\n--\n\nCompletes the futures of every finished task now."),
     fast(c"pool_workers", m_pool_workers, c"pool_workers(pool)\n--\n\nThe number of workers."),
@@ -99,6 +101,7 @@ static METHODS: Def<[sys::PyMethodDef; 21]> = Def(UnsafeCell::new([
     fast(c"shared", m_shared, c"shared(token)\n--\n\nThe object a token from share() stands for, in this interpreter."),
     fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nReleases a reference to a token (share() made the first); the last one forgets it."),
     fast(c"retain", m_retain, c"retain(token)\n--\n\nOne more reference to a token."),
+    fast(c"first_time", m_first_time, c"first_time(key)\n--\n\nTrue the first time this process (any interpreter) asks about key, then False: for warnings given once per process, not once per worker."),
     fast(c"completion_probe", m_completion_probe, c"completion_probe()\n--\n\nFor tests: whether the completer thread is running."),
     sys::PyMethodDef::zeroed(),
 ]));
@@ -162,10 +165,24 @@ unsafe extern "C" fn pool_capsule_drop(cap: *mut PyObject) {
         .spawn(move || retire(*handle));
 }
 
-/// Shuts down a pool nobody can submit to any more once every outstanding
-/// task has finished (`shutdown(wait=True)` semantics, without the
-/// shutdown timeout running while tasks are still working), then drops it.
+/// Shuts down a pool nobody can submit to any more, as
+/// `shutdown(wait=True)` does ([`finish`]), then drops it.
 fn retire(h: Arc<PoolHandle>) {
+    h.pool.shutdown(false, false);
+    finish(&h);
+    drop(h);
+}
+
+/// `shutdown(wait=True)` as a `ThreadPoolExecutor`'s: waits until every
+/// task submitted so far has finished, however long that takes, then for
+/// the workers to stop. The pool's own shutdown wait is not enough: past
+/// its shutdown timeout (10 s) it interrupts the tasks still running; here
+/// that timeout only bounds the workers closing their interpreters.
+///
+/// The caller closed the pool's intake first (`pool.shutdown(false, ..)`),
+/// under the main GIL where another thread could still submit, so that
+/// every task is among `h.pending()` here.
+fn finish(h: &PoolHandle) -> interp_pool::ShutdownReport {
     let tasks: Vec<interp_pool::Task> = h
         .pending()
         .iter()
@@ -173,8 +190,7 @@ fn retire(h: Arc<PoolHandle>) {
         .collect();
     interp_pool::wait(&tasks, interp_pool::WaitMode::All, None);
     drop(tasks);
-    h.pool.shutdown(true, false);
-    drop(h);
+    h.pool.shutdown(true, false)
 }
 
 unsafe extern "C" fn task_capsule_drop(cap: *mut PyObject) {
@@ -275,8 +291,10 @@ unsafe extern "C" fn m_pool_new(
     entry(|py| {
         main_only("interp.InterpreterPoolExecutor")?;
         const F: &str = "pool_new";
+        // 7 arguments, or 10 for an event-loop pool (interp.aio).
+        let want = if n == 10 { 10 } else { 7 };
         // SAFETY: FASTCALL arguments (count checked by `arg`).
-        let get = |i| unsafe { arg(a, n, i, F, 7) };
+        let get = |i| unsafe { arg(a, n, i, F, want) };
         let workers = bound(py, get(0)?)
             .to_value()?
             .as_i64()
@@ -316,6 +334,9 @@ unsafe extern "C" fn m_pool_new(
         }
         if let Some(g) = grace {
             b = b.kill_grace(g);
+        }
+        if want == 10 {
+            b = aio::configure(py, b, get(7)?, get(8)?, get(9)?)?;
         }
         Runtime::init()?;
         // Starting creates interpreters: never with the main GIL held.
@@ -513,9 +534,18 @@ unsafe extern "C" fn m_submit(
             views,
         };
         let rec = Rec::new(Kind::Call, &fut, &h);
-        let task = h
-            .pool
-            .submit_with_timeout(timeout, move |py| worker::run_call(py, &spec));
+        let task = if h.pool.event_loop().is_some() {
+            // interp.aio: the call runs as a coroutine of a worker's loop.
+            let target = spec.target.clone();
+            h.pool.submit_async_with(
+                timeout,
+                move |py| worker::start_async(py, &spec),
+                move |py, r| worker::finish_async(py, r, &target),
+            )
+        } else {
+            h.pool
+                .submit_with_timeout(timeout, move |py| worker::run_call(py, &spec))
+        };
         start(rec, task, py, &h)
     })
 }
@@ -557,9 +587,18 @@ unsafe extern "C" fn m_submit_chunk(
             views,
         };
         let rec = Rec::new(Kind::Chunk, &fut, &h);
-        let task = h
-            .pool
-            .submit_with_timeout(timeout, move |py| worker::run_chunk(py, &spec));
+        let task = if h.pool.event_loop().is_some() {
+            // interp.aio: the chunk's calls run at once in a worker's loop.
+            let target = spec.target.clone();
+            h.pool.submit_async_with(
+                timeout,
+                move |py| worker::start_async_chunk(py, &spec),
+                move |py, r| worker::finish_async_chunk(py, r, &target),
+            )
+        } else {
+            h.pool
+                .submit_with_timeout(timeout, move |py| worker::run_chunk(py, &spec))
+        };
         start(rec, task, py, &h)
     })
 }
@@ -709,12 +748,15 @@ unsafe extern "C" fn m_task_cancel(
         let Some(task) = rec.task.get() else {
             return Ok(boolean(false));
         };
-        if rec.kind == Kind::Main && task.is_running() {
+        let cancelled = if rec.kind == Kind::Main {
             // Code running in the main interpreter is not interrupted (as
-            // with ThreadPoolExecutor).
-            return Ok(boolean(false));
-        }
-        if task.cancel() {
+            // with ThreadPoolExecutor): only a task no thread started yet
+            // is cancelled, atomically.
+            task.cancel_if_queued()
+        } else {
+            task.cancel()
+        };
+        if cancelled {
             // The caller marks its future cancelled; a later completion is
             // ignored.
             Ok(boolean(rec.abandon(py)))
@@ -810,30 +852,30 @@ unsafe extern "C" fn m_pool_shutdown(
         let h = unsafe { pool_of(get(0)?)? }.clone();
         let wait = bound(py, get(1)?).to_value()?.as_bool().unwrap_or(true);
         let cancel = bound(py, get(2)?).to_value()?.as_bool().unwrap_or(false);
+        // Intake closed first, under the main GIL: no task can be added to
+        // those `finish` waits for. The workers finish what is queued (unless
+        // cancelled below), then stop.
+        h.pool.shutdown(false, false);
         if cancel {
             // `concurrent.futures` semantics: what no worker has started is
             // cancelled, what runs goes on. (The pool's own `cancel_pending`
             // also interrupts running tasks, so it is not used here.)
-            // Closing intake first: the workers finish what they started and
-            // skip what is cancelled below, then stop.
-            h.pool.shutdown(false, false);
             let h2 = h.clone();
             if blocking(py, move || let_idle_workers_start(&h2))?.is_none() {
                 return Ok(null_mut());
             }
             for rec in h.pending() {
                 if let Some(t) = rec.task.get() {
-                    if !t.is_running() && !t.is_done() {
-                        // Completes the task as cancelled; `flush` below
-                        // marks its future.
-                        t.cancel();
-                    }
+                    // Only if no worker started it, atomically (a task
+                    // that starts meanwhile runs to its end); completes it
+                    // as cancelled, and `flush` below marks its future.
+                    t.cancel_if_queued();
                 }
             }
         }
         let abandoned = if wait {
             let h2 = h.clone();
-            match blocking(py, move || h2.pool.shutdown(true, false))? {
+            match blocking(py, move || finish(&h2))? {
                 Some(report) => report.abandoned,
                 None => {
                     flush(py, &h);
@@ -841,7 +883,7 @@ unsafe extern "C" fn m_pool_shutdown(
                 }
             }
         } else {
-            h.pool.shutdown(false, false).abandoned
+            Vec::new()
         };
         flush(py, &h);
         Ok(py
@@ -943,11 +985,15 @@ unsafe extern "C" fn m_shutdown_all(
         // is interrupted, and the workers are still waited for (bounded by
         // the kill grace and the shutdown timeout), since no worker
         // interpreter may outlive this hook.
+        // Intake closed under the main GIL first (see `finish`).
+        for h in &pools {
+            h.pool.shutdown(false, false);
+        }
         let mut interrupt: Option<*mut PyObject> = None;
         for h in &pools {
             if interrupt.is_none() {
                 let h2 = h.clone();
-                if blocking(py, move || h2.pool.shutdown(true, false))?.is_none() {
+                if blocking(py, move || finish(&h2))?.is_none() {
                     // SAFETY: attached; the KeyboardInterrupt is set aside
                     // (restored below) while futures complete.
                     interrupt = Some(unsafe { sys::PyErr_GetRaisedException() });
@@ -1075,6 +1121,29 @@ unsafe extern "C" fn m_retain(
             }
             None => Err(Error::Runtime(GONE.into())),
         }
+    })
+}
+
+/// The keys `first_time` has seen (process-wide).
+static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn m_first_time(
+    _m: *mut PyObject,
+    a: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        // SAFETY: FASTCALL arguments.
+        let key = bound(py, unsafe { arg(a, n, 0, "first_time", 1)? }).to_value()?;
+        let Some(key) = key.as_str() else {
+            return Err(Error::Conversion("first_time(key) takes a str".into()));
+        };
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !seen.iter().any(|k| k == key);
+        if first {
+            seen.push(key.to_owned());
+        }
+        Ok(boolean(first))
     })
 }
 

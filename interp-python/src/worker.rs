@@ -299,8 +299,12 @@ fn describe(target: &Target) -> String {
     }
 }
 
-/// Runs one call in the worker (the body of a `submit` task).
-pub(crate) fn run_call(py: Python<'_>, spec: &CallSpec) -> Result<Value, Error> {
+/// The function and arguments of a call, as objects of this interpreter.
+#[allow(clippy::type_complexity)]
+fn call_parts<'py>(
+    py: Python<'py>,
+    spec: &CallSpec,
+) -> Result<(Bound<'py>, Vec<Bound<'py>>, Option<Bound<'py>>), Error> {
     let f = resolve(py, &spec.target)?;
     let args = spec
         .args
@@ -323,8 +327,18 @@ pub(crate) fn run_call(py: Python<'_>, spec: &CallSpec) -> Result<Value, Error> 
         }
         Some(d)
     };
-    match call(py, &f, &args, kwargs.as_ref()) {
-        Ok(r) => Ok(match result_value(&r, &|| describe(&spec.target)) {
+    Ok((f, args, kwargs))
+}
+
+/// A call's outcome (its result, or the exception object it raised) in
+/// the envelope it travels back in.
+fn envelope<'py>(
+    py: Python<'py>,
+    r: Result<Bound<'py>, Bound<'py>>,
+    target: &Target,
+) -> Result<Value, Error> {
+    match r {
+        Ok(r) => Ok(match result_value(&r, &|| describe(target)) {
             Ok(v) => Value::tuple([Value::Int(0), v]),
             Err(p) => Value::tuple([Value::Int(1), p]),
         }),
@@ -334,6 +348,100 @@ pub(crate) fn run_call(py: Python<'_>, spec: &CallSpec) -> Result<Value, Error> 
             Failure::Payload(p) => Ok(Value::tuple([Value::Int(1), p])),
         },
     }
+}
+
+/// Runs one call in the worker (the body of a `submit` task).
+pub(crate) fn run_call(py: Python<'_>, spec: &CallSpec) -> Result<Value, Error> {
+    let (f, args, kwargs) = call_parts(py, spec)?;
+    envelope(py, call(py, &f, &args, kwargs.as_ref()), &spec.target)
+}
+
+/// Starts one call on an event-loop worker (`interp.aio`): a coroutine
+/// that calls the function and awaits its result when it is awaitable, so
+/// that whatever it raises reaches [`finish_async`].
+pub(crate) fn start_async<'py>(py: Python<'py>, spec: &CallSpec) -> Result<Bound<'py>, Error> {
+    let (f, args, kwargs) = call_parts(py, spec)?;
+    let args = py.tuple(&args)?;
+    let kwargs = kwargs.unwrap_or_else(|| py.none());
+    py.lookup("interp._worker", "_aio_call")?
+        .call(&[f, args, kwargs], &[])
+}
+
+/// What an event-loop call gave, in its envelope.
+pub(crate) fn finish_async<'py>(
+    py: Python<'py>,
+    r: Result<Bound<'py>, Bound<'py>>,
+    target: &Target,
+) -> Result<Value, Error> {
+    envelope(py, r, target)
+}
+
+/// Starts a `map` chunk on an event-loop worker (`interp.aio`): one
+/// coroutine gathering a call per item, all at once in the loop.
+pub(crate) fn start_async_chunk<'py>(
+    py: Python<'py>,
+    spec: &ChunkSpec,
+) -> Result<Bound<'py>, Error> {
+    let f = resolve(py, &spec.target)?;
+    let items = obj(py, &spec.items, spec.views)?;
+    let star = py.value(&Value::Bool(spec.star))?;
+    py.lookup("interp._worker", "_aio_chunk")?
+        .call(&[f, items, star], &[])
+}
+
+/// What an event-loop chunk gave: `(results, {index: payload})`, as
+/// [`run_chunk`] returns. The chunk's own failure (a cancel) fails the task.
+pub(crate) fn finish_async_chunk<'py>(
+    py: Python<'py>,
+    r: Result<Bound<'py>, Bound<'py>>,
+    target: &Target,
+) -> Result<Value, Error> {
+    let list = match r {
+        Ok(list) => list,
+        Err(exc) => {
+            return match failure(py, &exc) {
+                Failure::Cancelled => Err(cancelled_error()),
+                Failure::Exit(e) => Err(Error::Python(Box::new(e))),
+                Failure::Payload(_) => Err(Error::Runtime(format!(
+                    "a map chunk failed as a whole: {}",
+                    exc.str().unwrap_or_default()
+                ))),
+            }
+        }
+    };
+    let items = list.items()?;
+    let mut results = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        // SAFETY: attached; a type check on a valid object.
+        let raised = unsafe { sys::PyExceptionInstance_Check(item.as_ptr()) } != 0;
+        let outcome = if raised {
+            match failure(py, item) {
+                Failure::Cancelled => Err(synthetic("RuntimeError", "cancelled".into())),
+                Failure::Exit(e) => Err(Value::tuple([
+                    Value::Str(e.traceback.into()),
+                    Value::None,
+                    Value::str("builtins"),
+                    Value::str("SystemExit"),
+                    Value::Str(e.message.into()),
+                ])),
+                Failure::Payload(p) => Err(p),
+            }
+        } else {
+            result_value(item, &|| describe(target))
+        };
+        match outcome {
+            Ok(v) => results.push(v),
+            Err(p) => {
+                results.push(Value::None);
+                errors.push((Value::from(i), p));
+            }
+        }
+    }
+    Ok(Value::tuple([
+        Value::List(results.into()),
+        Value::Dict(errors.into()),
+    ]))
 }
 
 /// Runs a `map` chunk in the worker: one call per item, in order.

@@ -60,6 +60,11 @@ def echo_after(gate, value):
     return value
 
 
+def note_start(started, value):
+    started.send(value)
+    return value
+
+
 class Boom(Exception):
     def __init__(self, code, detail):
         super().__init__(code, detail)
@@ -209,3 +214,19 @@ class Scaler:
     @interp.interpreter
     def scale(self, x):
         return (interp.interpreter_id() != 0, self.k * x)
+
+
+def init_role(roles, started):
+    """An initializer whose role each worker takes from `roles`: "fail"
+    raises once the other two are in their blocking code, "recv" waits on a
+    channel that nothing sends to, "spin" loops."""
+    role = roles.try_recv()
+    if role == "fail":
+        started.recv()
+        started.recv()
+        raise ValueError("initializer failed")
+    started.send(role)
+    if role == "recv":
+        interp.Channel().recv()
+    while True:
+        pass

@@ -121,6 +121,28 @@ def test_shutdown_cancel_futures_lets_idle_workers_take_their_task_first():
     assert sorted(f.result(LONG) for f in fs[:2]) == [1, 2]
 
 
+def test_shutdown_cancel_futures_never_cancels_a_task_that_started():
+    # Each future ends either cancelled, its task never started, or with
+    # its value: a queued task that a worker starts while the shutdown
+    # cancels the queue runs to its end. (Checking that a task was not
+    # running and then cancelling it could interrupt one started in between:
+    # a window of a few instructions, which this stress hits only
+    # sometimes.)
+    for round in range(10):
+        e = interp.InterpreterPoolExecutor(2)
+        started = interp.Channel()
+        fs = [e.submit(helpers.note_start, started, i) for i in range(200)]
+        e.shutdown(wait=True, cancel_futures=True)
+        began = set()
+        while len(started):
+            began.add(started.try_recv())
+        for i, f in enumerate(fs):
+            if f.cancelled():
+                assert i not in began, f"round {round}: task {i} started, yet its future was cancelled"
+            else:
+                assert f.result(0) == i, (round, i, f.exception(0))
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         interp.InterpreterPoolExecutor(0)
@@ -288,3 +310,16 @@ def test_many_threads_submit_and_wait(ex):
     for t in ts:
         t.join(LONG)
     assert not errors, errors
+
+
+def test_shutdown_wait_lets_a_long_running_task_finish():
+    # ThreadPoolExecutor's shutdown(wait=True) waits however long a running
+    # task takes; the pool underneath must not interrupt it after its own
+    # shutdown timeout (10 s), which this task outlasts.
+    ex = interp.InterpreterPoolExecutor(1)
+    f = ex.submit(helpers.sleep_then, 11.0, "finished")
+    queued = ex.submit(helpers.ident, "queued too")
+    ex.shutdown(wait=True)
+    assert f.done() and not f.cancelled(), f
+    assert f.result(0) == "finished", f.exception()
+    assert queued.result(0) == "queued too", queued.exception()

@@ -149,3 +149,27 @@ def test_functions_are_looked_up_once_per_worker():
         assert e.submit(helpers.call_where).result(LONG) == "rebound"
         # ... but the task's function was resolved once and cached.
         assert e.submit(helpers.where).result(LONG) == first
+
+
+def test_a_script_without_a_main_guard_gets_one_clear_warning(tmp_path):
+    # Workers import the script to find its functions: its top-level code
+    # runs there too, up to the executor's creation, which fails in a
+    # worker. The tasks still work (the function was defined before); the
+    # user is told once why the top-level code ran again and what to do.
+    r = run_script(
+        tmp_path,
+        """
+        import interp
+        def sq(x):
+            return x * x
+        print("top level ran in", __name__, flush=True)
+        ex = interp.InterpreterPoolExecutor(2)
+        print(list(ex.map(sq, range(5))), flush=True)
+        print(ex.submit(sq, 7).result(), flush=True)
+        ex.shutdown()
+        """,
+    )
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "[0, 1, 4, 9, 16]" in r.stdout and "49" in r.stdout, r.stdout
+    assert r.stderr.count("RuntimeWarning") == 1, r.stderr
+    assert 'if __name__ == "__main__":' in r.stderr and "top-level code" in r.stderr, r.stderr

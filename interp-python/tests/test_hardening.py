@@ -101,38 +101,19 @@ def test_ctrl_c_at_exit_stops_running_tasks_and_exits_without_leftover_interpret
     # The exit hook waits for two tasks that never end; Ctrl-C there must
     # interrupt them and still wait for the workers (no interpreter left at
     # finalization: a crash or "remaining subinterpreters" otherwise).
-    path = tmp_path / "exit.py"
-    # "exit hook" is printed once the main thread is calling shutdown_all
-    # (a profile hook sees the call), so the SIGINT lands in its wait.
-    path.write_text(
-        "import sys, threading, interp, helpers\n"
+    # The SIGINT lands once the main thread calls shutdown_all (the exit
+    # hook), in its wait.
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        "shutdown_all",
         "ex = interp.InterpreterPoolExecutor(2)\n"
         "gate = interp.Channel()\n"
         "fs = [ex.submit(helpers.recv_then_spin, gate) for _ in range(2)]\n"
         "gate.send(None); gate.send(None)\n"
-        "entered = threading.Event()\n"
-        "def watch(frame, event, arg):\n"
-        "    if event == 'c_call' and getattr(arg, '__name__', '') == 'shutdown_all':\n"
-        "        entered.set()\n"
-        "def announce():\n"
-        "    print('exit hook' if entered.wait(60) else 'never', flush=True)\n"
-        "threading.Thread(target=announce, daemon=True).start()\n"
         "sys.setprofile(watch)\n"
-        "threading.setprofile(watch)\n"
+        "threading.setprofile(watch)\n",
     )
-    import os
-
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
-    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=sigint_default)
-    try:
-        assert p.stdout.readline().strip() == "exit hook"
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=LONG)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    assert p.returncode in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), (p.returncode, err)
+    assert rc in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), (rc, err)
     assert "remaining subinterpreters" not in err and "Fatal" not in err and "Segmentation" not in err, err
 
 
@@ -332,6 +313,27 @@ def test_ctrl_c_interrupts_an_event_wait_in_the_main_thread(tmp_path):
     assert out.strip() == "interrupted", (out, err)
 
 
+@pytest.mark.parametrize("op", ["recv", "send"])
+def test_ctrl_c_interrupts_a_channel_wait_in_the_main_thread(tmp_path, op):
+    # recv() on an empty channel, send() on a full one: blocked, with the
+    # GIL released, until Ctrl-C (the channel wakes for signal handlers in
+    # the main thread; it used to ignore them until the wait ended).
+    call = "ch.recv()" if op == "recv" else "ch.send(1)"
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        op,
+        "ch = interp.Channel(0)\n"
+        "try:\n"
+        "    sys.setprofile(watch)\n"
+        f"    {call}\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.setprofile(None)\n"
+        "    print('interrupted', flush=True)\n",
+    )
+    assert rc == 0, (rc, out, err)
+    assert out.strip() == "interrupted", (out, err)
+
+
 def test_event_wait_with_a_timeout_in_the_main_thread_still_times_out():
     e = interp.Event()
     assert e.wait(0.12) is False
@@ -503,3 +505,29 @@ def test_a_task_cancelled_while_the_script_loads_does_not_poison_the_worker(tmp_
     )
     clean_exit(r)
     assert r.stdout.strip() == "4", (r.stdout, r.stderr)
+
+
+def test_a_failing_initializer_stops_the_other_workers_starting(tmp_path):
+    # One worker's initializer raises while the other two are still in
+    # theirs (blocked in a channel wait, looping): the constructor reports
+    # the error at once and the other two are interrupted. They used to run
+    # on: the constructor waited the pool's whole shutdown timeout, then
+    # abandoned them (their interpreters still alive at exit).
+    r = run_script(
+        tmp_path,
+        """
+        import interp, helpers
+        roles, started = interp.Channel(), interp.Channel()
+        for role in ("fail", "recv", "spin"):
+            roles.send(role)
+        ex = interp.InterpreterPoolExecutor(3, initializer=helpers.init_role, initargs=(roles, started))
+        try:
+            ex.submit(helpers.ident, 1)
+            print("no error", flush=True)
+        except interp.BrokenInterpreterPool as e:
+            print("broken:", "initializer failed" in str(e), flush=True)
+        """,
+    )
+    clean_exit(r)
+    assert r.stdout.strip() == "broken: True", (r.stdout, r.stderr)
+    assert "abandoned" not in r.stderr and "stuck" not in r.stderr, r.stderr

@@ -68,3 +68,34 @@ def test_ctrl_c_while_waiting_raises_keyboard_interrupt_and_exits_cleanly(tmp_pa
     assert "interrupted" in out, (out, err)
     assert "KeyboardInterrupt" in err, err
     assert "remaining subinterpreters" not in err and "Fatal" not in err, err
+
+
+def test_exit_waits_for_the_tasks_of_a_dropped_executor_and_exits_promptly(tmp_path):
+    # The executor is garbage-collected without shutdown() while its tasks
+    # run and wait in the queue: the exit hook waits for all of them,
+    # however long they run (as for a ThreadPoolExecutor's threads; one
+    # outlasts the pool's 10 s shutdown timeout, which used to interrupt
+    # it), their done-callbacks run, and the process exits once they are
+    # done. A first attempt at the long wait hung here instead: the
+    # collected executor's shutdown and the exit hook's waited at once, and
+    # the pool woke only one of them when a worker stopped.
+    r = run_script(
+        tmp_path,
+        """
+        import gc, interp, helpers
+        def go():
+            ex = interp.InterpreterPoolExecutor(2)
+            fs = [ex.submit(helpers.sleep_then, 11.0, "long")]
+            fs += [ex.submit(helpers.sleep_then, 0.2, i) for i in range(3)]
+            for f in fs:
+                f.add_done_callback(lambda f: print("done", f.result(), flush=True))
+            return fs
+        fs = go()
+        gc.collect()
+        print("dropped", flush=True)
+        """,
+    )
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr == "", r.stderr
+    lines = sorted(r.stdout.splitlines())
+    assert lines == ["done 0", "done 1", "done 2", "done long", "dropped"], r.stdout

@@ -328,6 +328,24 @@ pub unsafe fn set_async_exc(thread_id: std::os::raw::c_ulong, exc: *mut PyObject
     unsafe { PyThreadState_SetAsyncExc(thread_id as c_long, exc) }
 }
 
+extern "C" {
+    // Exported (PyAPI_FUNC) by CPython 3.12 to 3.14: declared in
+    // `cpython/intrcheck.h` up to 3.12, `internal/pycore_signal.h` since.
+    fn _PyOS_IsMainThread() -> c_int;
+}
+
+/// Whether the attached thread is the main thread of the main interpreter,
+/// the one place where CPython runs signal handlers (`PyErr_CheckSignals`
+/// does nothing anywhere else). CPython's `_PyOS_IsMainThread`: underscored,
+/// but exported by every supported version, and no public function says it.
+///
+/// # Safety
+/// A thread state must be attached on this thread.
+pub unsafe fn handles_signals() -> bool {
+    // SAFETY: forwarded; it reads the attached thread state's interpreter.
+    unsafe { _PyOS_IsMainThread() != 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
+use std::time::{Duration, Instant};
 
 use interp_sys as sys;
 use sys::{PyObject, Py_ssize_t};
@@ -10,9 +11,9 @@ use super::*;
 
 pub(super) static CHANNEL_METHODS: Def<[sys::PyMethodDef; 5]> = Def::new([
     method!(c"send", kw(ch_send), VARARGS_KW,
-        c"send(obj, timeout=None)\n--\n\nSends a copy of obj (buffers, channels and frozen data by reference). Blocks while a bounded channel is full. Raises ChannelClosed, TimeoutError, or Cancelled."),
+        c"send(obj, timeout=None)\n--\n\nSends a copy of obj (buffers, channels and frozen data by reference). Blocks while a bounded channel is full (GIL released; in the main thread, Ctrl-C raises KeyboardInterrupt). Raises ChannelClosed, TimeoutError, or Cancelled."),
     method!(c"recv", kw(ch_recv), VARARGS_KW,
-        c"recv(timeout=None)\n--\n\nReceives the next value, blocking (GIL released) until one arrives. Raises ChannelClosed once closed and drained, TimeoutError, or Cancelled."),
+        c"recv(timeout=None)\n--\n\nReceives the next value, blocking (GIL released) until one arrives (in the main thread, Ctrl-C raises KeyboardInterrupt). Raises ChannelClosed once closed and drained, TimeoutError, or Cancelled."),
     method!(c"try_recv", noargs(ch_try_recv), sys::METH_NOARGS,
         c"try_recv()\n--\n\nReceives without blocking. Raises ChannelEmpty or ChannelClosed."),
     method!(c"close", noargs(ch_close), sys::METH_NOARGS,
@@ -114,8 +115,23 @@ pub(super) unsafe extern "C" fn ch_send(
             )
         };
         let deadline = deadline(timeout)?;
-        let value = item.to_value()?;
-        match ch.send_deadline(value, deadline) {
+        let mut pending = Some(item.to_value()?);
+        let sent = in_slices(py, deadline, |d| {
+            let value = pending
+                .take()
+                .expect("put back after every timed-out slice");
+            match ch.send_deadline(value, d) {
+                Err(SendTimeoutError::Timeout(v)) => {
+                    pending = Some(v);
+                    Err(Err(SendTimeoutError::Timeout(Value::None)))
+                }
+                other => Ok(other),
+            }
+        });
+        let Ok(sent) = sent else {
+            return Ok(None); // a signal handler raised (KeyboardInterrupt)
+        };
+        match sent {
             Ok(()) => Ok(none()),
             Err(SendTimeoutError::Closed(_)) => {
                 channel_exc(py, |s| s.closed_exc, "send on a closed interp.Channel")
@@ -207,7 +223,66 @@ pub(super) unsafe extern "C" fn ch_recv(
             )
         };
         let deadline = deadline(timeout)?;
-        recv_result(py, ch.recv_deadline(deadline))
+        match recv_in_slices(py, ch, deadline) {
+            Ok(r) => recv_result(py, r),
+            Err(Interrupted) => Ok(None),
+        }
+    })
+}
+
+/// How long one slice of a wait in the main thread lasts before the signal
+/// handlers run.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+/// A signal handler raised during a wait (its exception, `KeyboardInterrupt`
+/// for Ctrl-C, is set).
+struct Interrupted;
+
+/// Runs a blocking channel operation, `op(deadline)`. In the main thread of
+/// the main interpreter, the only one where CPython runs signal handlers,
+/// it waits in slices of [`SIGNAL_SLICE`] and runs the handlers between them
+/// (as `threading.Lock.acquire` wakes for them there), so that Ctrl-C ends
+/// the wait with `KeyboardInterrupt`; anywhere else it is one wait. `op`
+/// returns `Err(timed_out)` when its deadline passed, `Ok(outcome)` for
+/// anything else.
+fn in_slices<R>(
+    _py: Python<'_>,
+    deadline: Option<Instant>,
+    mut op: impl FnMut(Option<Instant>) -> std::result::Result<R, R>,
+) -> std::result::Result<R, Interrupted> {
+    // SAFETY: attached (`_py`).
+    if !unsafe { sys::handles_signals() } {
+        return Ok(op(deadline).unwrap_or_else(|timed_out| timed_out));
+    }
+    loop {
+        let slice_end = Instant::now() + SIGNAL_SLICE;
+        let end = deadline.map_or(slice_end, |d| d.min(slice_end));
+        match op(Some(end)) {
+            Ok(r) => return Ok(r),
+            Err(timed_out) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(timed_out);
+                }
+                // SAFETY: attached (the operation re-attached on return);
+                // runs the pending signal handlers.
+                if unsafe { sys::PyErr_CheckSignals() } < 0 {
+                    return Err(Interrupted);
+                }
+            }
+        }
+    }
+}
+
+/// `ch.recv_deadline(deadline)`, waking for signals in the main thread
+/// ([`in_slices`]).
+fn recv_in_slices(
+    py: Python<'_>,
+    ch: &Channel,
+    deadline: Option<Instant>,
+) -> std::result::Result<std::result::Result<Value, RecvTimeoutError>, Interrupted> {
+    in_slices(py, deadline, |d| match ch.recv_deadline(d) {
+        Err(RecvTimeoutError::Timeout) => Err(Err(RecvTimeoutError::Timeout)),
+        other => Ok(other),
     })
 }
 
@@ -239,9 +314,10 @@ pub(super) unsafe extern "C" fn ch_iter(obj: *mut PyObject) -> *mut PyObject {
 pub(super) unsafe extern "C" fn ch_next(obj: *mut PyObject) -> *mut PyObject {
     // SAFETY: our Channel.
     let ch = unsafe { handle_of::<Channel>(obj) };
-    wrap(|py| match ch.recv() {
-        Err(RecvError::Closed) => Ok(None), // StopIteration (no exception set)
-        r => recv_result(py, r),
+    wrap(|py| match recv_in_slices(py, ch, None) {
+        Err(Interrupted) => Ok(None),
+        Ok(Err(RecvTimeoutError::Closed)) => Ok(None), // StopIteration (no exception set)
+        Ok(r) => recv_result(py, r),
     })
 }
 

@@ -164,8 +164,8 @@ pub(super) fn new_frozen_proxy<'py>(py: Python<'py>, f: &Frozen) -> Result<Bound
         let obj = py.from_owned_ptr(sys::PyType_GenericAlloc((*st).frozen_type.cast(), 0))?;
         let o = obj.as_ptr().cast::<FrozenObject>();
         // A proxy's handle is interp's own: it never keeps a cache entry
-        // of the tree alive (see `materialize::INTERNAL`).
-        crate::materialize::hold(f.root_addr());
+        // of the tree alive (see `cache::INTERNAL`).
+        crate::cache::hold(f.root_addr());
         (*o).handle = Some(Box::new(f.clone()));
         (*o).hash = -1;
         Ok(obj)
@@ -211,7 +211,7 @@ pub(super) unsafe extern "C" fn fz_dealloc(obj: *mut PyObject) {
             }
         }
         if let Some(h) = o.handle.take() {
-            crate::materialize::unhold(h.root_addr());
+            crate::cache::unhold(h.root_addr());
         }
         let tp = sys::Py_TYPE(obj);
         let free: sys::freefunc = std::mem::transmute(sys::PyType_GetSlot(tp, sys::Py_tp_free));

@@ -8,7 +8,7 @@ use super::defs::{method, Def};
 use super::frozen_type::new_frozen_proxy;
 use super::state::state_of;
 use super::trampoline::{borrowed, none, wrap};
-use crate::frozen::Frozen;
+use crate::value::frozen::Frozen;
 use crate::value::Value;
 
 /// The module's method table.

@@ -10,9 +10,9 @@ use sys::PyObject;
 use super::frozen_type::{fz, fz_dealloc};
 use super::state::state;
 use crate::buffer::SharedBuffer;
-use crate::channel::Channel;
 use crate::error::Result;
 use crate::scope::{Bound, Python};
+use crate::value::channel::Channel;
 use crate::value::Value;
 
 /// Layout of SharedBuffer and Channel objects: a boxed Rust handle.

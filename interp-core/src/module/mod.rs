@@ -38,6 +38,7 @@ use crate::scope::{Bound, Python};
 mod args;
 mod buffer_type;
 mod channel_type;
+mod closure;
 mod defs;
 mod frozen_type;
 mod functions;
@@ -59,8 +60,8 @@ use state::{module_clear, module_free, module_traverse, state_of};
 // What the type files take with `use super::*`.
 use {
     crate::buffer::SharedBuffer,
-    crate::channel::{Channel, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError},
-    crate::frozen::{Frozen, Node},
+    crate::value::channel::{Channel, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError},
+    crate::value::frozen::{Frozen, Node},
     crate::value::Value,
     args::{arg, check_args, deadline, type_error},
     defs::{getset_end, getter, kw, method, noargs, VARARGS_KW},
@@ -197,6 +198,8 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
 /// `module` must be our module, its interpreter attached, its state
 /// zero-filled.
 unsafe fn exec(module: *mut PyObject) -> Result<(), ()> {
+    // Before this interpreter has an `interp.Cancelled` to raise.
+    crate::scope::recognise_cancelled(is_cancelled);
     // SAFETY: `module` is ours (the contract), so its state is a ModState.
     let st = unsafe { state_of(module) };
     // SAFETY: reading static exception types.

@@ -32,6 +32,8 @@ pickle_fallback = _core.pickle_fallback
 
 from ._event import Event  # noqa: E402
 
+# What ``_executor`` defines and exports (its ``__all__`` is this list),
+# loaded on first use by ``__getattr__`` below.
 _EXECUTOR_NAMES = (
     "InterpreterPoolExecutor",
     "InterpreterThreadPoolExecutor",

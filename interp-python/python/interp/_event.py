@@ -43,8 +43,8 @@ class Event:
         returns whether it is set."""
         from . import ChannelClosed
 
-        if _in_main_thread():
-            return self._wait_interruptibly(timeout)
+        # In the main thread, Ctrl-C ends the wait (KeyboardInterrupt): the
+        # channel wakes for signal handlers there.
         try:
             self._ch.recv(timeout=timeout)
         except ChannelClosed:
@@ -52,26 +52,6 @@ class Event:
         except TimeoutError:
             return False
         return self.is_set()
-
-    def _wait_interruptibly(self, timeout):
-        # The main thread of the main interpreter waits in slices, so that
-        # its signal handlers (Ctrl-C) run between them.
-        import time
-
-        from . import ChannelClosed
-
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = _SLICE if end is None else min(_SLICE, max(0.0, end - time.monotonic()))
-            try:
-                self._ch.recv(timeout=left)
-            except ChannelClosed:
-                return True
-            except TimeoutError:
-                if end is not None and time.monotonic() >= end:
-                    return False
-                continue
-            return self.is_set()
 
     def clear(self):
         """Only for an event not set yet (a no-op then): a set
@@ -115,11 +95,3 @@ def _rebuild(token, consume=False):
     if consume:
         _native.unshare(token)
     return e
-
-
-# How long one slice of a main-thread wait lasts (see _wait_interruptibly).
-_SLICE = 0.05
-
-
-def _in_main_thread():
-    return threading.current_thread() is threading.main_thread() and _native.core_module().interpreter_id() == 0

@@ -35,17 +35,11 @@ from collections import deque
 from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 from concurrent.futures import _base
 
-from . import _event, _native
+from . import _EXECUTOR_NAMES, _event, _native
 
-__all__ = [
-    "InterpreterPoolExecutor",
-    "InterpreterThreadPoolExecutor",
-    "interpreter",
-    "BrokenInterpreterPool",
-    "RemoteError",
-    "TaskExit",
-    "WorkerLost",
-]
+# The names the package re-exports from here (listed there, so that
+# ``import interp`` need not import this module to know them).
+__all__ = list(_EXECUTOR_NAMES)
 
 #: The largest ``max_workers``: each worker is an interpreter with its own
 #: thread (a few MB each), and thousands of them exhaust a machine.
@@ -184,6 +178,21 @@ def _make_exception(code, a):
     return RuntimeError(a[0] if a else "task failed")
 
 
+def _made_on_first_use(name, make):
+    """A property whose value ``make()`` makes on its first read and the
+    instance keeps in its attribute ``name`` (whose class default is None).
+    ``dict.setdefault`` is atomic, so threads that race on the first read
+    agree on one value."""
+
+    def get(self):
+        value = self.__dict__.get(name)
+        if value is None:
+            value = self.__dict__.setdefault(name, make())
+        return value
+
+    return property(get)
+
+
 class _InterpFuture(Future):
     """A ``concurrent.futures.Future`` for an interp task.
 
@@ -205,27 +214,10 @@ class _InterpFuture(Future):
     def __init__(self):
         pass
 
-    @property
-    def _condition(self):
-        c = self._cond
-        if c is None:
-            # setdefault is atomic: racing threads agree on one condition.
-            c = self.__dict__.setdefault("_cond", threading.Condition())
-        return c
-
-    @property
-    def _waiters(self):
-        w = self._wl
-        if w is None:
-            w = self.__dict__.setdefault("_wl", [])
-        return w
-
-    @property
-    def _done_callbacks(self):
-        c = self._cbl
-        if c is None:
-            c = self.__dict__.setdefault("_cbl", [])
-        return c
+    # setdefault is atomic: racing threads agree on one condition and list.
+    _condition = _made_on_first_use("_cond", threading.Condition)
+    _waiters = _made_on_first_use("_wl", list)
+    _done_callbacks = _made_on_first_use("_cbl", list)
 
     def cancel(self):
         """Cancels the task: a queued one never runs; a running one is
@@ -245,25 +237,26 @@ class _InterpFuture(Future):
             return _native.task_running(t)
         return Future.running(self)
 
-    def result(self, timeout=None):
+    def _wait_task(self, timeout):
+        """Waits on the task itself (the GIL released) while the future is
+        pending; returns the timeout left for Future's own wait (0 once this
+        one timed out)."""
         t = self._task
         if t is not None and self._state == _PENDING:
             if timeout is not None and timeout < 0:
                 timeout = 0  # as Future: a deadline already past
             if not _native.task_wait(t, timeout):
                 timeout = 0
+        return timeout
+
+    def result(self, timeout=None):
+        timeout = self._wait_task(timeout)
         if self._state == _FINISHED and self._exception is None:
             return self._result  # a finished future never changes again
         return Future.result(self, timeout)
 
     def exception(self, timeout=None):
-        t = self._task
-        if t is not None and self._state == _PENDING:
-            if timeout is not None and timeout < 0:
-                timeout = 0  # as Future: a deadline already past
-            if not _native.task_wait(t, timeout):
-                timeout = 0
-        return Future.exception(self, timeout)
+        return Future.exception(self, self._wait_task(timeout))
 
     # Completion by interp._native (main GIL held). The future's state
     # changes and its waiters wake at once; its done-callbacks run at once
@@ -439,11 +432,14 @@ def _register_exit():
 
 def _check_main():
     if _native is None or not _is_main():
-        raise RuntimeError(
+        e = RuntimeError(
             "interp executors can only be used in the main interpreter, not inside a worker. If "
             "your script creates one at import time, put that code under "
             '`if __name__ == "__main__":` (workers load the script under another name).'
         )
+        # interp._worker tells a script without that guard by this mark.
+        e._interp_executor_in_worker = True
+        raise e
 
 
 def _is_main():
@@ -502,6 +498,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         max_tasks_per_worker=None,
         kill_grace=None,
         isolated=True,
+        _event_loop=(),
     ):
         _check_main()
         if max_workers is None:
@@ -572,6 +569,8 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
                 max_tasks_per_worker,
                 kill_grace,
                 bool(isolated),
+                # interp.aio: (childconcurrency, loop factory, close timeout).
+                *_event_loop,
             )
         finally:
             _event._collecting.tokens = None
@@ -732,8 +731,9 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """As ``Executor.shutdown``. With ``wait``, returns once every
-        worker has stopped and every future is completed; Ctrl-C interrupts
-        the wait (the workers keep stopping)."""
+        task has finished (however long it runs: nothing is interrupted),
+        every future is completed and every worker has stopped; Ctrl-C
+        interrupts the wait (the workers keep stopping)."""
         with self._shutdown_lock:
             self._shutdown = True
         self._log_broken()

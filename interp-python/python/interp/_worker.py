@@ -41,6 +41,38 @@ def _main_code(path, name, d):
         return compile(f.read(), path, "exec")
 
 
+async def _aio_call(fn, args, kwargs):
+    """A call on an event-loop worker (``interp.aio``): awaits the result
+    when it is awaitable (an ``async def``), else returns it."""
+    r = fn(*args, **kwargs) if kwargs else fn(*args)
+    if hasattr(r, "__await__"):
+        r = await r
+    return r
+
+
+async def _aio_chunk(fn, items, star):
+    """A ``map`` chunk on an event-loop worker: every item's call at once;
+    the results in order, an item's exception in its place."""
+    import asyncio
+
+    out = []
+    waits = []
+    for item in items:
+        try:
+            r = fn(*item) if star else fn(item)
+        except Exception as e:
+            r = e
+        else:
+            if hasattr(r, "__await__"):
+                waits.append((len(out), r))
+        out.append(r)
+    if waits:
+        done = await asyncio.gather(*[w for _, w in waits], return_exceptions=True)
+        for (i, _), r in zip(waits, done):
+            out[i] = r
+    return out
+
+
 def _is_cancelled(e):
     core = sys.modules.get("interp._core")
     return core is not None and isinstance(e, core.Cancelled)
@@ -71,6 +103,8 @@ def _install_main(path, name, shared):
                     state["loaded"] = False
                     raise
                 state["error"] = e
+                if getattr(e, "_interp_executor_in_worker", False):
+                    _warn_no_main_guard(path, e)
             d.update(shared)
             if d.get("__getattr__") is __getattr__:
                 del d["__getattr__"]
@@ -91,6 +125,30 @@ def _install_main(path, name, shared):
     d.update(shared)
     sys.modules["__mp_main__"] = mod
     sys.modules["__main__"] = mod
+
+
+def _warn_no_main_guard(path, error):
+    # Once per process, not once per worker: every worker loads the script.
+    if not _native.first_time("no-main-guard"):
+        return
+    import warnings
+
+    # Shown at the script's line that creates the executor.
+    line = 0
+    for frame, lineno in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_filename == path:
+            line = lineno
+    warnings.warn_explicit(
+        f"interp: this script creates an executor when it is imported, outside "
+        f'`if __name__ == "__main__":`. Each worker interpreter imports the script (under the '
+        f"name __mp_main__, to find the functions it runs), so its top-level code also ran in "
+        f"every worker, up to this line, where it stopped with an error. Put the code that "
+        f'creates and uses the executor under `if __name__ == "__main__":` (as '
+        f"multiprocessing requires).",
+        RuntimeWarning,
+        path,
+        line,
+    )
 
 
 def _bootstrap(cfg):

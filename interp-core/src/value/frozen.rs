@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::{Value, MAX_DEPTH};
 use crate::error::{out_of_memory, Error, Result};
 use crate::shared::{try_vec, Shared};
-use crate::value::{Value, MAX_DEPTH};
 
 /// A node of a frozen tree. Containers own their children inline.
 pub(crate) enum Node {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
 
+use super::Value;
 use crate::cancel;
-use crate::tstate::Detached;
-use crate::value::Value;
+use crate::detached::Detached;
 
 /// Why [`Channel::send`] failed. The value comes back with the error.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,7 +252,9 @@ struct Inner {
 /// slot, the close, its deadline or the current thread's
 /// [`CancelToken`](crate::CancelToken) wakes it. While blocked, the calling
 /// thread's interpreter (if any) is detached, so other threads can run
-/// Python in it.
+/// Python in it. (One exception, from Python only: in the main thread of the
+/// main interpreter, a wait wakes every 50 ms to run the signal handlers,
+/// so that Ctrl-C raises `KeyboardInterrupt` there.)
 ///
 /// [`close`](Channel::close) wakes every waiter; values sent before the close
 /// can still be received, then receivers get [`RecvError::Closed`].

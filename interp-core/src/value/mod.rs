@@ -1,6 +1,12 @@
 //! [`Value`], the data that crosses interpreters: the type, its equality,
 //! hashing and accessors (converting it to and from Python objects is
 //! `conversion/`).
+//!
+//! `Value` is one recursive type with the two shareable types that hold
+//! values, which are its submodules: a [`Channel`] carries `Value`s
+//! (`channel.rs`) and a [`Frozen`] tree is built from them and indexed by
+//! them (`frozen.rs`). They use each other and the lower layers only;
+//! [`SharedBuffer`] holds no values and lives apart (`buffer.rs`).
 
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
@@ -8,11 +14,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+pub(crate) mod channel;
+pub(crate) mod frozen;
+
 use crate::buffer::SharedBuffer;
-use crate::channel::Channel;
 use crate::error::{no_memory, Error, Result};
-use crate::frozen::Frozen;
 use crate::shared::Shared;
+use channel::Channel;
+use frozen::Frozen;
 
 /// How deep a [`Value`] may nest (containers inside containers). Deeper
 /// input, or a container that contains itself, is refused with

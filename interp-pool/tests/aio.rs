@@ -1,0 +1,409 @@
+//! Event-loop workers (`PoolBuilder::event_loop`): coroutines run in an
+//! asyncio loop inside each worker interpreter.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::LAND;
+use interp_core::{Channel, Value};
+use interp_pool::{Call, Pool, PoolError, TaskError};
+
+const SRC: &str = r#"
+import asyncio, threading, time, sys
+
+def ident(x):
+    return x
+
+async def later(x, delay):
+    await asyncio.sleep(delay)
+    return x
+
+async def boom(n):
+    await asyncio.sleep(0)
+    raise ValueError(f"bad {n}")
+
+async def wait_cancel(ch):
+    try:
+        ch.send("started")
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        ch.send("saw CancelledError")
+        raise
+
+async def spin_forever(ch):
+    ch.send("started")
+    while True:
+        pass
+
+async def block_in_c(ch, seconds):
+    ch.send("started")
+    time.sleep(seconds)
+
+async def spin(n):
+    t0 = time.monotonic()
+    x = 0
+    for i in range(n):
+        x += i
+    return (threading.get_ident(), t0, time.monotonic())
+
+async def exit_now(code):
+    await asyncio.sleep(0)
+    raise SystemExit(code)
+
+async def where():
+    import interp
+    await asyncio.sleep(0)
+    return interp.interpreter_id()
+"#;
+
+fn pool(workers: usize, concurrency: usize) -> Pool {
+    Pool::builder()
+        .workers(workers)
+        .event_loop(concurrency)
+        .init_source(SRC)
+        .kill_grace(LAND)
+        .wait_for_all_workers(true)
+        .build()
+        .expect("an event-loop pool")
+}
+
+fn recv(ch: &Channel) -> String {
+    match ch.recv_timeout(Duration::from_secs(60)) {
+        Ok(Value::Str(s)) => s.to_string(),
+        other => panic!("expected a message from the coroutine, got {other:?}"),
+    }
+}
+
+#[test]
+fn ten_thousand_sleeps_take_about_the_longest_not_the_sum() {
+    let p = pool(2, 5000);
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..10_000)
+        .map(|i| {
+            p.submit_async(Call::new("__main__", "later").arg(i).arg(0.2))
+                .unwrap()
+        })
+        .collect();
+    for (i, t) in tasks.iter().enumerate() {
+        assert_eq!(t.wait(), Ok(Value::Int(i as i64)), "task {i}");
+    }
+    let took = t0.elapsed();
+    // Serially these sleeps take 2000 s; run 5000 at a time per loop, about
+    // 0.2 s. The bound is far above that only to stay true on a loaded
+    // machine, and far below the sum.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let stats = p.stats();
+    let per_worker: Vec<u64> = stats.workers.iter().map(|w| w.tasks).collect();
+    assert_eq!(per_worker.iter().sum::<u64>(), 10_000, "{per_worker:?}");
+}
+
+#[test]
+fn a_plain_function_runs_too_and_submit_is_submit_async() {
+    let p = pool(1, 4);
+    assert_eq!(
+        common::run(&p, Call::new("__main__", "ident").arg(5)),
+        Ok(Value::Int(5))
+    );
+    assert_eq!(
+        common::run(&p, Call::new("__main__", "later").arg(6).arg(0.0)),
+        Ok(Value::Int(6))
+    );
+}
+
+#[test]
+fn a_pool_without_event_loops_refuses_coroutine_tasks() {
+    let p = Pool::builder().workers(1).build().unwrap();
+    match p.submit_async(Call::new("__main__", "x")) {
+        Err(PoolError::InvalidArgument(m)) => assert!(m.contains("event_loop"), "{m}"),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_raising_coroutine_keeps_type_message_and_traceback() {
+    let p = pool(1, 4);
+    match p
+        .submit_async(Call::new("__main__", "boom").arg(7))
+        .unwrap()
+        .wait()
+    {
+        Err(TaskError::Python(e)) => {
+            assert_eq!(e.type_name(), "ValueError", "{e:?}");
+            assert_eq!(e.message, "bad 7", "{e:?}");
+            assert!(
+                e.traceback.contains("in boom"),
+                "traceback: {}",
+                e.traceback
+            );
+        }
+        other => panic!("expected ValueError, got {other:?}"),
+    }
+    common::assert_serves(&p, 1);
+}
+
+#[test]
+fn cancelling_a_task_cancels_its_coroutine_inside_the_loop() {
+    let p = pool(1, 8);
+    let ch = Channel::unbounded();
+    // Other coroutines of the same loop are not disturbed.
+    let others: Vec<_> = (0..5)
+        .map(|i| {
+            p.submit_async(Call::new("__main__", "later").arg(i).arg(0.3))
+                .unwrap()
+        })
+        .collect();
+    let t = p
+        .submit_async(Call::new("__main__", "wait_cancel").arg(ch.clone()))
+        .unwrap();
+    assert_eq!(recv(&ch), "started");
+    assert!(t.cancel());
+    assert_eq!(t.wait(), Err(TaskError::Cancelled));
+    assert_eq!(
+        recv(&ch),
+        "saw CancelledError",
+        "the coroutine saw CancelledError"
+    );
+    for (i, o) in others.iter().enumerate() {
+        assert_eq!(o.wait(), Ok(Value::Int(i as i64)));
+    }
+}
+
+#[test]
+fn a_coroutine_that_never_yields_is_interrupted() {
+    let p = pool(1, 8);
+    let ch = Channel::unbounded();
+    let t = p
+        .submit_async(Call::new("__main__", "spin_forever").arg(ch.clone()))
+        .unwrap();
+    assert_eq!(recv(&ch), "started");
+    assert!(t.cancel());
+    assert_eq!(t.wait(), Err(TaskError::Cancelled));
+    common::assert_serves(&p, 2);
+    assert_eq!(
+        p.stats().workers[0].replaced,
+        0,
+        "interrupted, not replaced"
+    );
+}
+
+#[test]
+fn a_timeout_cancels_the_coroutine() {
+    let p = pool(1, 8);
+    let t = p
+        .submit_async(
+            Call::new("__main__", "later")
+                .arg(1)
+                .arg(3600.0)
+                .timeout(Duration::from_millis(50)),
+        )
+        .unwrap();
+    assert_eq!(t.wait(), Err(TaskError::TimedOut));
+}
+
+#[test]
+fn a_worker_lost_mid_batch_fails_each_of_its_coroutines() {
+    // Only the loop's own thread can interrupt the blocking call; it does
+    // not return within the kill grace, so the worker is given up on.
+    let p = Pool::builder()
+        .workers(1)
+        .event_loop(8)
+        .init_source(SRC)
+        .kill_grace(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let ch = Channel::unbounded();
+    let sleepers: Vec<_> = (0..3)
+        .map(|_| {
+            p.submit_async(Call::new("__main__", "wait_cancel").arg(ch.clone()))
+                .unwrap()
+        })
+        .collect();
+    let blocker = p
+        .submit_async(Call::new("__main__", "block_in_c").arg(ch.clone()).arg(1.0))
+        .unwrap();
+    for _ in 0..4 {
+        assert_eq!(recv(&ch), "started");
+    }
+    assert!(blocker.cancel());
+    for t in sleepers.iter().chain([&blocker]) {
+        match t.wait() {
+            Err(TaskError::WorkerLost(m)) => assert!(m.contains("did not turn"), "{m}"),
+            other => panic!("expected WorkerLost, got {other:?}"),
+        }
+    }
+    // Once the blocking call returns, the abandoned loop cancels what it
+    // still runs and stops (it does not sleep on for an hour).
+    for _ in 0..3 {
+        assert_eq!(recv(&ch), "saw CancelledError");
+    }
+    // A fresh worker serves.
+    common::assert_serves(&p, 3);
+    assert_eq!(p.stats().workers[0].replaced, 1);
+}
+
+#[test]
+fn graceful_shutdown_lets_running_coroutines_finish() {
+    let p = pool(2, 50);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            p.submit_async(Call::new("__main__", "later").arg(i).arg(0.2))
+                .unwrap()
+        })
+        .collect();
+    let report = p.shutdown(true, false);
+    assert!(report.abandoned.is_empty(), "{report:?}");
+    for (i, t) in tasks.iter().enumerate() {
+        assert_eq!(t.wait(), Ok(Value::Int(i as i64)), "task {i}");
+    }
+}
+
+#[test]
+fn shutdown_past_its_deadline_cancels_coroutines_in_flight() {
+    let p = Pool::builder()
+        .workers(2)
+        .event_loop(50)
+        .init_source(SRC)
+        .kill_grace(LAND)
+        .shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let ch = Channel::unbounded();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            p.submit_async(Call::new("__main__", "wait_cancel").arg(ch.clone()))
+                .unwrap()
+        })
+        .collect();
+    // All running: what is still queued at the shutdown timeout fails with
+    // TaskError::Shutdown instead (it never ran).
+    for _ in 0..20 {
+        assert_eq!(recv(&ch), "started");
+    }
+    let report = p.shutdown(true, false);
+    assert!(report.abandoned.is_empty(), "{report:?}");
+    for t in &tasks {
+        assert_eq!(t.try_result(), Some(Err(TaskError::Cancelled)));
+    }
+    for _ in 0..20 {
+        assert_eq!(recv(&ch), "saw CancelledError", "cancelled inside the loop");
+    }
+    assert!(matches!(
+        p.submit_async(Call::new("__main__", "ident").arg(1)),
+        Err(PoolError::Shutdown)
+    ));
+}
+
+#[test]
+fn cpu_bound_coroutines_on_two_workers_run_at_the_same_time() {
+    let p = pool(2, 4);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            p.submit_async(Call::new("__main__", "spin").arg(20_000_000))
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<(i64, f64, f64)> = tasks
+        .iter()
+        .map(|t| match t.wait() {
+            Ok(Value::Tuple(v)) => match &v[..] {
+                [Value::Int(id), Value::Float(a), Value::Float(b)] => (*id, *a, *b),
+                other => panic!("unexpected result {other:?}"),
+            },
+            other => panic!("unexpected result {other:?}"),
+        })
+        .collect();
+    let threads: HashSet<i64> = runs.iter().map(|r| r.0).collect();
+    assert_eq!(threads.len(), 2, "both workers ran some: {runs:?}");
+    // Some run of one worker overlaps in time a run of the other: they ran
+    // in parallel (a busy machine stretches both, but not apart).
+    let overlap = runs
+        .iter()
+        .any(|a| runs.iter().any(|b| a.0 != b.0 && a.1 < b.2 && b.1 < a.2));
+    assert!(
+        overlap,
+        "no run of one worker overlapped the other's: {runs:?}"
+    );
+}
+
+#[test]
+fn max_tasks_per_worker_recycles_the_loop_interpreter() {
+    let p = Pool::builder()
+        .workers(1)
+        .event_loop(2)
+        .max_tasks_per_worker(3)
+        .init_source(SRC)
+        .build()
+        .unwrap();
+    let ids: Vec<i64> = (0..9)
+        .map(|_| p.submit_async(Call::new("__main__", "where")).unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|t| t.wait().unwrap().as_i64().unwrap())
+        .collect();
+    let distinct: HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "three interpreters of three tasks each: {ids:?}"
+    );
+    assert_eq!(p.stats().workers[0].recycles, 3 - 1, "{:?}", p.stats());
+}
+
+#[test]
+fn system_exit_in_a_coroutine_fails_it_and_recycles_the_loop_interpreter() {
+    let p = pool(1, 4);
+    let before = p
+        .submit_async(Call::new("__main__", "where"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    match p
+        .submit_async(Call::new("__main__", "exit_now").arg(3))
+        .unwrap()
+        .wait()
+    {
+        Err(TaskError::Python(e)) => assert!(e.is_system_exit(), "{e:?}"),
+        other => panic!("expected SystemExit, got {other:?}"),
+    }
+    let after = p
+        .submit_async(Call::new("__main__", "where"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_ne!(before, after, "a fresh interpreter after SystemExit");
+    assert_eq!(p.stats().workers[0].recycles, 1);
+}
+
+async fn sum_of(p: &Pool, n: i64) -> i64 {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            tokio::spawn(
+                p.submit_async(Call::new("__main__", "later").arg(i).arg(0.05))
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let mut sum = 0;
+    for h in handles {
+        sum += h.await.unwrap().unwrap().as_i64().unwrap();
+    }
+    sum
+}
+
+#[test]
+fn a_rust_async_fn_awaits_many_tasks_under_tokio() {
+    let p = pool(2, 1000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let sum = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), sum_of(&p, 2000))
+            .await
+            .expect("an upper bound only")
+    });
+    assert_eq!(sum, (0..2000).sum::<i64>());
+}
