@@ -223,6 +223,30 @@ typedef struct interp_task_t interp_task_t;
 typedef struct interp_value_t interp_value_t;
 
 /**
+ * Bounds of a worker's materialization cache: a big, deeply immutable
+ * value (`None`, bool, int, float, complex, str, bytes, and tuples and
+ * frozensets of those) passed again to the same worker arrives as the
+ * object that worker made the first time, without a conversion. See the
+ * README, "Immutable data crosses once".
+ */
+typedef struct interp_cache_config_t {
+  /**
+   * At most this many bytes: the memory the cached Python objects take,
+   * estimated with the allocators' overhead. Default 64 MiB.
+   */
+  size_t max_bytes;
+  /**
+   * At most this many entries; 0 turns the cache off. Default 1024.
+   */
+  size_t max_entries;
+  /**
+   * Values whose Python objects come to fewer bytes are not cached.
+   * Default 16 KiB.
+   */
+  size_t min_bytes;
+} interp_cache_config_t;
+
+/**
  * Pool settings. Initialize with `interp_pool_options_init`, then set what
  * you need. Strings and arrays are borrowed for the duration of
  * `interp_pool_new`.
@@ -259,7 +283,45 @@ typedef struct interp_pool_options_t {
    * worker is replaced, in milliseconds; 0: the default (2000).
    */
   uint64_t kill_grace_ms;
+  /**
+   * Each worker's materialization cache; `interp_pool_options_init` sets
+   * the defaults (64 MiB, 1024 entries, 16 KiB); `max_entries` 0 turns
+   * it off.
+   */
+  struct interp_cache_config_t cache;
 } interp_pool_options_t;
+
+/**
+ * A snapshot of one worker's materialization cache (of its current
+ * interpreter: all zero while the worker restarts).
+ */
+typedef struct interp_cache_stats_t {
+  /**
+   * Values found in the cache: each saved a conversion.
+   */
+  uint64_t hits;
+  /**
+   * Values big enough to be looked up but not found.
+   */
+  uint64_t misses;
+  /**
+   * Entries made.
+   */
+  uint64_t inserts;
+  /**
+   * Entries removed to respect the bounds.
+   */
+  uint64_t evictions;
+  /**
+   * Entries held now.
+   */
+  size_t entries;
+  /**
+   * Estimated memory of the Python objects held now (as `max_bytes`
+   * counts it).
+   */
+  size_t bytes;
+} interp_cache_stats_t;
 
 /**
  * Called once when a task finishes.
@@ -579,6 +641,21 @@ enum interp_status_t interp_pool_shutdown(const struct interp_pool_t *pool,
                                           int wait,
                                           int cancel_pending,
                                           struct interp_error_t **err);
+
+/**
+ * Reads each worker's materialization cache statistics (one snapshot):
+ * fills `out_stats[0..min(capacity, workers)]` in worker order and sets `*count`
+ * to the number of workers. `out_stats` may be NULL when `capacity` is 0 (to
+ * learn the count); a smaller `capacity` fills what fits and is no error.
+ *
+ * # Safety
+ * `out_stats` must be NULL or point to `capacity` writable structs.
+ */
+enum interp_status_t interp_pool_cache_stats(const struct interp_pool_t *pool,
+                                             struct interp_cache_stats_t *out_stats,
+                                             size_t capacity,
+                                             size_t *count,
+                                             struct interp_error_t **err);
 
 /**
  * Shuts the pool down (cancelling queued tasks, interrupting running ones,

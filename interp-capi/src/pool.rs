@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
+use interp_core::{CacheConfig, CacheStats, InterpreterConfig};
 use interp_pool::{Call, Pool, PoolBuilder, Task};
 
 use crate::channel::deadline;
@@ -32,6 +33,77 @@ pub struct interp_task_t {
 pub(crate) static POOLS: Registry<Pool, interp_pool_t> = Registry::new(3, "interp_pool_t");
 pub(crate) static TASKS: Registry<Task, interp_task_t> = Registry::new(4, "interp_task_t");
 
+/// Bounds of a worker's materialization cache: a big, deeply immutable
+/// value (`None`, bool, int, float, complex, str, bytes, and tuples and
+/// frozensets of those) passed again to the same worker arrives as the
+/// object that worker made the first time, without a conversion. See the
+/// README, "Immutable data crosses once".
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct interp_cache_config_t {
+    /// At most this many bytes: the memory the cached Python objects take,
+    /// estimated with the allocators' overhead. Default 64 MiB.
+    pub max_bytes: usize,
+    /// At most this many entries; 0 turns the cache off. Default 1024.
+    pub max_entries: usize,
+    /// Values whose Python objects come to fewer bytes are not cached.
+    /// Default 16 KiB.
+    pub min_bytes: usize,
+}
+
+impl From<CacheConfig> for interp_cache_config_t {
+    fn from(c: CacheConfig) -> Self {
+        interp_cache_config_t {
+            max_bytes: c.max_bytes,
+            max_entries: c.max_entries,
+            min_bytes: c.min_bytes,
+        }
+    }
+}
+
+impl From<interp_cache_config_t> for CacheConfig {
+    fn from(c: interp_cache_config_t) -> Self {
+        CacheConfig {
+            max_bytes: c.max_bytes,
+            max_entries: c.max_entries,
+            min_bytes: c.min_bytes,
+        }
+    }
+}
+
+/// A snapshot of one worker's materialization cache (of its current
+/// interpreter: all zero while the worker restarts).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct interp_cache_stats_t {
+    /// Values found in the cache: each saved a conversion.
+    pub hits: u64,
+    /// Values big enough to be looked up but not found.
+    pub misses: u64,
+    /// Entries made.
+    pub inserts: u64,
+    /// Entries removed to respect the bounds.
+    pub evictions: u64,
+    /// Entries held now.
+    pub entries: usize,
+    /// Estimated memory of the Python objects held now (as `max_bytes`
+    /// counts it).
+    pub bytes: usize,
+}
+
+impl From<CacheStats> for interp_cache_stats_t {
+    fn from(s: CacheStats) -> Self {
+        interp_cache_stats_t {
+            hits: s.hits,
+            misses: s.misses,
+            inserts: s.inserts,
+            evictions: s.evictions,
+            entries: s.entries,
+            bytes: s.bytes,
+        }
+    }
+}
+
 /// Pool settings. Initialize with `interp_pool_options_init`, then set what
 /// you need. Strings and arrays are borrowed for the duration of
 /// `interp_pool_new`.
@@ -55,6 +127,10 @@ pub struct interp_pool_options_t {
     /// How long a cancelled task may ignore the interruption before its
     /// worker is replaced, in milliseconds; 0: the default (2000).
     pub kill_grace_ms: u64,
+    /// Each worker's materialization cache; `interp_pool_options_init` sets
+    /// the defaults (64 MiB, 1024 entries, 16 KiB); `max_entries` 0 turns
+    /// it off.
+    pub cache: interp_cache_config_t,
 }
 
 /// Fills `opts` with the defaults.
@@ -74,6 +150,7 @@ pub unsafe extern "C" fn interp_pool_options_init(opts: *mut interp_pool_options
                 prepare_count: 0,
                 max_tasks_per_worker: 0,
                 kill_grace_ms: 0,
+                cache: CacheConfig::DEFAULT.into(),
             })
         };
     }
@@ -113,6 +190,7 @@ unsafe fn builder_of(opts: *const interp_pool_options_t) -> Result<PoolBuilder, 
         if o.kill_grace_ms > 0 {
             b = b.kill_grace(Duration::from_millis(o.kill_grace_ms));
         }
+        b = b.interpreter_config(InterpreterConfig::isolated().cache(o.cache.into()));
     }
     Ok(b)
 }
@@ -299,6 +377,38 @@ pub extern "C" fn interp_pool_shutdown(
                 format!("workers abandoned: {}", r.abandoned.join(", ")),
             ))
         }
+    })
+}
+
+/// Reads each worker's materialization cache statistics (one snapshot):
+/// fills `out_stats[0..min(capacity, workers)]` in worker order and sets `*count`
+/// to the number of workers. `out_stats` may be NULL when `capacity` is 0 (to
+/// learn the count); a smaller `capacity` fills what fits and is no error.
+///
+/// # Safety
+/// `out_stats` must be NULL or point to `capacity` writable structs.
+#[no_mangle]
+pub unsafe extern "C" fn interp_pool_cache_stats(
+    pool: *const interp_pool_t,
+    out_stats: *mut interp_cache_stats_t,
+    capacity: usize,
+    count: *mut usize,
+    err: *mut *mut interp_error_t,
+) -> interp_status_t {
+    ffi(err, || {
+        need_out(count, "count")?;
+        if out_stats.is_null() && capacity > 0 {
+            return Err(CError::invalid(
+                "`out_stats` is NULL but `capacity` is not 0: pass an array of `capacity` interp_cache_stats_t, or capacity 0 to learn the count",
+            ));
+        }
+        let stats = POOLS.get(pool)?.stats();
+        for (k, w) in stats.workers.iter().take(capacity).enumerate() {
+            // SAFETY: `k < capacity`, and `out_stats` points to `capacity`
+            // writable structs (the contract).
+            unsafe { out_stats.add(k).write(w.cache.into()) };
+        }
+        out(count, stats.workers.len(), "count")
     })
 }
 

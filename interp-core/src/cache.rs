@@ -31,7 +31,8 @@
 //! object no reference but the entry's. Dead entries are swept lazily: on
 //! every insert and every [`SWEEP_EVERY`] lookups, and all entries are
 //! released when the interpreter closes. The cache is bounded by entries and by estimated
-//! bytes, least recently used first out.
+//! bytes (the memory the objects take, allocator overhead included; see
+//! [`CacheConfig::max_bytes`]), least recently used first out.
 //!
 //! **Threads.** An interpreter's cache lives in its record and is only used
 //! while that interpreter is attached on the calling thread (through one of
@@ -83,16 +84,20 @@ pub const SWEEP_EVERY: u32 = 1024;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheConfig {
-    /// At most this many bytes (estimated size of the cached Python
-    /// objects, each entry counting its whole tree). Default 64 MiB.
+    /// At most this many bytes: the memory the cached Python objects take,
+    /// each entry counting its whole tree, estimated with the allocators'
+    /// overhead (pymalloc's 16-byte size classes and pool headers, malloc's
+    /// chunk headers, GC headers), so that a full cache grows the process
+    /// by about this much (on 64-bit CPython 3.12–3.14 with glibc). Default
+    /// 64 MiB.
     pub max_bytes: usize,
     /// At most this many entries; 0 turns the cache off. Default 1024.
     pub max_entries: usize,
-    /// Values whose Python objects come to fewer bytes (estimated) are not
-    /// cached (Frozen trees always are). Default 16 KiB: converting that
-    /// much takes about 15 µs, a hit well under 1 µs
-    /// (`examples/cache.rs`); smaller values save little for the entry
-    /// they take.
+    /// Values whose Python objects come to fewer bytes (estimated as
+    /// `max_bytes` counts them) are not cached (Frozen trees always are).
+    /// Default 16 KiB: converting that much takes about 15 µs, a hit well
+    /// under 1 µs (`examples/cache.rs`); smaller values save little for the
+    /// entry they take.
     pub min_bytes: usize,
 }
 
@@ -133,8 +138,9 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Entries held now.
     pub entries: usize,
-    /// Estimated bytes of the Python objects held now (each entry counts
-    /// its whole tree, so this bounds the memory from above).
+    /// Estimated memory of the Python objects held now, allocator overhead
+    /// included (as [`CacheConfig::max_bytes`] counts it; each entry counts
+    /// its whole tree, so objects shared with other data count in full).
     pub bytes: usize,
 }
 
@@ -262,18 +268,21 @@ fn tuple_header() -> usize {
     })
 }
 
+/// A frozenset object with its small table inline (GC header included).
+const FROZENSET_OBJECT: usize = 216;
+
 fn frozenset_bytes(n: usize) -> usize {
     if n <= 4 {
-        216
+        FROZENSET_OBJECT
     } else {
-        216 + 16 * n.saturating_mul(4).next_power_of_two()
+        FROZENSET_OBJECT + 16 * n.saturating_mul(4).next_power_of_two()
     }
 }
 
 /// Estimated bytes of the object `v` itself becomes (not counting its
 /// items), or `None` when it is mutable or not plain data (a list, dict,
 /// set, pickled object, buffer, channel or frozen tree).
-pub(crate) fn own_bytes(v: &Value) -> Option<usize> {
+fn own_bytes(v: &Value) -> Option<usize> {
     Some(match v {
         Value::None | Value::Bool(_) => 0,
         Value::Int(n) => int_bytes(*n),
@@ -288,24 +297,107 @@ pub(crate) fn own_bytes(v: &Value) -> Option<usize> {
     })
 }
 
-/// Estimated bytes of the native objects a frozen node becomes (a dict
-/// stays a small proxy whose children are made lazily).
+// ---- memory footprint: what the allocators take for those objects ---------
+//
+// `sys.getsizeof` counts what an object asks for; the process pays more:
+// pymalloc (CPython's object allocator, every interpreter its own) serves
+// requests up to 512 bytes as blocks rounded up to 16 bytes, carved from
+// 16 KiB pools that each start with a 48-byte header (and waste the tail
+// that no whole block fills); bigger requests go to the C library's malloc
+// (glibc: an 8-byte chunk header, 16-byte rounding; from 128 KiB, whole
+// pages by mmap). The GC header (16 bytes before a tuple or frozenset) is
+// already in `sys.getsizeof`'s figure and in the sizes above (which differ
+// between 3.12, 3.13 and 3.14 only in the tuple header; checked on 3.12.1,
+// 3.13.0 and 3.14.7, where the RSS test passes too). A footprint
+// is counted in 1/`FRACTION` bytes: a small block's share of its pool's
+// header is a fraction of a byte, and rounding it up per object would
+// overstate a grid of ints by 3%. Measured against RSS by the test
+// `rss_with_a_full_cache_stays_within_the_bound` (interp-core/tests).
+
+/// Footprints are in units of 1/`FRACTION` byte.
+const FRACTION: usize = 64;
+/// pymalloc serves requests up to this size (bytes).
+const SMALL_REQUEST: usize = 512;
+/// pymalloc rounds requests up to a multiple of this (64-bit builds).
+const ALIGNMENT: usize = 16;
+/// pymalloc's pool size (3.12+ on 64-bit, with the radix tree: 16 KiB).
+const POOL_SIZE: usize = 16 << 10;
+/// The header at the start of each pymalloc pool.
+const POOL_OVERHEAD: usize = 48;
+/// glibc malloc: from this size a request is mmapped (the default
+/// threshold; a raised one only makes the estimate a little high).
+const MMAP_THRESHOLD: usize = 128 << 10;
+/// The page size mmapped allocations are rounded up to.
+const PAGE: usize = 4 << 10;
+
+/// The memory one allocation of `n` bytes takes, in 1/[`FRACTION`] bytes.
+fn footprint(n: usize) -> usize {
+    let bytes = if n == 0 {
+        0
+    } else if n <= SMALL_REQUEST {
+        // A block's share of its pool: the pool over the blocks it holds.
+        let block = n.next_multiple_of(ALIGNMENT);
+        let blocks = (POOL_SIZE - POOL_OVERHEAD) / block;
+        return (POOL_SIZE * FRACTION).div_ceil(blocks);
+    } else if n < MMAP_THRESHOLD {
+        // glibc's chunk: the request plus its size field, 16-byte aligned.
+        n.saturating_add(8).next_multiple_of(16)
+    } else {
+        // An mmapped chunk: request, header, whole pages.
+        n.saturating_add(32)
+            .checked_next_multiple_of(PAGE)
+            .unwrap_or(usize::MAX)
+    };
+    bytes.saturating_mul(FRACTION)
+}
+
+/// Bytes (rounded up) of a footprint in 1/[`FRACTION`] bytes.
+pub(crate) fn whole_bytes(footprint: usize) -> usize {
+    footprint.div_ceil(FRACTION)
+}
+
+/// The footprint (in 1/[`FRACTION`] bytes, see [`footprint`]) of the object
+/// `v` itself becomes, not counting its items, or `None` when it is not
+/// plain immutable data (as [`own_bytes`]). `utf8`: the object is a
+/// caller's, converted to a value, so a non-ASCII `str` has made its UTF-8
+/// copy (a second allocation) on the way.
+pub(crate) fn own_footprint(v: &Value, utf8: bool) -> Option<usize> {
+    let size = own_bytes(v)?;
+    Some(match v {
+        // The table of a bigger set is an allocation of its own.
+        Value::FrozenSet(items) if items.len() > 4 => {
+            footprint(FROZENSET_OBJECT).saturating_add(footprint(size - FROZENSET_OBJECT))
+        }
+        Value::Str(s) if utf8 && !s.is_ascii() => {
+            footprint(size).saturating_add(footprint(s.len() + 1))
+        }
+        _ => footprint(size),
+    })
+}
+
+/// The footprint (in 1/[`FRACTION`] bytes) of the native objects a frozen
+/// node becomes (a dict stays a small proxy whose children are made
+/// lazily).
 pub(crate) fn measure_node(node: &Node, depth: usize) -> usize {
     if depth > MAX_DEPTH {
         return 0;
     }
-    match node {
+    footprint(match node {
         Node::None | Node::Bool(_) => 0,
         Node::Int(n) => int_bytes(*n),
         Node::BigInt(b) => big_int_bytes(b.len()),
         Node::Float(_) => 24,
         Node::Str(s) => str_bytes(s),
         Node::Bytes(b) => bytes_bytes(b.len()),
-        Node::Tuple(items) => items.iter().fold(tuple_bytes(items.len()), |acc, n| {
-            acc.saturating_add(measure_node(n, depth + 1))
-        }),
+        Node::Tuple(items) => {
+            return items
+                .iter()
+                .fold(footprint(tuple_bytes(items.len())), |acc, n| {
+                    acc.saturating_add(measure_node(n, depth + 1))
+                })
+        }
         Node::Dict(_) => 96,
-    }
+    })
 }
 
 // ---- the cache ------------------------------------------------------------
@@ -835,6 +927,35 @@ mod tests {
         assert!(
             a.strong_count() == 1 && t.strong_count() == 1,
             "the cache let go of both values"
+        );
+    }
+
+    #[test]
+    fn footprints_count_the_allocators_overhead() {
+        // An int (28 bytes): a 32-byte pymalloc block, plus its share of a
+        // 16 KiB pool's header and tail (510 blocks a pool): 32.13 bytes.
+        assert_eq!(footprint(28), (16384 * FRACTION).div_ceil(510));
+        let int = footprint(28) as f64 / FRACTION as f64;
+        assert!((32.12..32.15).contains(&int), "{int}");
+        // 512 bytes: 31 blocks a pool.
+        assert_eq!(footprint(512), (16384 * FRACTION).div_ceil(31));
+        // A 130-item tuple on 3.14 (1,088 bytes): a malloc chunk of 1,104.
+        assert_eq!(footprint(1088), 1104 * FRACTION);
+        // 1 MiB: mmapped, whole pages.
+        assert_eq!(footprint(1 << 20), ((1 << 20) + 4096) * FRACTION);
+        assert_eq!((footprint(0), whole_bytes(1)), (0, 1));
+        // Immortal objects take nothing; a non-ASCII str converted from a
+        // caller's object has made its UTF-8 copy too.
+        assert_eq!(own_footprint(&Value::Int(5), false), Some(0));
+        let euro = Value::str(&"€".repeat(100));
+        assert_eq!(
+            own_footprint(&euro, true),
+            Some(footprint(258) + footprint(301))
+        );
+        assert_eq!(own_footprint(&euro, false), Some(footprint(258)));
+        assert_eq!(
+            own_footprint(&Value::List(Shared::from(Vec::new())), false),
+            None
         );
     }
 

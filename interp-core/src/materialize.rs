@@ -6,8 +6,8 @@
 use std::cell::Cell;
 
 use crate::cache::{
-    candidate, key_of, measure_node, object_candidate, own_bytes, release, InterpCache, Key, Kind,
-    Owner,
+    candidate, key_of, measure_node, object_candidate, own_footprint, release, whole_bytes,
+    InterpCache, Key, Kind, Owner,
 };
 use crate::scope::{Bound, Python};
 use crate::tstate;
@@ -27,21 +27,23 @@ thread_local! {
     /// now, one inside the other: only the outermost is looked up and
     /// offered, so the rows of a grid are never looked up one by one.
     static CONVERTING: Cell<u32> = const { Cell::new(0) };
-    /// While the outermost candidate converts: the estimated bytes of the
-    /// objects made inside it so far, and whether all of them are plain
-    /// immutable data. Tallied as the conversion goes (every value passes
-    /// through the hooks), so deciding whether to cache needs no walk.
-    static TALLY: Cell<(usize, bool)> = const { Cell::new((0, true)) };
+    /// While the outermost candidate converts: the footprint (in
+    /// 1/`FRACTION` bytes, see `cache.rs`) of the objects made inside it so
+    /// far, whether all of them are plain immutable data, and whether they
+    /// are a caller's objects converted to values (see [`own_footprint`]).
+    /// Tallied as the conversion goes (every value passes through the
+    /// hooks), so deciding whether to cache needs no walk.
+    static TALLY: Cell<(usize, bool, bool)> = const { Cell::new((0, true, false)) };
 }
 
 /// Counts `v` (not its items, which are counted on their own) into the
 /// tally of the candidate being converted.
 fn tally(v: &Value) {
     TALLY.with(|t| {
-        let (bytes, plain) = t.get();
-        t.set(match own_bytes(v) {
-            Some(n) => (bytes.saturating_add(n), plain),
-            None => (bytes, false),
+        let (bytes, plain, utf8) = t.get();
+        t.set(match own_footprint(v, utf8) {
+            Some(n) => (bytes.saturating_add(n), plain, utf8),
+            None => (bytes, false, utf8),
         })
     });
 }
@@ -64,10 +66,10 @@ impl Ticket {
     const NONE: Ticket = Ticket { key: None };
 
     /// A ticket for `key`: this thread now converts a candidate, whose
-    /// tally starts empty.
-    fn outermost(key: Key) -> Ticket {
+    /// tally starts empty; `from_object`: a caller's object to a value.
+    fn outermost(key: Key, from_object: bool) -> Ticket {
         CONVERTING.with(|c| c.set(c.get() + 1));
-        TALLY.with(|t| t.set((0, true)));
+        TALLY.with(|t| t.set((0, true, from_object)));
         Ticket { key: Some(key) }
     }
 
@@ -76,8 +78,8 @@ impl Ticket {
     fn finish(&mut self, v: &Value) -> Option<(Key, usize)> {
         let key = self.key.take()?;
         CONVERTING.with(|c| c.set(c.get() - 1));
-        let (inside, plain) = TALLY.with(|t| t.get());
-        let bytes = inside.saturating_add(own_bytes(v)?);
+        let (inside, plain, utf8) = TALLY.with(|t| t.get());
+        let bytes = whole_bytes(inside.saturating_add(own_footprint(v, utf8)?));
         plain.then_some((key, bytes))
     }
 
@@ -159,7 +161,7 @@ fn lookup_object(py: Python<'_>, key: Key) -> Found<Bound<'_>> {
             release(py, out);
             match found {
                 Some(o) => Found::Cached(o),
-                None => Found::Missing(Ticket::outermost(key)),
+                None => Found::Missing(Ticket::outermost(key, false)),
             }
         }
     }
@@ -180,7 +182,7 @@ pub(crate) fn value_for(obj: &Bound<'_>) -> Found<Value> {
             match found {
                 Some(v) => Found::Cached(v),
                 // The value's key is known only once it is made.
-                None => Found::Missing(Ticket::outermost((addr, Kind::Tuple))),
+                None => Found::Missing(Ticket::outermost((addr, Kind::Tuple), true)),
             }
         }
     }
@@ -216,7 +218,7 @@ pub(crate) fn frozen_object<'py>(
         }
     }
     let o = build()?;
-    let bytes = measure_node(f.node(), 0);
+    let bytes = whole_bytes(measure_node(f.node(), 0));
     if let Some(out) = with_cache(|c| c.insert(key, Owner::Frozen(f.clone()), &o, bytes, false)) {
         release(py, out);
     }

@@ -272,7 +272,7 @@ fn the_bounds_hold_least_recently_used_first_out() {
     call(&i, "keep", &values[0]);
     assert_eq!(stats_delta(i.cache_stats(), before), (1, 0), "still cached");
 
-    // By bytes: each 64x64 grid of ints is about 150 KB.
+    // By bytes: each 64x64 grid of ints takes about 170 KB.
     let i = interp(CacheConfig {
         max_bytes: 400_000,
         ..CacheConfig::DEFAULT
@@ -483,9 +483,52 @@ fn rss_stays_flat_over_ten_thousand_distinct_grids() {
     );
 }
 
+/// Set in the process [`rss_with_a_full_cache_stays_within_the_bound`]
+/// starts to measure alone.
+const RSS_CHILD: &str = "INTERP_TEST_RSS_CHILD";
+
+/// What RSS may grow beyond the cache's bound: the argument being converted
+/// while the cache is full (it exists before the cache evicts to make room
+/// for it: one grid, about 690 KB), the interpreter's own allocations while
+/// it runs the calls, the cache's maps, allocator and page granularity.
+/// 1 MiB, about 3% of the bound. (Measured: 33.0 MiB with the allocators'
+/// overhead estimated; 36.0–37.5 MiB before, when the estimate counted
+/// only what `sys.getsizeof` does.)
+const RSS_SLACK_KIB: usize = 1024;
+
 #[test]
 fn rss_with_a_full_cache_stays_within_the_bound() {
-    // 150 distinct grids of about 620 KB of Python objects each, all kept
+    if std::env::var_os(RSS_CHILD).is_some() {
+        return full_cache_rss();
+    }
+    // In a process of its own: RSS is the whole process's, and the other
+    // tests of this binary allocate on other threads meanwhile.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "rss_with_a_full_cache_stays_within_the_bound",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(RSS_CHILD, "1")
+        .output()
+        .expect("re-running the test binary");
+    let got = format!(
+        "child {}:\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{got}");
+    assert!(out.status.success(), "{got}");
+    assert!(
+        got.contains("RSS growth with a full"),
+        "the child measured nothing: {got}"
+    );
+}
+
+fn full_cache_rss() {
+    // 150 distinct grids of about 690 KB of Python objects each, all kept
     // alive on the Rust side (built before the measurement starts), passed
     // once each: the cache may keep only 32 MiB of them.
     let bound = 32 << 20;
@@ -497,21 +540,26 @@ fn rss_with_a_full_cache_stays_within_the_bound() {
     let grids: Vec<Value> = (0..150)
         .map(|k| grid(130, 130, 1000 + k * 20_000))
         .collect();
-    call(&i, "keep", &grid(130, 130, 0)); // warm up the interpreter
+    // Warm up the interpreter and the cache with a small grid (cached, and
+    // dead once dropped: what it frees is reused by the grids measured).
+    call(&i, "keep", &grid(32, 32, 0));
     i.exec("kept = None").unwrap();
     let before = rss_kib();
     for g in &grids {
         assert_eq!(call(&i, "keep", g), Value::Int(130));
     }
     i.exec("kept = None").unwrap();
-    let growth = rss_kib().saturating_sub(before);
+    let growth = rss_kib().saturating_sub(before) as usize;
     let s = i.cache_stats();
-    eprintln!("RSS growth with a full 32 MiB cache: {growth} KiB; {s:?}");
+    eprintln!(
+        "RSS growth with a full 32 MiB cache: {growth} KiB ({:.3}x the bound); {s:?}",
+        growth as f64 / (bound >> 10) as f64
+    );
     assert!(s.bytes <= bound && s.evictions > 0, "{s:?}");
-    // Unbounded, the grids' objects would take about 90 MiB.
+    // Unbounded, the grids' objects would take about 100 MiB.
     assert!(
-        (growth as usize) < (bound >> 10) * 3 / 2,
-        "RSS grew {growth} KiB, over the cache's {} KiB bound",
+        growth <= (bound >> 10) + RSS_SLACK_KIB,
+        "RSS grew {growth} KiB, over the cache's {} KiB bound (+ {RSS_SLACK_KIB} KiB slack)",
         bound >> 10
     );
 }

@@ -16,6 +16,10 @@
 //!   a plain tuple `Value` in every item (the blog's naive code);
 //! - `tuple per call, cache off`: the same with `CacheConfig::OFF` (before);
 //! - `Frozen per call`: the grid a `Frozen` in every item;
+//! - `SharedBuffer per call`: the grid as `size * size` bytes (1 for an
+//!   obstacle) in a `SharedBuffer`, a memoryview in the worker, in every
+//!   item (`day6_work.solve_buffer`, as `interp-python/bench/day6.py`'s
+//!   memoryview variants);
 //! - `prepare_main`: the grid handed over once per worker, `solve_node(node)`.
 //!
 //! Then element access `grid[r][c]`: a native tuple vs a `Frozen` grid
@@ -25,7 +29,8 @@
 use std::time::Instant;
 
 use interp_core::{
-    CacheConfig, Frozen, Interpreter, InterpreterConfig, Runtime, RuntimeConfig, Value,
+    CacheConfig, Frozen, Interpreter, InterpreterConfig, Runtime, RuntimeConfig, SharedBuffer,
+    Value,
 };
 use interp_pool::{Call, Pool};
 
@@ -104,6 +109,31 @@ fn per_call(p: &Problem, workers: usize, grid: &Value, cache: CacheConfig) -> i6
     loops
 }
 
+/// Unpacks one `(start, node, buffer, size)` item for `solve_buffer` (the
+/// map appends its input as the last argument; `solve_buffer` takes four)
+/// and views the `interp.SharedBuffer` as a memoryview (no copy).
+const BUFFER_CANDIDATE: &str = "import day6_work\n\
+def solve_buffer_candidate(candidate):\n    \
+start, node, view, size = candidate\n    \
+return day6_work.solve_buffer(start, node, memoryview(view), size)";
+
+fn buffer_per_call(p: &Problem, workers: usize, buffer: &Value) -> i64 {
+    let pool = Pool::builder()
+        .workers(workers)
+        .init_source(BUFFER_CANDIDATE)
+        .build()
+        .expect("pool");
+    let size = Value::Int(p.grid.as_seq().expect("grid").len() as i64);
+    let items = p
+        .nodes
+        .iter()
+        .map(|n| Value::tuple([p.start.clone(), n.clone(), buffer.clone(), size.clone()]));
+    count(
+        pool.map(Call::new("__main__", "solve_buffer_candidate"), items)
+            .chunk_size(CHUNK),
+    )
+}
+
 fn prepared(p: &Problem, workers: usize) -> i64 {
     let pool = Pool::builder()
         .workers(workers)
@@ -156,6 +186,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .cloned()
         .collect();
     let frozen = Value::Frozen(Frozen::from_value(&grid)?);
+    let flat: Vec<u8> = grid
+        .as_seq()
+        .expect("grid")
+        .iter()
+        .flat_map(|row| row.as_seq().expect("row").iter())
+        .map(|cell| u8::from(cell.as_bool().expect("cell")))
+        .collect();
+    let buffer = Value::Buffer(SharedBuffer::from_bytes(&flat));
     let p = Problem { start, grid, nodes };
     eprintln!(
         "grid ready in {:.2} s: {} candidates, {workers} workers, {reps} reps",
@@ -177,6 +215,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (
             "Frozen per call",
             Box::new(|| per_call(&p, workers, &frozen, CacheConfig::DEFAULT)),
+        ),
+        (
+            "SharedBuffer per call",
+            Box::new(|| buffer_per_call(&p, workers, &buffer)),
         ),
         (
             "prepare_main once per worker",
