@@ -10,7 +10,8 @@
 #                                          CPython's executor tests) on its own,
 #                                          so that its count has its own line
 #   scripts/python.sh bench [ARGS...]      3.14 only: ... plus matplotlib (for
-#                                          the charts), then
+#                                          the charts) and aiomultiprocess (the
+#                                          async section's peer), then
 #                                          interp-python/bench/bench.py ARGS
 #                                          (`make bench`); with
 #                                          INTERP_PYTHON=/path/python, that
@@ -116,6 +117,13 @@ for entry in "${pythons[@]}"; do
   if [ "$mode" = bench ] && [ "${1:-}" != --demo ] && ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
     echo "== pip install matplotlib (CPython $full; the benchmark's charts)"
     "$venv/bin/python" -m pip install -q matplotlib
+  fi
+  # The async section's peer (a benchmark peer, not a dependency): if pip
+  # fails, its rows say it was skipped.
+  if [ "$mode" = bench ] && [ "${1:-}" != --demo ] && ! "$venv/bin/python" -c 'import aiomultiprocess' 2>/dev/null; then
+    echo "== pip install aiomultiprocess (CPython $full; the async section's peer)"
+    "$venv/bin/python" -m pip install -q --retries 2 aiomultiprocess ||
+      echo "== pip install aiomultiprocess failed (CPython $full): its async rows are skipped"
   fi
   echo "== pip install ./interp-python (CPython $full)"
   PATH="$PWD/$venv/bin:$PATH" PYO3_PYTHON="$PWD/$venv/bin/python" CARGO_TARGET_DIR="$PWD/target/python/$v" \

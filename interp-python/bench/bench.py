@@ -14,7 +14,11 @@ Sections (each prints a progress line per step on stderr):
            T(1 worker, k tasks) / T(n workers, n*k tasks), 100% is perfect
   startup  executor start to first result, in a fresh process per repetition,
            next to creating one interpreter; RSS per idle worker (8 workers)
-  async    interp's async pool: a hook, skipped until it is on this branch
+  async    coroutines (aio_bench.py's measurements): tiny ones (`async def
+           f(x): return x`), time per item of one batched map and throughput,
+           and sleeping ones (2,000 x asyncio.sleep(0.05)), wall time against
+           the ideal; interp.aio (chunksize 1 and 256), aiomultiprocess (when
+           installed) and asyncio.gather in one loop
 
 ThreadPoolExecutor on a free-threaded 3.14t (``scripts/bootstrap.sh
 --free-threaded``) joins the tiny, day6 and scaling sections when that build
@@ -238,17 +242,105 @@ def run_startup(args, systems, results):
 
 
 # --------------------------------------------------------------------------
-# Async (hook).
+# Async: interp.aio vs aiomultiprocess vs one asyncio loop (aio_bench.py's
+# measurements).
+
+
+def async_sizes(quick):
+    """(tiny coroutines per map, sleeping coroutines per map, seconds each sleeps)."""
+    return (5_000 if quick else 20_000), 2_000, 0.05
+
+
+ASYNC_CHILDCONCURRENCY = 256
+ASYNC_CHUNKSIZE = 256
 
 
 def run_async(args, results):
-    """interp's async pool vs one asyncio loop (tiny and sleeping
-    coroutines). HOOK: the async pool is being built on another branch; when
-    it lands, measure it here (and aiomultiprocess where installed) and
-    fill ``results`` like run_tiny does."""
-    results["interp async pool"] = {"skipped": "async pool not yet on this branch"}
-    progress("[async] skipped: async pool not yet on this branch")
+    """Tiny coroutines (per-item time batched, throughput) and sleeping
+    coroutines (wall time against the ideal), on interp.aio (chunksize 1
+    and chunked), aiomultiprocess and asyncio.gather in one loop."""
+    import asyncio
+
+    import aio_bench
+
+    if aio_bench.AIO_MISSING:
+        results["skipped"] = aio_bench.AIO_MISSING
+        progress(f"[async] skipped: {aio_bench.AIO_MISSING}")
+        return []
+    n, sleep_n, delay = async_sizes(args.quick)
+    chunk = aio_bench.chunked(ASYNC_CHUNKSIZE)
+    results["meta"] = {
+        "tiny_n": n, "sleep_n": sleep_n, "sleep_s": delay, "workers": args.workers,
+        "childconcurrency": ASYNC_CHILDCONCURRENCY, "chunksize": ASYNC_CHUNKSIZE,
+        "sleep_childconcurrency": aio_bench.sleep_concurrency(sleep_n, args.workers),
+    }
+    try:
+        tiny = asyncio.run(aio_bench.measure_tiny(n, args.reps, args.workers, ASYNC_CHILDCONCURRENCY,
+                                                  ASYNC_CHUNKSIZE, progress))
+        sleep = asyncio.run(aio_bench.measure_sleep(sleep_n, delay, args.reps, args.workers, ASYNC_CHUNKSIZE, progress))
+    except Exception as exc:
+        results["error"] = f"FAILED: {type(exc).__name__}: {exc}"
+        progress(f"[async] FAILED ({type(exc).__name__}: {exc})")
+        return [f"async: {type(exc).__name__}: {exc}"]
+    out_tiny = {}
+    for name, secs in tiny.items():
+        out_tiny[name] = {"per_item_us": _stats([t / n * 1e6 for t in secs]), "items_per_s": _stats([n / t for t in secs])}
+    g = out_tiny[aio_bench.GATHER]["per_item_us"]["median"]
+    peer = out_tiny.get(aio_bench.AIOMP, {}).get("items_per_s", {}).get("median")
+    for name, e in out_tiny.items():
+        e["vs_gather"] = e["per_item_us"]["median"] / g
+        e["vs_aiomultiprocess"] = e["items_per_s"]["median"] / peer if peer else None
+    out_sleep = {}
+    for name, secs in sleep.items():
+        out_sleep[name] = {"wall_s": _stats(secs), "ideal_s": delay, "vs_ideal": statistics.median(secs) / delay}
+    if aio_bench.AIOMP_MISSING:
+        out_tiny[aio_bench.AIOMP] = out_sleep[aio_bench.AIOMP] = {"skipped": aio_bench.AIOMP_MISSING}
+        progress(f"[async] {aio_bench.AIOMP}: skipped ({aio_bench.AIOMP_MISSING})")
+    results["tiny"] = out_tiny
+    results["sleep"] = out_sleep
+    results["chunked"] = chunk
     return []
+
+
+def _print_table(header, entries, key, cells):
+    """A markdown table: ``header`` (column names), a row per entry that has
+    ``key`` (``cells(entry)`` gives its cells after the name), else the
+    reason it was skipped."""
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
+    for name, e in entries.items():
+        row = cells(e) if key in e else [e.get("skipped") or e.get("error")] + [""] * (len(header) - 2)
+        print(f"| {name} | " + " | ".join(row) + " |")
+    print()
+
+
+def print_async(meta, a):
+    if "tiny" not in a:
+        print("## Async coroutines\n")
+        print(f"not measured: {a.get('skipped') or a.get('error')}\n")
+        return
+    m = a["meta"]
+    print(
+        f"## Async: {m['tiny_n']:,} tiny coroutines (`async def f(x): return x`) per map, {m['workers']} workers, "
+        f"childconcurrency {m['childconcurrency']}, {meta['reps']} reps\n"
+    )
+
+    def span(s, spec):
+        return f"{s['median']:{spec}} ({s['min']:{spec}}–{s['max']:{spec}})"
+
+    _print_table(
+        ["system", "per item µs median (min–max)", "items/s median", "vs gather's time per item",
+         "vs aiomultiprocess' throughput"],
+        a["tiny"], "per_item_us",
+        lambda e: [span(e["per_item_us"], ".2f"), day6._fmt_rate(e["items_per_s"]["median"]),
+                   day6._fmt_ratio(e["vs_gather"]), day6._fmt_ratio(e["vs_aiomultiprocess"])],
+    )
+    print(
+        f"## Async: {m['sleep_n']:,} coroutines sleeping {m['sleep_s']} s per map (ideal {m['sleep_s']} s: all at once), "
+        f"{m['workers']} workers, childconcurrency {m['sleep_childconcurrency']}, {meta['reps']} reps\n"
+    )
+    _print_table(["system", "wall s median (min–max)", "vs ideal"], a["sleep"], "wall_s",
+                 lambda e: [span(e["wall_s"], ".3f"), day6._fmt_ratio(e["vs_ideal"])])
 
 
 # --------------------------------------------------------------------------
@@ -403,6 +495,19 @@ def draw_charts(report, outdir):
         bars(axes[1], list(st), [e["rss_per_idle_worker_mib"] for e in st.values()], f"RSS MiB per idle worker ({IDLE_WORKERS} workers)")
         fig.suptitle(f"Start-up and memory — {title}", fontsize=10)
         save(fig, "startup.png")
+    a = report.get("async", {})
+    at = {k: v for k, v in a.get("tiny", {}).items() if "per_item_us" in v}
+    asl = {k: v for k, v in a.get("sleep", {}).items() if "wall_s" in v}
+    if at and asl:
+        m = a["meta"]
+        fig, axes = plt.subplots(1, 2, figsize=(13, 0.55 * len(at) + 1.8))
+        bars(axes[0], list(at), [e["per_item_us"] for e in at.values()],
+             f"{m['tiny_n']:,} tiny coroutines: µs per item (lower is better)", log=True)
+        bars(axes[1], list(asl), [e["wall_s"] for e in asl.values()],
+             f"{m['sleep_n']:,} x asyncio.sleep({m['sleep_s']}): wall s (ideal {m['sleep_s']} s, dashed)")
+        axes[1].axvline(m["sleep_s"], color="grey", linestyle="--", linewidth=1)
+        fig.suptitle(f"Async coroutines — {title}", fontsize=10)
+        save(fig, "async.png")
     return paths
 
 
@@ -447,6 +552,16 @@ def targets(report):
         if "rss_per_idle_worker_mib" in e:
             m = e["rss_per_idle_worker_mib"]["median"]
             rows.append((f"RSS <= 3 MiB per idle worker: {who}", f"{m:.2f} MiB", m <= 3))
+    a = report.get("async", {})
+    at = a.get("tiny", {})
+    for name in (n for n in at if n.startswith("interp.aio")):
+        r = at[name].get("vs_gather")
+        rows.append((f"async tiny coroutines, batched: time per item <= 2x asyncio.gather in one loop: {name}",
+                     day6._fmt_ratio(r), None if r is None else r <= 2))
+    for name in (n for n in at if n.startswith("interp.aio")):
+        r = at[name].get("vs_aiomultiprocess")
+        rows.append((f"async tiny coroutines: throughput >= 20x aiomultiprocess': {name}",
+                     day6._fmt_ratio(r), None if r is None else r >= 20))
     return rows
 
 
@@ -673,10 +788,7 @@ def main(argv=None):
     if "startup" in report:
         print_startup(meta, report["startup"], report.get("rust", {}))
     if "async" in report:
-        print("## Async\n")
-        for name, e in report["async"].items():
-            print(f"- {name}: {e.get('skipped') or e}")
-        print()
+        print_async(meta, report["async"])
     if not args.demo and not args.guard:
         report["targets"] = targets(report)
         print_targets(report)

@@ -140,10 +140,11 @@ class TinyTest(unittest.TestCase):
     def test_sizes(self):
         # interp gets more calls than the slower executors; --quick a tenth.
         full, quick = day6.tiny_sizes(False), day6.tiny_sizes(True)
-        self.assertEqual(set(full), {"IPE", "ThreadPoolExecutor", "interp"})
+        self.assertEqual(set(full), {"IPE", "ThreadPoolExecutor", "ProcessPoolExecutor", "interp"})
         for key in ("round_trip", "submit", "map"):
             self.assertGreater(full["interp"][key], full["IPE"][key], key)
             self.assertEqual(full["ThreadPoolExecutor"][key], full["IPE"][key], key)
+            self.assertEqual(full["ProcessPoolExecutor"][key], full["IPE"][key], key)
             self.assertEqual(quick["interp"][key] * 10, full["interp"][key], key)
 
     @unittest.skipIf(day6.interp is None, day6.INTERP_MISSING)
@@ -151,7 +152,7 @@ class TinyTest(unittest.TestCase):
         report, stdout = run_day6(self, "--quick", "--no-day6")
         self.assertEqual(report["errors"], [])
         tiny = report["tiny"]
-        expected = {"ThreadPoolExecutor", "interp"} | ({"IPE"} if day6.IPE else set())
+        expected = {"ThreadPoolExecutor", "ProcessPoolExecutor", "interp"} | ({"IPE"} if day6.IPE else set())
         measured = {name for name, e in tiny.items() if "round_trip_us" in e}
         self.assertEqual(measured, expected, tiny)
         for name in measured:

@@ -135,6 +135,27 @@ def test_import_interp_inside_a_worker_is_the_same_package(ex):
     assert in_worker and module == "interp" and same_type and has_executor
 
 
+def test_a_worker_starts_without_importing_what_only_errors_need():
+    # Every worker imports interp and interp._worker at start; pickle, re,
+    # traceback (with _colorize, dataclasses, inspect, ast, dis on 3.14),
+    # threading and concurrent.futures are imported only when used: they
+    # took about half of a worker's start-up and 2-3 MiB of its memory.
+    # eval and its str/dict arguments travel without importing any of them.
+    with interp.InterpreterPoolExecutor(1) as e:
+        loaded = set(e.submit(eval, "sorted(__import__('sys').modules)", {}).result(LONG))
+        heavy = {"pickle", "re", "traceback", "inspect", "dataclasses", "threading", "concurrent.futures"}
+        assert "interp._worker" in loaded, sorted(loaded)
+        assert not heavy & loaded, sorted(heavy & loaded)
+        # ... and what needs them still works in that worker.
+        assert e.submit(functools.partial(helpers.add, 1, scale=10), 2).result(LONG) == 30
+        with pytest.raises(helpers.Boom) as err:
+            e.submit(helpers.raise_boom, 42).result(LONG)
+        assert err.value.args == (42, "detail")
+        cause = str(err.value.__cause__)
+        assert "Traceback" in cause and "raise_boom" in cause, cause
+        assert isinstance(interp.Event(), interp.Event) and "Event" in dir(interp)
+
+
 def test_executor_refuses_to_run_inside_a_worker(ex):
     f = ex.submit(interp.InterpreterPoolExecutor, 1)
     with pytest.raises(RuntimeError, match="main interpreter"):

@@ -30,8 +30,6 @@ interpreter_id = _core.interpreter_id
 set_pickle_fallback = _core.set_pickle_fallback
 pickle_fallback = _core.pickle_fallback
 
-from ._event import Event  # noqa: E402
-
 # What ``_executor`` defines and exports (its ``__all__`` is this list),
 # loaded on first use by ``__getattr__`` below.
 _EXECUTOR_NAMES = (
@@ -61,14 +59,19 @@ __all__ = [
 
 
 def __getattr__(name):
-    # The executors load on first use: a worker interpreter that only needs
-    # SharedBuffer & co. does not import concurrent.futures.
+    # The executors and Event load on first use: every worker interpreter
+    # imports this package when it starts, and one that only needs
+    # SharedBuffer & co. need not import concurrent.futures or threading.
     if name in _EXECUTOR_NAMES:
         from . import _executor
 
         return getattr(_executor, name)
+    if name == "Event":
+        from ._event import Event
+
+        return Event
     raise AttributeError(f"module 'interp' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXECUTOR_NAMES))
+    return sorted(set(globals()) | set(_EXECUTOR_NAMES) | {"Event"})

@@ -1,12 +1,16 @@
 """Code that runs inside worker interpreters: start-up (the main script
 under ``__mp_main__``, ``shared=`` values, the initializer) and describing
-exceptions for the caller."""
+exceptions for the caller.
+
+Every worker imports this module when it starts, so it imports only what
+start-up needs: ``pickle``, ``re`` and ``traceback`` (with what it pulls in
+on 3.14: ``_colorize``, ``dataclasses``, ``inspect``, ``ast``, ``dis``) are
+imported where they are used (a pickled callable, an exception to
+describe): at start they took more than half of a pool's start-up time
+and 2.5 MiB of each worker's memory (bench/startup.py, CPython 3.14)."""
 
 import builtins
-import pickle
-import re
 import sys
-import traceback
 import types
 
 from . import _native
@@ -21,6 +25,8 @@ def _resolve(target):
         for part in b.split("."):
             obj = getattr(obj, part)
         return obj
+    import pickle
+
     return pickle.loads(a)
 
 
@@ -131,6 +137,7 @@ def _warn_no_main_guard(path, error):
     # Once per process, not once per worker: every worker loads the script.
     if not _native.first_time("no-main-guard"):
         return
+    import traceback
     import warnings
 
     # Shown at the script's line that creates the executor.
@@ -167,15 +174,15 @@ def _bootstrap(cfg):
         _resolve(init)(*cfg.get("initargs", ()))
 
 
-_SUBINTERP = re.compile(r"module (\S+) does not support loading in subinterpreters")
-
-
 def _subinterpreter_hint(exc):
+    import re
+
+    pattern = re.compile(r"module (\S+) does not support loading in subinterpreters")
     seen = set()
     e = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        m = _SUBINTERP.search(str(e))
+        m = pattern.search(str(e))
         if isinstance(e, ImportError) and m:
             return m.group(1)
         e = e.__cause__ or e.__context__
@@ -185,6 +192,9 @@ def _subinterpreter_hint(exc):
 def pack(exc):
     """Describes an exception for the main interpreter: ``(traceback text,
     pickled exception or None, type module, type qualname, str(exc))``."""
+    import pickle
+    import traceback
+
     module = _subinterpreter_hint(exc)
     if module is not None and hasattr(exc, "add_note"):
         top = module.split(".")[0]
