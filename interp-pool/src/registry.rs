@@ -147,9 +147,30 @@ impl Slot {
     /// Raises `interp.Cancelled` in the worker's thread, in the interpreter
     /// `py` is attached to (the worker's, or the main one for a main-lane
     /// task), at its next bytecode boundary.
-    pub(crate) fn raise_cancelled(&self, py: Python<'_>) {
-        if let Ok(exc) = interp_core::python_module(py).and_then(|m| m.getattr("Cancelled")) {
-            let _ = py.interrupt(self.thread_ident(), &exc);
+    ///
+    /// # Errors
+    /// Why it could not: that interpreter's `interp` module or its
+    /// `Cancelled` could not be had, or no thread state of the worker's
+    /// thread exists in that interpreter (the caller reports it: a
+    /// cancel that cannot be raised must not pass unnoticed).
+    pub(crate) fn raise_cancelled(&self, py: Python<'_>) -> Result<(), String> {
+        let ident = self.thread_ident();
+        let exc = interp_core::python_module(py)
+            .and_then(|m| m.getattr("Cancelled"))
+            .map_err(|e| {
+                format!(
+                    "interp.Cancelled could not be found in interpreter {}: {e}",
+                    py.interpreter_id()
+                )
+            })?;
+        match py.interrupt(ident, &exc) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!(
+                "thread {ident} of worker {} has no thread state in interpreter {}",
+                self.name(),
+                py.interpreter_id()
+            )),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -471,7 +492,13 @@ impl Registry {
                 .spawn(move || {
                     interp.enter(|py| {
                         if slot.is_initializing() {
-                            slot.raise_cancelled(py);
+                            if let Err(e) = slot.raise_cancelled(py) {
+                                eprintln!(
+                                    "interp-pool: could not interrupt the initializer of worker \
+                                     {}: {e}",
+                                    slot.name()
+                                );
+                            }
                         }
                     })
                 });

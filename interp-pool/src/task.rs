@@ -49,6 +49,8 @@ pub(crate) enum Work {
     Blocking(BlockingFn),
     /// A call run in the main interpreter (shared GIL).
     Main(Call),
+    /// A Rust closure run in the main interpreter (shared GIL).
+    MainWith(WithFn),
     /// A call whose awaitable result runs in a worker's event loop.
     Coro(Call),
     /// A closure-made awaitable run in a worker's event loop, and how its
@@ -121,6 +123,8 @@ pub(crate) struct TaskState {
     coroutine: bool,
     cancel_requested: AtomicBool,
     timed_out: AtomicBool,
+    /// Why `interp.Cancelled` could not be raised in it, if it could not.
+    interrupt_failure: Mutex<Option<String>>,
     /// Index + 1 of the worker running it (0: none).
     worker: AtomicUsize,
     token: CancelToken,
@@ -136,7 +140,7 @@ impl TaskState {
         timeout: Option<Duration>,
         pool: Weak<dyn Host>,
     ) -> Arc<TaskState> {
-        let main_lane = matches!(work, Work::Main(_));
+        let main_lane = matches!(work, Work::Main(_) | Work::MainWith(_));
         let coroutine = work.is_coroutine();
         Arc::new(TaskState {
             main_lane,
@@ -151,6 +155,7 @@ impl TaskState {
             notify: Mutex::new(Vec::new()),
             cancel_requested: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
+            interrupt_failure: Mutex::new(None),
             worker: AtomicUsize::new(0),
             token: CancelToken::new(),
             pool,
@@ -170,6 +175,16 @@ impl TaskState {
     /// Whether it runs as a coroutine in a worker's event loop.
     pub(crate) fn is_coroutine(&self) -> bool {
         self.coroutine
+    }
+
+    /// Records why `interp.Cancelled` could not be raised in it.
+    pub(crate) fn set_interrupt_failure(&self, why: String) {
+        *lock(&self.interrupt_failure) = Some(why);
+    }
+
+    /// Why `interp.Cancelled` could not be raised in it, if it could not.
+    pub(crate) fn interrupt_failure(&self) -> Option<String> {
+        lock(&self.interrupt_failure).clone()
     }
 
     /// Its process-unique id.

@@ -159,6 +159,31 @@ fn main_lane_tasks_can_be_cancelled_without_losing_the_worker() {
 }
 
 #[test]
+fn main_lane_closures_can_be_cancelled_without_losing_the_worker() {
+    // The closure form of the main lane (what the Python front runs its
+    // plain callables with): the cancel must be raised in the main
+    // interpreter, where the closure's Python code runs.
+    let p = one_worker();
+    let t = p
+        .submit_main_with(|py| {
+            py.exec("while True:\n    pass\n")?;
+            Ok(Value::None)
+        })
+        .unwrap();
+    assert_eq!(cancel_when_running(&t), Some(Err(TaskError::Cancelled)));
+    assert_eq!(p.stats().workers[0].replaced, 0);
+    assert_serves(&p, 3);
+    // A closure's own error is the task's, and no interruption is left over.
+    let t = p
+        .submit_main_with(|py| py.eval("1 + 1")?.to_value())
+        .unwrap();
+    assert_eq!(
+        t.wait_timeout(Duration::from_secs(30)),
+        Some(Ok(Value::Int(2)))
+    );
+}
+
+#[test]
 fn shutdown_takes_running_tasks_safely_while_workers_finish_them() {
     // Regression: after its first wait, shutdown read a worker's published
     // task pointer and only then took a reference to it; a worker finishing

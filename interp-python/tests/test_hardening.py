@@ -408,6 +408,70 @@ def test_a_running_main_lane_task_is_running_and_cannot_be_cancelled():
     assert ran == ["finished"]
 
 
+def test_cancelling_a_running_main_lane_task_interrupts_it_and_keeps_the_worker():
+    # A plain callable spinning on the hybrid executor's lane thread (main
+    # interpreter): the pool's cancel (what Ctrl-C in `with` and at exit
+    # does) must raise interp.Cancelled in it, the future ends cancelled,
+    # and the worker stays (the next task runs on the same thread). The
+    # interruption used to be raised in the worker's own interpreter, where
+    # the thread was not running: the task spun on until the kill grace and
+    # the worker was replaced (its interpreter left at exit).
+    import threading
+    from concurrent.futures import CancelledError
+
+    from interp import _native
+
+    started, stop = threading.Event(), threading.Event()
+    seen, idents = [], []
+
+    def spin():
+        idents.append(threading.get_ident())
+        started.set()
+        try:
+            while not stop.is_set():  # `stop` only ends a failed run
+                pass
+        except BaseException as e:
+            seen.append(type(e))
+            raise
+
+    ex = interp.InterpreterThreadPoolExecutor(1, kill_grace=LONG / 2)
+    try:
+        f = ex.submit(spin)
+        assert started.wait(LONG)
+        assert _native.pool_cancel_all(ex._pool) == 1
+        try:
+            got = f.exception(timeout=LONG)
+        except CancelledError:
+            got = "cancelled"
+        assert got == "cancelled", got
+        assert seen == [interp.Cancelled], seen
+        assert ex.submit(threading.get_ident).result(timeout=LONG) == idents[0], "worker replaced"
+    finally:
+        stop.set()
+        ex.shutdown()
+
+
+def test_ctrl_c_at_exit_interrupts_a_running_main_lane_task(tmp_path):
+    # As test_ctrl_c_at_exit_stops_running_tasks_..., for a plain callable
+    # on the hybrid executor's lane: it must be interrupted (not abandoned
+    # after the kill grace, leaving its worker's interpreter behind).
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        "shutdown_all",
+        "def slow():\n"
+        "    while True:\n"
+        "        time.sleep(0.001)\n"
+        "ex = interp.InterpreterThreadPoolExecutor(2)\n"
+        "f = ex.submit(slow)\n"
+        "f.add_done_callback(lambda f: print('cancelled' if f.cancelled() else f, flush=True))\n"
+        "sys.setprofile(watch)\n"
+        "threading.setprofile(watch)\n",
+    )
+    assert rc in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), (rc, err)
+    assert "remaining subinterpreters" not in err and "Fatal" not in err, err
+    assert "WorkerLost" not in out + err and "ignored its interruption" not in out + err, (out, err)
+
+
 def test_a_queued_main_lane_task_cancelled_never_runs():
     import threading
 
