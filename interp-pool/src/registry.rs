@@ -400,7 +400,9 @@ impl Registry {
     /// or thread cannot be made, its initializer raises) no more workers
     /// are started, the pool is closed, and the workers still starting stop
     /// (between steps; initialization code running now is interrupted, as a
-    /// cancelled task is).
+    /// cancelled task is). The interruption does not reach a blocking C
+    /// call (`time.sleep`) or a `threading` wait: a worker still starting
+    /// after the kill grace is abandoned and named on stderr.
     ///
     /// # Errors
     /// The first worker's failure to start: [`PoolError::Init`] or
@@ -465,6 +467,19 @@ impl Registry {
                 self.close_queue(true);
                 self.start_token.cancel();
                 self.interrupt_initializers();
+                // The interrupt does not reach a blocking C call or a
+                // `threading` wait: such workers get the kill grace, then
+                // are abandoned (their threads and interpreters stay until
+                // what holds them returns).
+                let report = crate::shutdown::after_failed_start(self);
+                if !report.abandoned.is_empty() {
+                    eprintln!(
+                        "interp-pool: the pool's start failed ({e}); workers whose initialization \
+                         did not stop within the kill grace ({:?}) were abandoned: {}",
+                        self.config.kill_grace,
+                        report.abandoned.join(", ")
+                    );
+                }
                 Err(e)
             }
         }

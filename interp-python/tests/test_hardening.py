@@ -408,6 +408,51 @@ def test_a_running_main_lane_task_is_running_and_cannot_be_cancelled():
     assert ran == ["finished"]
 
 
+def test_a_failed_start_does_not_wait_the_shutdown_timeout_for_an_initializer_in_c(tmp_path):
+    # One initializer raises while the other is in a blocking C call (a
+    # pipe read), which no interruption reaches: the constructor used to
+    # wait the whole shutdown timeout (10 s) for it. It now gives it the
+    # kill grace (0.2 s here), abandons it and names it on stderr. The bound
+    # below is only there to tell the two apart. The read is never released:
+    # the abandoned worker's thread and interpreter stay until the process
+    # ends (hence no check for "remaining subinterpreters" here).
+    r = run_script(
+        tmp_path,
+        """
+        import os, time
+        from concurrent.futures import BrokenExecutor
+        import interp
+
+        def init(roles, started):
+            role = roles.try_recv()
+            if role == "fail":
+                started.recv()
+                raise ValueError("initializer failed")
+            started.send(None)
+            os.read(role, 1)
+
+        if __name__ == "__main__":
+            rd, wr = os.pipe()
+            roles, started = interp.Channel(), interp.Channel()
+            roles.send("fail"); roles.send(rd)
+            t = time.monotonic()
+            ex = interp.InterpreterPoolExecutor(2, initializer=init, initargs=(roles, started), kill_grace=0.2)
+            print("took", time.monotonic() - t, flush=True)
+            try:
+                ex.submit(abs, -1).result()
+            except BrokenExecutor as e:
+                print("broken", "initializer failed" in str(e), flush=True)
+        """,
+    )
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    lines = r.stdout.splitlines()
+    assert lines[1] == "broken True", (r.stdout, r.stderr)
+    took = float(lines[0].split()[1])
+    assert took < 8.0, (took, r.stderr)
+    assert "start failed" in r.stderr and "were abandoned" in r.stderr, r.stderr
+    assert "stuck starting its interpreter" in r.stderr, r.stderr
+
+
 def test_cancelling_a_running_main_lane_task_interrupts_it_and_keeps_the_worker():
     # A plain callable spinning on the hybrid executor's lane thread (main
     # interpreter): the pool's cancel (what Ctrl-C in `with` and at exit
