@@ -370,13 +370,18 @@ impl TaskState {
             .compare_exchange(QUEUED, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            self.complete(Err(if timed_out {
+            after_claim();
+            // A shutdown draining the queue may complete (and count) it
+            // first: only the call that completes it counts it.
+            let completed = self.complete(Err(if timed_out {
                 TaskError::TimedOut
             } else {
                 TaskError::Cancelled
             }));
-            if let Some(pool) = self.pool.upgrade() {
-                pool.count_cancelled_queued();
+            if completed {
+                if let Some(pool) = self.pool.upgrade() {
+                    pool.count_cancelled_queued();
+                }
             }
             return true;
         }
@@ -399,11 +404,30 @@ impl TaskState {
             return false;
         }
         self.cancel_requested.store(true, Ordering::SeqCst);
-        self.complete(Err(TaskError::Cancelled));
-        if let Some(pool) = self.pool.upgrade() {
-            pool.count_cancelled_queued();
+        after_claim();
+        // As in `cancel`: only the call that completes it counts it.
+        if self.complete(Err(TaskError::Cancelled)) {
+            if let Some(pool) = self.pool.upgrade() {
+                pool.count_cancelled_queued();
+            }
         }
         true
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: runs right after a cancel claims a queued task and before
+    /// it completes it, where a shutdown's drain can come in.
+    static AFTER_CLAIM: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs the test hook [`AFTER_CLAIM`] (nothing outside tests).
+fn after_claim() {
+    #[cfg(test)]
+    if let Some(f) = AFTER_CLAIM.with(|h| h.borrow_mut().take()) {
+        f();
     }
 }
 
@@ -571,5 +595,58 @@ impl Future for Task {
             Some(r) => Poll::Ready(r),
             None => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host that counts the tasks it is told were cancelled while queued.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl Host for Counting {
+        fn count_cancelled_queued(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn interrupt(&self, _task: &Arc<TaskState>) {}
+    }
+
+    /// Cancels a queued task with `cancel` while, between its claim and
+    /// its completion, a shutdown's drain completes and counts it (as
+    /// `Registry::close_queue` does); returns how often it was counted.
+    fn counted_when_a_drain_comes_in(cancel: impl FnOnce(&Arc<TaskState>) -> bool) -> usize {
+        let host = Arc::new(Counting::default());
+        let weak: Weak<dyn Host> = Arc::downgrade(&host) as Weak<dyn Host>;
+        let task = TaskState::new(Work::Blocking(Box::new(|| Ok(Value::None))), None, weak);
+        let (t2, h2) = (task.clone(), host.clone());
+        AFTER_CLAIM.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move || {
+                if t2.complete(Err(TaskError::Cancelled)) {
+                    h2.count_cancelled_queued();
+                }
+            }))
+        });
+        assert!(cancel(&task), "the queued task was not cancelled");
+        assert_eq!(
+            task.outcome().map(value_of),
+            Some(Err(TaskError::Cancelled))
+        );
+        host.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_task_cancelled_while_queued_is_counted_once_when_a_drain_races() {
+        assert_eq!(
+            counted_when_a_drain_comes_in(|t| t.cancel(false)),
+            1,
+            "cancel"
+        );
+        assert_eq!(
+            counted_when_a_drain_comes_in(|t| t.cancel_if_queued()),
+            1,
+            "cancel_if_queued"
+        );
     }
 }
