@@ -304,6 +304,9 @@ pub(crate) struct Registry {
     /// miss a retirement another one saw).
     retirements: Mutex<u64>,
     retired: Condvar,
+    /// Shutdowns waiting in [`wait_retired`](Self::wait_retired) now
+    /// (changed under `retirements`).
+    shutdowns_waiting: AtomicUsize,
     /// The supervisor's deadlines.
     checks: Sender<(Instant, Check)>,
     cancelled_queued: AtomicU64,
@@ -349,6 +352,7 @@ impl Registry {
             live: AtomicUsize::new(0),
             retirements: Mutex::new(0),
             retired: Condvar::new(),
+            shutdowns_waiting: AtomicUsize::new(0),
             checks,
             cancelled_queued: AtomicU64::new(0),
             broken: Mutex::new(None),
@@ -730,14 +734,19 @@ impl Registry {
     /// threads may wait at once: each retirement wakes them all.
     pub(crate) fn wait_retired(&self, seen: u64, deadline: Instant) -> bool {
         let mut n = lock(&self.retirements);
-        while *n == seen {
+        self.shutdowns_waiting.fetch_add(1, Ordering::SeqCst);
+        let retired = loop {
+            if *n != seen {
+                break true;
+            }
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                break false;
             }
             n = unpoison(self.retired.wait_timeout(n, deadline - now)).0;
-        }
-        true
+        };
+        self.shutdowns_waiting.fetch_sub(1, Ordering::SeqCst);
+        retired
     }
 
     /// Counters per worker and the queue depth.
@@ -746,6 +755,7 @@ impl Registry {
         PoolStats {
             queue_depth: self.jobs_rx.len(),
             cancelled_queued: self.cancelled_queued.load(Ordering::Relaxed),
+            shutdowns_waiting: self.shutdowns_waiting.load(Ordering::SeqCst),
             workers: self
                 .counters
                 .iter()

@@ -602,15 +602,49 @@ impl Future for Task {
 mod tests {
     use super::*;
 
-    /// A host that counts the tasks it is told were cancelled while queued.
+    /// A host that counts the tasks it is told were cancelled while queued,
+    /// and the interrupts it is asked for.
     #[derive(Default)]
-    struct Counting(AtomicUsize);
+    struct Counting(AtomicUsize, AtomicUsize);
 
     impl Host for Counting {
         fn count_cancelled_queued(&self) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
-        fn interrupt(&self, _task: &Arc<TaskState>) {}
+        fn interrupt(&self, _task: &Arc<TaskState>) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn queued(host: &Arc<Counting>) -> Arc<TaskState> {
+        let weak: Weak<dyn Host> = Arc::downgrade(host) as Weak<dyn Host>;
+        TaskState::new(Work::Blocking(Box::new(|| Ok(Value::None))), None, weak)
+    }
+
+    #[test]
+    fn cancel_if_queued_and_a_worker_start_exclude_each_other() {
+        // What shutdown(cancel_futures=True) in the Python front rests on,
+        // both orders made deterministic: a task a worker started is left
+        // alone (not completed, not interrupted), and a task claimed by the
+        // cancel is never started.
+        let host = Arc::new(Counting::default());
+        let started = queued(&host);
+        assert!(matches!(started.start(0), Some(Ok(_))));
+        assert!(!started.cancel_if_queued(), "a started task was cancelled");
+        assert!(!started.is_done() && !started.cancel_requested());
+        assert_eq!(
+            host.1.load(Ordering::SeqCst),
+            0,
+            "a started task was interrupted"
+        );
+        let claimed = queued(&host);
+        assert!(claimed.cancel_if_queued());
+        assert!(claimed.start(0).is_none(), "a cancelled task was started");
+        assert_eq!(
+            claimed.outcome().map(value_of),
+            Some(Err(TaskError::Cancelled))
+        );
+        assert_eq!(host.0.load(Ordering::SeqCst), 1);
     }
 
     /// Cancels a queued task with `cancel` while, between its claim and
@@ -618,8 +652,7 @@ mod tests {
     /// `Registry::close_queue` does); returns how often it was counted.
     fn counted_when_a_drain_comes_in(cancel: impl FnOnce(&Arc<TaskState>) -> bool) -> usize {
         let host = Arc::new(Counting::default());
-        let weak: Weak<dyn Host> = Arc::downgrade(&host) as Weak<dyn Host>;
-        let task = TaskState::new(Work::Blocking(Box::new(|| Ok(Value::None))), None, weak);
+        let task = queued(&host);
         let (t2, h2) = (task.clone(), host.clone());
         AFTER_CLAIM.with(|h| {
             *h.borrow_mut() = Some(Box::new(move || {

@@ -256,9 +256,17 @@ fn concurrent_shutdowns_all_return_when_the_workers_stop() {
             let _ = done.send((i, report));
         });
     }
-    // Not needed for correctness: lets the four shutdowns reach their wait
-    // before the workers stop, the interleaving that lost wake-ups.
-    std::thread::sleep(Duration::from_millis(200));
+    // The four shutdowns wait for the workers before they stop: the
+    // interleaving that lost wake-ups (it used to rest on a 200 ms sleep).
+    let t0 = Instant::now();
+    while p.stats().shutdowns_waiting < 4 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "only {} of 4 shutdowns waiting after 60 s",
+            p.stats().shutdowns_waiting
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     for _ in 0..2 {
         gate.send(Value::None).unwrap();
     }
@@ -276,4 +284,5 @@ fn concurrent_shutdowns_all_return_when_the_workers_stop() {
             ),
         }
     }
+    assert_eq!(p.stats().shutdowns_waiting, 0);
 }
