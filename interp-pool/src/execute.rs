@@ -177,7 +177,8 @@ pub(crate) fn execute<'py>(
 /// Runs `f` in the main interpreter on this thread (the worker's own
 /// interpreter released meanwhile): the main lane. An interruption left
 /// over from an earlier main-lane task of this thread is dropped first, and
-/// one meant for this task that lands after `f` returned is dropped after.
+/// one meant for this task that lands after `f` returned is dropped after;
+/// a task cancelled already does not run `f`.
 /// Fails with [`TaskError::Shutdown`] once the runtime is finalized or
 /// finalizing.
 fn in_main(
@@ -193,6 +194,12 @@ fn in_main(
         }
         rt.main().enter(|mpy| {
             mpy.clear_interrupt();
+            // A cancel whose interrupt came before this thread first entered
+            // the main interpreter found no thread state to raise into
+            // (`Slot::raise_cancelled`): its flag, set before, is seen here.
+            if task.cancel_requested() {
+                return Err(task.cancel_error());
+            }
             let r = f(mpy);
             if task.cancel_requested() {
                 mpy.clear_interrupt();

@@ -146,14 +146,21 @@ impl Slot {
 
     /// Raises `interp.Cancelled` in the worker's thread, in the interpreter
     /// `py` is attached to (the worker's, or the main one for a main-lane
-    /// task), at its next bytecode boundary.
+    /// task), at its next bytecode boundary. With `may_not_have_entered`
+    /// (the main lane), the worker's thread may not have entered that
+    /// interpreter yet: then there is nothing to raise into, and the
+    /// worker sees the cancel flag once it has entered (`execute::in_main`).
     ///
     /// # Errors
     /// Why it could not: that interpreter's `interp` module or its
     /// `Cancelled` could not be had, or no thread state of the worker's
     /// thread exists in that interpreter (the caller reports it: a
     /// cancel that cannot be raised must not pass unnoticed).
-    pub(crate) fn raise_cancelled(&self, py: Python<'_>) -> Result<(), String> {
+    pub(crate) fn raise_cancelled(
+        &self,
+        py: Python<'_>,
+        may_not_have_entered: bool,
+    ) -> Result<(), String> {
         let ident = self.thread_ident();
         let exc = interp_core::python_module(py)
             .and_then(|m| m.getattr("Cancelled"))
@@ -165,6 +172,7 @@ impl Slot {
             })?;
         match py.interrupt(ident, &exc) {
             Ok(true) => Ok(()),
+            Ok(false) if may_not_have_entered => Ok(()),
             Ok(false) => Err(format!(
                 "thread {ident} of worker {} has no thread state in interpreter {}",
                 self.name(),
@@ -511,7 +519,7 @@ impl Registry {
                 .spawn(move || {
                     interp.enter(|py| {
                         if slot.is_initializing() {
-                            if let Err(e) = slot.raise_cancelled(py) {
+                            if let Err(e) = slot.raise_cancelled(py, false) {
                                 eprintln!(
                                     "interp-pool: could not interrupt the initializer of worker \
                                      {}: {e}",

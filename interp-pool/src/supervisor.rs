@@ -43,7 +43,7 @@ impl Host for Registry {
                     // another task in it, so the check and the interrupt agree
                     // (the task Arc held here keeps its address from reuse).
                     if s2.task().holds(&t2) {
-                        s2.raise_cancelled(py)
+                        s2.raise_cancelled(py, t2.is_main_lane())
                     } else {
                         Ok(())
                     }
@@ -118,7 +118,7 @@ fn interrupt_coroutine(registry: &Registry, slot: &Arc<Slot>, task: &Arc<TaskSta
                     .and_then(|r| r.to_value())
                     .is_ok_and(|v| v.as_bool() == Some(true));
                 if running {
-                    if let Err(why) = s2.raise_cancelled(py) {
+                    if let Err(why) = s2.raise_cancelled(py, false) {
                         interrupt_failed(&s2, &t2, why);
                     }
                 }

@@ -159,6 +159,40 @@ fn main_lane_tasks_can_be_cancelled_without_losing_the_worker() {
 }
 
 #[test]
+fn a_main_lane_task_cancelled_while_its_worker_waits_for_the_main_gil_is_cancelled() {
+    // A cancel landing while the worker waits to enter the main
+    // interpreter: if the interrupt gets the main GIL first, it is set and
+    // then cleared by the worker's entry (which drops stale interrupts), or
+    // (the worker's first main-lane task) finds no thread state of the
+    // worker there yet; the task used to spin on until the kill grace. The
+    // worker now checks the cancel flag once it has entered. This thread
+    // holds the main GIL while the task starts and is cancelled, so that
+    // the worker and the interrupt both wait for it; twice, for both
+    // cases. Which of them gets the GIL first cannot be forced from here
+    // (in practice the worker, which waited longer): this test passed
+    // without the check too, and guards the path rather than the order.
+    let p = one_worker();
+    let main = interp_core::Runtime::get().unwrap().main();
+    main.exec("def main_spin():\n    while True:\n        pass\n")
+        .unwrap();
+    for round in 0..2 {
+        let t = main.enter(|_py| {
+            let t = p.submit_main(Call::new("__main__", "main_spin")).unwrap();
+            wait_running(&t);
+            t.cancel();
+            t
+        });
+        assert_eq!(
+            t.wait_timeout(Duration::from_secs(90)),
+            Some(Err(TaskError::Cancelled)),
+            "round {round}"
+        );
+    }
+    assert_eq!(p.stats().workers[0].replaced, 0);
+    assert_serves(&p, 4);
+}
+
+#[test]
 fn main_lane_closures_can_be_cancelled_without_losing_the_worker() {
     // The closure form of the main lane (what the Python front runs its
     // plain callables with): the cancel must be raised in the main

@@ -660,17 +660,19 @@ fn deliver<'py>(
         },
         Err(e) => {
             if rec.kind == Kind::Main {
-                let out = rec.take_main_out();
-                match out {
-                    // The call raised interp.Cancelled itself (no cancel
-                    // asked for it): that exception object is its outcome.
-                    Some(Err(exc)) if matches!(e, TaskError::Python(_)) => {
-                        return finish_with_exception(py, fut, exc, inline);
+                if matches!(e, TaskError::Python(_)) {
+                    match rec.take_main_out() {
+                        // The call raised interp.Cancelled itself (no cancel
+                        // asked for it): that exception object is its outcome.
+                        Some(Err(exc)) => return finish_with_exception(py, fut, exc, inline),
+                        // SAFETY: main GIL held; we own the reference.
+                        Some(Ok(r)) => unsafe { r.release() },
+                        None => {}
                     }
-                    // SAFETY: main GIL held; we own the reference.
-                    Some(Ok(r) | Err(r)) => unsafe { r.release() },
-                    None => {}
                 }
+                // What the call left (its outcome, or the call itself when
+                // it was cancelled before it ran).
+                rec.release_main(py);
             }
             let text = |s: String| [Value::Str(s.into())];
             match e {
