@@ -154,27 +154,60 @@ pub(crate) fn execute<'py>(
             Err(p) => Err(TaskError::Panicked(panic_message(&p).to_owned())),
         }
         .into(),
-        Work::Main(call) => py
-            .detach(|| {
-                let rt = Runtime::get().ok_or(TaskError::Shutdown)?;
-                rt.main().enter(|mpy| {
-                    // Drop an interruption meant for an earlier main-lane task
-                    // of this thread that finished before it landed.
-                    mpy.clear_interrupt();
-                    let r =
-                        resolve(mpy, &call.target).and_then(|f| call_once(mpy, &f, &call, None));
-                    if task.cancel_requested() {
-                        mpy.clear_interrupt();
-                    }
-                    r.map(Output::Value).map_err(TaskError::from)
-                })
-            })
-            .into(),
+        Work::Main(call) => in_main(py, task, |mpy| {
+            resolve(mpy, &call.target)
+                .and_then(|f| call_once(mpy, &f, &call, None))
+                .map(Output::Value)
+                .map_err(TaskError::from)
+        }),
+        Work::MainWith(f) => in_main(py, task, |mpy| {
+            match catch_unwind(AssertUnwindSafe(|| f(mpy))) {
+                Ok(Ok(v)) => Ok(Output::Value(v)),
+                Ok(Err(e)) => Err(e.into()),
+                Err(p) => Err(TaskError::Panicked(panic_message(&p).to_owned())),
+            }
+        }),
         Work::Coro(_) | Work::CoroWith(..) => Err(TaskError::Failed(
             "a coroutine task reached a worker without an event loop".into(),
         ))
         .into(),
     }
+}
+
+/// Runs `f` in the main interpreter on this thread (the worker's own
+/// interpreter released meanwhile): the main lane. An interruption left
+/// over from an earlier main-lane task of this thread is dropped first, and
+/// one meant for this task that lands after `f` returned is dropped after;
+/// a task cancelled already does not run `f`.
+/// Fails with [`TaskError::Shutdown`] once the runtime is finalized or
+/// finalizing.
+fn in_main(
+    py: Python<'_>,
+    task: &TaskState,
+    f: impl for<'m> FnOnce(Python<'m>) -> Outcome + Send,
+) -> Ran {
+    py.detach(|| {
+        let rt = Runtime::get().ok_or(TaskError::Shutdown)?;
+        if interp_core::sys::is_finalizing() {
+            // A host's Python is going away: attaching would never return.
+            return Err(TaskError::Shutdown);
+        }
+        rt.main().enter(|mpy| {
+            mpy.clear_interrupt();
+            // A cancel whose interrupt came before this thread first entered
+            // the main interpreter found no thread state to raise into
+            // (`Slot::raise_cancelled`): its flag, set before, is seen here.
+            if task.cancel_requested() {
+                return Err(task.cancel_error());
+            }
+            let r = f(mpy);
+            if task.cancel_requested() {
+                mpy.clear_interrupt();
+            }
+            r
+        })
+    })
+    .into()
 }
 
 /// Runs the items of a map chunk from `rest.out.len()` on. An item raising

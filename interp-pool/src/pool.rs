@@ -159,6 +159,25 @@ impl Pool {
         self.registry.submit(Work::Main(call), timeout)
     }
 
+    /// Runs a Rust closure in the main interpreter (shared GIL) on a pool
+    /// thread, with a scope token for its objects: the main lane, as
+    /// [`submit_main`](Self::submit_main), for code that holds main
+    /// interpreter objects itself (a host's callable, say). A cancel raises
+    /// `interp.Cancelled` in the Python code it runs, and the task fails
+    /// with [`TaskError::Cancelled`](crate::TaskError::Cancelled) when the
+    /// closure passes that error on; a closure that ignores the
+    /// interruption past the kill grace loses its worker, as any task does.
+    /// A panic fails the task; the worker survives.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub fn submit_main_with<F>(&self, f: F) -> Result<Task, PoolError>
+    where
+        F: for<'py> FnOnce(Python<'py>) -> Result<Value, Error> + Send + 'static,
+    {
+        self.registry.submit(Work::MainWith(Box::new(f)), None)
+    }
+
     /// Submits a coroutine call to a pool whose workers run event loops
     /// ([`PoolBuilder::event_loop`]): `call`'s function (an `async def`, or
     /// any function returning an awaitable; a plain function's result is

@@ -146,10 +146,39 @@ impl Slot {
 
     /// Raises `interp.Cancelled` in the worker's thread, in the interpreter
     /// `py` is attached to (the worker's, or the main one for a main-lane
-    /// task), at its next bytecode boundary.
-    pub(crate) fn raise_cancelled(&self, py: Python<'_>) {
-        if let Ok(exc) = interp_core::python_module(py).and_then(|m| m.getattr("Cancelled")) {
-            let _ = py.interrupt(self.thread_ident(), &exc);
+    /// task), at its next bytecode boundary. With `may_not_have_entered`
+    /// (the main lane), the worker's thread may not have entered that
+    /// interpreter yet: then there is nothing to raise into, and the
+    /// worker sees the cancel flag once it has entered (`execute::in_main`).
+    ///
+    /// # Errors
+    /// Why it could not: that interpreter's `interp` module or its
+    /// `Cancelled` could not be had, or no thread state of the worker's
+    /// thread exists in that interpreter (the caller reports it: a
+    /// cancel that cannot be raised must not pass unnoticed).
+    pub(crate) fn raise_cancelled(
+        &self,
+        py: Python<'_>,
+        may_not_have_entered: bool,
+    ) -> Result<(), String> {
+        let ident = self.thread_ident();
+        let exc = interp_core::python_module(py)
+            .and_then(|m| m.getattr("Cancelled"))
+            .map_err(|e| {
+                format!(
+                    "interp.Cancelled could not be found in interpreter {}: {e}",
+                    py.interpreter_id()
+                )
+            })?;
+        match py.interrupt(ident, &exc) {
+            Ok(true) => Ok(()),
+            Ok(false) if may_not_have_entered => Ok(()),
+            Ok(false) => Err(format!(
+                "thread {ident} of worker {} has no thread state in interpreter {}",
+                self.name(),
+                py.interpreter_id()
+            )),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -283,6 +312,9 @@ pub(crate) struct Registry {
     /// miss a retirement another one saw).
     retirements: Mutex<u64>,
     retired: Condvar,
+    /// Shutdowns waiting in [`wait_retired`](Self::wait_retired) now
+    /// (changed under `retirements`).
+    shutdowns_waiting: AtomicUsize,
     /// The supervisor's deadlines.
     checks: Sender<(Instant, Check)>,
     cancelled_queued: AtomicU64,
@@ -328,6 +360,7 @@ impl Registry {
             live: AtomicUsize::new(0),
             retirements: Mutex::new(0),
             retired: Condvar::new(),
+            shutdowns_waiting: AtomicUsize::new(0),
             checks,
             cancelled_queued: AtomicU64::new(0),
             broken: Mutex::new(None),
@@ -379,7 +412,9 @@ impl Registry {
     /// or thread cannot be made, its initializer raises) no more workers
     /// are started, the pool is closed, and the workers still starting stop
     /// (between steps; initialization code running now is interrupted, as a
-    /// cancelled task is).
+    /// cancelled task is). The interruption does not reach a blocking C
+    /// call (`time.sleep`) or a `threading` wait: a worker still starting
+    /// after the kill grace is abandoned and named on stderr.
     ///
     /// # Errors
     /// The first worker's failure to start: [`PoolError::Init`] or
@@ -444,6 +479,19 @@ impl Registry {
                 self.close_queue(true);
                 self.start_token.cancel();
                 self.interrupt_initializers();
+                // The interrupt does not reach a blocking C call or a
+                // `threading` wait: such workers get the kill grace, then
+                // are abandoned (their threads and interpreters stay until
+                // what holds them returns).
+                let report = crate::shutdown::after_failed_start(self);
+                if !report.abandoned.is_empty() {
+                    eprintln!(
+                        "interp-pool: the pool's start failed ({e}); workers whose initialization \
+                         did not stop within the kill grace ({:?}) were abandoned: {}",
+                        self.config.kill_grace,
+                        report.abandoned.join(", ")
+                    );
+                }
                 Err(e)
             }
         }
@@ -471,7 +519,13 @@ impl Registry {
                 .spawn(move || {
                     interp.enter(|py| {
                         if slot.is_initializing() {
-                            slot.raise_cancelled(py);
+                            if let Err(e) = slot.raise_cancelled(py, false) {
+                                eprintln!(
+                                    "interp-pool: could not interrupt the initializer of worker \
+                                     {}: {e}",
+                                    slot.name()
+                                );
+                            }
                         }
                     })
                 });
@@ -688,14 +742,19 @@ impl Registry {
     /// threads may wait at once: each retirement wakes them all.
     pub(crate) fn wait_retired(&self, seen: u64, deadline: Instant) -> bool {
         let mut n = lock(&self.retirements);
-        while *n == seen {
+        self.shutdowns_waiting.fetch_add(1, Ordering::SeqCst);
+        let retired = loop {
+            if *n != seen {
+                break true;
+            }
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                break false;
             }
             n = unpoison(self.retired.wait_timeout(n, deadline - now)).0;
-        }
-        true
+        };
+        self.shutdowns_waiting.fetch_sub(1, Ordering::SeqCst);
+        retired
     }
 
     /// Counters per worker and the queue depth.
@@ -704,6 +763,7 @@ impl Registry {
         PoolStats {
             queue_depth: self.jobs_rx.len(),
             cancelled_queued: self.cancelled_queued.load(Ordering::Relaxed),
+            shutdowns_waiting: self.shutdowns_waiting.load(Ordering::SeqCst),
             workers: self
                 .counters
                 .iter()

@@ -2,7 +2,7 @@
 //! workers, give up on those that do not stop in time.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::TaskError;
 use crate::registry::{Phase, Registry, Slot};
@@ -15,6 +15,29 @@ pub(crate) fn shutdown(
     registry: &Arc<Registry>,
     wait: bool,
     cancel_pending: bool,
+) -> ShutdownReport {
+    shutdown_within(
+        registry,
+        wait,
+        cancel_pending,
+        registry.config().shutdown_timeout,
+    )
+}
+
+/// Stops a pool whose start failed (its queue is closed, its initializers
+/// interrupted): the workers still starting get the kill grace, not the
+/// shutdown timeout (nothing of theirs is worth waiting for), and are
+/// abandoned after it. Returns them, named with why.
+pub(crate) fn after_failed_start(registry: &Arc<Registry>) -> ShutdownReport {
+    shutdown_within(registry, true, true, Duration::ZERO)
+}
+
+/// [`shutdown`] with `shutdown_timeout` in place of the configured one.
+fn shutdown_within(
+    registry: &Arc<Registry>,
+    wait: bool,
+    cancel_pending: bool,
+    shutdown_timeout: Duration,
 ) -> ShutdownReport {
     let start = Instant::now();
     let config = registry.config();
@@ -31,7 +54,7 @@ pub(crate) fn shutdown(
     if !wait {
         return ShutdownReport::default();
     }
-    let timeout_at = start + config.shutdown_timeout;
+    let timeout_at = start + shutdown_timeout;
     if !cancel_pending && !join_until(registry, timeout_at) {
         // Past the shutdown timeout: what is still queued fails (else
         // the workers would start it) and what runs is interrupted.

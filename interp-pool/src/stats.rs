@@ -100,6 +100,9 @@ pub struct PoolStats {
     pub queue_depth: usize,
     /// Queued tasks cancelled before they ran.
     pub cancelled_queued: u64,
+    /// [`Pool::shutdown`](crate::Pool::shutdown) calls waiting for workers
+    /// to stop right now (a shutdown that seems to hang shows here).
+    pub shutdowns_waiting: usize,
     /// One entry per worker.
     pub workers: Vec<WorkerStats>,
 }

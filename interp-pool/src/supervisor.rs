@@ -35,35 +35,58 @@ impl Host for Registry {
             return; // finished, or not started yet (then the worker sees the cancel flag)
         }
         let (s2, t2) = (slot.clone(), task.clone());
-        let _ = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("interp-interrupt".into())
             .spawn(move || {
-                let target = if t2.is_main_lane() {
-                    Runtime::get().map(|rt| rt.main())
-                } else {
-                    None
-                };
-                let worker_interp = s2.interp();
                 let raise = |py: Python<'_>| {
                     // Under this interpreter's GIL the worker cannot move on to
                     // another task in it, so the check and the interrupt agree
                     // (the task Arc held here keeps its address from reuse).
                     if s2.task().holds(&t2) {
-                        s2.raise_cancelled(py);
+                        s2.raise_cancelled(py, t2.is_main_lane())
+                    } else {
+                        Ok(())
                     }
                 };
-                match (target, worker_interp) {
-                    (Some(main), _) => main.enter(raise),
-                    (None, Some(interp)) => interp.enter(raise),
-                    _ => {}
+                let raised = if t2.is_main_lane() {
+                    match Runtime::get() {
+                        Some(_) if interp_core::sys::is_finalizing() => {
+                            Err("the Python runtime is finalizing".into())
+                        }
+                        Some(rt) => rt.main().enter(raise),
+                        None => Err("the Python runtime is gone".into()),
+                    }
+                } else {
+                    match s2.interp() {
+                        Some(interp) => interp.enter(raise),
+                        None => Ok(()), // the worker is closing it: the task is over
+                    }
+                };
+                if let Err(why) = raised {
+                    interrupt_failed(&s2, &t2, why);
                 }
             });
+        if let Err(e) = spawned {
+            interrupt_failed(&slot, task, format!("no thread to raise it from: {e}"));
+        }
         let check = Check::Kill {
             task: Arc::downgrade(task),
             worker: slot.index(),
         };
         self.schedule(Instant::now() + self.config().kill_grace, check);
     }
+}
+
+/// Reports that `interp.Cancelled` could not be raised in `task` on
+/// worker `slot`: logged, and kept on the task for the kill check's
+/// message (which still gives up on the worker if the task runs on).
+fn interrupt_failed(slot: &Slot, task: &TaskState, why: String) {
+    eprintln!(
+        "interp-pool: could not interrupt task {} on worker {}: {why}",
+        task.id(),
+        slot.name()
+    );
+    task.set_interrupt_failure(why);
 }
 
 /// Cancels coroutine `task` in the event loop of `slot`: the loop reads the
@@ -95,10 +118,8 @@ fn interrupt_coroutine(registry: &Registry, slot: &Arc<Slot>, task: &Arc<TaskSta
                     .and_then(|r| r.to_value())
                     .is_ok_and(|v| v.as_bool() == Some(true));
                 if running {
-                    if let Ok(exc) =
-                        interp_core::python_module(py).and_then(|m| m.getattr("Cancelled"))
-                    {
-                        let _ = py.interrupt(s2.thread_ident(), &exc);
+                    if let Err(why) = s2.raise_cancelled(py, false) {
+                        interrupt_failed(&s2, &t2, why);
                     }
                 }
             });
@@ -168,16 +189,25 @@ pub(crate) fn abandon(registry: &Arc<Registry>, slot: &Slot, task: &Arc<TaskStat
     slot.mark_abandoned();
     let grace = registry.config().kill_grace;
     let closed = registry.is_closed();
-    owned.complete(Err(TaskError::WorkerLost(format!(
-        "the task ignored its interruption for {grace:?} (a blocking C call, or code that swallows \
-         interp.Cancelled); worker {} was {}",
-        slot.name(),
-        if closed {
-            "abandoned (the pool is shutting down)"
-        } else {
-            "replaced"
-        }
-    ))));
+    let fate = if closed {
+        "abandoned (the pool is shutting down)"
+    } else {
+        "replaced"
+    };
+    owned.complete(Err(TaskError::WorkerLost(
+        match owned.interrupt_failure() {
+            Some(why) => format!(
+            "the task could not be interrupted ({why}) and ran on for {grace:?}; worker {} was \
+             {fate}",
+            slot.name()
+        ),
+            None => format!(
+                "the task ignored its interruption for {grace:?} (a blocking C call, or code that \
+             swallows interp.Cancelled); worker {} was {fate}",
+                slot.name()
+            ),
+        },
+    )));
     registry.counters(slot.index()).replaced();
     if !closed {
         // Count the replacement in before the old slot leaves, so the live

@@ -49,6 +49,8 @@ pub(crate) enum Work {
     Blocking(BlockingFn),
     /// A call run in the main interpreter (shared GIL).
     Main(Call),
+    /// A Rust closure run in the main interpreter (shared GIL).
+    MainWith(WithFn),
     /// A call whose awaitable result runs in a worker's event loop.
     Coro(Call),
     /// A closure-made awaitable run in a worker's event loop, and how its
@@ -121,6 +123,8 @@ pub(crate) struct TaskState {
     coroutine: bool,
     cancel_requested: AtomicBool,
     timed_out: AtomicBool,
+    /// Why `interp.Cancelled` could not be raised in it, if it could not.
+    interrupt_failure: Mutex<Option<String>>,
     /// Index + 1 of the worker running it (0: none).
     worker: AtomicUsize,
     token: CancelToken,
@@ -136,7 +140,7 @@ impl TaskState {
         timeout: Option<Duration>,
         pool: Weak<dyn Host>,
     ) -> Arc<TaskState> {
-        let main_lane = matches!(work, Work::Main(_));
+        let main_lane = matches!(work, Work::Main(_) | Work::MainWith(_));
         let coroutine = work.is_coroutine();
         Arc::new(TaskState {
             main_lane,
@@ -151,6 +155,7 @@ impl TaskState {
             notify: Mutex::new(Vec::new()),
             cancel_requested: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
+            interrupt_failure: Mutex::new(None),
             worker: AtomicUsize::new(0),
             token: CancelToken::new(),
             pool,
@@ -170,6 +175,16 @@ impl TaskState {
     /// Whether it runs as a coroutine in a worker's event loop.
     pub(crate) fn is_coroutine(&self) -> bool {
         self.coroutine
+    }
+
+    /// Records why `interp.Cancelled` could not be raised in it.
+    pub(crate) fn set_interrupt_failure(&self, why: String) {
+        *lock(&self.interrupt_failure) = Some(why);
+    }
+
+    /// Why `interp.Cancelled` could not be raised in it, if it could not.
+    pub(crate) fn interrupt_failure(&self) -> Option<String> {
+        lock(&self.interrupt_failure).clone()
     }
 
     /// Its process-unique id.
@@ -355,13 +370,18 @@ impl TaskState {
             .compare_exchange(QUEUED, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            self.complete(Err(if timed_out {
+            after_claim();
+            // A shutdown draining the queue may complete (and count) it
+            // first: only the call that completes it counts it.
+            let completed = self.complete(Err(if timed_out {
                 TaskError::TimedOut
             } else {
                 TaskError::Cancelled
             }));
-            if let Some(pool) = self.pool.upgrade() {
-                pool.count_cancelled_queued();
+            if completed {
+                if let Some(pool) = self.pool.upgrade() {
+                    pool.count_cancelled_queued();
+                }
             }
             return true;
         }
@@ -384,11 +404,30 @@ impl TaskState {
             return false;
         }
         self.cancel_requested.store(true, Ordering::SeqCst);
-        self.complete(Err(TaskError::Cancelled));
-        if let Some(pool) = self.pool.upgrade() {
-            pool.count_cancelled_queued();
+        after_claim();
+        // As in `cancel`: only the call that completes it counts it.
+        if self.complete(Err(TaskError::Cancelled)) {
+            if let Some(pool) = self.pool.upgrade() {
+                pool.count_cancelled_queued();
+            }
         }
         true
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: runs right after a cancel claims a queued task and before
+    /// it completes it, where a shutdown's drain can come in.
+    static AFTER_CLAIM: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs the test hook [`AFTER_CLAIM`] (nothing outside tests).
+fn after_claim() {
+    #[cfg(test)]
+    if let Some(f) = AFTER_CLAIM.with(|h| h.borrow_mut().take()) {
+        f();
     }
 }
 
@@ -556,5 +595,91 @@ impl Future for Task {
             Some(r) => Poll::Ready(r),
             None => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host that counts the tasks it is told were cancelled while queued,
+    /// and the interrupts it is asked for.
+    #[derive(Default)]
+    struct Counting(AtomicUsize, AtomicUsize);
+
+    impl Host for Counting {
+        fn count_cancelled_queued(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn interrupt(&self, _task: &Arc<TaskState>) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn queued(host: &Arc<Counting>) -> Arc<TaskState> {
+        let weak: Weak<dyn Host> = Arc::downgrade(host) as Weak<dyn Host>;
+        TaskState::new(Work::Blocking(Box::new(|| Ok(Value::None))), None, weak)
+    }
+
+    #[test]
+    fn cancel_if_queued_and_a_worker_start_exclude_each_other() {
+        // What shutdown(cancel_futures=True) in the Python front rests on,
+        // both orders made deterministic: a task a worker started is left
+        // alone (not completed, not interrupted), and a task claimed by the
+        // cancel is never started.
+        let host = Arc::new(Counting::default());
+        let started = queued(&host);
+        assert!(matches!(started.start(0), Some(Ok(_))));
+        assert!(!started.cancel_if_queued(), "a started task was cancelled");
+        assert!(!started.is_done() && !started.cancel_requested());
+        assert_eq!(
+            host.1.load(Ordering::SeqCst),
+            0,
+            "a started task was interrupted"
+        );
+        let claimed = queued(&host);
+        assert!(claimed.cancel_if_queued());
+        assert!(claimed.start(0).is_none(), "a cancelled task was started");
+        assert_eq!(
+            claimed.outcome().map(value_of),
+            Some(Err(TaskError::Cancelled))
+        );
+        assert_eq!(host.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// Cancels a queued task with `cancel` while, between its claim and
+    /// its completion, a shutdown's drain completes and counts it (as
+    /// `Registry::close_queue` does); returns how often it was counted.
+    fn counted_when_a_drain_comes_in(cancel: impl FnOnce(&Arc<TaskState>) -> bool) -> usize {
+        let host = Arc::new(Counting::default());
+        let task = queued(&host);
+        let (t2, h2) = (task.clone(), host.clone());
+        AFTER_CLAIM.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move || {
+                if t2.complete(Err(TaskError::Cancelled)) {
+                    h2.count_cancelled_queued();
+                }
+            }))
+        });
+        assert!(cancel(&task), "the queued task was not cancelled");
+        assert_eq!(
+            task.outcome().map(value_of),
+            Some(Err(TaskError::Cancelled))
+        );
+        host.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_task_cancelled_while_queued_is_counted_once_when_a_drain_races() {
+        assert_eq!(
+            counted_when_a_drain_comes_in(|t| t.cancel(false)),
+            1,
+            "cancel"
+        );
+        assert_eq!(
+            counted_when_a_drain_comes_in(|t| t.cancel_if_queued()),
+            1,
+            "cancel_if_queued"
+        );
     }
 }

@@ -348,7 +348,11 @@ fn max_tasks_per_worker_recycles_the_loop_interpreter() {
         3,
         "three interpreters of three tasks each: {ids:?}"
     );
-    assert_eq!(p.stats().workers[0].recycles, 3 - 1, "{:?}", p.stats());
+    // Two recycles between the three interpreters; the third one reached
+    // its limit too and may have been recycled already (counted once its
+    // interpreter closed, after the last result was delivered).
+    let recycles = p.stats().workers[0].recycles;
+    assert!(matches!(recycles, 2 | 3), "{:?}", p.stats());
 }
 
 #[test]

@@ -266,6 +266,10 @@ def init_role(roles, started):
     started.send(role)
     if role == "recv":
         interp.Channel().recv()
+    if isinstance(role, int):
+        import os
+        os.read(role, 1)  # a blocking C call: no interruption reaches it
+        return
     while True:
         pass
 "#;
@@ -294,6 +298,50 @@ fn start_fails_fast_and_stops_the_workers_still_initializing() {
         let _ = tx.send(b.build().map(drop));
     });
     match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Err(PoolError::Init(e))) => {
+            assert!(e.to_string().contains("initializer failed"), "{e}")
+        }
+        Ok(other) => panic!("expected the initializer's error, got {other:?}"),
+        Err(_) => panic!("build still running 60 s after an initializer failed"),
+    }
+}
+
+#[test]
+fn a_failed_start_gives_a_worker_blocked_in_c_only_the_kill_grace() {
+    // Regression: a worker whose initializer was in a blocking C call when
+    // another's raised cannot be interrupted; build's clean-up waited for
+    // it for the whole shutdown timeout (an hour here). It now gets the
+    // kill grace and is abandoned. Its C call is a read of a pipe that the
+    // test writes to at the end, so that its thread ends.
+    let main = interp_core::Runtime::init().unwrap().main();
+    let fds = main.eval("__import__('os').pipe()").unwrap();
+    let (read_fd, write_fd) = match fds.as_seq() {
+        Some([Value::Int(r), Value::Int(w)]) => (*r, *w),
+        other => panic!("os.pipe() gave {other:?}"),
+    };
+    let roles = Channel::unbounded();
+    roles.send(Value::str("fail")).unwrap();
+    roles.send(Value::Int(read_fd)).unwrap();
+    let started = Channel::unbounded();
+    // The failing worker waits for two messages: the blocked one sends one.
+    started.send(Value::None).unwrap();
+    let b = Pool::builder()
+        .workers(2)
+        .init_source(ROLES)
+        .init_call(Call::new("__main__", "init_role").arg(roles).arg(started))
+        .shutdown_timeout(Duration::from_secs(3600))
+        .kill_grace(Duration::from_millis(200));
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    // Detached: a build that does not return must fail the test, not hang it.
+    std::thread::spawn(move || {
+        let _ = tx.send(b.build().map(drop));
+    });
+    let got = rx.recv_timeout(Duration::from_secs(60));
+    main.exec(&format!(
+        "import os\nos.write({write_fd}, b'x')\nos.close({write_fd})\nos.close({read_fd})\n"
+    ))
+    .unwrap();
+    match got {
         Ok(Err(PoolError::Init(e))) => {
             assert!(e.to_string().contains("initializer failed"), "{e}")
         }

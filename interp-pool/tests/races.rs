@@ -159,6 +159,65 @@ fn main_lane_tasks_can_be_cancelled_without_losing_the_worker() {
 }
 
 #[test]
+fn a_main_lane_task_cancelled_while_its_worker_waits_for_the_main_gil_is_cancelled() {
+    // A cancel landing while the worker waits to enter the main
+    // interpreter: if the interrupt gets the main GIL first, it is set and
+    // then cleared by the worker's entry (which drops stale interrupts), or
+    // (the worker's first main-lane task) finds no thread state of the
+    // worker there yet; the task used to spin on until the kill grace. The
+    // worker now checks the cancel flag once it has entered. This thread
+    // holds the main GIL while the task starts and is cancelled, so that
+    // the worker and the interrupt both wait for it; twice, for both
+    // cases. Which of them gets the GIL first cannot be forced from here
+    // (in practice the worker, which waited longer): this test passed
+    // without the check too, and guards the path rather than the order.
+    let p = one_worker();
+    let main = interp_core::Runtime::get().unwrap().main();
+    main.exec("def main_spin():\n    while True:\n        pass\n")
+        .unwrap();
+    for round in 0..2 {
+        let t = main.enter(|_py| {
+            let t = p.submit_main(Call::new("__main__", "main_spin")).unwrap();
+            wait_running(&t);
+            t.cancel();
+            t
+        });
+        assert_eq!(
+            t.wait_timeout(Duration::from_secs(90)),
+            Some(Err(TaskError::Cancelled)),
+            "round {round}"
+        );
+    }
+    assert_eq!(p.stats().workers[0].replaced, 0);
+    assert_serves(&p, 4);
+}
+
+#[test]
+fn main_lane_closures_can_be_cancelled_without_losing_the_worker() {
+    // The closure form of the main lane (what the Python front runs its
+    // plain callables with): the cancel must be raised in the main
+    // interpreter, where the closure's Python code runs.
+    let p = one_worker();
+    let t = p
+        .submit_main_with(|py| {
+            py.exec("while True:\n    pass\n")?;
+            Ok(Value::None)
+        })
+        .unwrap();
+    assert_eq!(cancel_when_running(&t), Some(Err(TaskError::Cancelled)));
+    assert_eq!(p.stats().workers[0].replaced, 0);
+    assert_serves(&p, 3);
+    // A closure's own error is the task's, and no interruption is left over.
+    let t = p
+        .submit_main_with(|py| py.eval("1 + 1")?.to_value())
+        .unwrap();
+    assert_eq!(
+        t.wait_timeout(Duration::from_secs(30)),
+        Some(Ok(Value::Int(2)))
+    );
+}
+
+#[test]
 fn shutdown_takes_running_tasks_safely_while_workers_finish_them() {
     // Regression: after its first wait, shutdown read a worker's published
     // task pointer and only then took a reference to it; a worker finishing
@@ -231,9 +290,17 @@ fn concurrent_shutdowns_all_return_when_the_workers_stop() {
             let _ = done.send((i, report));
         });
     }
-    // Not needed for correctness: lets the four shutdowns reach their wait
-    // before the workers stop, the interleaving that lost wake-ups.
-    std::thread::sleep(Duration::from_millis(200));
+    // The four shutdowns wait for the workers before they stop: the
+    // interleaving that lost wake-ups (it used to rest on a 200 ms sleep).
+    let t0 = Instant::now();
+    while p.stats().shutdowns_waiting < 4 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "only {} of 4 shutdowns waiting after 60 s",
+            p.stats().shutdowns_waiting
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     for _ in 0..2 {
         gate.send(Value::None).unwrap();
     }
@@ -251,4 +318,5 @@ fn concurrent_shutdowns_all_return_when_the_workers_stop() {
             ),
         }
     }
+    assert_eq!(p.stats().shutdowns_waiting, 0);
 }

@@ -110,6 +110,14 @@ pub(crate) struct Rec {
 }
 
 impl Rec {
+    /// Takes a main-lane call's outcome (set by the thread that ran it).
+    pub(crate) fn take_main_out(&self) -> Option<Result<MainRef, MainRef>> {
+        self.main_out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
     /// A record owning a new reference to `fut`.
     pub(crate) fn new(kind: Kind, fut: &Bound<'_>, pool: &Arc<PoolHandle>) -> Arc<Rec> {
         Arc::new(Rec {
@@ -596,6 +604,21 @@ fn set_result<'py>(py: Python<'py>, fut: &Bound<'py>, value: &Value, inline: boo
     }
 }
 
+/// Fails `fut` with `exc`, an exception object of the main interpreter
+/// (a main-lane call raised it), whose reference this takes.
+fn finish_with_exception<'py>(py: Python<'py>, fut: &Bound<'py>, exc: MainRef, inline: bool) {
+    // SAFETY: main GIL held; we own `exc`'s reference (not NULL: taken from
+    // a raised exception).
+    let exc = unsafe { py.from_owned_ptr(exc.0) }.expect("not NULL");
+    let r = py.value(&Value::Int(code::OBJECT)).and_then(|c| {
+        let flag = py.value(&Value::Bool(inline))?;
+        fut.getattr("_interp_finish")?.call(&[c, flag, exc], &[])
+    });
+    if let Err(e) = r {
+        eprintln!("interp: could not complete a future: {e}");
+    }
+}
+
 fn deliver<'py>(
     py: Python<'py>,
     fut: &Bound<'py>,
@@ -618,28 +641,14 @@ fn deliver<'py>(
             },
             Kind::Chunk => set_result(py, fut, &v, inline),
             Kind::Main => {
-                let out = rec
-                    .main_out
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
+                let out = rec.take_main_out();
                 match out {
                     Some(Ok(r)) => {
                         // SAFETY: main GIL held; we own `r`'s reference.
                         let obj = unsafe { py.from_owned_ptr(r.0) }.expect("not NULL");
                         finish_with(fut, obj, inline);
                     }
-                    Some(Err(e)) => {
-                        // SAFETY: as above.
-                        let exc = unsafe { py.from_owned_ptr(e.0) }.expect("not NULL");
-                        let r = py.value(&Value::Int(code::OBJECT)).and_then(|c| {
-                            let flag = py.value(&Value::Bool(inline))?;
-                            fut.getattr("_interp_finish")?.call(&[c, flag, exc], &[])
-                        });
-                        if let Err(e) = r {
-                            eprintln!("interp: could not complete a future: {e}");
-                        }
-                    }
+                    Some(Err(exc)) => finish_with_exception(py, fut, exc, inline),
                     None => finish(
                         py,
                         fut,
@@ -650,6 +659,21 @@ fn deliver<'py>(
             }
         },
         Err(e) => {
+            if rec.kind == Kind::Main {
+                if matches!(e, TaskError::Python(_)) {
+                    match rec.take_main_out() {
+                        // The call raised interp.Cancelled itself (no cancel
+                        // asked for it): that exception object is its outcome.
+                        Some(Err(exc)) => return finish_with_exception(py, fut, exc, inline),
+                        // SAFETY: main GIL held; we own the reference.
+                        Some(Ok(r)) => unsafe { r.release() },
+                        None => {}
+                    }
+                }
+                // What the call left (its outcome, or the call itself when
+                // it was cancelled before it ran).
+                rec.release_main(py);
+            }
             let text = |s: String| [Value::Str(s.into())];
             match e {
                 TaskError::Cancelled => finish(py, fut, code::CANCELLED, &[]),

@@ -623,52 +623,73 @@ unsafe extern "C" fn m_submit_main(
             MainRef(kwargs.into_ptr()),
         ));
         let r2 = rec.clone();
-        let task = h.pool.submit_blocking(move || run_main(&r2));
+        // The pool's main lane: a cancel raises interp.Cancelled in the call.
+        let task = h.pool.submit_main_with(move |mpy| run_main(mpy, &r2));
         start(rec, task, py, &h)
     })
 }
 
-/// Runs a main-lane call on a pool thread: enters the main interpreter,
-/// calls, keeps the result or exception object for the completer.
-fn run_main(rec: &Arc<Rec>) -> Result<Value, String> {
+/// Runs a main-lane call on a pool thread, in the main interpreter (`py`):
+/// calls, keeps the result or exception object for the completer. An
+/// `interp.Cancelled` raised out of the call is also reported as such, so
+/// that the pool can tell the interruption of a cancel or timeout (the
+/// future is then cancelled) from one the call raised itself (kept as the
+/// future's exception).
+fn run_main(py: Python<'_>, rec: &Arc<Rec>) -> Result<Value, Error> {
     let call = rec
         .main_call
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
     let Some((f, args, kwargs)) = call else {
-        return Err("the call was withdrawn".into());
+        return Err(Error::Runtime("the call was withdrawn".into()));
     };
-    let rt = Runtime::get().ok_or("the Python runtime is gone")?;
-    if util::finalizing() {
-        // Leaked (MainRef has no Drop): releasing them needs the main GIL,
-        // no longer available.
-        let _ = (f, args, kwargs);
-        return Err("the Python runtime is shutting down".into());
-    }
-    rt.main().enter(|_py| {
-        // SAFETY: (block) the main interpreter is attached; the three
-        // references are ours, valid objects of it (a callable, a tuple, a
-        // dict or None).
-        unsafe {
-            let kw = if kwargs.0 == sys::Py_None() {
-                null_mut()
-            } else {
-                kwargs.0
-            };
-            let r = sys::PyObject_Call(f.0, args.0, kw);
-            let out = if r.is_null() {
-                Err(MainRef(sys::PyErr_GetRaisedException()))
-            } else {
-                Ok(MainRef(r))
-            };
-            *rec.main_out.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
-            f.release();
-            args.release();
-            kwargs.release();
+    // SAFETY: (block) the main interpreter is attached (`py`); the three
+    // references are ours, valid objects of it (a callable, a tuple, a dict
+    // or None).
+    let out = unsafe {
+        let kw = if kwargs.0 == sys::Py_None() {
+            null_mut()
+        } else {
+            kwargs.0
+        };
+        let r = sys::PyObject_Call(f.0, args.0, kw);
+        f.release();
+        args.release();
+        kwargs.release();
+        if r.is_null() {
+            Err(MainRef(sys::PyErr_GetRaisedException()))
+        } else {
+            Ok(MainRef(r))
         }
-    });
+    };
+    let cancelled = match &out {
+        Err(exc) => is_cancelled(py, exc),
+        Ok(_) => false,
+    };
+    *rec.main_out.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+    if cancelled {
+        return Err(Error::Python(Box::new(interp_core::PyException {
+            module: "interp".into(),
+            qualname: "Cancelled".into(),
+            message: "the main-lane call was interrupted".into(),
+            kind: interp_core::ExceptionKind::Cancelled,
+            ..Default::default()
+        })));
+    }
     Ok(Value::None)
+}
+
+/// Whether `exc` (an exception object of the main interpreter, `py`) is an
+/// `interp.Cancelled`. The module is loaded in the main interpreter (the
+/// package imports it); if it could not be had, nothing raised its
+/// `Cancelled`.
+fn is_cancelled(py: Python<'_>, exc: &MainRef) -> bool {
+    match interp_core::python_module(py).and_then(|m| m.getattr("Cancelled")) {
+        // SAFETY: attached; both are live objects of the main interpreter.
+        Ok(c) => unsafe { sys::PyErr_GivenExceptionMatches(exc.0, c.as_ptr()) != 0 },
+        Err(_) => false,
+    }
 }
 
 /// How long one slice of a blocking wait lasts before signals are checked.

@@ -222,18 +222,7 @@ pub(crate) fn seconds(
 
 /// Whether the runtime is shutting down (no thread may attach then).
 pub(crate) fn finalizing() -> bool {
-    #[cfg(Py_3_13)]
-    // SAFETY: may be called without a thread state.
-    let f = unsafe { sys::Py_IsFinalizing() };
-    #[cfg(not(Py_3_13))]
-    // SAFETY: as above (the 3.12 spelling).
-    let f = unsafe { _Py_IsFinalizing() };
-    f != 0
-}
-
-#[cfg(not(Py_3_13))]
-extern "C" {
-    fn _Py_IsFinalizing() -> std::ffi::c_int;
+    sys::is_finalizing()
 }
 
 /// Takes the pending Python exception as an [`Error`].

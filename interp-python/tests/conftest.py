@@ -20,8 +20,9 @@ def ex():
     e.shutdown(wait=True, cancel_futures=True)
 
 
-def run_script(tmp_path, source, *args, timeout=LONG, env=None):
-    """Runs `source` as a script in a fresh interpreter process."""
+def run_script(tmp_path, source, *args, timeout=LONG, env=None, interpreter_args=()):
+    """Runs `source` as a script in a fresh interpreter process (started
+    with `interpreter_args` before the script, e.g. ("-W", "error"))."""
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(source))
     e = dict(os.environ)
@@ -29,7 +30,7 @@ def run_script(tmp_path, source, *args, timeout=LONG, env=None):
     if env:
         e.update(env)
     return subprocess.run(
-        [sys.executable, str(path), *args],
+        [sys.executable, *interpreter_args, str(path), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

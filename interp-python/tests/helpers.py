@@ -65,6 +65,12 @@ def note_start(started, value):
     return value
 
 
+def note_start_then_wait(started, gate, value):
+    started.send(value)
+    gate.recv()
+    return value
+
+
 class Boom(Exception):
     def __init__(self, code, detail):
         super().__init__(code, detail)

@@ -194,3 +194,26 @@ def test_a_script_without_a_main_guard_gets_one_clear_warning(tmp_path):
     assert "[0, 1, 4, 9, 16]" in r.stdout and "49" in r.stdout, r.stdout
     assert r.stderr.count("RuntimeWarning") == 1, r.stderr
     assert 'if __name__ == "__main__":' in r.stderr and "top-level code" in r.stderr, r.stderr
+
+
+def test_the_main_guard_warning_never_fails_a_task_under_w_error(tmp_path):
+    # Under `python -W error` the warning became an exception raised in the
+    # worker, in the first task, which failed although the script works.
+    # The warning is printed instead, once.
+    r = run_script(
+        tmp_path,
+        """
+        import interp
+        def sq(x):
+            return x * x
+        ex = interp.InterpreterPoolExecutor(2)
+        print(list(ex.map(sq, range(5))), flush=True)
+        print(ex.submit(sq, 7).result(), flush=True)
+        ex.shutdown()
+        """,
+        interpreter_args=("-W", "error"),
+    )
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stdout.split() == ["[0,", "1,", "4,", "9,", "16]", "49"], (r.stdout, r.stderr)
+    assert r.stderr.count("RuntimeWarning") == 1, r.stderr
+    assert 'if __name__ == "__main__":' in r.stderr, r.stderr

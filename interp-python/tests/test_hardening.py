@@ -408,6 +408,115 @@ def test_a_running_main_lane_task_is_running_and_cannot_be_cancelled():
     assert ran == ["finished"]
 
 
+def test_a_failed_start_does_not_wait_the_shutdown_timeout_for_an_initializer_in_c(tmp_path):
+    # One initializer raises while the other is in a blocking C call (a
+    # pipe read), which no interruption reaches: the constructor used to
+    # wait the whole shutdown timeout (10 s) for it. It now gives it the
+    # kill grace (0.2 s here), abandons it and names it on stderr. The bound
+    # below is only there to tell the two apart. The read is never released:
+    # the abandoned worker's thread and interpreter stay until the process
+    # ends (hence no check for "remaining subinterpreters" here).
+    r = run_script(
+        tmp_path,
+        """
+        import os, time
+        from concurrent.futures import BrokenExecutor
+        import interp
+
+        def init(roles, started):
+            role = roles.try_recv()
+            if role == "fail":
+                started.recv()
+                raise ValueError("initializer failed")
+            started.send(None)
+            os.read(role, 1)
+
+        if __name__ == "__main__":
+            rd, wr = os.pipe()
+            roles, started = interp.Channel(), interp.Channel()
+            roles.send("fail"); roles.send(rd)
+            t = time.monotonic()
+            ex = interp.InterpreterPoolExecutor(2, initializer=init, initargs=(roles, started), kill_grace=0.2)
+            print("took", time.monotonic() - t, flush=True)
+            try:
+                ex.submit(abs, -1).result()
+            except BrokenExecutor as e:
+                print("broken", "initializer failed" in str(e), flush=True)
+        """,
+    )
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    lines = r.stdout.splitlines()
+    assert lines[1] == "broken True", (r.stdout, r.stderr)
+    took = float(lines[0].split()[1])
+    assert took < 8.0, (took, r.stderr)
+    assert "start failed" in r.stderr and "were abandoned" in r.stderr, r.stderr
+    assert "stuck starting its interpreter" in r.stderr, r.stderr
+
+
+def test_cancelling_a_running_main_lane_task_interrupts_it_and_keeps_the_worker():
+    # A plain callable spinning on the hybrid executor's lane thread (main
+    # interpreter): the pool's cancel (what Ctrl-C in `with` and at exit
+    # does) must raise interp.Cancelled in it, the future ends cancelled,
+    # and the worker stays (the next task runs on the same thread). The
+    # interruption used to be raised in the worker's own interpreter, where
+    # the thread was not running: the task spun on until the kill grace and
+    # the worker was replaced (its interpreter left at exit).
+    import threading
+    from concurrent.futures import CancelledError
+
+    from interp import _native
+
+    started, stop = threading.Event(), threading.Event()
+    seen, idents = [], []
+
+    def spin():
+        idents.append(threading.get_ident())
+        started.set()
+        try:
+            while not stop.is_set():  # `stop` only ends a failed run
+                pass
+        except BaseException as e:
+            seen.append(type(e))
+            raise
+
+    ex = interp.InterpreterThreadPoolExecutor(1, kill_grace=LONG / 2)
+    try:
+        f = ex.submit(spin)
+        assert started.wait(LONG)
+        assert _native.pool_cancel_all(ex._pool) == 1
+        try:
+            got = f.exception(timeout=LONG)
+        except CancelledError:
+            got = "cancelled"
+        assert got == "cancelled", got
+        assert seen == [interp.Cancelled], seen
+        assert ex.submit(threading.get_ident).result(timeout=LONG) == idents[0], "worker replaced"
+    finally:
+        stop.set()
+        ex.shutdown()
+
+
+def test_ctrl_c_at_exit_interrupts_a_running_main_lane_task(tmp_path):
+    # As test_ctrl_c_at_exit_stops_running_tasks_..., for a plain callable
+    # on the hybrid executor's lane: it must be interrupted (not abandoned
+    # after the kill grace, leaving its worker's interpreter behind).
+    rc, out, err = _interrupt_when_called(
+        tmp_path,
+        "shutdown_all",
+        "def slow():\n"
+        "    while True:\n"
+        "        time.sleep(0.001)\n"
+        "ex = interp.InterpreterThreadPoolExecutor(2)\n"
+        "f = ex.submit(slow)\n"
+        "f.add_done_callback(lambda f: print('cancelled' if f.cancelled() else f, flush=True))\n"
+        "sys.setprofile(watch)\n"
+        "threading.setprofile(watch)\n",
+    )
+    assert rc in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), (rc, err)
+    assert "remaining subinterpreters" not in err and "Fatal" not in err, err
+    assert "WorkerLost" not in out + err and "ignored its interruption" not in out + err, (out, err)
+
+
 def test_a_queued_main_lane_task_cancelled_never_runs():
     import threading
 

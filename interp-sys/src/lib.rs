@@ -328,6 +328,25 @@ pub unsafe fn set_async_exc(thread_id: std::os::raw::c_ulong, exc: *mut PyObject
     unsafe { PyThreadState_SetAsyncExc(thread_id as c_long, exc) }
 }
 
+/// Whether the runtime is finalizing (`Py_IsFinalizing`): a thread that
+/// attaches then never returns, so nothing may enter an interpreter.
+/// Callable without a thread state.
+pub fn is_finalizing() -> bool {
+    #[cfg(Py_3_13)]
+    // SAFETY: may be called without a thread state.
+    let f = unsafe { Py_IsFinalizing() };
+    #[cfg(not(Py_3_13))]
+    // SAFETY: as above (the 3.12 spelling).
+    let f = unsafe { _Py_IsFinalizing() };
+    f != 0
+}
+
+#[cfg(not(Py_3_13))]
+extern "C" {
+    // Exported by CPython 3.12 (`Py_IsFinalizing` is public from 3.13).
+    fn _Py_IsFinalizing() -> c_int;
+}
+
 extern "C" {
     // Exported (PyAPI_FUNC) by CPython 3.12 to 3.14: declared in
     // `cpython/intrcheck.h` up to 3.12, `internal/pycore_signal.h` since.

@@ -145,17 +145,21 @@ def _warn_no_main_guard(path, error):
     for frame, lineno in traceback.walk_tb(error.__traceback__):
         if frame.f_code.co_filename == path:
             line = lineno
-    warnings.warn_explicit(
+    message = (
         f"interp: this script creates an executor when it is imported, outside "
         f'`if __name__ == "__main__":`. Each worker interpreter imports the script (under the '
         f"name __mp_main__, to find the functions it runs), so its top-level code also ran in "
         f"every worker, up to this line, where it stopped with an error. Put the code that "
         f'creates and uses the executor under `if __name__ == "__main__":` (as '
-        f"multiprocessing requires).",
-        RuntimeWarning,
-        path,
-        line,
+        f"multiprocessing requires)."
     )
+    try:
+        warnings.warn_explicit(message, RuntimeWarning, path, line)
+    except Warning:
+        # Warnings are errors here (`python -W error`): raised in a worker,
+        # this one would fail the task that loaded the script, for a script
+        # that otherwise works. It is printed instead.
+        sys.stderr.write(warnings.formatwarning(message, RuntimeWarning, path, line))
 
 
 def _bootstrap(cfg):
