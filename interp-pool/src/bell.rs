@@ -155,6 +155,9 @@ mod tests {
             b.rung.store(false, SeqCst);
         }
         t.join().unwrap();
-        assert_eq!(lost, 0, "rung with nothing to read (a lost wake-up) in {lost} of {n} races");
+        assert_eq!(
+            lost, 0,
+            "rung with nothing to read (a lost wake-up) in {lost} of {n} races"
+        );
     }
 }

@@ -48,6 +48,11 @@ async def spin(n):
         x += i
     return (threading.get_ident(), t0, time.monotonic())
 
+async def compute_then_return(ch, n):
+    ch.send("started")
+    x = sum(range(n))
+    return x
+
 async def exit_now(code):
     await asyncio.sleep(0)
     raise SystemExit(code)
@@ -185,6 +190,75 @@ fn a_coroutine_that_never_yields_is_interrupted() {
         p.stats().workers[0].replaced,
         0,
         "interrupted, not replaced"
+    );
+}
+
+/// A cancel's interruption is raised at the loop thread's next bytecode
+/// boundary, which for a coroutine that returns right after a long C call
+/// is in asyncio's own code (the `call_soon` that schedules the finished
+/// task's done callbacks): the loop must still report the task, at once,
+/// not at the kill check, and still stop at shutdown.
+#[test]
+fn a_cancel_landing_after_the_coroutine_returned_completes_it_promptly() {
+    let grace = Duration::from_secs(60);
+    let p = Pool::builder()
+        .workers(1)
+        .event_loop(64)
+        .init_source(SRC)
+        .kill_grace(grace)
+        .build()
+        .expect("an event-loop pool");
+    let n: i64 = 18_000_000;
+    for round in 0..4 {
+        let ch = Channel::unbounded();
+        let others: Vec<_> = (0..20)
+            .map(|i| {
+                p.submit_async(Call::new("__main__", "later").arg(i).arg(0.0))
+                    .unwrap()
+            })
+            .collect();
+        let b = p
+            .submit_async(
+                Call::new("__main__", "compute_then_return")
+                    .arg(ch.clone())
+                    .arg(n),
+            )
+            .unwrap();
+        assert_eq!(recv(&ch), "started");
+        b.cancel();
+        let t0 = Instant::now();
+        // Far below the kill grace: completing at the kill check is the bug.
+        let r = b.wait_timeout(Duration::from_secs(30));
+        eprintln!("round {round}: {r:?} after {:?}", t0.elapsed());
+        match &r {
+            // The interruption landed in the coroutine, or the coroutine
+            // had returned before the cancel was seen: both are fine.
+            Some(Err(TaskError::Cancelled)) => {}
+            Some(Ok(Value::Int(v))) if *v == n * (n - 1) / 2 => {}
+            other => panic!(
+                "round {round}: the cancelled task -> {other:?} after {:?} (kill grace {grace:?})",
+                t0.elapsed()
+            ),
+        }
+        for (i, t) in others.iter().enumerate() {
+            assert_eq!(
+                t.wait_timeout(Duration::from_secs(30)),
+                Some(Ok(Value::Int(i as i64))),
+                "round {round}: task {i}"
+            );
+        }
+    }
+    common::assert_serves(&p, 2);
+    let t0 = Instant::now();
+    let report = p.shutdown(true, true);
+    assert!(
+        report.abandoned.is_empty(),
+        "the loop stopped at shutdown: {report:?}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "shutdown took {:?} (kill grace {grace:?})",
+        t0.elapsed()
     );
 }
 
