@@ -201,6 +201,28 @@ def test_cpu_bound_coroutines_on_two_workers_overlap():
 
 
 @needs_313
+def test_caller_loops_are_not_kept_alive_by_the_pool():
+    import gc
+    import weakref
+
+    pool = aio.Pool(1)
+    loops = []
+
+    async def one(i):
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return await pool.apply(h.later, (i,))
+
+    try:
+        assert [asyncio.run(one(i)) for i in range(5)] == list(range(5))
+    finally:
+        pool.close()
+        asyncio.run(pool.join())
+    gc.collect()
+    alive = [r for r in loops if r() is not None]
+    assert not alive, f"{len(alive)} of 5 finished asyncio.run() loops are still alive: {alive}"
+
+
+@needs_313
 def test_results_reach_the_caller_loop_in_batches():
     async def main():
         async with aio.Pool(1, childconcurrency=2000) as pool:
