@@ -91,3 +91,13 @@ async def waiting():
 
 async def open_gate():
     _gate.set()
+
+
+async def returns_error(x):
+    """Returns (does not raise) an exception object."""
+    await asyncio.sleep(0)
+    return ValueError(f"returned {x}")
+
+
+def returns_error_now(x):
+    return ValueError(f"returned {x}")

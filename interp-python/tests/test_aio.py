@@ -308,3 +308,16 @@ def test_chunked_map_starmap_and_map_unordered_keep_order_and_errors():
             assert {await recv(ch), await recv(ch)} == {"saw CancelledError"}
 
     run(main())
+
+
+@needs_313
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_a_returned_exception_object_is_a_result_whatever_the_chunksize(chunksize):
+    async def main():
+        async with aio.Pool(2, childconcurrency=4) as pool:
+            a = await pool.map(h.returns_error, range(7), chunksize=chunksize)
+            b = [x async for x in pool.map(h.returns_error_now, range(7), chunksize=chunksize)]
+            return a, b
+
+    for got in run(main()):
+        assert [(type(e), str(e)) for e in got] == [(ValueError, f"returned {i}") for i in range(7)], got
