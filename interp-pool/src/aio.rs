@@ -17,7 +17,12 @@
 //!   and rings the worker's control bell; the loop calls `task.cancel()`
 //!   (the coroutine sees `CancelledError`). If the coroutine is executing at
 //!   that moment (it does not yield), the interrupt helper raises
-//!   `interp.Cancelled` in it, as for any running task. If the loop has not
+//!   `interp.Cancelled` in it, as for any running task. That exception is
+//!   raised at the thread's next bytecode boundary, which may be past the
+//!   coroutine's return, in asyncio's own code (scheduling the finished
+//!   task's done callbacks, say): the loop's exception handler then sweeps
+//!   for finished tasks whose callbacks were lost, and every driver step
+//!   tolerates being cut short there. If the loop has not
 //!   read the cancel by the kill grace, it is stuck: the worker is given up
 //!   on and each of its coroutines fails with `WorkerLost` (none is
 //!   re-queued: each may have had effects).
@@ -64,22 +69,62 @@ def executing(tid):
 def serve(work_fd, ctl_fd, capacity, take, finish, control, factory, cancelled):
     loop = factory() if factory is not None else asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    done = []
-    st = {"stopping": False, "watching": False, "flushing": False, "recycle": False}
+    # `done` is swapped, never cleared in place, and every step below is
+    # ordered so that an interruption landing between two of them (an
+    # `interp.Cancelled` meant for a coroutine that had just returned or
+    # yielded lands in the next Python code of this thread) loses nothing.
+    st = {"stopping": False, "watching": False, "flushing": False, "recycle": False,
+          "done": []}
+
+    def schedule_flush():
+        if not st["flushing"]:
+            loop.call_soon(flush)
+            st["flushing"] = True
 
     def flush():
         st["flushing"] = False
-        batch = done[:]
-        done.clear()
-        finish(batch)
+        batch = st["done"]
+        st["done"] = []
+        try:
+            finish(batch)
+        except cancelled:
+            # A stray interruption: finish the batch again (tasks it
+            # completed already are skipped).
+            st["done"] = batch + st["done"]
+            schedule_flush()
+            raise
         refill()
 
     def on_done(tid, t):
-        tasks.pop(tid, None)
-        done.append((tid, t, None))
-        if not st["flushing"]:
-            st["flushing"] = True
-            loop.call_soon(flush)
+        # Idempotent (the done callback, or a sweep): reported once, and
+        # reported before it leaves `tasks`.
+        if tasks.get(tid) is not t:
+            return
+        st["done"].append((tid, t, None))
+        del tasks[tid]
+        schedule_flush()
+
+    def sweep():
+        # Reports finished tasks whose done callbacks were lost: an
+        # interruption landing in asyncio's own code (`call_soon` of the
+        # callbacks, say) cuts the callbacks of a finished task short.
+        for tid, t in list(tasks.items()):
+            if t.done():
+                on_done(tid, t)
+        schedule_flush()
+
+    prev_handler = loop.get_exception_handler()
+
+    def on_exception(lp, context):
+        loop.call_soon(sweep)
+        if isinstance(context.get("exception"), cancelled):
+            return  # a cancel's interruption that landed in the loop's code
+        if prev_handler is not None:
+            prev_handler(lp, context)
+        else:
+            lp.default_exception_handler(context)
+
+    loop.set_exception_handler(on_exception)
 
     def watch(on):
         if on and not st["watching"]:
@@ -100,17 +145,16 @@ def serve(work_fd, ctl_fd, capacity, take, finish, control, factory, cancelled):
                     elif isawaitable(obj):
                         t = asyncio.ensure_future(obj, loop=loop)
                     else:
-                        done.append((tid, None, obj))
+                        st["done"].append((tid, None, obj))
                         continue
                     tasks[tid] = t
                     t.add_done_callback(partial(on_done, tid))
-                if done and not st["flushing"]:
-                    st["flushing"] = True
-                    loop.call_soon(flush)
+                if st["done"]:
+                    schedule_flush()
                 if stop:
                     st["stopping"] = True
             watch(not st["stopping"] and len(tasks) < capacity)
-        if st["stopping"] and not tasks and not done:
+        if st["stopping"] and not tasks and not st["done"]:
             watch(False)
             loop.stop()
 
@@ -144,6 +188,7 @@ def serve(work_fd, ctl_fd, capacity, take, finish, control, factory, cancelled):
             except (KeyboardInterrupt, cancelled):
                 # An interruption that landed in the loop's own code (its
                 # coroutine had just yielded): the loop goes on.
+                loop.call_soon(sweep)
                 loop.call_soon(refill)
     finally:
         left = list(tasks.values())
@@ -151,9 +196,10 @@ def serve(work_fd, ctl_fd, capacity, take, finish, control, factory, cancelled):
             t.cancel()
         if left:
             loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-        if done:
-            finish(done[:])
-            done.clear()
+        batch = st["done"]
+        st["done"] = []
+        if batch:
+            finish(batch)
         loop.remove_reader(ctl_fd)
         watch(False)
         loop.run_until_complete(loop.shutdown_asyncgens())

@@ -389,8 +389,9 @@ pub(crate) fn start_async_chunk<'py>(
         .call(&[f, items, star], &[])
 }
 
-/// What an event-loop chunk gave: `(results, {index: payload})`, as
-/// [`run_chunk`] returns. The chunk's own failure (a cancel) fails the task.
+/// What an event-loop chunk gave (`_aio_chunk`'s `(results, raised
+/// indices)`): `(results, {index: payload})`, as [`run_chunk`] returns.
+/// The chunk's own failure (a cancel) fails the task.
 pub(crate) fn finish_async_chunk<'py>(
     py: Python<'py>,
     r: Result<Bound<'py>, Bound<'py>>,
@@ -409,13 +410,21 @@ pub(crate) fn finish_async_chunk<'py>(
             }
         }
     };
+    let malformed = || Error::Runtime("_aio_chunk: (results, raised indices) expected".into());
+    let [list, raised]: [Bound<'py>; 2] = list.items()?.try_into().map_err(|_| malformed())?;
     let items = list.items()?;
+    let mut raised_at = vec![false; items.len()];
+    for i in raised.items()? {
+        let i = i.to_value()?.as_i64().ok_or_else(malformed)?;
+        *usize::try_from(i)
+            .ok()
+            .and_then(|i| raised_at.get_mut(i))
+            .ok_or_else(malformed)? = true;
+    }
     let mut results = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        // SAFETY: attached; a type check on a valid object.
-        let raised = unsafe { sys::PyExceptionInstance_Check(item.as_ptr()) } != 0;
-        let outcome = if raised {
+        let outcome = if raised_at[i] {
             match failure(py, item) {
                 Failure::Cancelled => Err(synthetic("RuntimeError", "cancelled".into())),
                 Failure::Exit(e) => Err(Value::tuple([

@@ -58,12 +58,22 @@ async def block_in_c(ch, seconds):
     time.sleep(seconds)
 
 
-async def spin(n):
-    t0 = time.monotonic()
-    x = 0
-    for i in range(n):
-        x += i
-    return threading.get_ident(), t0, time.monotonic()
+async def hold_gil(log, n):
+    r = range(n)
+    log.send("in")
+    sum(r)  # one C call: this interpreter's GIL is held throughout
+    log.send("out")
+    return threading.get_ident()
+
+
+async def tick_until(log, started, stop):
+    started.send("ticking")
+    i = 0
+    while not stop.closed:  # Python bytecode, never yielding
+        i += 1
+        if i % 1000 == 0:
+            log.send("tick")
+    return threading.get_ident()
 
 
 async def where():
@@ -91,3 +101,13 @@ async def waiting():
 
 async def open_gate():
     _gate.set()
+
+
+async def returns_error(x):
+    """Returns (does not raise) an exception object."""
+    await asyncio.sleep(0)
+    return ValueError(f"returned {x}")
+
+
+def returns_error_now(x):
+    return ValueError(f"returned {x}")

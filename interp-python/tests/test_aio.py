@@ -190,14 +190,60 @@ def test_close_cancels_what_still_runs_after_close_timeout():
 
 @needs_313
 def test_cpu_bound_coroutines_on_two_workers_overlap():
+    # While one worker's interpreter holds its GIL through one long C call
+    # (sum), a coroutine on the other worker keeps running bytecode: were
+    # the two serialised on one lock, it could not run any meanwhile.
+    # Overlapping wall windows prove nothing (time slicing overlaps them),
+    # nor does CPU time on a busy machine (the scheduler then gives the
+    # process about one core). One channel keeps the send order, so the
+    # ticks between "in" and "out" were sent during the call.
     async def main():
+        seen = []
         async with aio.Pool(2, childconcurrency=4) as pool:
-            return await pool.map(h.spin, [20_000_000] * 4)
+            for _ in range(3):
+                log, started, stop = interp.Channel(), interp.Channel(), interp.Channel()
+                ticker = asyncio.ensure_future(pool.apply(h.tick_until, (log, started, stop)))
+                # The ticker's loop does not turn while it ticks: the other
+                # worker takes the next call.
+                assert await recv(started) == "ticking"
+                try:
+                    a = await pool.apply(h.hold_gil, (log, 30_000_000))
+                finally:
+                    stop.close()
+                b = await ticker
+                assert a != b, "both ran on the same worker"
+                msgs = []
+                while len(log):
+                    msgs.append(log.try_recv())
+                during = msgs[msgs.index("in") + 1 : msgs.index("out")]
+                seen.append(during.count("tick"))
+                if seen[-1] >= 10:
+                    return seen
+        raise AssertionError(f"the other worker ran (almost) no bytecode while one held its GIL in a C call: {seen}")
 
-    runs = run(main())
-    assert len({r[0] for r in runs}) == 2, runs
-    overlap = any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in runs for b in runs)
-    assert overlap, runs
+    print(run(main()))
+
+
+@needs_313
+def test_caller_loops_are_not_kept_alive_by_the_pool():
+    import gc
+    import weakref
+
+    pool = aio.Pool(1)
+    loops = []
+
+    async def one(i):
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return await pool.apply(h.later, (i,))
+
+    try:
+        assert [asyncio.run(one(i)) for i in range(5)] == list(range(5))
+    finally:
+        pool.close()
+        asyncio.run(pool.join())
+    gc.collect()
+    alive = [r for r in loops if r() is not None]
+    assert not alive, f"{len(alive)} of 5 finished asyncio.run() loops are still alive: {alive}"
 
 
 @needs_313
@@ -286,3 +332,16 @@ def test_chunked_map_starmap_and_map_unordered_keep_order_and_errors():
             assert {await recv(ch), await recv(ch)} == {"saw CancelledError"}
 
     run(main())
+
+
+@needs_313
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_a_returned_exception_object_is_a_result_whatever_the_chunksize(chunksize):
+    async def main():
+        async with aio.Pool(2, childconcurrency=4) as pool:
+            a = await pool.map(h.returns_error, range(7), chunksize=chunksize)
+            b = [x async for x in pool.map(h.returns_error_now, range(7), chunksize=chunksize)]
+            return a, b
+
+    for got in run(main()):
+        assert [(type(e), str(e)) for e in got] == [(ValueError, f"returned {i}") for i in range(7)], got

@@ -56,27 +56,46 @@ async def _aio_call(fn, args, kwargs):
     return r
 
 
+async def _aio_outcome(w):
+    """Awaits ``w``: ``(False, result)``, or ``(True, exception)`` when it
+    raised (so that a returned exception object stays a result)."""
+    try:
+        return False, await w
+    except Exception as e:
+        return True, e
+
+
 async def _aio_chunk(fn, items, star):
-    """A ``map`` chunk on an event-loop worker: every item's call at once;
-    the results in order, an item's exception in its place."""
+    """A ``map`` chunk on an event-loop worker: every item's call at once.
+    Returns ``(results, raised)``: the results in order, an item's exception
+    in its place, and the indices of the items that raised (an item may
+    return an exception object: that is a result)."""
     import asyncio
 
     out = []
+    raised = []
     waits = []
     for item in items:
         try:
             r = fn(*item) if star else fn(item)
         except Exception as e:
+            raised.append(len(out))
             r = e
         else:
             if hasattr(r, "__await__"):
                 waits.append((len(out), r))
         out.append(r)
     if waits:
-        done = await asyncio.gather(*[w for _, w in waits], return_exceptions=True)
+        done = await asyncio.gather(*[_aio_outcome(w) for _, w in waits], return_exceptions=True)
         for (i, _), r in zip(waits, done):
+            if type(r) is tuple:
+                failed, r = r
+            else:
+                failed = True  # a BaseException gather returned (a CancelledError)
+            if failed:
+                raised.append(i)
             out[i] = r
-    return out
+    return out, raised
 
 
 def _is_cancelled(e):

@@ -72,12 +72,14 @@ class _Bridge:
     interp's completer settles a batch of futures under the main GIL, and
     once the whole batch is settled (its deferred callbacks run) the bridge
     schedules one ``call_soon_threadsafe``; the loop then settles every
-    asyncio future of what finished meanwhile."""
+    asyncio future of what finished meanwhile. It holds its loop weakly
+    (``_bridges`` is keyed by the loop: a strong reference would keep every
+    caller loop alive as long as the module)."""
 
     __slots__ = ("loop", "pending", "lock", "armed", "scheduled", "__weakref__")
 
     def __init__(self, loop):
-        self.loop = loop
+        self.loop = weakref.ref(loop)
         self.pending = []
         self.lock = threading.Lock()
         self.armed = False  # a kick waits for the end of the completer's batch
@@ -102,8 +104,11 @@ class _Bridge:
             if not self.pending or self.scheduled:
                 return
             self.scheduled = True
+        loop = self.loop()
+        if loop is None:
+            return  # the loop is gone: nobody awaits these any more
         try:
-            self.loop.call_soon_threadsafe(self.drain)
+            loop.call_soon_threadsafe(self.drain)
         except RuntimeError:
             pass  # the loop is closed: nobody awaits these any more
 
