@@ -50,14 +50,11 @@ def wait_until(predicate, what, timeout=LONG):
         time.sleep(0.001)
 
 
-def sigint_default():
-    """`preexec_fn` for a child that a test interrupts with SIGINT.
-
-    A shell starts background jobs (nohup, `cmd &`, some CI runners) with
-    SIGINT ignored, children inherit that, and Python then installs no
-    KeyboardInterrupt handler: the test's SIGINT would do nothing. The child
-    gets the default disposition back, as a terminal's Ctrl-C would find it.
-    """
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+#: The first line of a child script that a test interrupts with SIGINT.
+#: A shell starts background jobs (nohup, `cmd &`, some CI runners) with
+#: SIGINT ignored, children inherit that, and Python then installs no
+#: KeyboardInterrupt handler: the test's SIGINT would do nothing. The child
+#: installs it itself, as a terminal's Ctrl-C would find it. (Not a
+#: `preexec_fn`: running Python in the child between fork and exec makes
+#: CPython clear the parent's subinterpreters there, which crashed.)
+SIGINT_HANDLER = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"

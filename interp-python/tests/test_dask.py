@@ -453,13 +453,14 @@ def test_ctrl_c_in_the_with_block_stops_running_tasks(tmp_path):
     import sys
     import textwrap
 
-    from conftest import HERE, sigint_default, wait_until
+    from conftest import HERE, SIGINT_HANDLER, wait_until
 
     started = tmp_path / "started"
     started.mkdir()
     script = tmp_path / "ctrlc.py"
     script.write_text(
-        textwrap.dedent(
+        SIGINT_HANDLER
+        + textwrap.dedent(
             f"""
             import dask, sys
             from interp.dask import DaskExecutor
@@ -480,7 +481,6 @@ def test_ctrl_c_in_the_with_block_stops_running_tasks(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        preexec_fn=sigint_default,
     )
     try:
         wait_until(lambda: len(os.listdir(started)) == 2 or p.poll() is not None, "two tasks run", timeout=LONG)

@@ -14,7 +14,7 @@ import pytest
 
 import interp
 import helpers
-from conftest import LONG, run_script, sigint_default
+from conftest import LONG, SIGINT_HANDLER, run_script
 
 
 def clean_exit(r):
@@ -252,7 +252,7 @@ def _interrupt_when_called(tmp_path, name, body):
 
     path = tmp_path / "intr.py"
     path.write_text(
-        "import sys, threading, time, interp, helpers\n"
+        SIGINT_HANDLER + "import sys, threading, time, interp, helpers\n"
         "entered = threading.Event()\n"
         "def watch(frame, event, arg):\n"
         f"    if event == 'c_call' and getattr(arg, '__name__', '') == {name!r}:\n"
@@ -263,7 +263,7 @@ def _interrupt_when_called(tmp_path, name, body):
     )
     here = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=sigint_default)
+    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert p.stdout.readline().strip() == "called"
         p.send_signal(signal.SIGINT)

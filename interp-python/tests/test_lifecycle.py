@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 
-from conftest import run_script, sigint_default
+from conftest import run_script
 
 
 def test_exit_without_shutdown_leaves_no_subinterpreters(tmp_path):
@@ -56,7 +56,7 @@ def test_ctrl_c_while_waiting_raises_keyboard_interrupt_and_exits_cleanly(tmp_pa
     import os
 
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
-    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=sigint_default)
+    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert p.stdout.readline().strip() == "waiting"
     p.send_signal(signal.SIGINT)
     try:
