@@ -270,22 +270,20 @@ pub extern "C" fn interp_pool_submit(
     out_task: *mut *mut interp_task_t,
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
-    ffi(err, || {
-        need_out(out_task, "out_task")?;
-        let pool = POOLS.get(pool)?;
-        let call = call_of(
-            module,
-            qualname,
-            args,
-            nargs,
-            kw_names,
-            kw_values,
-            nkw,
-            timeout_seconds,
-        )?;
-        let task = pool.submit(call)?;
-        out(out_task, TASKS.insert(task), "out_task")
-    })
+    submit_by(
+        Pool::submit,
+        pool,
+        module,
+        qualname,
+        args,
+        nargs,
+        kw_names,
+        kw_values,
+        nkw,
+        timeout_seconds,
+        out_task,
+        err,
+    )
 }
 
 /// As `interp_pool_new`, for a pool whose workers each run one asyncio
@@ -337,6 +335,39 @@ pub extern "C" fn interp_pool_submit_async(
     out_task: *mut *mut interp_task_t,
     err: *mut *mut interp_error_t,
 ) -> interp_status_t {
+    submit_by(
+        Pool::submit_async,
+        pool,
+        module,
+        qualname,
+        args,
+        nargs,
+        kw_names,
+        kw_values,
+        nkw,
+        timeout_seconds,
+        out_task,
+        err,
+    )
+}
+
+/// The body of `interp_pool_submit` and `interp_pool_submit_async`: parses
+/// the call and submits it with `submit`.
+#[allow(clippy::too_many_arguments)]
+fn submit_by(
+    submit: fn(&Pool, Call) -> Result<Task, interp_pool::PoolError>,
+    pool: *const interp_pool_t,
+    module: *const c_char,
+    qualname: *const c_char,
+    args: *const *const interp_value_t,
+    nargs: usize,
+    kw_names: *const *const c_char,
+    kw_values: *const *const interp_value_t,
+    nkw: usize,
+    timeout_seconds: f64,
+    out_task: *mut *mut interp_task_t,
+    err: *mut *mut interp_error_t,
+) -> interp_status_t {
     ffi(err, || {
         need_out(out_task, "out_task")?;
         let pool = POOLS.get(pool)?;
@@ -350,7 +381,7 @@ pub extern "C" fn interp_pool_submit_async(
             nkw,
             timeout_seconds,
         )?;
-        let task = pool.submit_async(call)?;
+        let task = submit(&pool, call)?;
         out(out_task, TASKS.insert(task), "out_task")
     })
 }

@@ -366,12 +366,18 @@ class Pool:
             ex._check()
         return ex
 
-    def _submit(self, func, args, kwds):
+    def _future(self):
+        """The started executor, and a new future pair bound to the running
+        loop: the completer's ``_AioFuture`` and the caller's asyncio one."""
         ex = self._ready()
         loop = asyncio.get_running_loop()
         f = _AioFuture.__new__(_AioFuture)
         f._bridge = _bridge(loop)
         af = f._af = loop.create_future()
+        return ex, f, af
+
+    def _submit(self, func, args, kwds):
+        ex, f, af = self._future()
         f._task = _native.submit(ex._pool, f, _target(func), args, kwds, None)
         return f, af
 
@@ -387,11 +393,7 @@ class Pool:
             raise
 
     def _submit_chunk(self, func, chunk, star):
-        ex = self._ready()
-        loop = asyncio.get_running_loop()
-        f = _AioFuture.__new__(_AioFuture)
-        f._bridge = _bridge(loop)
-        af = f._af = loop.create_future()
+        ex, f, af = self._future()
         f._task = _native.submit_chunk(ex._pool, f, _target(func), chunk, star, None)
         return f, af
 
