@@ -53,7 +53,7 @@ impl PoolBuilder {
         let config = self.into_config()?;
         Runtime::init().map_err(PoolError::Init)?;
         let lazy = config.lazy;
-        let (registry, checks) = Registry::new(config, worker::main)?;
+        let (registry, checks) = Registry::new(config, worker::main, shutdown::after_failed_start)?;
         let weak = Arc::downgrade(&registry);
         let sup = std::thread::Builder::new()
             .name("interp-pool-supervisor".into())
@@ -190,6 +190,7 @@ impl Pool {
     /// ```
     /// use interp_core::Value;
     /// use interp_pool::{Call, Pool};
+    /// # if interp_sys::PYTHON_VERSION.starts_with("3.12.") { return Ok(()); } // needs 3.13+
     /// let pool = Pool::builder()
     ///     .workers(2)
     ///     .event_loop(100)

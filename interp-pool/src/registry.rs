@@ -30,6 +30,10 @@ pub(crate) type Ready = Sender<Result<(), Error>>;
 /// [`Registry::new`] so that this module does not depend on it).
 pub(crate) type WorkerMain = fn(Arc<Registry>, Arc<Slot>, Option<Ready>);
 
+/// Stops a pool whose start failed and reports the workers given up on
+/// (the shutdown module's; given to [`Registry::new`] for the same reason).
+pub(crate) type AfterFailedStart = fn(&Arc<Registry>) -> crate::stats::ShutdownReport;
+
 /// The supervisor's end of the deadlines queue.
 pub(crate) type Checks = Receiver<(Instant, Check)>;
 
@@ -297,6 +301,7 @@ const ABORT: u8 = 2;
 pub(crate) struct Registry {
     config: Config,
     worker_main: WorkerMain,
+    after_failed_start: AfterFailedStart,
     jobs_tx: Sender<Job>,
     jobs_rx: Receiver<Job>,
     closed: AtomicBool,
@@ -340,6 +345,7 @@ impl Registry {
     pub(crate) fn new(
         config: Config,
         worker_main: WorkerMain,
+        after_failed_start: AfterFailedStart,
     ) -> Result<(Arc<Registry>, Checks), PoolError> {
         let work_bell = match config.event_loop {
             Some(_) => Some(Bell::new().map_err(|e| PoolError::Spawn(Arc::new(e)))?),
@@ -351,6 +357,7 @@ impl Registry {
             counters: (0..config.workers).map(|_| Counters::default()).collect(),
             config,
             worker_main,
+            after_failed_start,
             jobs_tx,
             jobs_rx,
             closed: AtomicBool::new(false),
@@ -483,7 +490,7 @@ impl Registry {
                 // `threading` wait: such workers get the kill grace, then
                 // are abandoned (their threads and interpreters stay until
                 // what holds them returns).
-                let report = crate::shutdown::after_failed_start(self);
+                let report = (self.after_failed_start)(self);
                 if !report.abandoned.is_empty() {
                     eprintln!(
                         "interp-pool: the pool's start failed ({e}); workers whose initialization \
