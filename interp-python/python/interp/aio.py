@@ -133,6 +133,10 @@ class _Bridge:
 _bridges = weakref.WeakKeyDictionary()
 
 
+def _items(result, chunked):
+    """The items one pool task gave: a chunk's, or the task's own result."""
+    return _chunk_items(*result) if chunked else (result,)
+
 def _bridge(loop):
     b = _bridges.get(loop)
     if b is None:
@@ -203,11 +207,8 @@ class _MapResult:
         try:
             for _, af, chunked in tasks:
                 r = await af
-                if chunked:
-                    for x in _chunk_items(*r):
-                        yield x
-                else:
-                    yield r
+                for x in _items(r, chunked):
+                    yield x
         finally:
             _cancel(tasks)
 
@@ -452,11 +453,8 @@ class Pool:
         try:
             for fut in asyncio.as_completed([af for _, af, _ in tasks]):
                 r = await fut
-                if chunksize > 1:
-                    for x in _chunk_items(*r):
-                        yield x
-                else:
-                    yield r
+                for x in _items(r, chunksize > 1):
+                    yield x
         finally:
             _cancel(tasks)
 
