@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::task::{Context, Wake, Waker};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -230,8 +230,75 @@ impl Wake for Rec {
     }
 }
 
-/// Set at exit: completions still arriving are dropped.
-pub(crate) static STOPPING: AtomicBool = AtomicBool::new(false);
+/// The completer threads inside the main interpreter, and whether the exit
+/// hook stopped them.
+#[derive(Default)]
+struct Gate {
+    /// Set at exit: no completer enters the main interpreter any more, and
+    /// completions still arriving are dropped.
+    stopping: bool,
+    /// Completers inside the main interpreter now.
+    inside: usize,
+}
+
+static GATE: (Mutex<Gate>, Condvar) = (
+    Mutex::new(Gate {
+        stopping: false,
+        inside: 0,
+    }),
+    Condvar::new(),
+);
+
+/// A completer's pass inside the main interpreter; leaving it (also when
+/// the thread is unwound) wakes the exit hook waiting in [`stop`].
+struct Inside;
+
+impl Inside {
+    /// `None` once [`stop`] was called.
+    fn enter() -> Option<Inside> {
+        let mut g = GATE.0.lock().unwrap_or_else(|e| e.into_inner());
+        if g.stopping {
+            return None;
+        }
+        g.inside += 1;
+        Some(Inside)
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        GATE.0.lock().unwrap_or_else(|e| e.into_inner()).inside -= 1;
+        GATE.1.notify_all();
+    }
+}
+
+/// At exit, before the runtime finalizes: no completer enters the main
+/// interpreter from now on, and those inside (completing futures, running
+/// done-callbacks) are waited for, at most `limit` (`None`: as long as it
+/// takes). Returns whether none is left inside. Call it again to wait more.
+///
+/// A completer still inside when finalization starts cannot take the main
+/// GIL back after a callback released it: CPython 3.12 and 3.13 end such a
+/// thread with `pthread_exit`, whose unwinding through Rust frames crashes
+/// the process (the destructors run with no thread state, and Rust's
+/// thread root cannot let a forced unwind pass); 3.14 parks the thread for
+/// good, so its callback never finishes. Must be called without the main
+/// GIL.
+pub(crate) fn stop(limit: Option<Duration>) -> bool {
+    let mut g = GATE.0.lock().unwrap_or_else(|e| e.into_inner());
+    g.stopping = true;
+    let busy = |g: &mut Gate| g.inside > 0;
+    let g = match limit {
+        Some(limit) => {
+            GATE.1
+                .wait_timeout_while(g, limit, busy)
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+        }
+        None => GATE.1.wait_while(g, busy).unwrap_or_else(|e| e.into_inner()),
+    };
+    g.inside == 0
+}
 
 static COMPLETER: OnceLock<Sender<Arc<Rec>>> = OnceLock::new();
 
@@ -316,7 +383,8 @@ fn completer_loop(rx: Receiver<Arc<Rec>>, primary: bool, since: &Arc<AtomicU64>)
             batch.clear();
             continue;
         };
-        if STOPPING.load(Ordering::Acquire) || finalizing() {
+        let inside = Inside::enter();
+        if inside.is_none() || finalizing() {
             // Leaked rather than released without the GIL.
             batch.drain(..).for_each(std::mem::forget);
             callbacks_due = false;
@@ -332,6 +400,7 @@ fn completer_loop(rx: Receiver<Arc<Rec>>, primary: bool, since: &Arc<AtomicU64>)
             run_deferred(py, since);
         });
         callbacks_due = false;
+        drop(inside);
     }
     COMPLETERS
         .lock()

@@ -40,7 +40,6 @@ mod util;
 mod worker;
 
 use std::cell::UnsafeCell;
-use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -80,7 +79,7 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 23]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 22]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
     fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated[, childconcurrency, loop_factory, close_timeout])\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback). With the last three: workers run event loops (interp.aio)."),
@@ -102,7 +101,6 @@ static METHODS: Def<[sys::PyMethodDef; 23]> = Def(UnsafeCell::new([
     fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nReleases a reference to a token (share() made the first); the last one forgets it."),
     fast(c"retain", m_retain, c"retain(token)\n--\n\nOne more reference to a token."),
     fast(c"first_time", m_first_time, c"first_time(key)\n--\n\nTrue the first time this process (any interpreter) asks about key, then False: for warnings given once per process, not once per worker."),
-    fast(c"completion_probe", m_completion_probe, c"completion_probe()\n--\n\nFor tests: whether the completer thread is running."),
     sys::PyMethodDef::zeroed(),
 ]));
 
@@ -1026,8 +1024,12 @@ unsafe extern "C" fn m_shutdown_all(
             }
             flush(py, h);
         }
+        let interrupted = stop_completers(py)?;
         if let Some(exc) = interrupt {
-            completer::STOPPING.store(true, std::sync::atomic::Ordering::Release);
+            if interrupted {
+                // SAFETY: attached; the first KeyboardInterrupt is raised below.
+                unsafe { sys::PyErr_Clear() };
+            }
             py.detach(move || drop(pools));
             if !exc.is_null() {
                 // SAFETY: attached; `exc` is the reference taken above.
@@ -1035,12 +1037,39 @@ unsafe extern "C" fn m_shutdown_all(
             }
             return Ok(null_mut());
         }
-        completer::STOPPING.store(true, std::sync::atomic::Ordering::Release);
         // The last reference to a pool being retired may be this one: its
         // drop joins nothing any more, but never under the main GIL.
         py.detach(move || drop(pools));
+        if interrupted {
+            return Ok(null_mut()); // the KeyboardInterrupt is set
+        }
         Ok(none())
     })
+}
+
+/// How long the exit hook waits for running done-callbacks before it says
+/// that it waits.
+const EXIT_CALLBACK_NOTE: Duration = Duration::from_secs(5);
+
+/// At exit: stops the completer threads and waits (main GIL released) for
+/// the done-callbacks they run, as a thread pool's exit waits for its
+/// threads, so that none is inside the main interpreter when it finalizes
+/// (see [`completer::stop`]). After [`EXIT_CALLBACK_NOTE`] it says so on
+/// stderr; Ctrl-C stops the wait. Returns whether a Ctrl-C did (the
+/// `KeyboardInterrupt` is then set).
+fn stop_completers(py: Python<'_>) -> Result<bool, Error> {
+    if py.detach(|| completer::stop(Some(EXIT_CALLBACK_NOTE))) {
+        return Ok(false);
+    }
+    eprintln!(
+        "interp: the exit waits for a future's done-callback that is still running \
+         (Ctrl-C stops waiting)"
+    );
+    if blocking(py, || completer::stop(None))?.is_some() {
+        return Ok(false);
+    }
+    eprintln!("interp: exiting without waiting for the done-callback (it will not finish)");
+    Ok(true)
 }
 
 /// What `shared()` and `retain()` say about a token already released.
@@ -1168,17 +1197,3 @@ unsafe extern "C" fn m_first_time(
     })
 }
 
-unsafe extern "C" fn m_completion_probe(
-    _m: *mut PyObject,
-    _a: *mut *mut PyObject,
-    _n: Py_ssize_t,
-) -> *mut PyObject {
-    entry(|_py| {
-        Ok(boolean(
-            !completer::STOPPING.load(std::sync::atomic::Ordering::Acquire),
-        ))
-    })
-}
-
-#[allow(dead_code)]
-fn _unused(_: c_int, _: *mut c_void) {}

@@ -9,6 +9,7 @@ crash fails the test instead of killing pytest."""
 import signal
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -513,11 +514,6 @@ def test_cancelling_a_running_main_lane_task_interrupts_it_and_keeps_the_worker(
         ex.shutdown()
 
 
-@pytest.mark.skipif(
-    sys.version_info[:2] == (3, 13),
-    reason="known: on CPython 3.13.0 this exit segfaulted once in 7 make-test runs (Ctrl-C at exit "
-    "while a main-lane task is interrupted; not yet investigated); README, Limits",
-)
 def test_ctrl_c_at_exit_interrupts_a_running_main_lane_task(tmp_path):
     # As test_ctrl_c_at_exit_stops_running_tasks_..., for a plain callable
     # on the hybrid executor's lane: it must be interrupted (not abandoned
@@ -537,6 +533,67 @@ def test_ctrl_c_at_exit_interrupts_a_running_main_lane_task(tmp_path):
     assert rc in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), (rc, err)
     assert "remaining subinterpreters" not in err and "Fatal" not in err, err
     assert "WorkerLost" not in out + err and "ignored its interruption" not in out + err, (out, err)
+
+
+# A done-callback runs on interp's completer thread. One still running when
+# the runtime finalizes cannot take the main GIL back: CPython 3.12/3.13 end
+# that thread (its unwinding crashed the exit: the segfault of
+# test_ctrl_c_at_exit_interrupts_a_running_main_lane_task on 3.13, whose
+# callback prints), 3.14 parks it, so the callback never finished.
+_CALLBACK_AT_EXIT = """
+    import threading, time, interp, helpers
+    ex = interp.InterpreterPoolExecutor(1)
+    gate = interp.Channel()
+    started = threading.Event()
+    def callback(f):
+        started.set()
+        {body}
+    f = ex.submit(helpers.wait_on, gate)
+    f.add_done_callback(callback)  # before the task ends: the completer runs it
+    gate.send(None)
+    assert started.wait(60)
+    print("exiting", flush=True)
+"""
+
+
+def test_exit_waits_for_a_done_callback_still_running(tmp_path):
+    r = run_script(
+        tmp_path, _CALLBACK_AT_EXIT.format(body='time.sleep(0.5); print("callback finished", flush=True)')
+    )
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout.splitlines() == ["exiting", "callback finished"], (r.stdout, r.stderr)
+    assert "Fatal" not in r.stderr and "still running" not in r.stderr, r.stderr
+
+
+def test_exit_waits_for_a_blocked_done_callback_until_ctrl_c(tmp_path):
+    # As a thread pool's exit waits for its threads: the exit waits for the
+    # callback, says so after 5 s, and a Ctrl-C stops the wait.
+    import os
+    import threading
+
+    path = tmp_path / "script.py"
+    path.write_text(SIGINT_HANDLER + textwrap.dedent(_CALLBACK_AT_EXIT.format(body="threading.Event().wait()")))
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    killer = threading.Timer(LONG, p.kill)  # a hang fails the test instead
+    killer.start()
+    try:
+        assert p.stdout.readline() == "exiting\n"
+        seen = []
+        while not any("the exit waits" in line for line in seen):
+            line = p.stderr.readline()
+            assert line, ("the exit did not wait", seen, p.wait())
+            seen.append(line)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate()
+    finally:
+        killer.cancel()
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), (p.returncode, seen, err)
+    assert "exiting without waiting for the done-callback" in err, (seen, err)
+    assert "Fatal" not in err and "FATAL" not in err, err
 
 
 def test_a_queued_main_lane_task_cancelled_never_runs():
