@@ -216,6 +216,19 @@ impl Interpreter {
         f(unsafe { Python::assume_attached() })
     }
 
+    /// Gives back the calling thread's thread state for this interpreter
+    /// now, instead of when the thread exits (where interp deletes it
+    /// anyway). For a thread that is done with the interpreter but lives on,
+    /// or one that must not touch the interpreter when it exits (a host
+    /// runtime finalizing by then frees every thread state). Entering again
+    /// later makes a new one.
+    ///
+    /// Returns `false`, deleting nothing, while any interpreter is entered on
+    /// this thread (call it outside [`enter`](Self::enter)).
+    pub fn release_thread_state(&self) -> bool {
+        tstate::release_current(&self.record)
+    }
+
     /// Runs `source` as a module body in `__main__`.
     ///
     /// # Errors

@@ -121,34 +121,61 @@ impl Drop for Cache {
             if FINALIZED.load(Ordering::Acquire) {
                 return;
             }
-            let mut st = e.record.lock();
-            if st.closed {
-                continue;
-            }
-            if st.tstates.len() == 1 {
-                // The interpreter's last thread state: keep it (orphaned,
-                // still registered; `close` deletes it). CPython 3.12/3.13
-                // reuse the interpreter's embedded initial thread state when
-                // its list becomes empty, and abort with "thread state
-                // already initialized" on the next PyThreadState_New.
-                continue;
-            }
-            st.tstates.retain(|t| *t != e.tstate);
-            if !sys::current_thread_state().is_null() {
-                // Something was left attached (a leaked guard): deleting now
-                // would break it. Leak the thread state instead.
-                continue;
-            }
-            // SAFETY: the thread state was made on this thread, is not
-            // attached, and the interpreter is open (checked under the lock,
-            // which `close` also takes). Attaching takes its GIL, which
-            // Clear needs; DeleteCurrent releases it.
-            unsafe {
-                sys::attach(e.tstate.0);
-                sys::delete_current_thread_state(e.tstate.0);
-            }
+            release(e);
         }
     }
+}
+
+/// Deletes the thread state of `e` (made on this thread, not attached),
+/// unless its interpreter is closed or it is the interpreter's last one.
+fn release(e: Entry) {
+    let mut st = e.record.lock();
+    if st.closed {
+        return;
+    }
+    if st.tstates.len() == 1 {
+        // The interpreter's last thread state: keep it (orphaned,
+        // still registered; `close` deletes it). CPython 3.12/3.13
+        // reuse the interpreter's embedded initial thread state when
+        // its list becomes empty, and abort with "thread state
+        // already initialized" on the next PyThreadState_New.
+        return;
+    }
+    st.tstates.retain(|t| *t != e.tstate);
+    if !sys::current_thread_state().is_null() {
+        // Something was left attached (a leaked guard): deleting now
+        // would break it. Leak the thread state instead.
+        return;
+    }
+    // SAFETY: the thread state was made on this thread, is not
+    // attached, and the interpreter is open (checked under the lock,
+    // which `close` also takes). Attaching takes its GIL, which
+    // Clear needs; DeleteCurrent releases it.
+    unsafe {
+        sys::attach(e.tstate.0);
+        sys::delete_current_thread_state(e.tstate.0);
+    }
+}
+
+/// Deletes this thread's thread state for `record` now, as the thread's
+/// exit would (see [`release`]). Returns `false` when something is attached
+/// on this thread (nothing is deleted then).
+pub(crate) fn release_current(record: &InterpRecord) -> bool {
+    if !sys::current_thread_state().is_null() {
+        return false;
+    }
+    let taken = CACHE
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            let i = c.entries.iter().position(|e| e.record.id == record.id)?;
+            Some(c.entries.swap_remove(i))
+        })
+        .ok()
+        .flatten();
+    if let Some(e) = taken {
+        release(e);
+    }
+    true
 }
 
 thread_local! {

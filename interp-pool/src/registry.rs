@@ -148,6 +148,48 @@ impl Slot {
         self.initializing.store(yes, Ordering::SeqCst);
     }
 
+    /// Makes the worker's interpreter (attached as `py`, on the worker's
+    /// thread) raise a lost interruption again. CPython reports an
+    /// exception raised in a `__del__`, a weakref or a GC callback through
+    /// `sys.unraisablehook` and then drops it: an `interp.Cancelled` landing
+    /// there (a cancel arriving just then) was lost, and the task ran on
+    /// until the kill grace gave up on its worker. The hook installed here
+    /// raises it again, at this thread's next bytecode boundary, when the
+    /// worker's running task is being cancelled; any other report goes to
+    /// `sys.__unraisablehook__`. An initializer may install its own hook
+    /// instead.
+    ///
+    /// # Errors
+    /// A Python error installing the hook.
+    pub(crate) fn catch_lost_interrupts(self: &Arc<Self>, py: Python<'_>) -> Result<(), Error> {
+        let slot = Arc::downgrade(self); // no cycle through the interpreter
+        let hook = py.function(move |py, args| {
+            let report = args
+                .first()
+                .ok_or_else(|| Error::InvalidArgument("unraisablehook takes the report".into()))?;
+            let cancelling = slot
+                .upgrade()
+                .and_then(|s| s.task.get())
+                .is_some_and(|t| t.cancel_requested());
+            if cancelling {
+                let cancelled = interp_core::python_module(py)?.getattr("Cancelled")?;
+                let lost = py
+                    .import("builtins")?
+                    .getattr("issubclass")?
+                    .call(&[report.getattr("exc_type")?, cancelled.clone()], &[])?
+                    .to_value()?;
+                if lost.as_bool() == Some(true) {
+                    py.interrupt(py.thread_ident(), &cancelled)?;
+                    return Ok(py.none());
+                }
+            }
+            py.import("sys")?
+                .getattr("__unraisablehook__")?
+                .call(std::slice::from_ref(report), &[])
+        })?;
+        py.import("sys")?.setattr("unraisablehook", &hook)
+    }
+
     /// Raises `interp.Cancelled` in the worker's thread, in the interpreter
     /// `py` is attached to (the worker's, or the main one for a main-lane
     /// task), at its next bytecode boundary. With `may_not_have_entered`

@@ -53,7 +53,7 @@ fn start_abandoned() -> Error {
 /// stopping (its start failed, or a shutdown cancels pending work); the
 /// initialization code runs under the registry's start token and marked
 /// in the slot, so that a failed start can interrupt it.
-fn make_interpreter(registry: &Registry, slot: &Slot) -> Result<Arc<Interpreter>, Error> {
+fn make_interpreter(registry: &Registry, slot: &Arc<Slot>) -> Result<Arc<Interpreter>, Error> {
     let init = &registry.config().init;
     if registry.is_stopping() {
         return Err(start_abandoned());
@@ -61,6 +61,7 @@ fn make_interpreter(registry: &Registry, slot: &Slot) -> Result<Arc<Interpreter>
     let i = Arc::new(Interpreter::with_config(init.interpreter)?);
     slot.set_interp(Some(i.clone()));
     let made = registry.start_token().scope(|| {
+        i.enter(|py| slot.catch_lost_interrupts(py))?;
         if !init.prepare.is_empty() {
             i.prepare_main(init.prepare.iter().map(|(k, v)| (k.as_str(), v.clone())))?;
         }

@@ -34,6 +34,17 @@ def stubborn(stop, ready):
             pass
 def wait_on(ch):
     return ch.recv()
+def lost_then_spin(ready):
+    # The interruption lands in __del__'s loop: CPython reports it as
+    # unraisable and drops it; the task then spins on in plain code.
+    class Swallow:
+        def __del__(self):
+            ready.send(True)
+            while True:
+                pass
+    Swallow()
+    while True:
+        pass
 def sleep(secs):
     time.sleep(secs)
     return secs
@@ -138,6 +149,25 @@ fn a_task_that_ignores_interruption_costs_that_task_not_the_pool() {
     assert_serves(&p, 9);
     assert_eq!(p.stats().workers[0].replaced, 1);
     stop.send("bye".into()).unwrap(); // lets the abandoned thread end
+}
+
+#[test]
+fn an_interruption_cpython_drops_in_a_del_is_raised_again() {
+    let p = pool(1).kill_grace(LAND).build().unwrap();
+    let ready = Channel::unbounded();
+    let t = p
+        .submit(Call::new("__main__", "lost_then_spin").arg(ready.clone()))
+        .unwrap();
+    let said = ready.recv_timeout(Duration::from_secs(60));
+    assert!(said.is_ok(), "the task never reached its __del__: {said:?}");
+    assert!(t.cancel());
+    // Before: the task spun on and its worker was given up after LAND.
+    assert_eq!(
+        t.wait_timeout(Duration::from_secs(30)),
+        Some(Err(TaskError::Cancelled))
+    );
+    assert_serves(&p, 4);
+    assert_eq!(p.stats().workers[0].replaced, 0);
 }
 
 #[test]

@@ -230,14 +230,13 @@ impl Wake for Rec {
     }
 }
 
-/// The completer threads inside the main interpreter, and whether the exit
-/// hook stopped them.
+/// The threads interp itself runs in the main interpreter (completers,
+/// buffer releases), and whether the exit hook closed the way in.
 #[derive(Default)]
 struct Gate {
-    /// Set at exit: no completer enters the main interpreter any more, and
-    /// completions still arriving are dropped.
+    /// Set at exit by [`stop`].
     stopping: bool,
-    /// Completers inside the main interpreter now.
+    /// Threads inside the main interpreter through [`in_main`] now.
     inside: usize,
 }
 
@@ -249,15 +248,18 @@ static GATE: (Mutex<Gate>, Condvar) = (
     Condvar::new(),
 );
 
-/// A completer's pass inside the main interpreter; leaving it (also when
-/// the thread is unwound) wakes the exit hook waiting in [`stop`].
+/// A pass through the gate; leaving it (also when the thread is unwound)
+/// wakes the exit hook waiting in [`stop`].
 struct Inside;
 
 impl Inside {
-    /// `None` once [`stop`] was called.
+    /// `None` once the gate is closed: [`stop`] was called and nobody is
+    /// inside. While someone still is, others may join (a completer taking
+    /// over from one stuck in a callback that waits for another's); the
+    /// exit waits for them all.
     fn enter() -> Option<Inside> {
         let mut g = GATE.0.lock().unwrap_or_else(|e| e.into_inner());
-        if g.stopping {
+        if g.stopping && g.inside == 0 {
             return None;
         }
         g.inside += 1;
@@ -272,18 +274,48 @@ impl Drop for Inside {
     }
 }
 
-/// At exit, before the runtime finalizes: no completer enters the main
-/// interpreter from now on, and those inside (completing futures, running
-/// done-callbacks) are waited for, at most `limit` (`None`: as long as it
-/// takes). Returns whether none is left inside. Call it again to wait more.
+/// Runs `f` in the main interpreter on this thread, through the gate the
+/// exit hook closes (see [`stop`]). `None` (nothing run) once it is
+/// closed, or when the runtime is gone or finalizing.
+pub(crate) fn in_main<R>(f: impl for<'py> FnOnce(Python<'py>) -> R + Send) -> Option<R> {
+    let rt = Runtime::get()?;
+    let _inside = Inside::enter()?;
+    if finalizing() {
+        return None;
+    }
+    Some(rt.main().enter(f))
+}
+
+/// Ends a completer thread: its thread state in the main interpreter is
+/// deleted now, through the gate, not by the thread's exit, which may come
+/// after the runtime began finalizing and freed every thread state. Once
+/// the gate is closed the thread never returns (it must not touch Python
+/// again, even to exit).
+fn leave_main() {
+    let inside = Inside::enter();
+    match Runtime::get() {
+        Some(rt) if inside.is_some() && !finalizing() => {
+            rt.main().release_thread_state();
+        }
+        _ => loop {
+            std::thread::park();
+        },
+    }
+}
+
+/// At exit, before the runtime finalizes: closes the gate of [`in_main`]
+/// once nobody is inside, and waits for those inside (completing futures,
+/// running done-callbacks, which may let more in), at most `limit`
+/// (`None`: as long as it takes). Returns whether nobody is left inside.
+/// Call it again to wait more.
 ///
 /// A completer still inside when finalization starts cannot take the main
-/// GIL back after a callback released it: CPython 3.12 and 3.13 end such a
-/// thread with `pthread_exit`, whose unwinding through Rust frames crashes
-/// the process (the destructors run with no thread state, and Rust's
-/// thread root cannot let a forced unwind pass); 3.14 parks the thread for
-/// good, so its callback never finishes. Must be called without the main
-/// GIL.
+/// GIL back after a callback released it (I/O, a sleep, a lock, the switch
+/// interval): CPython 3.12 and 3.13 end such a thread with `pthread_exit`,
+/// whose unwinding through Rust frames crashes the process (destructors run
+/// with no thread state; Rust's thread root cannot let a forced unwind
+/// pass); 3.14 parks the thread for good, so its callback never finishes.
+/// Must be called without the main GIL.
 pub(crate) fn stop(limit: Option<Duration>) -> bool {
     let mut g = GATE.0.lock().unwrap_or_else(|e| e.into_inner());
     g.stopping = true;
@@ -295,7 +327,10 @@ pub(crate) fn stop(limit: Option<Duration>) -> bool {
                 .unwrap_or_else(|e| e.into_inner())
                 .0
         }
-        None => GATE.1.wait_while(g, busy).unwrap_or_else(|e| e.into_inner()),
+        None => GATE
+            .1
+            .wait_while(g, busy)
+            .unwrap_or_else(|e| e.into_inner()),
     };
     g.inside == 0
 }
@@ -379,33 +414,26 @@ fn completer_loop(rx: Receiver<Arc<Rec>>, primary: bool, since: &Arc<AtomicU64>)
             break; // the channel is gone
         }
         batch.retain(|r| r.needs_completion());
-        let Some(rt) = Runtime::get() else {
-            batch.clear();
-            continue;
-        };
-        let inside = Inside::enter();
-        if inside.is_none() || finalizing() {
-            // Leaked rather than released without the GIL.
-            batch.drain(..).for_each(std::mem::forget);
-            callbacks_due = false;
-            continue;
-        }
         if batch.is_empty() && !callbacks_due {
             continue;
         }
-        rt.main().enter(|py| {
+        let done = in_main(|py| {
             for r in batch.drain(..) {
                 complete(py, &r, false);
             }
             run_deferred(py, since);
         });
+        if done.is_none() {
+            // Leaked rather than released without the GIL.
+            batch.drain(..).for_each(std::mem::forget);
+        }
         callbacks_due = false;
-        drop(inside);
     }
     COMPLETERS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|s| !Arc::ptr_eq(s, since));
+    leave_main();
 }
 
 /// Runs the done-callbacks queued by completions (main GIL held), marking

@@ -7,11 +7,9 @@ use std::collections::HashMap;
 use std::ffi::CStr;
 use std::sync::Mutex;
 
-use interp_core::{Bound, Error, Python, Runtime, SharedBuffer, Value, MAX_DEPTH};
+use interp_core::{Bound, Error, Python, SharedBuffer, Value, MAX_DEPTH};
 use interp_sys as sys;
 use sys::PyObject;
-
-use crate::util::finalizing;
 
 /// Addresses of exported foreign memory (a count per address: two exports
 /// of one object share it). A `SharedBuffer` over such memory arrives in a
@@ -71,13 +69,10 @@ unsafe impl Send for HeldView {}
 
 fn release_view(held: HeldView, addr: usize) {
     foreign_remove(addr);
-    let Some(rt) = Runtime::get() else { return };
-    if finalizing() {
-        // The exporter dies with the runtime; attaching now is not allowed.
-        std::mem::forget(held);
-        return;
-    }
-    rt.main().enter(move |_py| {
+    // Not run once the exit closed the gate: the view is then dropped
+    // unreleased (its exporter dies with the runtime, and no thread may
+    // attach while the runtime finalizes).
+    crate::completer::in_main(move |_py| {
         let mut held = held;
         // SAFETY: the view was filled by PyObject_GetBuffer in the main
         // interpreter and is released exactly once, there, with its GIL

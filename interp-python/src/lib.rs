@@ -992,6 +992,8 @@ unsafe extern "C" fn m_shutdown_all(
             );
         })?;
         if builds.is_none() {
+            // Ctrl-C: no waiting, but the gate is closed all the same.
+            py.detach(|| completer::stop(Some(Duration::ZERO)));
             return Ok(null_mut());
         }
         let pools: Vec<Arc<PoolHandle>> = LIVE
@@ -1024,7 +1026,7 @@ unsafe extern "C" fn m_shutdown_all(
             }
             flush(py, h);
         }
-        let interrupted = stop_completers(py)?;
+        let interrupted = stop_completers(py);
         if let Some(exc) = interrupt {
             if interrupted {
                 // SAFETY: attached; the first KeyboardInterrupt is raised below.
@@ -1048,28 +1050,42 @@ unsafe extern "C" fn m_shutdown_all(
 }
 
 /// How long the exit hook waits for running done-callbacks before it says
-/// that it waits.
+/// that it waits (on stderr).
 const EXIT_CALLBACK_NOTE: Duration = Duration::from_secs(5);
 
-/// At exit: stops the completer threads and waits (main GIL released) for
-/// the done-callbacks they run, as a thread pool's exit waits for its
-/// threads, so that none is inside the main interpreter when it finalizes
-/// (see [`completer::stop`]). After [`EXIT_CALLBACK_NOTE`] it says so on
-/// stderr; Ctrl-C stops the wait. Returns whether a Ctrl-C did (the
-/// `KeyboardInterrupt` is then set).
-fn stop_completers(py: Python<'_>) -> Result<bool, Error> {
-    if py.detach(|| completer::stop(Some(EXIT_CALLBACK_NOTE))) {
-        return Ok(false);
+/// At exit: closes the way into the main interpreter for interp's own
+/// threads and waits (main GIL released) for the done-callbacks its
+/// completers run, as a thread pool's exit waits for its threads, so that
+/// none is inside the main interpreter when it finalizes (see
+/// [`completer::stop`]). After [`EXIT_CALLBACK_NOTE`] it says so on stderr.
+/// Ctrl-C stops the wait: returns `true` then, the `KeyboardInterrupt` set.
+fn stop_completers(py: Python<'_>) -> bool {
+    let mut noted = false;
+    loop {
+        let limit = if noted {
+            None
+        } else {
+            Some(EXIT_CALLBACK_NOTE)
+        };
+        match blocking(py, move || completer::stop(limit)) {
+            Ok(Some(true)) => return false,
+            Ok(Some(false)) => {
+                eprintln!(
+                    "interp: the exit waits for a future's done-callback that is still \
+                     running (Ctrl-C stops waiting)"
+                );
+                noted = true;
+            }
+            Ok(None) => {
+                eprintln!(
+                    "interp: exiting without waiting for the done-callback (it will not finish)"
+                );
+                return true;
+            }
+            // No thread to wait on: wait here, Ctrl-C unseen.
+            Err(_) => return !py.detach(|| completer::stop(None)),
+        }
     }
-    eprintln!(
-        "interp: the exit waits for a future's done-callback that is still running \
-         (Ctrl-C stops waiting)"
-    );
-    if blocking(py, || completer::stop(None))?.is_some() {
-        return Ok(false);
-    }
-    eprintln!("interp: exiting without waiting for the done-callback (it will not finish)");
-    Ok(true)
 }
 
 /// What `shared()` and `retain()` say about a token already released.
@@ -1196,4 +1212,3 @@ unsafe extern "C" fn m_first_time(
         Ok(boolean(first))
     })
 }
-
