@@ -210,3 +210,18 @@ fn the_token_and_objects_print_for_debugging() {
     assert_eq!(token, format!("Python {{ interpreter_id: {id} }}"));
     assert_eq!(object, "[1, 'a']");
 }
+
+#[test]
+fn sys_attr_reads_sys_without_importing() {
+    let i = interp_core::Interpreter::new().unwrap();
+    i.enter(|py| {
+        let v = py.sys_attr("maxsize").unwrap().expect("sys.maxsize exists");
+        assert_eq!(v.to_value().unwrap(), interp_core::Value::Int(i64::MAX));
+        assert!(py.sys_attr("no_such_attribute_xyz").unwrap().is_none());
+        assert!(matches!(
+            py.sys_attr("bad\0name"),
+            Err(interp_core::Error::InvalidArgument(_))
+        ));
+    });
+    i.close();
+}

@@ -341,3 +341,17 @@ fn an_interpreter_that_never_loaded_interp_has_no_cancelled() {
         Value::Bool(false)
     );
 }
+
+#[test]
+fn an_error_while_traceback_cannot_be_imported_is_still_reported() {
+    // Formatting the traceback imports `traceback`; its import error was
+    // taken and formatted again, without end (a stack overflow: seen when
+    // an unraisable-hook error came while an interpreter closed).
+    let i = Interpreter::new().unwrap();
+    i.exec("import sys\nsys.modules.pop('traceback', None)\nsys.modules['traceback'] = None")
+        .unwrap();
+    let e = exc(i.eval("1 / 0"));
+    assert_eq!(e.type_name(), "ZeroDivisionError", "{e:?}");
+    assert!(e.traceback.contains("ZeroDivisionError"), "{}", e.traceback);
+    i.close();
+}

@@ -163,6 +163,8 @@ impl Slot {
     /// A Python error installing the hook.
     pub(crate) fn catch_lost_interrupts(self: &Arc<Self>, py: Python<'_>) -> Result<(), Error> {
         let slot = Arc::downgrade(self); // no cycle through the interpreter
+                                         // Native all through: a hook in Python would run bytecode after the
+                                         // interruption is set again, and so take it itself (and lose it).
         let hook = py.function(move |py, args| {
             let report = args
                 .first()
@@ -183,9 +185,12 @@ impl Slot {
                     return Ok(py.none());
                 }
             }
-            py.import("sys")?
-                .getattr("__unraisablehook__")?
-                .call(std::slice::from_ref(report), &[])
+            // Read from `sys` itself: this may run while the interpreter
+            // closes, when imports fail.
+            match py.sys_attr("__unraisablehook__")? {
+                Some(default) => default.call(std::slice::from_ref(report), &[]),
+                None => Ok(py.none()),
+            }
         })?;
         py.import("sys")?.setattr("unraisablehook", &hook)
     }

@@ -171,6 +171,24 @@ fn an_interruption_cpython_drops_in_a_del_is_raised_again() {
 }
 
 #[test]
+fn an_unraisable_error_while_a_worker_closes_its_interpreter_is_reported() {
+    // The worker's unraisablehook runs while the interpreter closes (a
+    // __del__ of a module global raising), when imports fail: it used to
+    // import `sys` there, and formatting that import's error recursed
+    // until the stack overflowed.
+    let p = Pool::builder()
+        .workers(1)
+        .init_source(format!(
+            "{INIT}\nclass Bad:\n    def __del__(self):\n        raise ValueError('from __del__')\nKEEP = Bad()\n"
+        ))
+        .build()
+        .unwrap();
+    assert_serves(&p, 2);
+    let report = p.shutdown(true, false);
+    assert!(report.abandoned.is_empty(), "{report:?}");
+}
+
+#[test]
 fn a_blocking_c_call_past_the_kill_grace_is_abandoned_and_shutdown_still_works() {
     let p = pool(1)
         .kill_grace(Duration::from_millis(200))

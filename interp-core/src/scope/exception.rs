@@ -230,7 +230,25 @@ fn where_found(py: Python<'_>, name: &str) -> (bool, String) {
     (path.is_some(), place)
 }
 
+thread_local! {
+    /// Set while this thread formats a traceback.
+    static FORMATTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn format_traceback<'py>(py: Python<'py>, exc: &Bound<'py>) -> Result<String> {
+    // Formatting imports `traceback`; when that fails (an interpreter
+    // closing, `sys.modules` tampered with), the import error is taken,
+    // and its traceback formatted, again: refuse the nested attempt.
+    struct Formatting;
+    impl Drop for Formatting {
+        fn drop(&mut self) {
+            FORMATTING.with(|f| f.set(false));
+        }
+    }
+    if FORMATTING.with(|f| f.replace(true)) {
+        return Err(Error::Runtime("a traceback could not be formatted".into()));
+    }
+    let _formatting = Formatting;
     let format = py.lookup("traceback", "format_exception")?;
     let lines = format.call(std::slice::from_ref(exc), &[])?;
     let sep = py.str("")?;

@@ -230,6 +230,28 @@ impl<'py> Python<'py> {
         unsafe { self.from_owned_ptr(sys::PyImport_ImportModule(c.as_ptr())) }
     }
 
+    /// `sys.<name>` of this interpreter, read from its `sys` module
+    /// directly (no import: works while the interpreter closes, when
+    /// imports fail); `None` if unset.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a
+    /// name with a NUL byte.
+    pub fn sys_attr(self, name: &str) -> Result<Option<Bound<'py>>> {
+        let c = cstring(name, "attribute name")?;
+        // SAFETY: attached; `c` is a valid C string; PySys_GetObject returns
+        // a borrowed reference or NULL (without an exception), taken as a
+        // new reference before anything can release it.
+        unsafe {
+            let p = sys::PySys_GetObject(c.as_ptr());
+            if p.is_null() {
+                return Ok(None);
+            }
+            sys::Py_IncRef(p);
+            self.from_owned_ptr(p).map(Some)
+        }
+    }
+
     /// The `__main__` module.
     pub fn main_module(self) -> Result<Bound<'py>> {
         // SAFETY: attached; PyImport_AddModule returns a borrowed reference
