@@ -224,7 +224,9 @@ impl Interpreter {
     /// later makes a new one.
     ///
     /// Returns `false`, deleting nothing, while any interpreter is entered on
-    /// this thread (call it outside [`enter`](Self::enter)).
+    /// this thread, also while detached inside an `enter` (call it outside
+    /// [`enter`](Self::enter)). Once the runtime finalizes, the thread state
+    /// is left to CPython.
     pub fn release_thread_state(&self) -> bool {
         tstate::release_current(&self.record)
     }

@@ -142,9 +142,11 @@ fn release(e: Entry) {
         return;
     }
     st.tstates.retain(|t| *t != e.tstate);
-    if !sys::current_thread_state().is_null() {
+    if !sys::current_thread_state().is_null() || sys::is_finalizing() {
         // Something was left attached (a leaked guard): deleting now
-        // would break it. Leak the thread state instead.
+        // would break it. Or the runtime finalizes: it frees (or already
+        // freed) the thread states itself, and attaching one now would
+        // never return. Leak the thread state instead.
         return;
     }
     // SAFETY: the thread state was made on this thread, is not
@@ -161,7 +163,9 @@ fn release(e: Entry) {
 /// exit would (see [`release`]). Returns `false` when something is attached
 /// on this thread (nothing is deleted then).
 pub(crate) fn release_current(record: &InterpRecord) -> bool {
-    if !sys::current_thread_state().is_null() {
+    // Inside an `enter` (also while detached in it: its thread state is
+    // saved to be attached again) nothing may go.
+    if !sys::current_thread_state().is_null() || ENTERED.with(|n| n.get()) > 0 {
         return false;
     }
     let taken = CACHE
@@ -180,6 +184,8 @@ pub(crate) fn release_current(record: &InterpRecord) -> bool {
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    /// Live [`Attached`] guards on this thread.
+    static ENTERED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// This thread's thread state for `record`, created and registered on first
@@ -285,6 +291,7 @@ impl Attached {
         let prev = sys::current_thread_state();
         // SAFETY: `prev` is the live, attached thread state of this thread.
         if !prev.is_null() && unsafe { sys::thread_state_interpreter(prev) } == record.raw {
+            ENTERED.with(|n| n.set(n.get() + 1));
             return Some(Attached {
                 prev,
                 switched: false,
@@ -309,6 +316,7 @@ impl Attached {
         // nothing is attached. A handle to an open interpreter (borrowed by
         // the caller) keeps it open meanwhile.
         unsafe { sys::attach(ts.0) };
+        ENTERED.with(|n| n.set(n.get() + 1));
         Some(Attached {
             prev,
             switched: true,
@@ -318,6 +326,7 @@ impl Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
+        let _ = ENTERED.try_with(|n| n.set(n.get().saturating_sub(1)));
         if self.switched {
             // SAFETY: `enter` attached a thread state on this thread and
             // every nested entry restored it before returning; `prev` was

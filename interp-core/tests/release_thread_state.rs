@@ -14,14 +14,25 @@ fn mark(i: &Interpreter) {
     i.exec("LOCAL.x = 1").unwrap();
 }
 
-#[test]
-fn a_released_thread_state_is_replaced_by_a_new_one_on_the_next_entry() {
+fn with_local() -> Interpreter {
     let i = Interpreter::new().unwrap();
     i.exec("import threading\nLOCAL = threading.local()")
         .unwrap();
+    i
+}
+
+#[test]
+fn a_released_thread_state_is_deleted_and_replaced_on_the_next_entry() {
+    let i = with_local();
+    let before = i.thread_states();
     std::thread::scope(|s| {
         s.spawn(|| {
             mark(&i);
+            assert_eq!(
+                i.thread_states(),
+                before + 1,
+                "this thread's is made on entry"
+            );
             assert!(
                 marked(&i),
                 "the mark is per thread state and this one is kept between entries"
@@ -29,6 +40,11 @@ fn a_released_thread_state_is_replaced_by_a_new_one_on_the_next_entry() {
             assert!(
                 i.release_thread_state(),
                 "nothing is entered here, the release must happen"
+            );
+            assert_eq!(
+                i.thread_states(),
+                before,
+                "the released thread state must be deleted"
             );
             assert!(
                 !marked(&i),
@@ -39,6 +55,7 @@ fn a_released_thread_state_is_replaced_by_a_new_one_on_the_next_entry() {
                 i.release_thread_state(),
                 "with nothing to give back, a release is a no-op"
             );
+            assert_eq!(i.thread_states(), before);
         });
     });
     i.close();
@@ -46,9 +63,7 @@ fn a_released_thread_state_is_replaced_by_a_new_one_on_the_next_entry() {
 
 #[test]
 fn release_refuses_while_an_interpreter_is_entered_on_this_thread() {
-    let i = Interpreter::new().unwrap();
-    i.exec("import threading\nLOCAL = threading.local()")
-        .unwrap();
+    let i = with_local();
     let j = Interpreter::new().unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -62,5 +77,26 @@ fn release_refuses_while_an_interpreter_is_entered_on_this_thread() {
         });
     });
     j.close();
+    i.close();
+}
+
+#[test]
+fn release_refuses_while_detached_inside_an_enter_of_the_same_interpreter() {
+    // Detached, nothing is attached, but `enter` attaches this thread state
+    // again when the closure returns: deleting it would free it under it.
+    let i = with_local();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let refused = i.enter(|py| {
+                py.exec("LOCAL.x = 1").unwrap();
+                py.detach(|| !i.release_thread_state())
+            });
+            assert!(
+                refused,
+                "a release while detached inside enter must be refused"
+            );
+            assert!(marked(&i), "a refused release must keep the thread state");
+        });
+    });
     i.close();
 }

@@ -88,11 +88,16 @@ pub(crate) struct Slot {
     inbox: Mutex<Vec<u64>>,
     /// An event-loop worker's control bell (cancels).
     bell: Option<Bell>,
+    /// The id of the task whose `interp.Cancelled` was raised last and not
+    /// yet raised again by the lost-interrupt hook (0: none): each
+    /// interruption is raised again at most once.
+    in_flight: AtomicU64,
 }
 
 impl Slot {
     fn new(index: usize, name: String, bell: Option<Bell>) -> Slot {
         Slot {
+            in_flight: AtomicU64::new(0),
             coros: Mutex::new(HashMap::new()),
             inbox: Mutex::new(Vec::new()),
             bell,
@@ -162,25 +167,35 @@ impl Slot {
     /// # Errors
     /// A Python error installing the hook.
     pub(crate) fn catch_lost_interrupts(self: &Arc<Self>, py: Python<'_>) -> Result<(), Error> {
-        let slot = Arc::downgrade(self); // no cycle through the interpreter
-                                         // Native all through: a hook in Python would run bytecode after the
-                                         // interruption is set again, and so take it itself (and lose it).
+        // Weak: no cycle through the interpreter. Native all through: a hook
+        // in Python would run bytecode after the interruption is set again,
+        // and so take it itself (and lose it).
+        let slot = Arc::downgrade(self);
         let hook = py.function(move |py, args| {
             let report = args
                 .first()
                 .ok_or_else(|| Error::InvalidArgument("unraisablehook takes the report".into()))?;
-            let cancelling = slot
+            // Only for an interruption raised in this worker's running
+            // task, on its thread, once each; none while it closes.
+            let target = slot
                 .upgrade()
-                .and_then(|s| s.task.get())
-                .is_some_and(|t| t.cancel_requested());
-            if cancelling {
+                .filter(|s| s.phase() == Phase::Serving && py.thread_ident() == s.thread_ident())
+                .and_then(|s| Some((s.task.get().filter(|t| t.cancel_requested())?, s)));
+            if let Some((task, s)) = target {
                 let cancelled = interp_core::python_module(py)?.getattr("Cancelled")?;
-                let lost = py
+                let is_cancelled = py
                     .import("builtins")?
                     .getattr("issubclass")?
                     .call(&[report.getattr("exc_type")?, cancelled.clone()], &[])?
-                    .to_value()?;
-                if lost.as_bool() == Some(true) {
+                    .to_value()?
+                    .as_bool()
+                    == Some(true);
+                let first = || {
+                    s.in_flight
+                        .compare_exchange(task.id(), 0, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                };
+                if is_cancelled && first() {
                     py.interrupt(py.thread_ident(), &cancelled)?;
                     return Ok(py.none());
                 }
@@ -222,7 +237,12 @@ impl Slot {
                 )
             })?;
         match py.interrupt(ident, &exc) {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                if let Some(t) = self.task.get() {
+                    self.in_flight.store(t.id(), Ordering::SeqCst);
+                }
+                Ok(())
+            }
             Ok(false) if may_not_have_entered => Ok(()),
             Ok(false) => Err(format!(
                 "thread {ident} of worker {} has no thread state in interpreter {}",

@@ -171,21 +171,48 @@ fn an_interruption_cpython_drops_in_a_del_is_raised_again() {
 }
 
 #[test]
-fn an_unraisable_error_while_a_worker_closes_its_interpreter_is_reported() {
+fn an_unraisable_error_while_a_worker_closes_its_interpreter_does_not_crash_it() {
     // The worker's unraisablehook runs while the interpreter closes (a
     // __del__ of a module global raising), when imports fail: it used to
     // import `sys` there, and formatting that import's error recursed
-    // until the stack overflowed.
+    // until the stack overflowed (a fatal error).
     let p = Pool::builder()
         .workers(1)
         .init_source(format!(
-            "{INIT}\nclass Bad:\n    def __del__(self):\n        raise ValueError('from __del__')\nKEEP = Bad()\n"
+            "{INIT}\nclass Bad:\n    def __del__(self):\n        raise ValueError('from __del__')\n\
+             KEEP = Bad()\n"
         ))
         .build()
         .unwrap();
     assert_serves(&p, 2);
     let report = p.shutdown(true, false);
     assert!(report.abandoned.is_empty(), "{report:?}");
+}
+
+#[test]
+fn other_unraisable_reports_reach_the_default_hook() {
+    // The lost-interrupt hook hands every other report to
+    // sys.__unraisablehook__ (here one that sends it to the test).
+    let seen = Channel::unbounded();
+    let p = Pool::builder()
+        .workers(1)
+        .prepare_main("seen", seen.clone())
+        .init_source(format!(
+            "{INIT}\nimport sys\n\
+             sys.__unraisablehook__ = lambda u: seen.send(str(u.exc_value))\n\
+             class Bad:\n    def __del__(self):\n        raise ValueError('from __del__')\n\
+             def drop_bad():\n    Bad()\n    return 1\n"
+        ))
+        .build()
+        .unwrap();
+    assert_eq!(
+        run(&p, Call::new("__main__", "drop_bad")),
+        Ok(Value::Int(1))
+    );
+    assert_eq!(
+        seen.recv_timeout(Duration::from_secs(60)),
+        Ok(Value::from("from __del__"))
+    );
 }
 
 #[test]

@@ -236,6 +236,8 @@ impl Wake for Rec {
 struct Gate {
     /// Set at exit by [`stop`].
     stopping: bool,
+    /// Set by [`seal`]: the exit stopped waiting, nobody enters any more.
+    sealed: bool,
     /// Threads inside the main interpreter through [`in_main`] now.
     inside: usize,
 }
@@ -243,6 +245,7 @@ struct Gate {
 static GATE: (Mutex<Gate>, Condvar) = (
     Mutex::new(Gate {
         stopping: false,
+        sealed: false,
         inside: 0,
     }),
     Condvar::new(),
@@ -254,12 +257,12 @@ struct Inside;
 
 impl Inside {
     /// `None` once the gate is closed: [`stop`] was called and nobody is
-    /// inside. While someone still is, others may join (a completer taking
-    /// over from one stuck in a callback that waits for another's); the
-    /// exit waits for them all.
+    /// inside, or [`seal`] was. While someone still is inside and the exit
+    /// waits, others may join (a completer taking over from one stuck in a
+    /// callback that waits for another's); the exit waits for them all.
     fn enter() -> Option<Inside> {
         let mut g = GATE.0.lock().unwrap_or_else(|e| e.into_inner());
-        if g.stopping && g.inside == 0 {
+        if g.sealed || (g.stopping && g.inside == 0) {
             return None;
         }
         g.inside += 1;
@@ -279,11 +282,31 @@ impl Drop for Inside {
 /// closed, or when the runtime is gone or finalizing.
 pub(crate) fn in_main<R>(f: impl for<'py> FnOnce(Python<'py>) -> R + Send) -> Option<R> {
     let rt = Runtime::get()?;
+    if main_attached_here() {
+        // Nothing to attach (the main thread, a `threading` thread): the
+        // gate is for threads that would take the main GIL.
+        return Some(rt.main().enter(f));
+    }
     let _inside = Inside::enter()?;
     if finalizing() {
         return None;
     }
     Some(rt.main().enter(f))
+}
+
+/// Whether this thread has the main interpreter attached.
+fn main_attached_here() -> bool {
+    let ts = sys::current_thread_state();
+    // SAFETY: `ts` is this thread's attached, live thread state; the main
+    // interpreter lives as long as the runtime.
+    !ts.is_null()
+        && unsafe { sys::PyThreadState_GetInterpreter(ts) == sys::PyInterpreterState_Main() }
+}
+
+/// The exit stopped waiting for those inside (a Ctrl-C): from now on
+/// nobody enters, even while some are still inside.
+pub(crate) fn seal() {
+    GATE.0.lock().unwrap_or_else(|e| e.into_inner()).sealed = true;
 }
 
 /// Ends a completer thread: its thread state in the main interpreter is

@@ -992,8 +992,8 @@ unsafe extern "C" fn m_shutdown_all(
             );
         })?;
         if builds.is_none() {
-            // Ctrl-C: no waiting, but the gate is closed all the same.
-            py.detach(|| completer::stop(Some(Duration::ZERO)));
+            // Ctrl-C: no waiting, but nobody enters any more.
+            completer::seal();
             return Ok(null_mut());
         }
         let pools: Vec<Arc<PoolHandle>> = LIVE
@@ -1077,6 +1077,7 @@ fn stop_completers(py: Python<'_>) -> bool {
                 noted = true;
             }
             Ok(None) => {
+                completer::seal();
                 eprintln!(
                     "interp: exiting without waiting for the done-callback (it will not finish)"
                 );

@@ -547,9 +547,12 @@ _CALLBACK_AT_EXIT = """
     gate = interp.Channel()
     started = threading.Event()
     def at_exit():
-        # True once the exit hook runs (set just before it shuts the pools).
+        # Returns once the exit hook has shut the pool down (its workers
+        # gone): the hook then goes on to wait for this callback.
         deadline = time.monotonic() + 60
-        while not _executor._global_shutdown and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (
+            _executor._global_shutdown and interp._native.pool_workers(ex._pool) == 0
+        ):
             time.sleep(0.01)
     def callback(f):
         started.set()
@@ -565,7 +568,7 @@ _CALLBACK_AT_EXIT = """
 
 def test_exit_waits_for_a_done_callback_still_running(tmp_path):
     r = run_script(
-        tmp_path, _CALLBACK_AT_EXIT.format(body='time.sleep(0.5); print("callback finished", flush=True)')
+        tmp_path, _CALLBACK_AT_EXIT.format(body='time.sleep(1); print("callback finished", flush=True)')
     )
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
     assert r.stdout.splitlines() == ["exiting", "callback finished"], (r.stdout, r.stderr)

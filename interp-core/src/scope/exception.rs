@@ -231,23 +231,28 @@ fn where_found(py: Python<'_>, name: &str) -> (bool, String) {
 }
 
 thread_local! {
-    /// Set while this thread formats a traceback.
-    static FORMATTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Tracebacks this thread is formatting now (nested ones included).
+    static FORMATTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
+
+/// How deep tracebacks may be formatted within one another: a `__str__`
+/// that runs code through interp formats its own errors, but no deeper.
+const FORMAT_DEPTH: u32 = 2;
 
 fn format_traceback<'py>(py: Python<'py>, exc: &Bound<'py>) -> Result<String> {
     // Formatting imports `traceback`; when that fails (an interpreter
     // closing, `sys.modules` tampered with), the import error is taken,
-    // and its traceback formatted, again: refuse the nested attempt.
+    // and its traceback formatted, again, without end: bounded here.
     struct Formatting;
     impl Drop for Formatting {
         fn drop(&mut self) {
-            FORMATTING.with(|f| f.set(false));
+            FORMATTING.with(|f| f.set(f.get() - 1));
         }
     }
-    if FORMATTING.with(|f| f.replace(true)) {
+    if FORMATTING.with(|f| f.get()) >= FORMAT_DEPTH {
         return Err(Error::Runtime("a traceback could not be formatted".into()));
     }
+    FORMATTING.with(|f| f.set(f.get() + 1));
     let _formatting = Formatting;
     let format = py.lookup("traceback", "format_exception")?;
     let lines = format.call(std::slice::from_ref(exc), &[])?;
