@@ -303,10 +303,28 @@ fn main_attached_here() -> bool {
         && unsafe { sys::PyThreadState_GetInterpreter(ts) == sys::PyInterpreterState_Main() }
 }
 
-/// The exit stopped waiting for those inside (a Ctrl-C): from now on
-/// nobody enters, even while some are still inside.
-pub(crate) fn seal() {
-    GATE.0.lock().unwrap_or_else(|e| e.into_inner()).sealed = true;
+/// The exit stops waiting for those inside (a Ctrl-C): from now on nobody
+/// enters, even while some are still inside. Those inside but not in a
+/// done-callback (a short pass: completing futures, an ending completer
+/// giving its thread state back) are still waited for, at most `limit`:
+/// the runtime must not finalize under them. Must be called without the
+/// main GIL.
+pub(crate) fn seal(limit: Duration) {
+    let mut g = GATE.0.lock().unwrap_or_else(|e| e.into_inner());
+    g.sealed = true;
+    // Lock order: GATE, then COMPLETERS (nothing takes them the other way).
+    let in_callbacks = || {
+        COMPLETERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.load(Ordering::SeqCst) != 0)
+            .count()
+    };
+    let _ = GATE
+        .1
+        .wait_timeout_while(g, limit, |g| g.inside > in_callbacks())
+        .unwrap_or_else(|e| e.into_inner());
 }
 
 /// Ends a completer thread: its thread state in the main interpreter is

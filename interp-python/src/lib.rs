@@ -992,8 +992,8 @@ unsafe extern "C" fn m_shutdown_all(
             );
         })?;
         if builds.is_none() {
-            // Ctrl-C: no waiting, but nobody enters any more.
-            completer::seal();
+            // Ctrl-C: no waiting for callbacks, and nobody enters any more.
+            py.detach(|| completer::seal(SEAL_WAIT));
             return Ok(null_mut());
         }
         let pools: Vec<Arc<PoolHandle>> = LIVE
@@ -1049,6 +1049,11 @@ unsafe extern "C" fn m_shutdown_all(
     })
 }
 
+/// After a Ctrl-C at exit: how long the hook still waits for interp's
+/// threads on a short pass through the main interpreter (not in a
+/// done-callback).
+const SEAL_WAIT: Duration = Duration::from_secs(2);
+
 /// How long the exit hook waits for running done-callbacks before it says
 /// that it waits (on stderr).
 const EXIT_CALLBACK_NOTE: Duration = Duration::from_secs(5);
@@ -1077,7 +1082,7 @@ fn stop_completers(py: Python<'_>) -> bool {
                 noted = true;
             }
             Ok(None) => {
-                completer::seal();
+                py.detach(|| completer::seal(SEAL_WAIT));
                 eprintln!(
                     "interp: exiting without waiting for the done-callback (it will not finish)"
                 );

@@ -547,12 +547,10 @@ _CALLBACK_AT_EXIT = """
     gate = interp.Channel()
     started = threading.Event()
     def at_exit():
-        # Returns once the exit hook has shut the pool down (its workers
-        # gone): the hook then goes on to wait for this callback.
+        # True once the exit hook runs (set just before it shuts the pools;
+        # the callback then outlasts that, and the hook waits for it).
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (
-            _executor._global_shutdown and interp._native.pool_workers(ex._pool) == 0
-        ):
+        while not _executor._global_shutdown and time.monotonic() < deadline:
             time.sleep(0.01)
     def callback(f):
         started.set()
