@@ -12,6 +12,7 @@ use crate::aio::{self, LoopExit};
 use crate::builder::Init;
 use crate::error::TaskError;
 use crate::execute::{call_once, execute, resolve, run_chunk, FnCache, Ran, Rest};
+use crate::exit;
 use crate::registry::{Check, Phase, Ready, Registry, Slot};
 use crate::task::TaskState;
 
@@ -105,8 +106,14 @@ fn run_init(py: Python<'_>, init: &Init) -> Result<(), Error> {
 }
 
 /// Closes `interp` on this thread (the worker's, which made it), once the
-/// interrupt helpers have let go of their clones.
+/// interrupt helpers have let go of their clones. Once the process exits
+/// (a worker the pool gave up on, whose blocking call returned late), the
+/// interpreter is left for the runtime's finalization to end and this
+/// thread parks for good instead (exit.rs).
 fn close_on_this_thread(mut interp: Arc<Interpreter>) {
+    let Some(_closing) = exit::may_close() else {
+        exit::park_for_good(interp)
+    };
     let interp = loop {
         match Arc::try_unwrap(interp) {
             Ok(i) => break i,

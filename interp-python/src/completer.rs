@@ -295,7 +295,10 @@ pub(crate) fn stop(limit: Option<Duration>) -> bool {
                 .unwrap_or_else(|e| e.into_inner())
                 .0
         }
-        None => GATE.1.wait_while(g, busy).unwrap_or_else(|e| e.into_inner()),
+        None => GATE
+            .1
+            .wait_while(g, busy)
+            .unwrap_or_else(|e| e.into_inner()),
     };
     g.inside == 0
 }
