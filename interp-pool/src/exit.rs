@@ -50,6 +50,11 @@ pub(crate) fn may_close() -> Option<Closing> {
     Some(Closing(()))
 }
 
+/// Whether the process exits ([`hold_back_late_closes`] has run).
+pub(crate) fn exiting() -> bool {
+    lock(&GATE).exiting
+}
+
 /// Parks the calling worker thread for good, keeping `keep` (its
 /// interpreter, left to CPython's finalization) alive: the process is
 /// exiting, and closing the interpreter now could overlap the runtime's
