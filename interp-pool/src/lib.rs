@@ -70,6 +70,7 @@ mod builder;
 mod call;
 mod error;
 mod execute;
+mod exit;
 #[allow(unsafe_code)]
 mod handoff;
 mod map;
@@ -86,6 +87,7 @@ mod worker;
 pub use builder::PoolBuilder;
 pub use call::Call;
 pub use error::{PoolError, TaskError};
+pub use exit::hold_back_late_closes;
 pub use map::{Map, MapUnordered};
 pub use pool::Pool;
 pub use stats::{PoolStats, ShutdownReport, WorkerStats};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::TaskError;
+use crate::exit;
 use crate::registry::{Phase, Registry, Slot};
 use crate::stats::ShutdownReport;
 use crate::supervisor::abandon;
@@ -119,8 +120,11 @@ fn shutdown_within(
         .zip(why)
         .filter(|((s, before), _)| !before && s.is_abandoned())
         .map(|((s, _), why)| {
-            let why =
-                why.unwrap_or("stuck in a task that ignored its interruption past the kill grace");
+            let why = why.unwrap_or(if exit::exiting() {
+                "the process exits: its interpreter is left to the runtime's finalization"
+            } else {
+                "stuck in a task that ignored its interruption past the kill grace"
+            });
             format!("{} ({why})", s.name())
         })
         .collect();

@@ -12,6 +12,7 @@ use crate::aio::{self, LoopExit};
 use crate::builder::Init;
 use crate::error::TaskError;
 use crate::execute::{call_once, execute, resolve, run_chunk, FnCache, Ran, Rest};
+use crate::exit;
 use crate::registry::{Check, Phase, Ready, Registry, Slot};
 use crate::task::TaskState;
 
@@ -88,7 +89,7 @@ fn make_interpreter(registry: &Registry, slot: &Arc<Slot>) -> Result<Arc<Interpr
         Ok(()) => Ok(i),
         Err(e) => {
             slot.set_interp(None);
-            close_on_this_thread(i);
+            close_on_this_thread(registry, slot, i);
             Err(e)
         }
     }
@@ -106,8 +107,17 @@ fn run_init(py: Python<'_>, init: &Init) -> Result<(), Error> {
 }
 
 /// Closes `interp` on this thread (the worker's, which made it), once the
-/// interrupt helpers have let go of their clones.
-fn close_on_this_thread(mut interp: Arc<Interpreter>) {
+/// interrupt helpers have let go of their clones. Once the process exits
+/// (typically a worker the pool gave up on, whose blocking call returned
+/// late), the interpreter is left for the runtime's finalization to end
+/// instead: the slot retires as abandoned (nothing joins its thread) and
+/// the thread parks for good (exit.rs).
+fn close_on_this_thread(registry: &Registry, slot: &Slot, mut interp: Arc<Interpreter>) {
+    let Some(_closing) = exit::may_close() else {
+        slot.mark_abandoned();
+        registry.retire(slot);
+        exit::park_for_good(interp)
+    };
     let interp = loop {
         match Arc::try_unwrap(interp) {
             Ok(i) => break i,
@@ -170,7 +180,7 @@ pub(crate) fn main(registry: Arc<Registry>, slot: Arc<Slot>, mut ready: Option<R
         slot.set_phase(Phase::Closing);
         slot.set_interp(None);
         // Interrupt helpers hold clones briefly.
-        close_on_this_thread(interp);
+        close_on_this_thread(&registry, &slot, interp);
         match exit {
             // Abandoned: whatever it carried already failed with WorkerLost.
             Exit::Recycle(_) if slot.is_abandoned() => break,

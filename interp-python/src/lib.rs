@@ -79,7 +79,7 @@ const fn fast(
     }
 }
 
-static METHODS: Def<[sys::PyMethodDef; 22]> = Def(UnsafeCell::new([
+static METHODS: Def<[sys::PyMethodDef; 23]> = Def(UnsafeCell::new([
     fast(c"core_module", m_core_module, c"core_module()\n--\n\nThis interpreter's interp-core module (SharedBuffer, Channel, Frozen, ...)."),
     fast(c"register_function", m_register, c"register_function(module, qualname)\n--\n\nA process-wide id for a function found by name."),
     fast(c"pool_new", m_pool_new, c"pool_new(workers, thread_prefix, init_source, bootstrap, max_tasks, kill_grace, isolated[, childconcurrency, loop_factory, close_timeout])\n--\n\nStarts a pool (GIL released); a capsule, or ('error', message, traceback). With the last three: workers run event loops (interp.aio)."),
@@ -96,6 +96,7 @@ static METHODS: Def<[sys::PyMethodDef; 22]> = Def(UnsafeCell::new([
     fast(c"pool_workers", m_pool_workers, c"pool_workers(pool)\n--\n\nThe number of workers."),
     fast(c"view_if_foreign", m_view_if_foreign, c"view_if_foreign(obj)\n--\n\nA memoryview for a SharedBuffer over memory exported by the main interpreter; obj otherwise."),
     fast(c"shutdown_all", m_shutdown_all, c"shutdown_all()\n--\n\nAt exit: shuts every pool down and waits for it."),
+    fast(c"hold_back_late_closes", m_hold_back_late_closes, c"hold_back_late_closes()\n--\n\nThe last exit hook: from now on no worker interpreter is closed (an abandoned worker whose call returns leaves its interpreter to the runtime's finalization); waits for the closes under way (Ctrl-C stops waiting)."),
     fast(c"share", m_share, c"share(obj)\n--\n\nA process-wide token for a Channel, SharedBuffer or Frozen, to rebuild it in any interpreter (pickling)."),
     fast(c"shared", m_shared, c"shared(token)\n--\n\nThe object a token from share() stands for, in this interpreter."),
     fast(c"unshare", m_unshare, c"unshare(token)\n--\n\nReleases a reference to a token (share() made the first); the last one forgets it."),
@@ -1053,6 +1054,39 @@ unsafe extern "C" fn m_shutdown_all(
 /// threads on a short pass through the main interpreter (not in a
 /// done-callback).
 const SEAL_WAIT: Duration = Duration::from_secs(2);
+
+unsafe extern "C" fn m_hold_back_late_closes(
+    _m: *mut PyObject,
+    _a: *mut *mut PyObject,
+    _n: Py_ssize_t,
+) -> *mut PyObject {
+    entry(|py| {
+        main_only("hold_back_late_closes")?;
+        let note_at = Instant::now() + EXIT_CALLBACK_NOTE;
+        let waited = match blocking(py, move || {
+            interp_pool::hold_back_late_closes(Some(note_at))
+        })? {
+            Some(0) => return Ok(none()),
+            Some(left) => {
+                eprintln!(
+                    "interp: the exit waits for {left} worker interpreter(s) still closing (a \
+                     task abandoned in a blocking call that returned late, or a `threading` \
+                     thread started in a worker that does not end; Ctrl-C stops waiting)"
+                );
+                blocking(py, || interp_pool::hold_back_late_closes(None))?
+            }
+            None => None,
+        };
+        if waited.is_some() {
+            return Ok(none());
+        }
+        eprintln!(
+            "interp: exiting without waiting for the worker interpreter(s) still closing (the \
+             exit may crash)"
+        );
+        Ok(null_mut()) // the KeyboardInterrupt is set
+    })
+}
 
 /// How long the exit hook waits for running done-callbacks before it says
 /// that it waits (on stderr).

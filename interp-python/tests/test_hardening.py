@@ -458,6 +458,91 @@ def test_a_failed_start_does_not_wait_the_shutdown_timeout_for_an_initializer_in
     assert "stuck starting its interpreter" in r.stderr, r.stderr
 
 
+# A worker abandoned in a blocking C call (a pipe read: no interruption
+# reaches it) whose call returns around the exit; {release} frees the read.
+# `went_on` runs after interp's exit hooks (atexit handlers run in reverse
+# order of registration): it writes the byte that the worker's interpreter
+# looks for when it closes (read_then_report_close: which thread closed
+# it, and whether the exit had gone on by then).
+_LATE_RETURN_AT_EXIT = """
+    import atexit, os, threading
+    went_on_rd, went_on_wr = os.pipe()
+    atexit.register(lambda: os.write(went_on_wr, b"x"))
+    {release}
+    import interp, hardening_helpers
+
+    rd, wr = os.pipe()
+    returned = interp.Channel()
+    ex = interp.InterpreterPoolExecutor(1, kill_grace=0.1)
+    args = (rd, returned, threading.get_native_id(), went_on_rd, {wait})
+    for attempt in range(50):
+        f = ex.submit_with(hardening_helpers.read_then_report_close, args, timeout=0.05)
+        try:
+            f.result(60)
+        except TimeoutError:
+            continue  # interrupted before its read (a busy machine): again
+        except interp.WorkerLost:
+            print("abandoned", flush=True)
+            break
+    {last}
+"""
+
+
+def test_an_abandoned_worker_closing_at_exit_is_waited_for(tmp_path):
+    # The read returns on the script's last lines: the abandoned worker
+    # closes its interpreter while the process exits. The exit must wait
+    # for that close: it used to go on, and the close overlapped CPython's
+    # finalization, which ends the remaining subinterpreters itself (the
+    # exit crashed or hung). The close waits up to 2 s for the exit to go
+    # on (so that, if the exit does not wait, the overlap is certain).
+    r = run_script(
+        tmp_path,
+        _LATE_RETURN_AT_EXIT.format(
+            release="",
+            wait=2,
+            last='os.write(wr, b"x")\n    assert returned.recv(timeout=60) == "returned"',
+        ),
+    )
+    clean_exit(r)
+    assert r.stdout.split("\n")[:3] == [
+        "abandoned",
+        "closing on its worker",
+        "closed before the exit went on",
+    ], (r.stdout, r.stderr)
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 13),
+    reason="CPython 3.12 aborts at exit on any subinterpreter left (README, Limits)",
+)
+def test_an_abandoned_worker_whose_call_returns_after_the_exit_hooks_leaves_its_interpreter(tmp_path):
+    # The read returns in an atexit handler that runs after interp's exit
+    # hooks: the worker must not close its interpreter (that close used to
+    # overlap CPython's finalization: the exit crashed or hung); CPython's
+    # finalization ends it instead, on the main thread (3.14 warns about
+    # "remaining subinterpreters" then, 3.13.0 does not).
+    # `release` gives the worker up to 1 s to start closing, so that a close
+    # that is not held back overlaps the finalization.
+    release = (
+        "def release():\n"
+        '        os.write(wr, b"x")\n'
+        '        assert returned.recv(timeout=60) == "returned"\n'
+        "        try:\n"
+        "            returned.recv(timeout=1)  # the worker closing (held back: never)\n"
+        "        except TimeoutError:\n"
+        "            pass\n"
+        "    atexit.register(release)"
+    )
+    r = run_script(tmp_path, _LATE_RETURN_AT_EXIT.format(release=release, wait=LONG, last=""))
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert "Fatal" not in r.stderr, r.stderr
+    assert r.stdout.split("\n")[:3] == [
+        "abandoned",
+        "closing on the main thread",
+        "closed after the exit went on",
+    ], (r.stdout, r.stderr)
+
+
 def test_cancelling_a_running_main_lane_task_interrupts_it_and_keeps_the_worker():
     # A plain callable spinning on the hybrid executor's lane thread (main
     # interpreter): the pool's cancel (what Ctrl-C in `with` and at exit

@@ -19,7 +19,7 @@ type Graph = BTreeMap<String, BTreeMap<String, String>>;
 /// lower layers only.
 const POOL_LAYERS: &[&[&str]] = &[
     &["sync", "handoff", "error", "bell"],
-    &["call", "stats"],
+    &["call", "stats", "exit"],
     &["task", "builder"],
     &["wait", "registry", "execute"],
     &["aio"],
