@@ -55,6 +55,11 @@ pub(crate) fn exiting() -> bool {
     lock(&GATE).exiting
 }
 
+/// Whether [`hold_back_late_closes`] has run.
+pub(crate) fn is_exiting() -> bool {
+    lock(&GATE).exiting
+}
+
 /// Parks the calling worker thread for good, keeping `keep` (its
 /// interpreter, left to CPython's finalization) alive: the process is
 /// exiting, and closing the interpreter now could overlap the runtime's
@@ -67,18 +72,22 @@ pub(crate) fn park_for_good<T>(keep: T) -> ! {
 }
 
 /// Marks the process as exiting, for its exit hook (the Python front calls
-/// it from the last `atexit` handler, just before the runtime finalizes):
-/// from now on no worker interpreter is closed; a worker that was given up
-/// on (abandoned in a blocking call) and whose call returns later leaves
-/// its interpreter to CPython's finalization and parks its thread.
+/// it from an `atexit` handler registered when `interp` is imported; a host
+/// that finalizes CPython itself calls it just before): from now on no
+/// worker interpreter is closed; a worker that was given up on (abandoned
+/// in a blocking call) and whose call returns later leaves its interpreter
+/// to CPython's finalization and parks its thread. One-way: every later
+/// worker close, of any pool, is held back the same way (build and shut
+/// down pools before).
 ///
 /// Then waits for the closes already under way, until `deadline` (`None`:
 /// no limit). Returns how many are still under way (0: none; finalizing
 /// the runtime while one is would be unsafe). Calling it again waits
 /// again.
 ///
-/// A Rust host needs no call: [`Runtime::finalize`] refuses while any
-/// subinterpreter is open, which an abandoned worker's is.
+/// A Rust host that finalizes through [`Runtime::finalize`] needs no call:
+/// it refuses while any subinterpreter is open, which an abandoned
+/// worker's is.
 ///
 /// [`Runtime::finalize`]: interp_core::Runtime::finalize
 pub fn hold_back_late_closes(deadline: Option<Instant>) -> usize {

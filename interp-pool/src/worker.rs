@@ -89,7 +89,13 @@ fn make_interpreter(registry: &Registry, slot: &Arc<Slot>) -> Result<Arc<Interpr
         Ok(()) => Ok(i),
         Err(e) => {
             slot.set_interp(None);
-            close_on_this_thread(registry, slot, i);
+            if exit::is_exiting() {
+                // No close now (exit.rs), but the failure is reported: a
+                // park here would leave the pool's build waiting for good.
+                std::mem::forget(i);
+            } else {
+                close_on_this_thread(registry, slot, i);
+            }
             Err(e)
         }
     }

@@ -1062,6 +1062,11 @@ unsafe extern "C" fn m_hold_back_late_closes(
 ) -> *mut PyObject {
     entry(|py| {
         main_only("hold_back_late_closes")?;
+        // Marked on this thread first (a Ctrl-C cannot come before it), and
+        // no waiting thread when no close is under way.
+        if interp_pool::hold_back_late_closes(Some(Instant::now())) == 0 {
+            return Ok(none());
+        }
         let note_at = Instant::now() + EXIT_CALLBACK_NOTE;
         let waited = match blocking(py, move || {
             interp_pool::hold_back_late_closes(Some(note_at))

@@ -42,6 +42,8 @@ def raise_exit(code):
     raise SystemExit(code)
 
 
+_AT_CLOSE_REGISTERED = False
+
 
 def read_then_report_close(fd, returned, main_thread, went_on_fd, wait):
     """Reads a byte from `fd` (a blocking C call that no interruption
@@ -64,7 +66,10 @@ def read_then_report_close(fd, returned, main_thread, went_on_fd, wait):
         went_on, _, _ = select.select([went_on_fd], [], [], 0 if by_main else wait)
         print("closed", "after" if went_on else "before", "the exit went on", flush=True)
 
-    atexit.register(at_close)
+    global _AT_CLOSE_REGISTERED
+    if not _AT_CLOSE_REGISTERED:  # once: an attempt interrupted before its read is made again
+        atexit.register(at_close)
+        _AT_CLOSE_REGISTERED = True
     try:
         return os.read(fd, 1)
     finally:

@@ -489,8 +489,8 @@ _LATE_RETURN_AT_EXIT = """
 
 
 def test_an_abandoned_worker_closing_at_exit_is_waited_for(tmp_path):
-    # The read returns on the script's last lines: the abandoned worker
-    # closes its interpreter while the process exits. The exit must wait
+    # The read returns on the script's last lines and the script ends once
+    # the abandoned worker is closing its interpreter. The exit must wait
     # for that close: it used to go on, and the close overlapped CPython's
     # finalization, which ends the remaining subinterpreters itself (the
     # exit crashed or hung). The close waits up to 2 s for the exit to go
@@ -500,7 +500,11 @@ def test_an_abandoned_worker_closing_at_exit_is_waited_for(tmp_path):
         _LATE_RETURN_AT_EXIT.format(
             release="",
             wait=2,
-            last='os.write(wr, b"x")\n    assert returned.recv(timeout=60) == "returned"',
+            # Ends once the worker's close is under way (its interpreter's
+            # exit handler runs): the exit must then wait for it.
+            last='os.write(wr, b"x")\n'
+            '    assert returned.recv(timeout=60) == "returned"\n'
+            '    assert returned.recv(timeout=60) == "closing"',
         ),
     )
     clean_exit(r)

@@ -22,11 +22,12 @@ _core = _native.core_module()
 if _core.interpreter_id() == 0:
     import atexit as _atexit
 
-    # Registered at import, before the script's own handlers, so it runs
-    # after them: the last point before the runtime finalizes. From then on
-    # no worker interpreter is closed (a worker abandoned in a blocking call
-    # that returns now leaves its interpreter to the finalization), and the
-    # closes under way are waited for, so none overlaps the finalization.
+    # Registered at import: atexit runs it after the handlers registered
+    # later (a script's own, usually) and before those registered earlier.
+    # From then on no worker interpreter is closed (a worker abandoned in a
+    # blocking call that returns now leaves its interpreter to the
+    # finalization), and the closes under way are waited for, so none
+    # overlaps the finalization.
     _atexit.register(_native.hold_back_late_closes)
     del _atexit
 
