@@ -14,7 +14,7 @@ fn workers_fill_a_shared_grid_and_report_over_a_channel() {
     let grid = SharedBuffer::zeroed(ROWS * COLS * 8)
         .with_layout("d", &[ROWS, COLS])
         .unwrap();
-    let progress = Channel::unbounded();
+    let (progress, started) = (Channel::unbounded(), Channel::unbounded());
     let weights = Frozen::from_value(&Value::list(
         (0..COLS).map(|c| Value::Float((c % 7) as f64)),
     ))
@@ -24,10 +24,11 @@ fn workers_fill_a_shared_grid_and_report_over_a_channel() {
         .wait_for_all_workers(true)
         .prepare_main("grid", grid.clone())
         .prepare_main("progress", progress.clone())
+        .prepare_main("started", started.clone())
         .prepare_main("weights", weights)
         .init_source(
             "import interp\n\
-             def fill(r):\n    mv = memoryview(grid)\n    for c in range(len(weights)):\n        mv[r, c] = r * weights[c]\n    progress.send((interp.interpreter_id(), r))\n    return r\n",
+             def fill(r):\n    if r == 0:\n        started.recv(timeout=60)  # the second chunk runs meanwhile: on the other worker\n    if r == 4:\n        started.send(None)\n    mv = memoryview(grid)\n    for c in range(len(weights)):\n        mv[r, c] = r * weights[c]\n    progress.send((interp.interpreter_id(), r))\n    return r\n",
         )
         .build()
         .unwrap();
@@ -51,7 +52,9 @@ fn workers_fill_a_shared_grid_and_report_over_a_channel() {
             assert_eq!(x, (r * (c % 7)) as f64, "cell ({r}, {c})");
         }
     }
-    // One progress message per row, from more than one interpreter.
+    // One progress message per row, from more than one interpreter: the
+    // first chunk waits for the second, so the second ran on the other
+    // worker (a busy machine may otherwise let one worker take them all).
     let mut seen = Vec::new();
     let mut interpreters = std::collections::BTreeSet::new();
     while let Ok(v) = progress.try_recv() {
