@@ -1,7 +1,8 @@
 """The executors ``bench.py`` compares, made by name, and its start-up/RSS
 child: ``python startup.py SYSTEM WORKERS`` prints one JSON line with
-start-up to first result, one interpreter's creation and RSS per idle
-worker, measured in that fresh process.
+start-up to first result, one interpreter's creation, RSS per idle worker
+(after a first one-worker executor has paid what a process pays once) and
+that first executor's own RSS, measured in that fresh process.
 
 Kept light on imports on purpose: interp's workers load the main script
 (as ``__mp_main__``), so a start-up measured from ``bench.py`` itself would
@@ -109,9 +110,20 @@ def one_interpreter_ms():
 def measure(name, workers):
     """One repetition, in a fresh process: RSS per idle worker first (IDLE_WORKERS
     workers that each ran tasks), then one interpreter's creation, then a new
-    executor's start-up to its first result."""
+    executor's start-up to its first result.
+
+    What a process pays once (importing the system, its first executor's
+    machinery) is not a worker's cost: a first executor with one worker runs
+    the same tasks before the idle workers are measured and stays alive while
+    they are, and its growth is reported apart (``rss_first_executor_mib``).
+    Every system is measured this way."""
     out = {}
+    base = _status_kib("self", "VmRSS")
+    first = executor(name, 1)
+    for f in [first.submit(work.burn, 20_000) for _ in range(8)]:
+        f.result()
     before = _status_kib("self", "VmRSS")
+    out["rss_first_executor_mib"] = (before - base) / 1024
     ex = executor(name, IDLE_WORKERS)
     for f in [ex.submit(work.burn, 20_000) for _ in range(8 * IDLE_WORKERS)]:
         f.result()
@@ -121,6 +133,7 @@ def measure(name, workers):
         out["rss_note"] = "workers' PSS summed (separate processes)"
     out["rss_per_idle_worker_mib"] = (after - before) / 1024 / IDLE_WORKERS
     ex.shutdown(wait=True)
+    first.shutdown(wait=True)
     out["create_one_interpreter_ms"] = one_interpreter_ms()
     t0 = time.perf_counter()
     ex = executor(name, workers)
