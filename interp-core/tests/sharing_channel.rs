@@ -83,17 +83,13 @@ fn a_million_messages_four_producers_four_consumers() {
             t.join().unwrap();
         }
         ch.close();
-        let parts: Vec<Vec<i64>> = consumer_threads
+        // How the messages spread over the consumers is the scheduler's
+        // business (on a busy machine one consumer may get none): what the
+        // channel promises is that every message reaches exactly one.
+        consumer_threads
             .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect();
-        for (k, p) in parts.iter().enumerate() {
-            assert!(
-                !p.is_empty(),
-                "consumer {k} got nothing: work was not spread"
-            );
-        }
-        parts.into_iter().flatten().collect()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
     });
     assert_eq!(received.len() as i64, N, "lost or duplicated messages");
     received.sort_unstable();
