@@ -22,7 +22,10 @@
 //!   coroutine's return, in asyncio's own code (scheduling the finished
 //!   task's done callbacks, say): the loop's exception handler then sweeps
 //!   for finished tasks whose callbacks were lost, and every driver step
-//!   tolerates being cut short there. If the loop has not
+//!   tolerates being cut short there. One that CPython drops (it landed in
+//!   a `__del__` or a weakref callback) is raised again by the worker's
+//!   lost-interrupt hook while that coroutine still executes
+//!   (`Slot::catch_lost_interrupts`). If the loop has not
 //!   read the cancel by the kill grace, it is stuck: the worker is given up
 //!   on and each of its coroutines fails with `WorkerLost` (none is
 //!   re-queued: each may have had effects).
@@ -321,6 +324,17 @@ fn run_driver(py: Python<'_>, sh: &Arc<Shared>) -> Result<bool, Error> {
         &[],
     )?;
     Ok(recycle.to_value()?.as_bool().unwrap_or(false))
+}
+
+/// Whether the coroutine of task `id` is executing now in this worker's
+/// loop (`py`: the worker's interpreter, attached); false when that cannot
+/// be told.
+pub(crate) fn executing(py: Python<'_>, id: u64) -> bool {
+    driver(py)
+        .and_then(|d| d.getattr("executing"))
+        .and_then(|f| f.call(&[py.value(&Value::Int(id as i64))?], &[]))
+        .and_then(|r| r.to_value())
+        .is_ok_and(|v| v.as_bool() == Some(true))
 }
 
 /// The driver module of this interpreter (made on first use).

@@ -160,8 +160,9 @@ impl Slot {
     /// there (a cancel arriving just then) was lost, and the task ran on
     /// until the kill grace gave up on its worker. The hook installed here
     /// raises it again, at this thread's next bytecode boundary, when the
-    /// worker's running task is being cancelled; any other report goes to
-    /// `sys.__unraisablehook__`. An initializer may install its own hook
+    /// worker's running task is being cancelled (on an event-loop worker:
+    /// when the coroutine whose interruption was raised still executes);
+    /// any other report goes to `sys.__unraisablehook__`. An initializer may install its own hook
     /// instead.
     ///
     /// # Errors
@@ -180,7 +181,7 @@ impl Slot {
             let target = slot
                 .upgrade()
                 .filter(|s| s.phase() == Phase::Serving && py.thread_ident() == s.thread_ident())
-                .and_then(|s| Some((s.task.get().filter(|t| t.cancel_requested())?, s)));
+                .and_then(|s| Some((s.cancelled_task_running(py)?, s)));
             if let Some((task, s)) = target {
                 let cancelled = interp_core::python_module(py)?.getattr("Cancelled")?;
                 let is_cancelled = py
@@ -210,12 +211,31 @@ impl Slot {
         py.import("sys")?.setattr("unraisablehook", &hook)
     }
 
+    /// The task whose cancel's interruption the lost-interrupt hook may
+    /// raise again (read on the worker's thread, its interpreter attached
+    /// as `py`): the running task when its cancel was requested; on an
+    /// event-loop worker, the coroutine task whose interruption was raised
+    /// last, when it is still the one executing.
+    fn cancelled_task_running(&self, py: Python<'_>) -> Option<Arc<TaskState>> {
+        if let Some(t) = self.task.get() {
+            return t.cancel_requested().then_some(t);
+        }
+        let id = self.in_flight.load(Ordering::SeqCst);
+        let t = self.coro(id).filter(|t| t.cancel_requested())?;
+        // A suspended coroutine gets its cancel from the loop
+        // (`task.cancel()`): nothing is raised again then.
+        crate::aio::executing(py, id).then_some(t)
+    }
+
     /// Raises `interp.Cancelled` in the worker's thread, in the interpreter
     /// `py` is attached to (the worker's, or the main one for a main-lane
     /// task), at its next bytecode boundary. With `may_not_have_entered`
     /// (the main lane), the worker's thread may not have entered that
     /// interpreter yet: then there is nothing to raise into, and the
     /// worker sees the cancel flag once it has entered (`execute::in_main`).
+    /// `task` is the task cancelled (None: the worker's initialization
+    /// code); its id is kept for the lost-interrupt hook, which raises each
+    /// interruption again at most once.
     ///
     /// # Errors
     /// Why it could not: that interpreter's `interp` module or its
@@ -225,6 +245,7 @@ impl Slot {
     pub(crate) fn raise_cancelled(
         &self,
         py: Python<'_>,
+        task: Option<&TaskState>,
         may_not_have_entered: bool,
     ) -> Result<(), String> {
         let ident = self.thread_ident();
@@ -238,7 +259,7 @@ impl Slot {
             })?;
         match py.interrupt(ident, &exc) {
             Ok(true) => {
-                if let Some(t) = self.task.get() {
+                if let Some(t) = task {
                     self.in_flight.store(t.id(), Ordering::SeqCst);
                 }
                 Ok(())
@@ -593,7 +614,7 @@ impl Registry {
                 .spawn(move || {
                     interp.enter(|py| {
                         if slot.is_initializing() {
-                            if let Err(e) = slot.raise_cancelled(py, false) {
+                            if let Err(e) = slot.raise_cancelled(py, None, false) {
                                 eprintln!(
                                     "interp-pool: could not interrupt the initializer of worker \
                                      {}: {e}",

@@ -43,7 +43,7 @@ impl Host for Registry {
                     // another task in it, so the check and the interrupt agree
                     // (the task Arc held here keeps its address from reuse).
                     if s2.task().holds(&t2) {
-                        s2.raise_cancelled(py, t2.is_main_lane())
+                        s2.raise_cancelled(py, Some(&t2), t2.is_main_lane())
                     } else {
                         Ok(())
                     }
@@ -110,15 +110,8 @@ fn interrupt_coroutine(registry: &Registry, slot: &Arc<Slot>, task: &Arc<TaskSta
                 if !s2.holds_coro(&t2) {
                     return;
                 }
-                let running = aio::driver(py)
-                    .and_then(|d| d.getattr("executing"))
-                    .and_then(|f| {
-                        f.call(&[py.value(&interp_core::Value::Int(t2.id() as i64))?], &[])
-                    })
-                    .and_then(|r| r.to_value())
-                    .is_ok_and(|v| v.as_bool() == Some(true));
-                if running {
-                    if let Err(why) = s2.raise_cancelled(py, false) {
+                if aio::executing(py, t2.id()) {
+                    if let Err(why) = s2.raise_cancelled(py, Some(&t2), false) {
                         interrupt_failed(&s2, &t2, why);
                     }
                 }

@@ -37,6 +37,18 @@ async def spin_forever(ch):
     while True:
         pass
 
+async def lost_then_spin(ch):
+    # The interruption lands in __del__'s loop: CPython reports it as
+    # unraisable and drops it; the coroutine then spins on in plain code.
+    class Swallow:
+        def __del__(self):
+            ch.send("in __del__")
+            while True:
+                pass
+    Swallow()
+    while True:
+        pass
+
 async def block_in_c(ch, seconds):
     ch.send("started")
     time.sleep(seconds)
@@ -228,6 +240,32 @@ fn a_coroutine_that_never_yields_is_interrupted() {
     assert_eq!(recv(&ch), "started");
     assert!(t.cancel());
     assert_eq!(t.wait(), Err(TaskError::Cancelled));
+    common::assert_serves(&p, 2);
+    assert_eq!(
+        p.stats().workers[0].replaced,
+        0,
+        "interrupted, not replaced"
+    );
+}
+
+#[test]
+fn an_interruption_cpython_drops_in_a_del_is_raised_again_in_the_coroutine() {
+    if refused_here() {
+        return;
+    }
+    let p = pool(1, 8);
+    let ch = Channel::unbounded();
+    let t = p
+        .submit_async(Call::new("__main__", "lost_then_spin").arg(ch.clone()))
+        .unwrap();
+    assert_eq!(recv(&ch), "in __del__");
+    assert!(t.cancel());
+    // Before: the coroutine spun on until the kill grace (LAND) gave up on
+    // its worker, failing every coroutine of its loop with WorkerLost.
+    assert_eq!(
+        t.wait_timeout(Duration::from_secs(30)),
+        Some(Err(TaskError::Cancelled))
+    );
     common::assert_serves(&p, 2);
     assert_eq!(
         p.stats().workers[0].replaced,
