@@ -59,16 +59,6 @@ from types import CoroutineType
 tasks = {}
 
 
-def executing(tid):
-    """Whether the coroutine of task `tid` is executing now (called by an
-    interrupt helper holding this interpreter's GIL)."""
-    t = tasks.get(tid)
-    if t is None:
-        return False
-    c = t.get_coro()
-    return bool(getattr(c, "cr_running", False) or getattr(c, "gi_running", False))
-
-
 def serve(work_fd, ctl_fd, capacity, take, finish, control, factory, cancelled):
     loop = factory() if factory is not None else asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -329,12 +319,40 @@ fn run_driver(py: Python<'_>, sh: &Arc<Shared>) -> Result<bool, Error> {
 /// Whether the coroutine of task `id` is executing now in this worker's
 /// loop (`py`: the worker's interpreter, attached); false when that cannot
 /// be told.
+///
+/// C-level calls only (a dict lookup, the C `Task.get_coro`, the
+/// coroutine's `cr_running`), no bytecode: the callers (an interrupt helper,
+/// the lost-interrupt hook) must not run bytecode here, which would take an
+/// interruption pending on that thread (and lose it) or hand the GIL over
+/// between this answer and the interruption that acts on it. A loop whose
+/// tasks are written in Python (not asyncio's C `Task`) runs a little
+/// bytecode in `get_coro`.
 pub(crate) fn executing(py: Python<'_>, id: u64) -> bool {
-    driver(py)
-        .and_then(|d| d.getattr("executing"))
-        .and_then(|f| f.call(&[py.value(&Value::Int(id as i64))?], &[]))
-        .and_then(|r| r.to_value())
-        .is_ok_and(|v| v.as_bool() == Some(true))
+    let running = || -> Result<bool, Error> {
+        let Some(modules) = py.sys_attr("modules")? else {
+            return Ok(false);
+        };
+        // Looked up, never made here.
+        fn get<'py>(d: &Bound<'py>, key: Bound<'py>) -> Result<Bound<'py>, Error> {
+            d.getattr("get")?.call(&[key], &[])
+        }
+        let driver = get(&modules, py.str(DRIVER_MODULE)?)?;
+        if driver.is_none() {
+            return Ok(false);
+        }
+        let task = get(&driver.getattr("tasks")?, py.value(&Value::Int(id as i64))?)?;
+        if task.is_none() {
+            return Ok(false);
+        }
+        let coro = task.getattr("get_coro")?.call(&[], &[])?;
+        for flag in ["cr_running", "gi_running"] {
+            if let Ok(v) = coro.getattr(flag) {
+                return Ok(v.to_value()?.as_bool() == Some(true));
+            }
+        }
+        Ok(false)
+    };
+    running().unwrap_or(false)
 }
 
 /// The driver module of this interpreter (made on first use).

@@ -50,11 +50,6 @@ pub(crate) fn may_close() -> Option<Closing> {
     Some(Closing(()))
 }
 
-/// Whether the process exits ([`hold_back_late_closes`] has run).
-pub(crate) fn exiting() -> bool {
-    lock(&GATE).exiting
-}
-
 /// Whether [`hold_back_late_closes`] has run.
 pub(crate) fn is_exiting() -> bool {
     lock(&GATE).exiting

@@ -177,12 +177,13 @@ impl Slot {
                 .first()
                 .ok_or_else(|| Error::InvalidArgument("unraisablehook takes the report".into()))?;
             // Only for an interruption raised in this worker's running
-            // task, on its thread, once each; none while it closes.
-            let target = slot
+            // task, on its thread, once each; none while it closes. The
+            // report is checked first: finding the task may read the
+            // event loop's state (see `cancelled_task_running`).
+            let serving = slot
                 .upgrade()
-                .filter(|s| s.phase() == Phase::Serving && py.thread_ident() == s.thread_ident())
-                .and_then(|s| Some((s.cancelled_task_running(py)?, s)));
-            if let Some((task, s)) = target {
+                .filter(|s| s.phase() == Phase::Serving && py.thread_ident() == s.thread_ident());
+            if let Some(s) = serving {
                 let cancelled = interp_core::python_module(py)?.getattr("Cancelled")?;
                 let is_cancelled = py
                     .import("builtins")?
@@ -191,12 +192,12 @@ impl Slot {
                     .to_value()?
                     .as_bool()
                     == Some(true);
-                let first = || {
+                let first = |task: &TaskState| {
                     s.in_flight
                         .compare_exchange(task.id(), 0, Ordering::SeqCst, Ordering::SeqCst)
                         .is_ok()
                 };
-                if is_cancelled && first() {
+                if is_cancelled && s.cancelled_task_running(py).is_some_and(|t| first(&t)) {
                     py.interrupt(py.thread_ident(), &cancelled)?;
                     return Ok(py.none());
                 }

@@ -42,11 +42,23 @@ fn shutdown_within(
 ) -> ShutdownReport {
     let start = Instant::now();
     let config = registry.config();
+    // The workers given up on before this shutdown, read before the queue
+    // closes: a worker this shutdown stops may mark itself abandoned at
+    // once (at exit, leaving its interpreter to the runtime: exit.rs), and
+    // is then one of this shutdown's.
+    let given_up: Vec<Arc<Slot>> = registry
+        .slots()
+        .into_iter()
+        .filter(|s| s.is_abandoned())
+        .collect();
     if !registry.is_closed() || cancel_pending {
         registry.close_queue(cancel_pending);
     }
     let slots = registry.slots();
-    let already: Vec<bool> = slots.iter().map(|s| s.is_abandoned()).collect();
+    let already: Vec<bool> = slots
+        .iter()
+        .map(|s| given_up.iter().any(|g| Arc::ptr_eq(g, s)))
+        .collect();
     let mut interrupted = if cancel_pending {
         interrupt_running(registry)
     } else {
@@ -120,7 +132,7 @@ fn shutdown_within(
         .zip(why)
         .filter(|((s, before), _)| !before && s.is_abandoned())
         .map(|((s, _), why)| {
-            let why = why.unwrap_or(if exit::exiting() {
+            let why = why.unwrap_or(if exit::is_exiting() {
                 "the process exits: its interpreter is left to the runtime's finalization"
             } else {
                 "stuck in a task that ignored its interruption past the kill grace"

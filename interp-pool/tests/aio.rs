@@ -49,6 +49,25 @@ async def lost_then_spin(ch):
     while True:
         pass
 
+KEEP = []
+
+async def lost_after_blocking_del(ch):
+    # The cancel arrives while __del__ blocks in recv (interruption
+    # pending, not yet raised); recv then fails with a timeout, whose error
+    # leaves __del__ with the interruption still pending when the
+    # lost-interrupt hook runs.
+    import socket
+    class Slow:
+        def __del__(self):
+            a, b = socket.socketpair()
+            KEEP.append((a, b))
+            a.settimeout(3.0)
+            ch.send("in __del__")
+            a.recv(1)
+    Slow()
+    while True:
+        pass
+
 async def block_in_c(ch, seconds):
     ch.send("started")
     time.sleep(seconds)
@@ -272,6 +291,29 @@ fn an_interruption_cpython_drops_in_a_del_is_raised_again_in_the_coroutine() {
         0,
         "interrupted, not replaced"
     );
+}
+
+#[test]
+fn the_lost_interrupt_hook_does_not_take_an_interruption_still_pending() {
+    // Found in review: the hook read the loop's state with Python code
+    // before it looked at the report, and that code took the pending
+    // interruption and dropped it (the coroutine then spun until its loop
+    // was given up on). Whatever the timing (the cancel lands during the
+    // recv, before it, or after its timeout), the task must end Cancelled.
+    if refused_here() {
+        return;
+    }
+    let p = pool(1, 8);
+    let ch = Channel::unbounded();
+    let t = p
+        .submit_async(Call::new("__main__", "lost_after_blocking_del").arg(ch.clone()))
+        .unwrap();
+    assert_eq!(recv(&ch), "in __del__");
+    std::thread::sleep(Duration::from_millis(300)); // most likely inside recv now
+    assert!(t.cancel());
+    let got = t.wait_timeout(Duration::from_secs(30));
+    assert_eq!(got, Some(Err(TaskError::Cancelled)), "got {got:?}");
+    common::assert_serves(&p, 2);
 }
 
 /// A cancel's interruption is raised at the loop thread's next bytecode
