@@ -324,9 +324,7 @@ fn run_driver(py: Python<'_>, sh: &Arc<Shared>) -> Result<bool, Error> {
 /// coroutine's `cr_running`), no bytecode: the callers (an interrupt helper,
 /// the lost-interrupt hook) must not run bytecode here, which would take an
 /// interruption pending on that thread (and lose it) or hand the GIL over
-/// between this answer and the interruption that acts on it. A loop whose
-/// tasks are written in Python (not asyncio's C `Task`) runs a little
-/// bytecode in `get_coro`.
+/// between this answer and the interruption that acts on it.
 pub(crate) fn executing(py: Python<'_>, id: u64) -> bool {
     let running = || -> Result<bool, Error> {
         let Some(modules) = py.sys_attr("modules")? else {
@@ -344,7 +342,15 @@ pub(crate) fn executing(py: Python<'_>, id: u64) -> bool {
         if task.is_none() {
             return Ok(false);
         }
-        let coro = task.getattr("get_coro")?.call(&[], &[])?;
+        // asyncio's C Task (uvloop's too): its `get_coro` is a builtin. A
+        // Task written in Python keeps the coroutine in `_coro`, read as
+        // an attribute rather than through a method of its.
+        let get_coro = task.getattr("get_coro")?;
+        let coro = if get_coro.type_name() == "builtin_function_or_method" {
+            get_coro.call(&[], &[])?
+        } else {
+            task.getattr("_coro")?
+        };
         for flag in ["cr_running", "gi_running"] {
             if let Ok(v) = coro.getattr(flag) {
                 return Ok(v.to_value()?.as_bool() == Some(true));

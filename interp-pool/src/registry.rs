@@ -23,6 +23,10 @@ use crate::task::{Task, TaskState, Work};
 /// What a worker takes from the queue: a task, or `None` to stop.
 pub(crate) type Job = Option<Arc<TaskState>>;
 
+/// Whether the coroutine of a task (by id) executes now in the worker's
+/// event loop (`aio::executing`, handed down: aio is a higher layer).
+pub(crate) type Executing = fn(Python<'_>, u64) -> bool;
+
 /// Where a starting worker says whether its interpreter is ready.
 pub(crate) type Ready = Sender<Result<(), Error>>;
 
@@ -161,13 +165,18 @@ impl Slot {
     /// until the kill grace gave up on its worker. The hook installed here
     /// raises it again, at this thread's next bytecode boundary, when the
     /// worker's running task is being cancelled (on an event-loop worker:
-    /// when the coroutine whose interruption was raised still executes);
-    /// any other report goes to `sys.__unraisablehook__`. An initializer may install its own hook
+    /// when the coroutine whose interruption was raised still executes, as
+    /// `executing` tells); any other report goes to
+    /// `sys.__unraisablehook__`. An initializer may install its own hook
     /// instead.
     ///
     /// # Errors
     /// A Python error installing the hook.
-    pub(crate) fn catch_lost_interrupts(self: &Arc<Self>, py: Python<'_>) -> Result<(), Error> {
+    pub(crate) fn catch_lost_interrupts(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        executing: Executing,
+    ) -> Result<(), Error> {
         // Weak: no cycle through the interpreter. Native all through: a hook
         // in Python would run bytecode after the interruption is set again,
         // and so take it itself (and lose it).
@@ -197,7 +206,10 @@ impl Slot {
                         .compare_exchange(task.id(), 0, Ordering::SeqCst, Ordering::SeqCst)
                         .is_ok()
                 };
-                if is_cancelled && s.cancelled_task_running(py).is_some_and(|t| first(&t)) {
+                if is_cancelled
+                    && s.cancelled_task_running(py, executing)
+                        .is_some_and(|t| first(&t))
+                {
                     py.interrupt(py.thread_ident(), &cancelled)?;
                     return Ok(py.none());
                 }
@@ -217,7 +229,11 @@ impl Slot {
     /// as `py`): the running task when its cancel was requested; on an
     /// event-loop worker, the coroutine task whose interruption was raised
     /// last, when it is still the one executing.
-    fn cancelled_task_running(&self, py: Python<'_>) -> Option<Arc<TaskState>> {
+    fn cancelled_task_running(
+        &self,
+        py: Python<'_>,
+        executing: Executing,
+    ) -> Option<Arc<TaskState>> {
         if let Some(t) = self.task.get() {
             return t.cancel_requested().then_some(t);
         }
@@ -225,7 +241,7 @@ impl Slot {
         let t = self.coro(id).filter(|t| t.cancel_requested())?;
         // A suspended coroutine gets its cancel from the loop
         // (`task.cancel()`): nothing is raised again then.
-        crate::aio::executing(py, id).then_some(t)
+        executing(py, id).then_some(t)
     }
 
     /// Raises `interp.Cancelled` in the worker's thread, in the interpreter

@@ -17,11 +17,21 @@ pub(crate) fn shutdown(
     wait: bool,
     cancel_pending: bool,
 ) -> ShutdownReport {
+    // The workers given up on before this shutdown, read before the queue
+    // closes: a worker this shutdown stops may mark itself abandoned at
+    // once (at exit, leaving its interpreter to the runtime: exit.rs), and
+    // is then one of this shutdown's.
+    let given_up = registry
+        .slots()
+        .into_iter()
+        .filter(|s| s.is_abandoned())
+        .collect();
     shutdown_within(
         registry,
         wait,
         cancel_pending,
         registry.config().shutdown_timeout,
+        given_up,
     )
 }
 
@@ -30,27 +40,22 @@ pub(crate) fn shutdown(
 /// shutdown timeout (nothing of theirs is worth waiting for), and are
 /// abandoned after it. Returns them, named with why.
 pub(crate) fn after_failed_start(registry: &Arc<Registry>) -> ShutdownReport {
-    shutdown_within(registry, true, true, Duration::ZERO)
+    // No worker was given up on before (the start closed the queue already,
+    // so a snapshot taken now could count one this stop abandons).
+    shutdown_within(registry, true, true, Duration::ZERO, Vec::new())
 }
 
-/// [`shutdown`] with `shutdown_timeout` in place of the configured one.
+/// [`shutdown`] with `shutdown_timeout` in place of the configured one;
+/// `given_up` are the workers given up on before (not this stop's).
 fn shutdown_within(
     registry: &Arc<Registry>,
     wait: bool,
     cancel_pending: bool,
     shutdown_timeout: Duration,
+    given_up: Vec<Arc<Slot>>,
 ) -> ShutdownReport {
     let start = Instant::now();
     let config = registry.config();
-    // The workers given up on before this shutdown, read before the queue
-    // closes: a worker this shutdown stops may mark itself abandoned at
-    // once (at exit, leaving its interpreter to the runtime: exit.rs), and
-    // is then one of this shutdown's.
-    let given_up: Vec<Arc<Slot>> = registry
-        .slots()
-        .into_iter()
-        .filter(|s| s.is_abandoned())
-        .collect();
     if !registry.is_closed() || cancel_pending {
         registry.close_queue(cancel_pending);
     }

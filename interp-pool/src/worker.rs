@@ -62,7 +62,7 @@ fn make_interpreter(registry: &Registry, slot: &Arc<Slot>) -> Result<Arc<Interpr
     let i = Arc::new(Interpreter::with_config(init.interpreter)?);
     slot.set_interp(Some(i.clone()));
     let made = registry.start_token().scope(|| {
-        i.enter(|py| slot.catch_lost_interrupts(py))?;
+        i.enter(|py| slot.catch_lost_interrupts(py, aio::executing))?;
         if !init.prepare.is_empty() {
             i.prepare_main(init.prepare.iter().map(|(k, v)| (k.as_str(), v.clone())))?;
         }

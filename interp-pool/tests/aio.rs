@@ -68,6 +68,23 @@ async def lost_after_blocking_del(ch):
     while True:
         pass
 
+MADE = []
+
+def python_task_loop():
+    # A loop whose tasks are asyncio's pure-Python Task, not the C one.
+    def make(loop, coro, **kw):
+        t = asyncio.tasks._PyTask(coro, loop=loop, **kw)
+        MADE.append("Python Task" if type(t) is not asyncio.Task else "C Task")
+        return t
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(make)
+    return loop
+
+async def task_kind(ch):
+    ch.send(MADE[-1])
+    while True:
+        pass
+
 async def block_in_c(ch, seconds):
     ch.send("started")
     time.sleep(seconds)
@@ -314,6 +331,38 @@ fn the_lost_interrupt_hook_does_not_take_an_interruption_still_pending() {
     let got = t.wait_timeout(Duration::from_secs(30));
     assert_eq!(got, Some(Err(TaskError::Cancelled)), "got {got:?}");
     common::assert_serves(&p, 2);
+}
+
+#[test]
+fn a_coroutine_that_never_yields_is_interrupted_under_a_python_task() {
+    // Whether a coroutine executes is read without running bytecode: for a
+    // Task written in Python that means its `_coro`, not its `get_coro`.
+    if refused_here() {
+        return;
+    }
+    let p = Pool::builder()
+        .workers(1)
+        .event_loop(8)
+        .init_source(SRC)
+        .loop_factory(Call::new("__main__", "python_task_loop"))
+        .kill_grace(LAND)
+        .build()
+        .unwrap();
+    let ch = Channel::unbounded();
+    let t = p
+        .submit_async(Call::new("__main__", "task_kind").arg(ch.clone()))
+        .unwrap();
+    assert_eq!(recv(&ch), "Python Task", "the loop's tasks");
+    assert!(t.cancel());
+    assert_eq!(
+        t.wait_timeout(Duration::from_secs(30)),
+        Some(Err(TaskError::Cancelled))
+    );
+    assert_eq!(
+        p.stats().workers[0].replaced,
+        0,
+        "interrupted, not replaced"
+    );
 }
 
 /// A cancel's interruption is raised at the loop thread's next bytecode

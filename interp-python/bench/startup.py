@@ -77,17 +77,36 @@ def _status_kib(pid, field):
     return 0
 
 
-def _pss_kib(pid):
-    """Proportional set size of another process (its shared pages split
-    among the processes that map them); its RSS where smaps_rollup is missing."""
+def _private_kib(pid):
+    """Memory only process ``pid`` holds (its private pages, clean and dirty:
+    the USS), what one more process costs; its RSS where smaps_rollup is
+    missing. Its share of pages it maps with others (the interpreter, the
+    libraries and imports a forkserver's children share) is a cost paid once,
+    as for the in-process systems' first executor."""
+    total = None
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total = (total or 0) + int(line.split()[1])
     except OSError:
         pass
-    return _status_kib(pid, "VmRSS")
+    return _status_kib(pid, "VmRSS") if total is None else total
+
+
+def _children_kib(ex):
+    """The private memory of a ProcessPoolExecutor's worker processes."""
+    return sum(_private_kib(pid) for pid in list(getattr(ex, "_processes", None) or {}))
+
+
+def _workers(name, ex):
+    """How many workers executor ``ex`` of system ``name`` has started (the
+    standard library's start theirs on demand), or None where it cannot be
+    told (interp starts every worker with the executor)."""
+    if name == "ProcessPoolExecutor":
+        return len(getattr(ex, "_processes", None) or {})
+    threads = getattr(ex, "_threads", None)
+    return None if threads is None else len(threads)
 
 
 def one_interpreter_ms():
@@ -123,15 +142,22 @@ def measure(name, workers):
     for f in [first.submit(work.burn, 20_000) for _ in range(8)]:
         f.result()
     before = _status_kib("self", "VmRSS")
-    out["rss_first_executor_mib"] = (before - base) / 1024
+    first_kib = before - base
+    if name == "ProcessPoolExecutor":
+        first_kib += _children_kib(first)
+    out["rss_first_executor_mib"] = first_kib / 1024
     ex = executor(name, IDLE_WORKERS)
     for f in [ex.submit(work.burn, 20_000) for _ in range(8 * IDLE_WORKERS)]:
         f.result()
     after = _status_kib("self", "VmRSS")
     if name == "ProcessPoolExecutor":
-        after += sum(_pss_kib(pid) for pid in list(getattr(ex, "_processes", None) or {}))
-        out["rss_note"] = "workers' PSS summed (separate processes)"
-    out["rss_per_idle_worker_mib"] = (after - before) / 1024 / IDLE_WORKERS
+        after += _children_kib(ex)
+        out["rss_note"] = "its worker processes' private memory (USS)"
+    # The divisor is the workers that exist: the standard library's
+    # executors start theirs on demand.
+    n = _workers(name, ex) or IDLE_WORKERS
+    out["idle_workers"] = n
+    out["rss_per_idle_worker_mib"] = (after - before) / 1024 / n
     ex.shutdown(wait=True)
     first.shutdown(wait=True)
     out["create_one_interpreter_ms"] = one_interpreter_ms()
