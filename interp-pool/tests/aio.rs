@@ -284,22 +284,35 @@ fn a_coroutine_that_never_yields_is_interrupted() {
     );
 }
 
+/// Submits coroutine `name` of SRC with a channel, waits for it to send
+/// `says` (asserted), then `pause`, cancels it (asserted) and returns its
+/// outcome within 30 s (`None`: still running; LAND's kill grace is longer).
+fn cancel_once_it_says(
+    p: &Pool,
+    name: &str,
+    says: &str,
+    pause: Duration,
+) -> Option<Result<Value, TaskError>> {
+    let ch = Channel::unbounded();
+    let t = p
+        .submit_async(Call::new("__main__", name).arg(ch.clone()))
+        .unwrap();
+    assert_eq!(recv(&ch), says, "what {name} said");
+    std::thread::sleep(pause);
+    assert!(t.cancel(), "{name} had finished before its cancel");
+    t.wait_timeout(Duration::from_secs(30))
+}
+
 #[test]
 fn an_interruption_cpython_drops_in_a_del_is_raised_again_in_the_coroutine() {
     if refused_here() {
         return;
     }
     let p = pool(1, 8);
-    let ch = Channel::unbounded();
-    let t = p
-        .submit_async(Call::new("__main__", "lost_then_spin").arg(ch.clone()))
-        .unwrap();
-    assert_eq!(recv(&ch), "in __del__");
-    assert!(t.cancel());
     // Before: the coroutine spun on until the kill grace (LAND) gave up on
     // its worker, failing every coroutine of its loop with WorkerLost.
     assert_eq!(
-        t.wait_timeout(Duration::from_secs(30)),
+        cancel_once_it_says(&p, "lost_then_spin", "in __del__", Duration::ZERO),
         Some(Err(TaskError::Cancelled))
     );
     common::assert_serves(&p, 2);
@@ -321,14 +334,13 @@ fn the_lost_interrupt_hook_does_not_take_an_interruption_still_pending() {
         return;
     }
     let p = pool(1, 8);
-    let ch = Channel::unbounded();
-    let t = p
-        .submit_async(Call::new("__main__", "lost_after_blocking_del").arg(ch.clone()))
-        .unwrap();
-    assert_eq!(recv(&ch), "in __del__");
-    std::thread::sleep(Duration::from_millis(300)); // most likely inside recv now
-    assert!(t.cancel());
-    let got = t.wait_timeout(Duration::from_secs(30));
+    // After 300 ms, most likely inside the recv.
+    let got = cancel_once_it_says(
+        &p,
+        "lost_after_blocking_del",
+        "in __del__",
+        Duration::from_millis(300),
+    );
     assert_eq!(got, Some(Err(TaskError::Cancelled)), "got {got:?}");
     common::assert_serves(&p, 2);
 }
@@ -348,14 +360,8 @@ fn a_coroutine_that_never_yields_is_interrupted_under_a_python_task() {
         .kill_grace(LAND)
         .build()
         .unwrap();
-    let ch = Channel::unbounded();
-    let t = p
-        .submit_async(Call::new("__main__", "task_kind").arg(ch.clone()))
-        .unwrap();
-    assert_eq!(recv(&ch), "Python Task", "the loop's tasks");
-    assert!(t.cancel());
     assert_eq!(
-        t.wait_timeout(Duration::from_secs(30)),
+        cancel_once_it_says(&p, "task_kind", "Python Task", Duration::ZERO),
         Some(Err(TaskError::Cancelled))
     );
     assert_eq!(
